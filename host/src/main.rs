@@ -1,0 +1,278 @@
+//! `hooksign`: sign, verify and rotate Standard Webhooks deliveries, and run
+//! test vectors against the native library or the WebAssembly component.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hooksign::{DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Keyring, Secret, SecretRecord};
+use hooksign_host::{ComponentBackend, SignerComponent, default_component_path};
+use hooksign_vectors::{Backend, Native, Report};
+
+/// Sign and verify webhooks the Standard Webhooks way, with rotating secrets.
+#[derive(Parser)]
+#[command(name = "hooksign", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new random secret (`whsec_` and base64 of 32 bytes).
+    GenerateSecret,
+    /// Sign a payload (FILE, or standard input) and print the three headers.
+    Sign {
+        /// A secret, current first; repeat for a keyring.
+        #[arg(
+            long = "secret",
+            value_name = "SECRET",
+            required_unless_present = "keyring"
+        )]
+        secrets: Vec<String>,
+        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
+        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
+        keyring: Option<PathBuf>,
+        /// The message id (printable ASCII, no `.` or space).
+        #[arg(long)]
+        id: String,
+        /// Unix seconds; default: now.
+        #[arg(long)]
+        timestamp: Option<i64>,
+        /// The payload file; default: standard input.
+        file: Option<PathBuf>,
+    },
+    /// Verify a delivery; prints the index of the secret that matched, or
+    /// exits 1 with the error code.
+    Verify {
+        /// A secret, current first; repeat for a keyring.
+        #[arg(
+            long = "secret",
+            value_name = "SECRET",
+            required_unless_present = "keyring"
+        )]
+        secrets: Vec<String>,
+        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
+        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
+        keyring: Option<PathBuf>,
+        /// A received header, `name: value`; repeat for each.
+        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// The clock, Unix seconds; default: now.
+        #[arg(long)]
+        now: Option<i64>,
+        /// Accepted timestamp distance in seconds (0 to 86400).
+        #[arg(long, default_value_t = DEFAULT_TOLERANCE_SECONDS)]
+        tolerance: u32,
+        /// The payload file; default: standard input.
+        file: Option<PathBuf>,
+    },
+    /// Rotate a keyring file's secrets and print the new keyring as JSON.
+    Rotate {
+        /// The keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
+        #[arg(long, value_name = "FILE")]
+        keyring: PathBuf,
+        /// How long the previous secrets stay valid, in seconds (0 to 604800).
+        #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
+        grace: u32,
+        /// The clock, Unix seconds; default: now.
+        #[arg(long)]
+        now: Option<i64>,
+        /// The new secret; default: a freshly generated one.
+        #[arg(long, value_name = "SECRET")]
+        new_secret: Option<String>,
+    },
+    /// Run vector files; prints each failed case, then `N passed, N failed`.
+    Vectors {
+        /// Vector files (hooksign-vectors/1 JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Which implementation to check.
+        #[arg(long, value_enum, default_value_t = Engine::Native)]
+        engine: Engine,
+        /// The signer component, for `--engine component`
+        /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_signer.wasm].
+        #[arg(long, value_name = "PATH")]
+        component: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Engine {
+    /// The Rust library, linked in.
+    Native,
+    /// The WebAssembly component, run by wasmtime.
+    Component,
+}
+
+/// What went wrong, and the exit code it gets.
+enum Failure {
+    /// A contract error from signing, verification or rotation: exit 1.
+    Contract(hooksign::Error),
+    /// Some vectors failed: exit 1.
+    VectorsFailed,
+    /// Unusable input or environment: exit 2.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Contract(error)) => {
+            eprintln!("hooksign: {}: {error}", error.code());
+            ExitCode::from(1)
+        }
+        Err(Failure::VectorsFailed) => ExitCode::from(1),
+        Err(Failure::Usage(message)) => {
+            eprintln!("hooksign: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::GenerateSecret => {
+            let secret = Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?;
+            println!("{}", secret.to_text());
+        }
+        Command::Sign {
+            secrets,
+            keyring,
+            id,
+            timestamp,
+            file,
+        } => {
+            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            let payload = read_payload(file.as_deref())?;
+            let timestamp = timestamp.unwrap_or_else(hooksign::unix_now);
+            let headers = keyring
+                .sign_headers(&id, timestamp, &payload)
+                .map_err(Failure::Contract)?;
+            for (name, value) in headers {
+                println!("{name}: {value}");
+            }
+        }
+        Command::Verify {
+            secrets,
+            keyring,
+            headers,
+            now,
+            tolerance,
+            file,
+        } => {
+            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            let payload = read_payload(file.as_deref())?;
+            let now = now.unwrap_or_else(hooksign::unix_now);
+            let verified = keyring
+                .verify(&headers, &payload, now, tolerance)
+                .map_err(Failure::Contract)?;
+            println!("{}", verified.secret);
+        }
+        Command::Rotate {
+            keyring,
+            grace,
+            now,
+            new_secret,
+        } => {
+            let keyring = load_keyring(&[], Some(&keyring))?;
+            let new_secret = match new_secret {
+                Some(text) => Secret::parse(&text).map_err(Failure::Contract)?,
+                None => Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?,
+            };
+            let now = now.unwrap_or_else(hooksign::unix_now);
+            let rotated = keyring
+                .rotate(new_secret, now, grace)
+                .map_err(Failure::Contract)?;
+            let json = serde_json::to_string_pretty(&rotated.to_records())
+                .map_err(|error| Failure::Usage(error.to_string()))?;
+            println!("{json}");
+        }
+        Command::Vectors {
+            files,
+            engine,
+            component,
+        } => {
+            let mut report = Report::default();
+            match engine {
+                Engine::Native => run_vectors(&files, &mut Native, &mut report)?,
+                Engine::Component => {
+                    let path = component.unwrap_or_else(default_component_path);
+                    let component = SignerComponent::load(&path)
+                        .map_err(|error| Failure::Usage(error.to_string()))?;
+                    run_vectors(&files, &mut ComponentBackend::new(&component), &mut report)?;
+                }
+            }
+            for failure in &report.failures {
+                println!("{failure}");
+            }
+            println!("{}", report.summary());
+            if !report.failures.is_empty() {
+                return Err(Failure::VectorsFailed);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_vectors(
+    files: &[PathBuf],
+    backend: &mut dyn Backend,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    for path in files {
+        let file =
+            hooksign_vectors::load(path).map_err(|error| Failure::Usage(error.to_string()))?;
+        report.merge(hooksign_vectors::run(&file, backend));
+    }
+    Ok(())
+}
+
+/// The keyring from `--secret` values or a keyring file. Errors name the
+/// secret's position, never its text.
+fn load_keyring(secrets: &[String], file: Option<&Path>) -> Result<Keyring, Failure> {
+    let records: Vec<SecretRecord> = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
+            serde_json::from_str(&text).map_err(|error| {
+                // serde_json's message may quote the input; report only where it failed.
+                Failure::Usage(format!(
+                    "{}: not a JSON list of secret records (line {}, column {})",
+                    path.display(),
+                    error.line(),
+                    error.column()
+                ))
+            })?
+        }
+        None => secrets.iter().map(SecretRecord::new).collect(),
+    };
+    Keyring::from_records(&records).map_err(Failure::Contract)
+}
+
+fn read_payload(file: Option<&Path>) -> Result<Vec<u8>, Failure> {
+    match file {
+        Some(path) => std::fs::read(path)
+            .map_err(|error| Failure::Usage(format!("{}: {error}", path.display()))),
+        None => {
+            let mut payload = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut payload)
+                .map_err(|error| Failure::Usage(format!("standard input: {error}")))?;
+            Ok(payload)
+        }
+    }
+}
+
+/// `name: value`, as curl takes it: the value is trimmed of surrounding spaces.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| "a header is `name: value`".to_string())?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("a header needs a name before the `:`".into());
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}

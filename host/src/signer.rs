@@ -1,0 +1,246 @@
+use std::path::Path;
+
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "signer",
+        path: "../wit",
+    });
+}
+
+use bindings::exports::hooksign::webhooks::signing;
+use bindings::{Signer, SignerPre};
+
+/// A failure to run the component, or a contract error it returned.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The component file could not be read.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The component could not be compiled, linked or instantiated, or it trapped.
+    #[error("component failure: {0}")]
+    Wasm(#[from] wasmtime::Error),
+    /// The component answered with a contract error.
+    #[error("{code}: {0}", code = .0.code())]
+    Signing(#[from] hooksign::Error),
+}
+
+/// The per-store state: a minimal WASI context (clocks and random; no files,
+/// no environment, no network, stdio discarded).
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The signer component, compiled and linked once.
+#[derive(Clone)]
+pub struct SignerComponent {
+    engine: Engine,
+    pre: SignerPre<HostState>,
+}
+
+impl SignerComponent {
+    /// Loads and compiles a component file.
+    pub fn load(path: &Path) -> Result<SignerComponent, HostError> {
+        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        SignerComponent::from_bytes(&bytes)
+    }
+
+    /// Compiles a component from its bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignerComponent, HostError> {
+        let engine = Engine::default();
+        let component = Component::new(&engine, bytes)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let pre = SignerPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(SignerComponent { engine, pre })
+    }
+
+    /// A fresh instance in a fresh store.
+    pub fn session(&self) -> Result<Session, HostError> {
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self.pre.instantiate(&mut store)?;
+        Ok(Session { store, bindings })
+    }
+}
+
+/// A keyring living inside one [`Session`]'s instance.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyringHandle(ResourceAny);
+
+/// One instance of the signer component and its store. Keyrings made in a
+/// session can only be used in that session.
+pub struct Session {
+    store: Store<HostState>,
+    bindings: Signer,
+}
+
+impl Session {
+    /// Parses secret records into a keyring.
+    pub fn parse_keyring(
+        &mut self,
+        records: &[hooksign::SecretRecord],
+    ) -> Result<KeyringHandle, HostError> {
+        let records: Vec<signing::SecretRecord> = records.iter().map(to_wit_record).collect();
+        let keyring = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_parse(&mut self.store, &records)?;
+        Ok(KeyringHandle(keyring.map_err(from_wit_error)?))
+    }
+
+    /// The `webhook-signature` value for a message.
+    pub fn sign(
+        &mut self,
+        keyring: KeyringHandle,
+        id: &str,
+        timestamp: i64,
+        payload: &[u8],
+    ) -> Result<String, HostError> {
+        let signed = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_sign(&mut self.store, keyring.0, id, timestamp, payload)?;
+        Ok(signed.map_err(from_wit_error)?)
+    }
+
+    /// Verifies a delivery; `None` takes the component's clock and the default tolerance.
+    pub fn verify(
+        &mut self,
+        keyring: KeyringHandle,
+        headers: &[(String, String)],
+        payload: &[u8],
+        now: Option<i64>,
+        tolerance_seconds: Option<u32>,
+    ) -> Result<hooksign::Verified, HostError> {
+        let verified = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_verify(
+                &mut self.store,
+                keyring.0,
+                headers,
+                payload,
+                now,
+                tolerance_seconds,
+            )?;
+        let verified = verified.map_err(from_wit_error)?;
+        Ok(hooksign::Verified {
+            secret: verified.secret as usize,
+            id: verified.id,
+            timestamp: verified.timestamp,
+        })
+    }
+
+    /// A rotated copy of a keyring.
+    pub fn rotate(
+        &mut self,
+        keyring: KeyringHandle,
+        new_secret: &str,
+        now: Option<i64>,
+        grace_seconds: Option<u32>,
+    ) -> Result<KeyringHandle, HostError> {
+        let rotated = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_rotate(&mut self.store, keyring.0, new_secret, now, grace_seconds)?;
+        Ok(KeyringHandle(rotated.map_err(from_wit_error)?))
+    }
+
+    /// Indices of the secrets usable at `now`.
+    pub fn active(
+        &mut self,
+        keyring: KeyringHandle,
+        now: Option<i64>,
+    ) -> Result<Vec<u32>, HostError> {
+        Ok(self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_active(&mut self.store, keyring.0, now)?)
+    }
+
+    /// The keyring's secret records, to persist it.
+    pub fn secrets(
+        &mut self,
+        keyring: KeyringHandle,
+    ) -> Result<Vec<hooksign::SecretRecord>, HostError> {
+        let records = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_secrets(&mut self.store, keyring.0)?;
+        Ok(records.into_iter().map(from_wit_record).collect())
+    }
+
+    /// A new random secret.
+    pub fn generate_secret(&mut self) -> Result<String, HostError> {
+        Ok(self
+            .bindings
+            .hooksign_webhooks_signing()
+            .call_generate_secret(&mut self.store)?)
+    }
+
+    /// Frees a keyring inside the instance.
+    pub fn drop_keyring(&mut self, keyring: KeyringHandle) -> Result<(), HostError> {
+        Ok(keyring.0.resource_drop(&mut self.store)?)
+    }
+}
+
+fn to_wit_record(record: &hooksign::SecretRecord) -> signing::SecretRecord {
+    signing::SecretRecord {
+        key: record.key.clone(),
+        not_before: record.not_before,
+        not_after: record.not_after,
+    }
+}
+
+fn from_wit_record(record: signing::SecretRecord) -> hooksign::SecretRecord {
+    hooksign::SecretRecord {
+        key: record.key,
+        not_before: record.not_before,
+        not_after: record.not_after,
+    }
+}
+
+fn from_wit_error(error: signing::Error) -> hooksign::Error {
+    match error {
+        signing::Error::MissingHeader => hooksign::Error::MissingHeader,
+        signing::Error::InvalidHeader => hooksign::Error::InvalidHeader,
+        signing::Error::TimestampTooOld => hooksign::Error::TimestampTooOld,
+        signing::Error::TimestampTooNew => hooksign::Error::TimestampTooNew,
+        signing::Error::NoUsableSecret => hooksign::Error::NoUsableSecret,
+        signing::Error::NoMatchingSignature => hooksign::Error::NoMatchingSignature,
+        signing::Error::InvalidSecret => hooksign::Error::InvalidSecret,
+        signing::Error::InvalidInput => hooksign::Error::InvalidInput,
+        signing::Error::TooManySecrets => hooksign::Error::TooManySecrets,
+    }
+}
