@@ -1,5 +1,7 @@
 //! Every vector file, run against the native library.
 
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use hooksign_vectors::{Native, Report, load, run};

@@ -1,0 +1,150 @@
+//! The signer component through the host: every vector, and failures that
+//! must come back as errors rather than panics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use hooksign::{Keyring, SecretRecord};
+use hooksign_host::{ComponentBackend, HostError, SignerComponent};
+use hooksign_vectors::{Native, Report, load, run};
+
+fn component() -> SignerComponent {
+    SignerComponent::load(&common::component_path()).unwrap()
+}
+
+#[test]
+fn every_vector_passes_on_the_component() {
+    let component = component();
+    let mut total = Report::default();
+    let mut cases = 0;
+    for path in common::vector_files() {
+        let file = load(&path).unwrap_or_else(|error| panic!("{error}"));
+        cases += file.cases.len();
+        total.merge(run(&file, &mut ComponentBackend::new(&component)));
+    }
+    for failure in &total.failures {
+        eprintln!("{failure}");
+    }
+    eprintln!("component: {}", total.summary());
+    assert!(total.failures.is_empty(), "component: {}", total.summary());
+    assert_eq!(total.passed, cases);
+}
+
+#[test]
+fn a_broken_vector_fails_on_both_backends() {
+    let path = common::vector_files()
+        .into_iter()
+        .find(|path| path.ends_with("starter.json"))
+        .unwrap();
+    let mut file = load(&path).unwrap();
+    let case = file
+        .cases
+        .iter_mut()
+        .find(|case| case.name == "standard-webhooks-spec-example")
+        .unwrap();
+    case.expect = hooksign_vectors::Outcome::Signature("v1,AAAA".into());
+    let component = component();
+    for report in [
+        run(&file, &mut Native),
+        run(&file, &mut ComponentBackend::new(&component)),
+    ] {
+        assert_eq!(report.failures.len(), 1, "{}", report.summary());
+        assert_eq!(report.failures[0].name, "standard-webhooks-spec-example");
+    }
+}
+
+#[test]
+fn component_and_native_sign_and_verify_each_other() {
+    let component = component();
+    let mut session = component.session().unwrap();
+    let secret = session.generate_secret().unwrap();
+    let records = [SecretRecord::new(secret.as_str())];
+    let keyring = session.parse_keyring(&records).unwrap();
+    let payload = b"\xff\x00 not utf-8";
+    let signature = session
+        .sign(keyring, "msg_x", 1_700_000_000, payload)
+        .unwrap();
+
+    let native = Keyring::from_records(&records).unwrap();
+    assert_eq!(
+        native.sign("msg_x", 1_700_000_000, payload).unwrap(),
+        signature
+    );
+    let headers = vec![
+        ("webhook-id".to_string(), "msg_x".to_string()),
+        ("webhook-timestamp".to_string(), "1700000000".to_string()),
+        ("webhook-signature".to_string(), signature),
+    ];
+    let verified = session
+        .verify(keyring, &headers, payload, Some(1_700_000_100), None)
+        .unwrap();
+    assert_eq!(verified.secret, 0);
+    assert_eq!(verified.id, "msg_x");
+    // `None` reads the component's wall clock: a 2023 timestamp is far too old now.
+    let stale = session.verify(keyring, &headers, payload, None, None);
+    assert!(matches!(
+        stale,
+        Err(HostError::Signing(hooksign::Error::TimestampTooOld))
+    ));
+}
+
+#[test]
+fn rotated_keyrings_come_back_out_of_the_component() {
+    let component = component();
+    let mut session = component.session().unwrap();
+    let old = session.generate_secret().unwrap();
+    let new = session.generate_secret().unwrap();
+    let keyring = session
+        .parse_keyring(&[SecretRecord::new(old.as_str())])
+        .unwrap();
+    let rotated = session.rotate(keyring, &new, Some(100), Some(50)).unwrap();
+    let records = session.secrets(rotated).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0], SecretRecord::new(new.as_str()));
+    assert_eq!(records[1].key, old);
+    assert_eq!(records[1].not_after, Some(150));
+    assert_eq!(session.active(rotated, Some(149)).unwrap(), vec![0, 1]);
+    assert_eq!(session.active(rotated, Some(150)).unwrap(), vec![0]);
+    // The original keyring is unchanged and both can be freed.
+    assert_eq!(session.secrets(keyring).unwrap().len(), 1);
+    session.drop_keyring(keyring).unwrap();
+    session.drop_keyring(rotated).unwrap();
+}
+
+#[test]
+fn misuse_is_an_error_not_a_panic() {
+    let component = component();
+    let mut first = component.session().unwrap();
+    let mut second = component.session().unwrap();
+    let secret = first.generate_secret().unwrap();
+    let keyring = first
+        .parse_keyring(&[SecretRecord::new(secret.as_str())])
+        .unwrap();
+
+    // A handle from another store.
+    assert!(matches!(
+        second.sign(keyring, "msg", 1, b""),
+        Err(HostError::Wasm(_))
+    ));
+    // A handle used after it was dropped, and dropped twice.
+    first.drop_keyring(keyring).unwrap();
+    assert!(matches!(
+        first.sign(keyring, "msg", 1, b""),
+        Err(HostError::Wasm(_))
+    ));
+    assert!(matches!(
+        first.drop_keyring(keyring),
+        Err(HostError::Wasm(_))
+    ));
+
+    // Not a component at all, and a missing file.
+    assert!(matches!(
+        SignerComponent::from_bytes(b"\0asm garbage"),
+        Err(HostError::Wasm(_))
+    ));
+    assert!(matches!(
+        SignerComponent::load(std::path::Path::new("/nonexistent/signer.wasm")),
+        Err(HostError::Read { .. })
+    ));
+}
