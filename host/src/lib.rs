@@ -3,10 +3,13 @@
 //! each use in a fresh [`wasmtime::Store`]. Traps and host failures come back
 //! as [`HostError`], never as panics.
 
+pub mod serve;
 mod signer;
+mod spin;
 mod vectors;
 
 pub use signer::{HostError, KeyringHandle, Session, SignerComponent};
+pub use spin::{KeyValueFile, variables_from};
 pub use vectors::ComponentBackend;
 
 use std::path::PathBuf;

@@ -83,6 +83,27 @@ enum Command {
         #[arg(long, value_name = "SECRET")]
         new_secret: Option<String>,
     },
+    /// Serve the edge API (the Spin HTTP component) with an on-disk key-value store.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+        /// Directory of the key-value store.
+        #[arg(long, value_name = "DIR", default_value = ".hooksign")]
+        data: PathBuf,
+        /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
+        #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
+        variables: Vec<(String, String)>,
+        /// The edge component
+        /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_http.wasm].
+        #[arg(long, value_name = "PATH")]
+        component: Option<PathBuf>,
+    },
+    /// Manage API keys for the edge service.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Run vector files; prints each failed case, then `N passed, N failed`.
     Vectors {
         /// Vector files (hooksign-vectors/1 JSON).
@@ -95,6 +116,16 @@ enum Command {
         /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_signer.wasm].
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Print a new `sgn_live_…` key and its `api_keys` entry.
+    New {
+        /// The organisation the key belongs to.
+        #[arg(long)]
+        org: String,
     },
 }
 
@@ -189,6 +220,41 @@ fn run(command: Command) -> Result<(), Failure> {
                 .map_err(|error| Failure::Usage(error.to_string()))?;
             println!("{json}");
         }
+        Command::Serve {
+            listen,
+            data,
+            variables,
+            component,
+        } => {
+            let options = hooksign_host::serve::ServeOptions {
+                component: component
+                    .unwrap_or_else(hooksign_host::serve::default_edge_component_path),
+                listen,
+                data,
+                variables: hooksign_host::variables_from(std::env::vars(), &variables),
+            };
+            hooksign_host::serve::serve(options).map_err(Failure::Usage)?;
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::New { org },
+        } => {
+            if org.is_empty() || org.contains([':', ',']) {
+                return Err(Failure::Usage(
+                    "an organisation name has no `:` or `,`".into(),
+                ));
+            }
+            let mut random = [0u8; 24];
+            getrandom::fill(&mut random).map_err(|error| Failure::Usage(error.to_string()))?;
+            let key = format!(
+                "sgn_live_{}",
+                random
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect::<String>()
+            );
+            println!("key:      {key}");
+            println!("api_keys: {}", hooksign_edge::api_key_entry(&org, &key));
+        }
         Command::Vectors {
             files,
             engine,
@@ -263,6 +329,14 @@ fn read_payload(file: Option<&Path>) -> Result<Vec<u8>, Failure> {
             Ok(payload)
         }
     }
+}
+
+/// `name=value`.
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| "a variable is `name=value`".to_string())?;
+    Ok((name.trim().to_ascii_lowercase(), value.to_string()))
 }
 
 /// `name: value`, as curl takes it: the value is trimmed of surrounding spaces.

@@ -1,0 +1,133 @@
+use hooksign::Keyring;
+
+use crate::model::{Attempt, EndpointRecord, new_uuid, rfc3339};
+use crate::{Config, OutboundRequest, OutboundResponse, Platform, Problem, SendFailure, store};
+
+/// How much of a receiver's body an attempt keeps.
+pub const KEPT_RESPONSE_BYTES: usize = 4096;
+
+/// One message to one endpoint.
+pub struct Message<'a> {
+    /// The `webhook-id`, the same for every attempt of the message.
+    pub id: &'a str,
+    /// The event type.
+    pub event_type: &'a str,
+    /// The envelope, as sent.
+    pub body: &'a [u8],
+    /// A test send changes no delivery state.
+    pub test: bool,
+}
+
+/// Signs with every secret usable now, POSTs, and records the attempt with
+/// its effect on the endpoint's delivery state.
+pub async fn deliver(
+    platform: &impl Platform,
+    config: &Config,
+    endpoint: &EndpointRecord,
+    message: &Message<'_>,
+) -> Result<(Attempt, Option<OutboundResponse>), Problem> {
+    let started_ms = platform.now_millis();
+    let now = started_ms.div_euclid(1000);
+    let signed = Keyring::from_records(&endpoint.secrets)
+        .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
+        .map_err(|error| {
+            Problem::new(
+                500,
+                "invalid_keyring",
+                "Invalid stored keyring",
+                format!(
+                    "the endpoint's stored keyring cannot sign: {}",
+                    error.code()
+                ),
+            )
+        })?;
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(
+        signed
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
+    let request = OutboundRequest {
+        url: endpoint.url.clone(),
+        headers,
+        body: message.body.to_vec(),
+    };
+    let result = platform.send(request, config.delivery_timeout_ms).await;
+    let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
+
+    let (succeeded, status, error) = match &result {
+        Ok(response) if (200..300).contains(&response.status) => {
+            (true, Some(response.status), None)
+        }
+        Ok(response) => (
+            false,
+            Some(response.status),
+            Some(format!("the endpoint answered {}", response.status)),
+        ),
+        Err(SendFailure::Timeout) => (
+            false,
+            None,
+            Some(format!(
+                "no answer within {} ms",
+                config.delivery_timeout_ms
+            )),
+        ),
+        Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
+    };
+    let attempt = Attempt {
+        id: new_uuid(),
+        endpoint_id: endpoint.id.clone(),
+        message_id: message.id.to_string(),
+        event_type: message.event_type.to_string(),
+        test: message.test,
+        attempted_at: rfc3339(now),
+        succeeded,
+        response_status: status,
+        response_body: result.as_ref().ok().map(|response| {
+            let kept = &response.body[..response.body.len().min(KEPT_RESPONSE_BYTES)];
+            String::from_utf8_lossy(kept).into_owned()
+        }),
+        duration_ms,
+        error,
+    };
+    store::record_attempt(platform, &attempt, |record| {
+        if !message.test {
+            apply_outcome(record, succeeded, status, now, config.auto_pause_after);
+        }
+    })?;
+    Ok((attempt, result.ok()))
+}
+
+/// A success resets the failure count; a failure counts, and pauses the
+/// endpoint at the limit or at once on 410 Gone.
+fn apply_outcome(
+    record: &mut EndpointRecord,
+    succeeded: bool,
+    status: Option<u16>,
+    now: i64,
+    pause_after: u32,
+) {
+    if succeeded {
+        record.last_success_at = Some(now);
+        record.consecutive_failures = 0;
+        return;
+    }
+    record.last_failure_at = Some(now);
+    record.consecutive_failures = record.consecutive_failures.saturating_add(1);
+    let reason = if status == Some(410) {
+        Some("the endpoint answered 410 Gone".to_string())
+    } else if record.consecutive_failures >= pause_after {
+        Some(format!(
+            "{} consecutive deliveries failed",
+            record.consecutive_failures
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = reason.filter(|_| !record.paused) {
+        record.paused = true;
+        record.paused_reason = Some(reason);
+        record.paused_at = Some(now);
+        record.updated_at = now;
+    }
+}

@@ -1,0 +1,127 @@
+//! The hooksign edge service as plain Rust: routing, problem documents,
+//! the key-value layout, deliveries and auto-pause. It runs on any
+//! [`Platform`]: the Spin HTTP component (`guest/http`) provides one over
+//! Spin's key-value store, variables and outbound HTTP; the tests provide an
+//! in-memory one.
+
+mod api;
+mod config;
+mod deliver;
+mod model;
+mod problem;
+mod store;
+mod target;
+
+use std::future::Future;
+
+pub use api::handle;
+pub use config::{Config, api_key_entry};
+pub use problem::Problem;
+pub use target::is_internal;
+
+/// The largest request body accepted: 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// An HTTP request as the service sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
+        // Serialising our own types cannot fail: they hold no maps with non-string keys.
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+}
+
+/// An outgoing delivery: always a `POST`.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    /// The target URL.
+    pub url: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What a receiver answered.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a delivery got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed or the exchange broke off; the text says how.
+    Failed(String),
+}
+
+/// The key-value store failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// What the service needs from its host.
+pub trait Platform {
+    /// A value of the key-value store.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes one value; a write is atomic per key.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes a value; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// A configuration variable (`api_keys`, …), if set.
+    fn variable(&self, name: &str) -> Option<String>;
+    /// The wall clock, Unix milliseconds.
+    fn now_millis(&self) -> i64;
+    /// POSTs a delivery and waits at most `timeout_ms` for the whole answer.
+    fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>>;
+}

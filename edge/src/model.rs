@@ -1,0 +1,111 @@
+use chrono::{DateTime, SecondsFormat};
+use hooksign::SecretRecord;
+use serde::{Deserialize, Serialize};
+
+/// An endpoint as stored: one key-value entry holds all of it, keyring
+/// included, so that every change to it is a single atomic write.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointRecord {
+    pub id: String,
+    pub org: String,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub paused_at: Option<i64>,
+    pub consecutive_failures: u32,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The signing keyring, current secret first.
+    pub secrets: Vec<SecretRecord>,
+    /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
+    pub attempt_count: u64,
+}
+
+impl EndpointRecord {
+    /// Whether an event of this type goes to the endpoint.
+    pub fn subscribed(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|wanted| wanted == event_type)
+    }
+
+    /// The public view (API.md, Endpoint object): no secrets.
+    pub fn view(&self) -> EndpointView<'_> {
+        EndpointView {
+            id: &self.id,
+            url: &self.url,
+            description: &self.description,
+            event_types: &self.event_types,
+            paused: self.paused,
+            paused_reason: self.paused_reason.as_deref(),
+            paused_at: self.paused_at.map(rfc3339),
+            consecutive_failures: self.consecutive_failures,
+            last_success_at: self.last_success_at.map(rfc3339),
+            last_failure_at: self.last_failure_at.map(rfc3339),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        }
+    }
+}
+
+/// The endpoint object of the API.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView<'a> {
+    id: &'a str,
+    url: &'a str,
+    description: &'a str,
+    event_types: &'a [String],
+    paused: bool,
+    paused_reason: Option<&'a str>,
+    paused_at: Option<String>,
+    consecutive_failures: u32,
+    last_success_at: Option<String>,
+    last_failure_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// One delivery attempt, stored and shown as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub id: String,
+    pub endpoint_id: String,
+    pub message_id: String,
+    pub event_type: String,
+    pub test: bool,
+    pub attempted_at: String,
+    pub succeeded: bool,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// Unix seconds as RFC 3339 UTC, `2019-08-24T14:15:22Z`.
+pub fn rfc3339(seconds: i64) -> String {
+    DateTime::from_timestamp(seconds, 0)
+        .map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// A fresh random UUID (v4).
+pub fn new_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS (or WASI) random source failing is not recoverable; an all-zero
+    // id would then collide on the next write and be refused by the store
+    // layout, not silently reused.
+    let _ = getrandom::fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// A fresh message id, `msg_` and 26 random base32 characters.
+pub fn new_message_id() -> String {
+    format!("msg_{}", new_uuid().replace('-', ""))
+}

@@ -1,0 +1,165 @@
+//! The hooksign edge service as a Spin HTTP component: a thin shell that
+//! hands Spin's request, key-value store, variables and outbound HTTP to
+//! `hooksign-edge`, where the logic lives.
+
+#![allow(unsafe_code)] // the export glue that `#[http_component]` generates
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+
+use futures::future::{Either, select};
+use hooksign_edge::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::key_value::Store;
+use wasi::clocks::monotonic_clock;
+
+#[http_component]
+async fn handle(request: Request) -> Response {
+    let edge_request = hooksign_edge::Request {
+        method: request.method().to_string(),
+        path: request.path().to_string(),
+        query: Some(request.query().to_string()).filter(|query| !query.is_empty()),
+        headers: request
+            .headers()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: request.into_body(),
+    };
+    let platform = Spin {
+        store: Store::open_default().ok(),
+    };
+    let response = hooksign_edge::handle(&platform, &edge_request).await;
+    let mut builder = Response::builder();
+    builder.status(response.status);
+    for (name, value) in response.headers {
+        builder.header(name, value);
+    }
+    builder.body(response.body).build()
+}
+
+/// Spin's services, as the edge logic needs them.
+struct Spin {
+    /// The `default` store; `None` if the component may not open it.
+    store: Option<Store>,
+}
+
+impl Spin {
+    fn store(&self) -> Result<&Store, StoreError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| StoreError("the default key-value store is not available".into()))
+    }
+}
+
+fn store_error(error: spin_sdk::key_value::Error) -> StoreError {
+    StoreError(error.to_string())
+}
+
+impl Platform for Spin {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store()?.get(key).map_err(store_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.store()?.set(key, value).map_err(store_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store()?.delete(key).map_err(store_error)
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        spin_sdk::variables::get(name).ok()
+    }
+
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            })
+    }
+
+    async fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> Result<OutboundResponse, SendFailure> {
+        let mut builder = Request::builder();
+        builder
+            .method(Method::Post)
+            .uri(request.url)
+            .body(request.body);
+        for (name, value) in request.headers {
+            builder.header(name, value);
+        }
+        let exchange = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
+        // spin-sdk 5.2 sends without wasi:http request options, so the timeout
+        // is a race against a monotonic-clock deadline.
+        let deadline = Deadline::after_millis(timeout_ms);
+        match select(exchange, deadline).await {
+            Either::Left((Ok(response), _)) => Ok(OutboundResponse {
+                status: *response.status(),
+                headers: response
+                    .headers()
+                    .map(|(name, value)| {
+                        (
+                            name.to_string(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: response.into_body(),
+            }),
+            Either::Left((Err(error), _)) => Err(SendFailure::Failed(describe(&error))),
+            Either::Right(_) => Err(SendFailure::Timeout),
+        }
+    }
+}
+
+/// A readable reason for a failed exchange.
+fn describe(error: &spin_sdk::http::SendError) -> String {
+    use spin_sdk::http::SendError;
+    match error {
+        SendError::Http(code) => format!("delivery failed: {code:?}"),
+        SendError::Io(_) => "delivery failed: the connection broke off".into(),
+        SendError::RequestConversion(_) | SendError::ResponseConversion(_) => {
+            "delivery failed: the exchange was malformed".into()
+        }
+    }
+}
+
+/// Completes at a monotonic-clock instant, waking through Spin's executor.
+struct Deadline {
+    at: monotonic_clock::Instant,
+}
+
+impl Deadline {
+    fn after_millis(millis: u64) -> Deadline {
+        Deadline {
+            at: monotonic_clock::now().saturating_add(millis.saturating_mul(1_000_000)),
+        }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if monotonic_clock::now() >= self.at {
+            return Poll::Ready(());
+        }
+        spin_executor::push_waker(
+            monotonic_clock::subscribe_instant(self.at),
+            context.waker().clone(),
+        );
+        Poll::Pending
+    }
+}

@@ -1,0 +1,190 @@
+//! `hooksign serve`: the edge component served over HTTP/1.1 on wasmtime,
+//! as Spin would run it: one pre-instantiated component, a fresh instance
+//! per request, Spin's key-value store and variables provided by the host.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::spin::{self, KeyValueFile, SpinState};
+
+/// What `hooksign serve` needs.
+pub struct ServeOptions {
+    /// The edge component.
+    pub component: PathBuf,
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The key-value store's directory.
+    pub data: PathBuf,
+    /// The Spin variables.
+    pub variables: HashMap<String, String>,
+}
+
+/// Where `cargo build --release --target wasm32-wasip2 -p hooksign-http`
+/// writes the edge component.
+pub fn default_edge_component_path() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("wasm32-wasip2/release/hooksign_http.wasm")
+}
+
+struct Server {
+    pre: ProxyPre<SpinState>,
+    store: KeyValueFile,
+    variables: Arc<HashMap<String, String>>,
+}
+
+/// Serves until the process is stopped. Prints `hooksign: serving
+/// http://ADDR` once listening.
+pub fn serve(options: ServeOptions) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    runtime.block_on(run(options))
+}
+
+async fn run(options: ServeOptions) -> Result<(), String> {
+    let pre = load(&options.component)
+        .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
+    let store = KeyValueFile::open(&options.data)?;
+    let server = Arc::new(Server {
+        pre,
+        store,
+        variables: Arc::new(options.variables),
+    });
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    println!("hooksign: serving http://{address}");
+    loop {
+        let (connection, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                eprintln!("hooksign: accept failed: {error}");
+                continue;
+            }
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(server.handle(request).await) }
+            });
+            // A client that hangs up mid-request is not the server's problem.
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(connection), service)
+                .await;
+        });
+    }
+}
+
+fn load(path: &Path) -> wasmtime::Result<ProxyPre<SpinState>> {
+    let engine = Engine::new(&Config::new())?;
+    let component = Component::from_file(&engine, path)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    spin::add_to_linker(&mut linker)?;
+    ProxyPre::new(linker.instantiate_pre(&component)?)
+}
+
+impl Server {
+    /// Runs one request in a fresh instance. A trap becomes a 500 problem.
+    async fn handle(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        match self.run_instance(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                eprintln!("hooksign: the component failed: {error:#}");
+                internal_error()
+            }
+        }
+    }
+
+    async fn run_instance(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+        let state = SpinState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            store: self.store.clone(),
+            variables: self.variables.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = {
+            use wasmtime_wasi_http::WasiHttpView as _;
+            let mut http = store.data_mut().http();
+            let incoming = http.new_incoming_request(Scheme::Http, request)?;
+            let outparam = http.new_response_outparam(sender)?;
+            (incoming, outparam)
+        };
+        let pre = self.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming.0, incoming.1)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(wasmtime::Error::msg(format!(
+                "the component answered an error: {code:?}"
+            ))),
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(wasmtime::Error::msg("the component set no response")),
+                Ok(Err(error)) => Err(error),
+                Err(error) => Err(wasmtime::Error::msg(error.to_string())),
+            },
+        }
+    }
+}
+
+/// A problem document for a component failure; nothing of the request is echoed.
+fn internal_error() -> hyper::Response<HyperOutgoingBody> {
+    use http_body_util::BodyExt as _;
+    let problem = hooksign_edge::Problem::new(
+        500,
+        "internal_error",
+        "Internal error",
+        "the service failed while handling the request",
+    )
+    .into_response();
+    let body = http_body_util::Full::new(bytes::Bytes::from(problem.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    for (name, value) in problem.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::try_from(name),
+            hyper::header::HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
