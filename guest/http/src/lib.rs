@@ -128,7 +128,29 @@ impl Platform for Spin {
 fn describe(error: &spin_sdk::http::SendError) -> String {
     use spin_sdk::http::SendError;
     match error {
-        SendError::Http(code) => format!("delivery failed: {code:?}"),
+        SendError::Http(code) => {
+            use spin_sdk::http::ErrorCode;
+            let reason = match code {
+                ErrorCode::ConnectionRefused => "the connection was refused",
+                ErrorCode::ConnectionTimeout => "the connection timed out",
+                ErrorCode::ConnectionTerminated => "the connection was closed",
+                ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout => {
+                    "the connection stalled"
+                }
+                ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "the host name did not resolve",
+                ErrorCode::DestinationNotFound
+                | ErrorCode::DestinationUnavailable
+                | ErrorCode::DestinationIpUnroutable => "the host could not be reached",
+                ErrorCode::DestinationIpProhibited | ErrorCode::HttpRequestDenied => {
+                    "the host's outbound policy refused the target"
+                }
+                ErrorCode::TlsProtocolError
+                | ErrorCode::TlsCertificateError
+                | ErrorCode::TlsAlertReceived(_) => "the TLS handshake failed",
+                _ => return format!("delivery failed: {code:?}"),
+            };
+            format!("delivery failed: {reason}")
+        }
         SendError::Io(_) => "delivery failed: the connection broke off".into(),
         SendError::RequestConversion(_) | SendError::ResponseConversion(_) => {
             "delivery failed: the exchange was malformed".into()

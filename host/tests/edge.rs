@@ -1,0 +1,887 @@
+//! End to end: `hooksign serve` on an ephemeral loopback port with a
+//! temporary store, a receiver of the test's own, and API.md's contract.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hooksign::{Keyring, SecretRecord};
+use serde_json::{Value, json};
+
+const API_KEY: &str = "sgn_live_acme_test_key_0123456789";
+const OTHER_KEY: &str = "sgn_live_globex_test_key_9876543210";
+
+/// A running `hooksign serve`, stopped on drop.
+struct Service {
+    child: Child,
+    base: String,
+}
+
+impl Service {
+    fn start(data: &Path, variables: &[(&str, &str)]) -> Service {
+        let api_keys = format!(
+            "{},{}",
+            hooksign_edge::api_key_entry("acme", API_KEY),
+            hooksign_edge::api_key_entry("globex", OTHER_KEY)
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hooksign"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--component")
+            .arg(common::edge_component_path())
+            .env("SPIN_VARIABLE_API_KEYS", api_keys)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in variables {
+            command.args(["--variable", &format!("{name}={value}")]);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("hooksign: serving ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Service { child, base }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let (status, _, bytes) = self.raw(method, path, key, body.map(str::as_bytes));
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, String, Vec<u8>) {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.set("authorization", &format!("Bearer {key}"));
+        }
+        let result = match body {
+            Some(body) => request
+                .set("content-type", "application/json")
+                .send_bytes(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{method} {path}: {error}"),
+        };
+        let status = response.status();
+        let content_type = response.content_type().to_string();
+        let mut bytes = Vec::new();
+        response.into_reader().read_to_end(&mut bytes).unwrap();
+        (status, content_type, bytes)
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
+        let (status, value) = self.call(method, path, Some(API_KEY), body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        value
+    }
+
+    /// Creates an endpoint for `url`; returns its id and signing secret.
+    fn create(&self, url: &str) -> (String, String) {
+        let created = self.ok(
+            "POST",
+            "/webhooks",
+            Some(&json!({ "url": url }).to_string()),
+        );
+        (
+            created["endpoint"]["id"].as_str().unwrap().to_string(),
+            created["signingSecret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    fn event(&self, event_type: &str) -> Value {
+        self.ok(
+            "POST",
+            "/events",
+            Some(&json!({ "type": event_type, "data": { "n": 1 } }).to_string()),
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A webhook receiver on loopback that records requests and answers with a
+/// settable status after a settable delay.
+struct Receiver {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (log, answer, delay) = (received.clone(), status.clone(), delay_ms.clone());
+        std::thread::spawn(move || {
+            for mut request in server.incoming_requests() {
+                let mut body = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut body);
+                let headers = request
+                    .headers()
+                    .iter()
+                    .map(|header| (header.field.to_string(), header.value.to_string()))
+                    .collect();
+                log.lock().unwrap().push(Received { headers, body });
+                std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+                let response = tiny_http::Response::from_string("received")
+                    .with_status_code(answer.load(Ordering::SeqCst));
+                let _ = request.respond(response);
+            }
+        });
+        Receiver {
+            url,
+            received,
+            status,
+            delay_ms,
+        }
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn last(&self) -> Received {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the receiver got nothing")
+    }
+
+    fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+fn local() -> [(&'static str, &'static str); 2] {
+    [
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "1500"),
+    ]
+}
+
+/// Verifies a received delivery with one secret, at the current time.
+fn verifies_with(received: &Received, secret: &str, signature: Option<&str>) -> bool {
+    let keyring = Keyring::from_records(&[SecretRecord::new(secret)]).unwrap();
+    let mut headers = received.headers.clone();
+    if let Some(signature) = signature {
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("webhook-signature"));
+        headers.push(("webhook-signature".into(), signature.into()));
+    }
+    keyring.verify_now(&headers, &received.body, 300).is_ok()
+}
+
+#[test]
+fn test_send_is_signed_with_the_returned_secret() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let receiver = Receiver::start();
+    let (id, secret) = service.create(&receiver.url);
+    assert!(secret.starts_with("whsec_"));
+
+    let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["attempt"]["succeeded"], true);
+    assert_eq!(sent["attempt"]["test"], true);
+    assert_eq!(sent["response"]["status"], 200);
+    assert_eq!(sent["response"]["body"], "received");
+
+    let received = receiver.last();
+    assert!(verifies_with(&received, &secret, None));
+    assert_eq!(received.header("content-type"), Some("application/json"));
+    assert_eq!(
+        received.header("webhook-id").unwrap(),
+        sent["attempt"]["messageId"]
+    );
+    let envelope: Value = serde_json::from_slice(&received.body).unwrap();
+    assert_eq!(envelope["type"], "webhook.test");
+    assert!(envelope["timestamp"].as_str().unwrap().ends_with('Z'));
+    // Another secret does not verify it.
+    assert!(!verifies_with(
+        &received,
+        &hooksign::Secret::generate().unwrap().to_text(),
+        None
+    ));
+}
+
+#[test]
+fn rotation_signs_with_both_secrets_until_the_grace_ends() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let receiver = Receiver::start();
+    let (id, old) = service.create(&receiver.url);
+
+    let rotated = service.ok(
+        "POST",
+        &format!("/webhooks/{id}/rotate"),
+        Some(r#"{"graceSeconds": 2}"#),
+    );
+    let new = rotated["signingSecret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(rotated["endpoint"]["id"], id.as_str());
+
+    service.event("signup.created");
+    let received = receiver.last();
+    let signature = received.header("webhook-signature").unwrap().to_string();
+    let entries: Vec<&str> = signature.split(' ').collect();
+    assert_eq!(entries.len(), 2, "{signature}");
+    assert!(verifies_with(&received, &new, Some(entries[0])));
+    assert!(verifies_with(&received, &old, Some(entries[1])));
+    assert!(!verifies_with(&received, &old, Some(entries[0])));
+
+    // After the grace window only the new secret signs.
+    std::thread::sleep(Duration::from_millis(3100));
+    service.event("signup.created");
+    let received = receiver.last();
+    let signature = received.header("webhook-signature").unwrap();
+    assert_eq!(signature.split(' ').count(), 1, "{signature}");
+    assert!(verifies_with(&received, &new, None));
+    assert!(!verifies_with(&received, &old, None));
+
+    // The default grace is 24 hours: a plain rotation keeps the previous secret.
+    let again = service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+    service.event("signup.created");
+    let signature = receiver
+        .last()
+        .header("webhook-signature")
+        .unwrap()
+        .to_string();
+    assert_eq!(signature.split(' ').count(), 2);
+    assert_ne!(again["signingSecret"], new.as_str());
+}
+
+#[test]
+fn attempts_are_listed_newest_first_within_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let receiver = Receiver::start();
+    let (id, _) = service.create(&receiver.url);
+    let mut message_ids = Vec::new();
+    for _ in 0..3 {
+        message_ids.push(
+            service.event("order.paid")["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let path = format!("/webhooks/{id}/attempts");
+    let all = service.ok("GET", &path, None);
+    let listed: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["messageId"].as_str().unwrap())
+        .collect();
+    message_ids.reverse();
+    assert_eq!(listed, message_ids);
+    for limit in [1, 50, 200] {
+        let page = service.ok("GET", &format!("{path}?limit={limit}"), None);
+        assert_eq!(page["data"].as_array().unwrap().len(), limit.min(3));
+        assert_eq!(page["data"][0]["messageId"], message_ids[0].as_str());
+    }
+    for limit in ["0", "201", "x", "-1"] {
+        let (status, problem) =
+            service.call("GET", &format!("{path}?limit={limit}"), Some(API_KEY), None);
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{limit}"
+        );
+        assert_eq!(problem["errors"][0]["path"], "query.limit");
+    }
+    let attempt = &all["data"][0];
+    for field in [
+        "id",
+        "endpointId",
+        "messageId",
+        "eventType",
+        "test",
+        "attemptedAt",
+        "succeeded",
+        "responseStatus",
+        "responseBody",
+        "durationMs",
+        "error",
+    ] {
+        assert!(
+            attempt.get(field).is_some(),
+            "attempt lacks {field}: {attempt}"
+        );
+    }
+    assert_eq!(attempt["responseStatus"], 200);
+    assert_eq!(attempt["responseBody"], "received");
+}
+
+#[test]
+fn failing_deliveries_pause_the_endpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let receiver = Receiver::start();
+    receiver.answer(500);
+    let (id, _) = service.create(&receiver.url);
+    let path = format!("/webhooks/{id}");
+
+    // Failing test sends change nothing.
+    for _ in 0..6 {
+        let sent = service.ok("POST", &format!("{path}/test"), None);
+        assert_eq!(sent["attempt"]["succeeded"], false);
+        assert_eq!(sent["response"]["status"], 500);
+    }
+    let endpoint = service.ok("GET", &path, None);
+    assert_eq!(endpoint["paused"], false);
+    assert_eq!(endpoint["consecutiveFailures"], 0);
+    assert_eq!(endpoint["lastFailureAt"], Value::Null);
+
+    for failures in 1..=5 {
+        let delivered = service.event("invoice.created");
+        assert_eq!(delivered["deliveries"][0]["succeeded"], false);
+        let endpoint = service.ok("GET", &path, None);
+        assert_eq!(endpoint["consecutiveFailures"], failures);
+        assert_eq!(endpoint["paused"], failures == 5);
+    }
+    let endpoint = service.ok("GET", &path, None);
+    assert!(
+        endpoint["pausedReason"]
+            .as_str()
+            .unwrap()
+            .contains("5 consecutive")
+    );
+    assert!(endpoint["pausedAt"].is_string());
+    assert!(endpoint["lastFailureAt"].is_string());
+
+    // Paused: events skip it, test sends still go out.
+    let before = receiver.count();
+    let delivered = service.event("invoice.created");
+    assert_eq!(delivered["deliveries"], json!([]));
+    assert_eq!(receiver.count(), before);
+    service.ok("POST", &format!("{path}/test"), None);
+    assert_eq!(receiver.count(), before + 1);
+
+    // Unpausing clears the state; the next success records lastSuccessAt.
+    receiver.answer(204);
+    let endpoint = service.ok("PATCH", &path, Some(r#"{"paused": false}"#));
+    assert_eq!(endpoint["paused"], false);
+    assert_eq!(endpoint["pausedReason"], Value::Null);
+    assert_eq!(endpoint["pausedAt"], Value::Null);
+    assert_eq!(endpoint["consecutiveFailures"], 0);
+    let delivered = service.event("invoice.created");
+    assert_eq!(delivered["deliveries"][0]["succeeded"], true);
+    assert!(service.ok("GET", &path, None)["lastSuccessAt"].is_string());
+}
+
+#[test]
+fn gone_pauses_at_once_but_not_on_a_test_send() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let receiver = Receiver::start();
+    receiver.answer(410);
+    let (id, _) = service.create(&receiver.url);
+    let path = format!("/webhooks/{id}");
+    service.ok("POST", &format!("{path}/test"), None);
+    assert_eq!(service.ok("GET", &path, None)["paused"], false);
+    service.event("user.deleted");
+    let endpoint = service.ok("GET", &path, None);
+    assert_eq!(endpoint["paused"], true);
+    assert_eq!(endpoint["consecutiveFailures"], 1);
+    assert!(endpoint["pausedReason"].as_str().unwrap().contains("410"));
+}
+
+#[test]
+fn unreachable_and_slow_receivers_are_failed_attempts() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (id, _) = service.create(&format!("http://127.0.0.1:{closed}/hook"));
+    let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["response"], Value::Null);
+    assert_eq!(sent["attempt"]["succeeded"], false);
+    assert!(
+        sent["attempt"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{sent}"
+    );
+
+    let receiver = Receiver::start();
+    receiver.delay_ms.store(3000, Ordering::SeqCst);
+    let (slow, _) = service.create(&receiver.url);
+    let sent = service.ok("POST", &format!("/webhooks/{slow}/test"), None);
+    assert_eq!(sent["response"], Value::Null);
+    assert_eq!(sent["attempt"]["error"], "no answer within 1500 ms");
+    assert!(sent["attempt"]["durationMs"].as_u64().unwrap() >= 1500);
+}
+
+#[test]
+fn endpoints_crud_and_listing() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let created = service.ok(
+        "POST",
+        "/webhooks",
+        Some(r#"{"url": "https://example.com/a", "description": "first", "eventTypes": ["a.b"]}"#),
+    );
+    let endpoint = &created["endpoint"];
+    for field in [
+        "id",
+        "url",
+        "description",
+        "eventTypes",
+        "paused",
+        "pausedReason",
+        "pausedAt",
+        "consecutiveFailures",
+        "lastSuccessAt",
+        "lastFailureAt",
+        "createdAt",
+        "updatedAt",
+    ] {
+        assert!(endpoint.get(field).is_some(), "endpoint lacks {field}");
+    }
+    assert_eq!(endpoint["description"], "first");
+    assert_eq!(endpoint["eventTypes"], json!(["a.b"]));
+    let first = endpoint["id"].as_str().unwrap().to_string();
+    let (second, _) = service.create("https://example.com/b");
+    assert_eq!(
+        service.ok("GET", &format!("/webhooks/{second}"), None)["description"],
+        ""
+    );
+    let (third, _) = service.create("https://example.com/c");
+
+    let listed = service.ok("GET", "/webhooks", None);
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [third.as_str(), second.as_str(), first.as_str()]);
+    assert_eq!(listed["nextCursor"], Value::Null);
+    let page = service.ok("GET", "/webhooks?limit=2", None);
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let rest = service.ok("GET", &format!("/webhooks?limit=2&cursor={cursor}"), None);
+    assert_eq!(rest["data"][0]["id"], first.as_str());
+    assert_eq!(rest["nextCursor"], Value::Null);
+
+    let patched = service.ok(
+        "PATCH",
+        &format!("/webhooks/{first}"),
+        Some(r#"{"url": "https://example.org/new", "description": "moved", "eventTypes": []}"#),
+    );
+    assert_eq!(patched["url"], "https://example.org/new");
+    assert_eq!(patched["description"], "moved");
+    assert_eq!(patched["eventTypes"], json!([]));
+
+    let (status, body) = service.call("DELETE", &format!("/webhooks/{first}"), Some(API_KEY), None);
+    assert_eq!((status, body), (204, Value::Null));
+    let (status, problem) = service.call("GET", &format!("/webhooks/{first}"), Some(API_KEY), None);
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        service.ok("GET", "/webhooks", None)["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let (status, yaml) = service.call("GET", "/openapi.yaml", None, None);
+    assert_eq!(status, 200);
+    assert!(yaml.as_str().unwrap().starts_with("openapi: 3."));
+}
+
+#[test]
+fn events_go_to_subscribed_endpoints_only() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let (orders, signups) = (Receiver::start(), Receiver::start());
+    let all = Receiver::start();
+    let order_endpoint = service.ok(
+        "POST",
+        "/webhooks",
+        Some(&json!({"url": orders.url, "eventTypes": ["order.paid"]}).to_string()),
+    );
+    service.ok(
+        "POST",
+        "/webhooks",
+        Some(&json!({"url": signups.url, "eventTypes": ["signup.created"]}).to_string()),
+    );
+    service.create(&all.url);
+    let delivered = service.ok(
+        "POST",
+        "/events",
+        Some(r#"{"type": "order.paid", "data": {"total": 5}, "id": "evt_42"}"#),
+    );
+    assert_eq!(delivered["id"], "evt_42");
+    assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!((orders.count(), signups.count(), all.count()), (1, 0, 1));
+    assert_eq!(orders.last().header("webhook-id"), Some("evt_42"));
+    assert_eq!(all.last().header("webhook-id"), Some("evt_42"));
+    let ids: Vec<&str> = delivered["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["endpointId"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&order_endpoint["endpoint"]["id"].as_str().unwrap()));
+}
+
+#[test]
+fn every_problem_code_with_its_status() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let (id, _) = service.create("https://example.com/hook");
+    let unknown = "497f6eca-6276-4993-bfeb-53cbbbba6f08";
+    let big = vec![b' '; 1024 * 1024 + 1];
+
+    let cases: Vec<(&str, String, Option<&str>, Option<Vec<u8>>, u16, &str)> = vec![
+        ("GET", "/nope".into(), None, None, 404, "not_found"),
+        (
+            "PUT",
+            "/webhooks".into(),
+            None,
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "GET",
+            "/webhooks".into(),
+            None,
+            None,
+            401,
+            "missing_credentials",
+        ),
+        (
+            "GET",
+            "/webhooks".into(),
+            Some("sgn_live_wrong"),
+            None,
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(API_KEY),
+            Some(big),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(API_KEY),
+            Some(b"{not json".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(API_KEY),
+            Some(b"[1]".to_vec()),
+            400,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(API_KEY),
+            Some(br#"{"url": "ftp://x"}"#.to_vec()),
+            400,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            Some(API_KEY),
+            Some(br#"{"url": "https://x", "color": 1}"#.to_vec()),
+            400,
+            "validation_failed",
+        ),
+        (
+            "GET",
+            "/webhooks?cursor=bogus".into(),
+            Some(API_KEY),
+            None,
+            400,
+            "validation_failed",
+        ),
+        (
+            "GET",
+            "/webhooks/not-a-uuid".into(),
+            Some(API_KEY),
+            None,
+            400,
+            "validation_failed",
+        ),
+        (
+            "GET",
+            format!("/webhooks/{unknown}"),
+            Some(API_KEY),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "GET",
+            format!("/webhooks/{id}"),
+            Some(OTHER_KEY),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            format!("/webhooks/{id}/rotate"),
+            Some(API_KEY),
+            Some(br#"{"graceSeconds": 604801}"#.to_vec()),
+            400,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/events".into(),
+            Some(API_KEY),
+            Some(br#"{"type": "x"}"#.to_vec()),
+            400,
+            "validation_failed",
+        ),
+        // Fields are checked before the endpoint exists.
+        (
+            "PATCH",
+            format!("/webhooks/{unknown}"),
+            Some(API_KEY),
+            Some(br#"{"paused": "yes"}"#.to_vec()),
+            400,
+            "validation_failed",
+        ),
+        // The route is checked before credentials, credentials before size.
+        (
+            "DELETE",
+            "/events".into(),
+            Some("sgn_live_wrong"),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/webhooks".into(),
+            None,
+            Some(vec![b' '; 1024 * 1024 + 1]),
+            401,
+            "missing_credentials",
+        ),
+    ];
+    for (method, path, key, body, status, code) in cases {
+        let (got, content_type, bytes) = service.raw(method, &path, key, body.as_deref());
+        let problem: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {problem}"
+        );
+        assert_eq!(content_type, "application/problem+json", "{method} {path}");
+        assert_eq!(problem["status"], status);
+        assert_eq!(
+            problem["type"],
+            format!("https://thesignup.app/problems/{}", code.replace('_', "-"))
+        );
+        assert!(problem["title"].is_string() && problem["detail"].is_string());
+        if code == "validation_failed" {
+            assert!(
+                !problem["errors"].as_array().unwrap().is_empty(),
+                "{problem}"
+            );
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(API_KEY) && !text.contains("sgn_live_wrong"),
+            "{text}"
+        );
+    }
+
+    // The eleventh rotation within the grace would keep 11 previous secrets.
+    for _ in 0..10 {
+        service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+    }
+    let (status, problem) = service.call(
+        "POST",
+        &format!("/webhooks/{id}/rotate"),
+        Some(API_KEY),
+        None,
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("too_many_secrets"))
+    );
+}
+
+#[test]
+fn organisations_see_only_their_own_endpoints() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let (id, _) = service.create("https://example.com/hook");
+    let (status, listed) = service.call("GET", "/webhooks", Some(OTHER_KEY), None);
+    assert_eq!((status, listed["data"].clone()), (200, json!([])));
+    for (method, path) in [
+        ("GET", format!("/webhooks/{id}")),
+        ("DELETE", format!("/webhooks/{id}")),
+        ("POST", format!("/webhooks/{id}/rotate")),
+        ("GET", format!("/webhooks/{id}/attempts")),
+        ("POST", format!("/webhooks/{id}/test")),
+    ] {
+        let (status, problem) = service.call(method, &path, Some(OTHER_KEY), None);
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("not_found")),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        service.ok("GET", &format!("/webhooks/{id}"), None)["id"],
+        id.as_str()
+    );
+}
+
+#[test]
+fn a_restart_keeps_endpoints_secrets_and_attempts() {
+    let data = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let (id, secret, attempts) = {
+        let service = Service::start(data.path(), &local());
+        let (id, _) = service.create(&receiver.url);
+        let rotated = service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+        service.event("a.b");
+        let attempts = service.ok("GET", &format!("/webhooks/{id}/attempts"), None);
+        (
+            id,
+            rotated["signingSecret"].as_str().unwrap().to_string(),
+            attempts,
+        )
+    };
+    let service = Service::start(data.path(), &local());
+    assert_eq!(
+        service.ok("GET", &format!("/webhooks/{id}/attempts"), None),
+        attempts
+    );
+    service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    let received = receiver.last();
+    let signature = received.header("webhook-signature").unwrap().to_string();
+    assert_eq!(signature.split(' ').count(), 2);
+    assert!(verifies_with(
+        &received,
+        &secret,
+        signature.split(' ').next()
+    ));
+}
+
+#[test]
+fn private_targets_are_refused_unless_allowed() {
+    let data = tempfile::tempdir().unwrap();
+    let strict = Service::start(data.path(), &[]);
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        "http://192.168.0.1/",
+        "http://metadata.google.internal/",
+    ] {
+        let (status, problem) = strict.call(
+            "POST",
+            "/webhooks",
+            Some(API_KEY),
+            Some(&json!({ "url": url }).to_string()),
+        );
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("forbidden_target")),
+            "{url}"
+        );
+    }
+    let (id, _) = strict.create("https://example.com/hook");
+    let (status, problem) = strict.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(API_KEY),
+        Some(r#"{"url": "http://127.0.0.1/x"}"#),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("forbidden_target"))
+    );
+    drop(strict);
+
+    let allowed = Service::start(data.path(), &local());
+    allowed.create("http://127.0.0.1:9/x");
+}
