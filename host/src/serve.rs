@@ -10,10 +10,8 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::WasiCtx;
-use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -125,13 +123,7 @@ impl Server {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
-        let state = SpinState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            store: self.store.clone(),
-            variables: self.variables.clone(),
-        };
+        let state = SpinState::new(self.store.clone(), self.variables.clone());
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = {

@@ -1,8 +1,12 @@
 use std::path::Path;
 
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::spin::{self, KeyValueFile, SpinState};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -33,27 +37,16 @@ pub enum HostError {
     Signing(#[from] hooksign::Error),
 }
 
-/// The per-store state: a minimal WASI context (clocks and random; no files,
-/// no environment, no network, stdio discarded).
-struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// The signer component, compiled and linked once.
+/// The signing interface of a component, compiled and linked once: the
+/// signer component, or the edge component, which exports it too. The linker
+/// offers WASI, wasi:http and Spin's imports (backed by a store in memory) so
+/// that either loads; the signer imports only clocks, random and what std
+/// links.
 #[derive(Clone)]
 pub struct SignerComponent {
     engine: Engine,
-    pre: SignerPre<HostState>,
+    pre: SignerPre<SpinState>,
+    store: KeyValueFile,
 }
 
 impl SignerComponent {
@@ -72,16 +65,26 @@ impl SignerComponent {
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        spin::add_to_linker(&mut linker)?;
         let pre = SignerPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(SignerComponent { engine, pre })
+        let store = KeyValueFile::in_memory().map_err(wasmtime::Error::msg)?;
+        Ok(SignerComponent { engine, pre, store })
+    }
+
+    /// The names of the interfaces the component imports.
+    pub fn imports(&self) -> Vec<String> {
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
     }
 
     /// A fresh instance in a fresh store.
     pub fn session(&self) -> Result<Session, HostError> {
-        let state = HostState {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-        };
+        let state = SpinState::new(self.store.clone(), Arc::new(HashMap::new()));
         let mut store = Store::new(&self.engine, state);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok(Session { store, bindings })
@@ -95,7 +98,7 @@ pub struct KeyringHandle(ResourceAny);
 /// One instance of the signer component and its store. Keyrings made in a
 /// session can only be used in that session.
 pub struct Session {
-    store: Store<HostState>,
+    store: Store<SpinState>,
     bindings: Signer,
 }
 

@@ -24,6 +24,13 @@ use bindings::fermyon::spin::{key_value, variables};
 /// The only store label the component is granted (`key_value_stores = ["default"]`).
 const DEFAULT_STORE: &str = "default";
 
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
+    store TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (store, key)
+);";
+
 /// An on-disk key-value store shared by every request, like Spin's default
 /// SQLite store. Each `set` is one SQLite statement, so one key is written
 /// atomically.
@@ -40,17 +47,22 @@ impl KeyValueFile {
         let connection =
             Connection::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
         connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 CREATE TABLE IF NOT EXISTS spin_key_value (
-                     store TEXT NOT NULL,
-                     key TEXT NOT NULL,
-                     value BLOB NOT NULL,
-                     PRIMARY KEY (store, key)
-                 );",
-            )
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {SCHEMA}"
+            ))
             .map_err(|error| format!("{}: {error}", path.display()))?;
+        Ok(KeyValueFile {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// A store that lives as long as the process: for components run without
+    /// a data directory (the signer, the vector runner).
+    pub fn in_memory() -> Result<KeyValueFile, String> {
+        let connection = Connection::open_in_memory().map_err(|error| error.to_string())?;
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(|error| error.to_string())?;
         Ok(KeyValueFile {
             connection: Arc::new(Mutex::new(connection)),
         })
@@ -98,6 +110,20 @@ impl wasmtime_wasi_http::WasiHttpView for SpinState {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: Default::default(),
+        }
+    }
+}
+
+impl SpinState {
+    /// State for one store: no files, no environment, stdio discarded; the
+    /// given key-value store and variables.
+    pub fn new(store: KeyValueFile, variables: Arc<HashMap<String, String>>) -> SpinState {
+        SpinState {
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            table: wasmtime::component::ResourceTable::new(),
+            store,
+            variables,
         }
     }
 }

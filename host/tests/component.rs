@@ -15,13 +15,21 @@ fn component() -> SignerComponent {
 
 #[test]
 fn every_vector_passes_on_the_component() {
-    let component = component();
+    every_vector_passes_on(&component());
+}
+
+#[test]
+fn every_vector_passes_on_the_edge_component() {
+    every_vector_passes_on(&SignerComponent::load(&common::edge_component_path()).unwrap());
+}
+
+fn every_vector_passes_on(component: &SignerComponent) {
     let mut total = Report::default();
     let mut cases = 0;
     for path in common::vector_files() {
         let file = load(&path).unwrap_or_else(|error| panic!("{error}"));
         cases += file.cases.len();
-        total.merge(run(&file, &mut ComponentBackend::new(&component)));
+        total.merge(run(&file, &mut ComponentBackend::new(component)));
     }
     for failure in &total.failures {
         eprintln!("{failure}");
@@ -147,4 +155,29 @@ fn misuse_is_an_error_not_a_panic() {
         SignerComponent::load(std::path::Path::new("/nonexistent/signer.wasm")),
         Err(HostError::Read { .. })
     ));
+}
+
+#[test]
+fn the_signer_imports_no_http_and_no_spin() {
+    let imports = component().imports();
+    assert!(
+        imports.iter().any(|name| name.starts_with("wasi:random/")),
+        "{imports:?}"
+    );
+    for name in &imports {
+        assert!(
+            !name.starts_with("wasi:http/")
+                && !name.starts_with("fermyon:")
+                && !name.starts_with("wasi:sockets/"),
+            "the signer imports {name}"
+        );
+    }
+    let edge = SignerComponent::load(&common::edge_component_path())
+        .unwrap()
+        .imports();
+    assert!(
+        edge.iter()
+            .any(|name| name.starts_with("fermyon:spin/key-value")),
+        "{edge:?}"
+    );
 }

@@ -592,6 +592,16 @@ fn events_go_to_subscribed_endpoints_only() {
     assert!(ids.contains(&order_endpoint["endpoint"]["id"].as_str().unwrap()));
 }
 
+/// Method, path, API key, body, expected status and problem code.
+type ProblemCase<'a> = (
+    &'a str,
+    String,
+    Option<&'a str>,
+    Option<Vec<u8>>,
+    u16,
+    &'a str,
+);
+
 #[test]
 fn every_problem_code_with_its_status() {
     let data = tempfile::tempdir().unwrap();
@@ -600,7 +610,7 @@ fn every_problem_code_with_its_status() {
     let unknown = "497f6eca-6276-4993-bfeb-53cbbbba6f08";
     let big = vec![b' '; 1024 * 1024 + 1];
 
-    let cases: Vec<(&str, String, Option<&str>, Option<Vec<u8>>, u16, &str)> = vec![
+    let cases: Vec<ProblemCase> = vec![
         ("GET", "/nope".into(), None, None, 404, "not_found"),
         (
             "PUT",

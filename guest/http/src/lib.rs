@@ -4,6 +4,9 @@
 
 #![allow(unsafe_code)] // the export glue that `#[http_component]` generates
 
+// Linked for its `hooksign:webhooks/signing` exports (the `edge` world).
+extern crate hooksign_signer;
+
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};

@@ -1,0 +1,338 @@
+//! The service logic without a runtime: an in-memory platform with a
+//! settable clock, a store that can be made to fail, and a recording sender.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use hooksign::{Keyring, SecretRecord};
+use hooksign_edge::{
+    OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure, StoreError,
+    api_key_entry, handle,
+};
+use serde_json::{Value, json};
+
+const KEY: &str = "sgn_live_test";
+
+struct Fake {
+    kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    now_ms: Cell<i64>,
+    /// Writes left before every write fails; `None`: never fail.
+    writes_left: Cell<Option<usize>>,
+    sent: RefCell<Vec<OutboundRequest>>,
+    answer: Cell<u16>,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            kv: RefCell::new(BTreeMap::new()),
+            now_ms: Cell::new(1_700_000_000_000),
+            writes_left: Cell::new(None),
+            sent: RefCell::new(Vec::new()),
+            answer: Cell::new(200),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query.to_string())),
+            None => (path, None),
+        };
+        let request = Request {
+            method: method.into(),
+            path: path.into(),
+            query,
+            headers: vec![("Authorization".into(), format!("Bearer {KEY}"))],
+            body: body
+                .map(|body| body.to_string().into_bytes())
+                .unwrap_or_default(),
+        };
+        let Response { status, body, .. } = futures::executor::block_on(handle(self, &request));
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    fn create(&self) -> (String, String) {
+        let (status, created) = self.call(
+            "POST",
+            "/webhooks",
+            Some(json!({ "url": "https://example.com/hook" })),
+        );
+        assert_eq!(status, 201, "{created}");
+        (
+            created["endpoint"]["id"].as_str().unwrap().into(),
+            created["signingSecret"].as_str().unwrap().into(),
+        )
+    }
+
+    fn last_signature(&self) -> String {
+        let sent = self.sent.borrow();
+        let request = sent.last().unwrap();
+        request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "webhook-signature")
+            .unwrap()
+            .1
+            .clone()
+    }
+}
+
+impl Platform for Fake {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        match self.writes_left.get() {
+            Some(0) => return Err(StoreError("injected failure".into())),
+            Some(left) => self.writes_left.set(Some(left - 1)),
+            None => {}
+        }
+        self.kv.borrow_mut().insert(key.into(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        (name == "api_keys").then(|| api_key_entry("acme", KEY))
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.now_ms.get()
+    }
+
+    async fn send(
+        &self,
+        request: OutboundRequest,
+        _timeout_ms: u64,
+    ) -> Result<OutboundResponse, SendFailure> {
+        self.sent.borrow_mut().push(request);
+        Ok(OutboundResponse {
+            status: self.answer.get(),
+            headers: Vec::new(),
+            body: b"ok".to_vec(),
+        })
+    }
+}
+
+#[test]
+fn a_failed_store_write_leaves_no_half_written_endpoint() {
+    for writes in 0..2 {
+        let fake = Fake::new();
+        fake.writes_left.set(Some(writes));
+        let (status, problem) = fake.call(
+            "POST",
+            "/webhooks",
+            Some(json!({ "url": "https://example.com/hook" })),
+        );
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (503, Some("store_unavailable"))
+        );
+        fake.writes_left.set(None);
+        let (_, listed) = fake.call("GET", "/webhooks", None);
+        assert_eq!(listed["data"], json!([]), "after {writes} writes");
+        // Whatever was written is a whole endpoint record.
+        for (key, value) in fake.kv.borrow().iter() {
+            let record: Value = serde_json::from_slice(value).unwrap();
+            assert!(key.starts_with("endpoint/"));
+            assert_eq!(record["secrets"].as_array().unwrap().len(), 1);
+        }
+    }
+}
+
+#[test]
+fn a_failed_rotation_keeps_the_keyring() {
+    let fake = Fake::new();
+    let (id, secret) = fake.create();
+    fake.writes_left.set(Some(0));
+    let (status, _) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+    assert_eq!(status, 503);
+    fake.writes_left.set(None);
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    let signature = fake.last_signature();
+    assert_eq!(signature.split(' ').count(), 1);
+    let request = fake.sent.borrow().last().unwrap().clone();
+    let keyring = Keyring::from_records(&[SecretRecord::new(secret)]).unwrap();
+    keyring
+        .verify(&request.headers, &request.body, fake.now_ms.get() / 1000, 0)
+        .unwrap();
+}
+
+#[test]
+fn rotation_grace_follows_the_clock() {
+    let fake = Fake::new();
+    let (id, old) = fake.create();
+    let (_, rotated) = fake.call(
+        "POST",
+        &format!("/webhooks/{id}/rotate"),
+        Some(json!({ "graceSeconds": 60 })),
+    );
+    let new = rotated["signingSecret"].as_str().unwrap();
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(fake.last_signature().split(' ').count(), 2);
+
+    fake.now_ms.set(fake.now_ms.get() + 59_999);
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(fake.last_signature().split(' ').count(), 2);
+
+    fake.now_ms.set(fake.now_ms.get() + 1);
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    let request = fake.sent.borrow().last().unwrap().clone();
+    let now = fake.now_ms.get() / 1000;
+    assert_eq!(fake.last_signature().split(' ').count(), 1);
+    let verify = |secret: &str| {
+        Keyring::from_records(&[SecretRecord::new(secret)])
+            .unwrap()
+            .verify(&request.headers, &request.body, now, 0)
+    };
+    assert!(verify(new).is_ok());
+    assert_eq!(
+        verify(&old).unwrap_err(),
+        hooksign::Error::NoMatchingSignature
+    );
+}
+
+#[test]
+fn an_endpoint_keeps_its_newest_200_attempts() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let mut message_ids = Vec::new();
+    for n in 0..205 {
+        let (status, delivered) = fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
+        );
+        assert_eq!(status, 200);
+        message_ids.push(delivered["id"].as_str().unwrap().to_string());
+    }
+    let (_, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts?limit=200"), None);
+    let listed: Vec<&str> = attempts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["messageId"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = message_ids
+        .iter()
+        .rev()
+        .take(200)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, expected);
+    let attempt_keys = fake
+        .kv
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("attempt/"))
+        .count();
+    assert_eq!(attempt_keys, 200);
+
+    // Deleting the endpoint removes its attempts too.
+    assert_eq!(fake.call("DELETE", &format!("/webhooks/{id}"), None).0, 204);
+    assert_eq!(
+        fake.kv
+            .borrow()
+            .keys()
+            .filter(|key| !key.starts_with("org/"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn auto_pause_counts_only_event_failures() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    fake.answer.set(503);
+    for _ in 0..10 {
+        fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    }
+    let (_, endpoint) = fake.call("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(endpoint["consecutiveFailures"], 0);
+    for _ in 0..4 {
+        fake.call("POST", "/events", Some(json!({ "type": "t", "data": {} })));
+    }
+    fake.answer.set(200);
+    fake.call("POST", "/events", Some(json!({ "type": "t", "data": {} })));
+    let (_, endpoint) = fake.call("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(
+        (
+            endpoint["consecutiveFailures"].as_u64(),
+            endpoint["paused"].as_bool()
+        ),
+        (Some(0), Some(false))
+    );
+}
+
+#[test]
+fn the_manifest_declares_what_the_service_reads() {
+    let manifest: toml::Table =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spin.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let variables = manifest["variables"].as_table().unwrap();
+    let names: Vec<&str> = variables.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "allow_private_targets",
+            "api_keys",
+            "auto_pause_after",
+            "delivery_timeout_ms",
+            "inbound_sources"
+        ]
+    );
+    assert_eq!(variables["api_keys"]["secret"].as_bool(), Some(true));
+    let component = manifest["component"]["hooksign"].as_table().unwrap();
+    assert_eq!(
+        component["source"].as_str(),
+        Some("target/wasm32-wasip2/release/hooksign_http.wasm")
+    );
+    assert_eq!(
+        component["key_value_stores"].as_array().unwrap()[0].as_str(),
+        Some("default")
+    );
+    let component_variables = component["variables"].as_table().unwrap();
+    for name in names {
+        assert_eq!(
+            component_variables[name].as_str(),
+            Some(format!("{{{{ {name} }}}}").as_str())
+        );
+    }
+    assert!(
+        component["build"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("-p hooksign-http")
+    );
+}
+
+#[test]
+fn the_openapi_document_covers_every_route() {
+    let document =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    for path in [
+        "/openapi.yaml:",
+        "/webhooks:",
+        "/webhooks/{id}:",
+        "/webhooks/{id}/rotate:",
+        "/webhooks/{id}/attempts:",
+        "/webhooks/{id}/test:",
+        "/events:",
+    ] {
+        assert!(
+            document.contains(&format!("\n  {path}\n")),
+            "{path} is not documented"
+        );
+    }
+}
