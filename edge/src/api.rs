@@ -2,6 +2,7 @@ use hooksign::{Keyring, MAX_GRACE_SECONDS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
 use crate::deliver::{Message, deliver};
+use crate::inbound;
 use crate::model::{EndpointRecord, new_message_id, new_uuid, rfc3339};
 use crate::problem::FieldError;
 use crate::target::{TargetError, check_target};
@@ -19,6 +20,8 @@ enum Route<'a> {
     Attempts(&'a str),
     Test(&'a str),
     Events,
+    Inbound(&'a str),
+    InboundStats(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -32,16 +35,18 @@ impl<'a> Route<'a> {
             ["webhooks", id, "attempts"] => Route::Attempts(id),
             ["webhooks", id, "test"] => Route::Test(id),
             ["events"] => Route::Events,
+            ["inbound", source] => Route::Inbound(source),
+            ["inbound", source, "stats"] => Route::InboundStats(source),
             _ => return None,
         })
     }
 
     fn allowed(&self) -> &'static str {
         match self {
-            Route::OpenApi | Route::Attempts(_) => "GET",
+            Route::OpenApi | Route::Attempts(_) | Route::InboundStats(_) => "GET",
             Route::Webhooks => "GET, POST",
             Route::Webhook(_) => "GET, PATCH, DELETE",
-            Route::Rotate(_) | Route::Test(_) | Route::Events => "POST",
+            Route::Rotate(_) | Route::Test(_) | Route::Events | Route::Inbound(_) => "POST",
         }
     }
 }
@@ -73,20 +78,19 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         });
     }
     let config = Config::load(platform)?;
-    let org = authenticate(&config, request)?.to_string();
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(Problem::new(
-            413,
-            "payload_too_large",
-            "Payload too large",
-            format!("the body is over {MAX_BODY_BYTES} bytes"),
-        ));
+    let now = platform.now_millis().div_euclid(1000);
+    if let Route::Inbound(source) = route {
+        // The signature is the credential here.
+        check_size(request)?;
+        return inbound::receive(platform, &config, source, request, now).await;
     }
+    let org = authenticate(&config, request)?.to_string();
+    check_size(request)?;
     let api = Api {
         platform,
         config: &config,
         org: &org,
-        now: platform.now_millis().div_euclid(1000),
+        now,
     };
     match (route, request.method.as_str()) {
         (Route::Webhooks, "POST") => api.create(request),
@@ -98,8 +102,22 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         (Route::Attempts(id), _) => api.attempts(id, request),
         (Route::Test(id), _) => api.test(id, request).await,
         (Route::Events, _) => api.events(request).await,
-        (Route::OpenApi, _) => Err(Problem::not_found("unreachable")),
+        (Route::InboundStats(source), _) => inbound::stats(platform, &config, source),
+        (Route::OpenApi | Route::Inbound(_), _) => Err(Problem::not_found("unreachable")),
     }
+}
+
+/// 413 for a body over 1 MiB.
+fn check_size(request: &Request) -> Result<(), Problem> {
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// The organisation of the request's bearer key.

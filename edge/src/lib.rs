@@ -7,6 +7,7 @@
 mod api;
 mod config;
 mod deliver;
+mod inbound;
 mod model;
 mod problem;
 mod store;

@@ -99,6 +99,11 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
     },
+    /// Configure the receiver gateway (`POST /inbound/{source}`).
+    Inbound {
+        #[command(subcommand)]
+        command: InboundCommand,
+    },
     /// Manage API keys for the edge service.
     ApiKey {
         #[command(subcommand)]
@@ -116,6 +121,35 @@ enum Command {
         /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_signer.wasm].
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InboundCommand {
+    /// Print the `inbound_sources` value with this source added.
+    Add {
+        /// The source's name, as in `POST /inbound/{source}`.
+        #[arg(long)]
+        source: String,
+        /// A secret, current first; repeat for a keyring.
+        #[arg(
+            long = "secret",
+            value_name = "SECRET",
+            required_unless_present = "keyring"
+        )]
+        secrets: Vec<String>,
+        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
+        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
+        keyring: Option<PathBuf>,
+        /// Where verified deliveries go (http or https).
+        #[arg(long = "forward", value_name = "URL")]
+        forward_url: String,
+        /// Accepted timestamp distance in seconds (0 to 86400).
+        #[arg(long)]
+        tolerance: Option<u32>,
+        /// An existing `inbound_sources` JSON file to add the source to.
+        #[arg(long, value_name = "FILE")]
+        into: Option<PathBuf>,
     },
 }
 
@@ -254,6 +288,46 @@ fn run(command: Command) -> Result<(), Failure> {
             );
             println!("key:      {key}");
             println!("api_keys: {}", hooksign_edge::api_key_entry(&org, &key));
+        }
+        Command::Inbound {
+            command:
+                InboundCommand::Add {
+                    source,
+                    secrets,
+                    keyring,
+                    forward_url,
+                    tolerance,
+                    into,
+                },
+        } => {
+            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            if tolerance.is_some_and(|seconds| seconds > hooksign::MAX_TOLERANCE_SECONDS) {
+                return Err(Failure::Contract(hooksign::Error::InvalidInput));
+            }
+            if !(forward_url.starts_with("http://") || forward_url.starts_with("https://")) {
+                return Err(Failure::Usage(
+                    "--forward takes an http or https URL".into(),
+                ));
+            }
+            let mut sources: serde_json::Map<String, serde_json::Value> = match into {
+                None => serde_json::Map::new(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
+                    serde_json::from_str(&text).map_err(|_| {
+                        Failure::Usage(format!("{}: not a JSON object of sources", path.display()))
+                    })?
+                }
+            };
+            let mut entry = serde_json::json!({
+                "secrets": keyring.to_records(),
+                "forwardUrl": forward_url,
+            });
+            if let Some(tolerance) = tolerance {
+                entry["toleranceSeconds"] = tolerance.into();
+            }
+            sources.insert(source, entry);
+            println!("{}", serde_json::Value::Object(sources));
         }
         Command::Vectors {
             files,

@@ -11,29 +11,39 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
+use futures::StreamExt as _;
 use futures::future::{Either, select};
 use hooksign_edge::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
 use wasi::clocks::monotonic_clock;
 
 #[http_component]
-async fn handle(request: Request) -> Response {
+async fn handle(request: IncomingRequest) -> Response {
+    let (path, query) = match request.path_with_query() {
+        Some(target) => match target.split_once('?') {
+            Some((path, query)) => (path.to_string(), Some(query.to_string())),
+            None => (target, None),
+        },
+        None => ("/".to_string(), None),
+    };
+    // Every header line as received: repeated webhook headers must stay
+    // visible to verification (spin-sdk's `Request` keeps one per name).
+    let headers = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let method = request.method().to_string();
+    let body = read_body(request).await;
     let edge_request = hooksign_edge::Request {
-        method: request.method().to_string(),
-        path: request.path().to_string(),
-        query: Some(request.query().to_string()).filter(|query| !query.is_empty()),
-        headers: request
-            .headers()
-            .map(|(name, value)| {
-                (
-                    name.to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: request.into_body(),
+        method,
+        path,
+        query,
+        headers,
+        body,
     };
     let platform = Spin {
         store: Store::open_default().ok(),
@@ -45,6 +55,22 @@ async fn handle(request: Request) -> Response {
         builder.header(name, value);
     }
     builder.body(response.body).build()
+}
+
+/// The body, read up to one byte past the limit (the service answers 413
+/// for that) so that an oversized upload is not held in memory. A body
+/// that breaks off is taken as what arrived.
+async fn read_body(request: IncomingRequest) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut chunks = pin!(request.into_body_stream());
+    while let Some(Ok(chunk)) = chunks.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > hooksign_edge::MAX_BODY_BYTES {
+            body.truncate(hooksign_edge::MAX_BODY_BYTES + 1);
+            break;
+        }
+    }
+    body
 }
 
 /// Spin's services, as the edge logic needs them.

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod service;
+
 /// The signer component that `scripts/test` builds before `cargo test`.
 #[allow(dead_code)] // not every test file uses every helper
 pub fn component_path() -> PathBuf {

@@ -1,0 +1,231 @@
+//! A running `hooksign serve` and a webhook receiver, for the end-to-end tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hooksign::{Keyring, SecretRecord};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "sgn_live_acme_test_key_0123456789";
+pub const OTHER_KEY: &str = "sgn_live_globex_test_key_9876543210";
+
+/// A running `hooksign serve`, stopped on drop.
+pub struct Service {
+    child: Child,
+    pub base: String,
+}
+
+impl Service {
+    pub fn start(data: &Path, variables: &[(&str, &str)]) -> Service {
+        let api_keys = format!(
+            "{},{}",
+            hooksign_edge::api_key_entry("acme", API_KEY),
+            hooksign_edge::api_key_entry("globex", OTHER_KEY)
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hooksign"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--component")
+            .arg(super::edge_component_path())
+            .env("SPIN_VARIABLE_API_KEYS", api_keys)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in variables {
+            command.args(["--variable", &format!("{name}={value}")]);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("hooksign: serving ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Service { child, base }
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let (status, _, bytes) = self.raw(method, path, key, body.map(str::as_bytes));
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, String, Vec<u8>) {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.set("authorization", &format!("Bearer {key}"));
+        }
+        let result = match body {
+            Some(body) => request
+                .set("content-type", "application/json")
+                .send_bytes(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{method} {path}: {error}"),
+        };
+        let status = response.status();
+        let content_type = response.content_type().to_string();
+        let mut bytes = Vec::new();
+        response.into_reader().read_to_end(&mut bytes).unwrap();
+        (status, content_type, bytes)
+    }
+
+    pub fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
+        let (status, value) = self.call(method, path, Some(API_KEY), body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        value
+    }
+
+    /// Creates an endpoint for `url`; returns its id and signing secret.
+    pub fn create(&self, url: &str) -> (String, String) {
+        let created = self.ok(
+            "POST",
+            "/webhooks",
+            Some(&json!({ "url": url }).to_string()),
+        );
+        (
+            created["endpoint"]["id"].as_str().unwrap().to_string(),
+            created["signingSecret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub fn event(&self, event_type: &str) -> Value {
+        self.ok(
+            "POST",
+            "/events",
+            Some(&json!({ "type": event_type, "data": { "n": 1 } }).to_string()),
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A webhook receiver on loopback that records requests and answers with a
+/// settable status after a settable delay.
+pub struct Receiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+    pub delay_ms: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (log, answer, delay) = (received.clone(), status.clone(), delay_ms.clone());
+        std::thread::spawn(move || {
+            for mut request in server.incoming_requests() {
+                let mut body = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut body);
+                let headers = request
+                    .headers()
+                    .iter()
+                    .map(|header| (header.field.to_string(), header.value.to_string()))
+                    .collect();
+                log.lock().unwrap().push(Received { headers, body });
+                std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+                let response = tiny_http::Response::from_string("received")
+                    .with_status_code(answer.load(Ordering::SeqCst));
+                let _ = request.respond(response);
+            }
+        });
+        Receiver {
+            url,
+            received,
+            status,
+            delay_ms,
+        }
+    }
+
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn last(&self) -> Received {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the receiver got nothing")
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+pub fn local() -> [(&'static str, &'static str); 2] {
+    [
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "1500"),
+    ]
+}
+
+/// Verifies a received delivery with one secret, at the current time.
+pub fn verifies_with(received: &Received, secret: &str, signature: Option<&str>) -> bool {
+    let keyring = Keyring::from_records(&[SecretRecord::new(secret)]).unwrap();
+    let mut headers = received.headers.clone();
+    if let Some(signature) = signature {
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("webhook-signature"));
+        headers.push(("webhook-signature".into(), signature.into()));
+    }
+    keyring.verify_now(&headers, &received.body, 300).is_ok()
+}
