@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::service::{API_KEY, OTHER_KEY, Receiver, Service, local, verifies_with};
@@ -672,4 +673,57 @@ fn private_targets_are_refused_unless_allowed() {
 
     let allowed = Service::start(data.path(), &local());
     allowed.create("http://127.0.0.1:9/x");
+}
+
+#[test]
+fn one_events_deliveries_go_out_concurrently() {
+    // Each receiver answers 200 only once both deliveries have arrived, and
+    // waits at most 1.2 s for that: delivered one after the other, the first
+    // would fail.
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        urls.push(format!(
+            "http://{}/hook",
+            server.server_addr().to_ip().unwrap()
+        ));
+        let arrived = arrived.clone();
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let waited = std::time::Instant::now();
+                while arrived.load(Ordering::SeqCst) < 2
+                    && waited.elapsed() < Duration::from_millis(1200)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let status = if arrived.load(Ordering::SeqCst) >= 2 {
+                    200
+                } else {
+                    500
+                };
+                let _ = request.respond(tiny_http::Response::empty(status));
+            }
+        });
+    }
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(
+        data.path(),
+        &[
+            ("allow_private_targets", "true"),
+            ("delivery_timeout_ms", "5000"),
+        ],
+    );
+    for url in &urls {
+        service.create(url);
+    }
+    let delivered = service.event("batch.ready");
+    let outcomes: Vec<bool> = delivered["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["succeeded"].as_bool().unwrap())
+        .collect();
+    assert_eq!(outcomes, [true, true]);
 }
