@@ -69,14 +69,8 @@ impl Keyring {
         let mut any_usable = false;
         for (index, secret) in self.usable(now) {
             any_usable = true;
-            if candidates.is_empty() {
-                break;
-            }
             let expected = secret.tag(id, timestamp_text, payload);
-            if candidates
-                .iter()
-                .any(|tag| bool::from(tag.ct_eq(&expected)))
-            {
+            if candidates.contains(&expected) {
                 return Ok(Verified {
                     secret: index,
                     id: String::from(id),
@@ -149,44 +143,44 @@ fn parse_timestamp(text: &str) -> Result<i64, Error> {
     text.parse().map_err(|_| Error::InvalidHeader)
 }
 
-/// The decoded `v1` tags of a signature header; other entries are skipped.
-struct SignatureEntries {
-    tags: [[u8; TAG_LEN]; MAX_SIGNATURE_ENTRIES],
-    len: usize,
-}
+/// The signature header, checked for size and entry count. Tags are decoded
+/// while matching, into a stack buffer: nothing is allocated or copied.
+struct SignatureEntries<'h>(&'h str);
 
-impl SignatureEntries {
-    fn parse(header: &str) -> Result<SignatureEntries, Error> {
-        if header.len() > MAX_SIGNATURE_HEADER_LEN {
+impl<'h> SignatureEntries<'h> {
+    fn parse(header: &'h str) -> Result<SignatureEntries<'h>, Error> {
+        if header.len() > MAX_SIGNATURE_HEADER_LEN
+            || header.split(' ').filter(|entry| !entry.is_empty()).count() > MAX_SIGNATURE_ENTRIES
+        {
             return Err(Error::InvalidHeader);
         }
-        let mut entries = SignatureEntries {
-            tags: [[0; TAG_LEN]; MAX_SIGNATURE_ENTRIES],
-            len: 0,
-        };
-        for (position, entry) in header
+        Ok(SignatureEntries(header))
+    }
+
+    /// The `v1` entries that are base64 of 32 bytes; others are skipped.
+    fn tags(&self) -> impl Iterator<Item = [u8; TAG_LEN]> + 'h {
+        self.0
             .split(' ')
-            .filter(|entry| !entry.is_empty())
-            .enumerate()
-        {
-            if position == MAX_SIGNATURE_ENTRIES {
-                return Err(Error::InvalidHeader);
-            }
-            if let Some(tag) = entry.strip_prefix("v1,").and_then(decode_tag) {
-                entries.tags[entries.len] = tag;
-                entries.len += 1;
-            }
-        }
-        Ok(entries)
+            .filter_map(|entry| entry.strip_prefix("v1,"))
+            .filter_map(decode_tag)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[u8; TAG_LEN]> {
-        self.tags[..self.len].iter()
+    /// Whether any entry equals `expected`, compared in constant time.
+    fn contains(&self, expected: &[u8; TAG_LEN]) -> bool {
+        self.tags().any(|tag| tags_equal(&tag, expected))
     }
+}
 
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// Constant-time equality of two tags, compared as four 64-bit words.
+fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
+    let words = |tag: &[u8; TAG_LEN]| -> [u64; 4] {
+        core::array::from_fn(|i| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&tag[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(word)
+        })
+    };
+    bool::from(words(a).ct_eq(&words(b)))
 }
 
 /// Base64 of exactly 32 bytes, or nothing.

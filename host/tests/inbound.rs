@@ -102,6 +102,7 @@ impl Gateway {
                 "forwardUrl": origin.url,
             },
             "broken": {"secrets": [{"key": "whsec_short"}], "forwardUrl": origin.url},
+            "retired": {"secrets": [{"key": new, "notAfter": now() - 10}], "forwardUrl": origin.url},
         });
         let data = tempfile::tempdir().unwrap();
         let service = Service::start(
@@ -305,10 +306,18 @@ fn deliveries_that_do_not_verify_never_reach_the_origin() {
     assert_eq!(
         gateway.problem(
             "broken",
-            &Gateway::signed("msg_1", t, good),
+            &Gateway::signed("msg_1", t, good.clone()),
             body.as_bytes()
         ),
         (500, "invalid_configuration".into())
+    );
+    assert_eq!(
+        gateway.problem(
+            "retired",
+            &Gateway::signed("msg_1", t, good),
+            body.as_bytes()
+        ),
+        (401, "no_usable_secret".into())
     );
     let big = vec![b'x'; 1024 * 1024 + 1];
     assert_eq!(

@@ -2,6 +2,8 @@
 // directions; messages come from a seeded generator, not from fixtures.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Webhook } from "standardwebhooks";
 
 import { HooksignError, Keyring, generateSecret } from "../hooksign.js";
@@ -60,4 +62,17 @@ test("svix-* header names verify", () => {
   const signature = new Webhook(key).sign(id, new Date(now * 1000), body);
   const headers = [["svix-id", id], ["svix-timestamp", String(now)], ["svix-signature", signature]];
   assert.equal(Keyring.parse([{ key }]).verify(headers, body, { now }).secret, 0);
+});
+
+test("standardwebhooks verifies what the native CLI signs, with one and with two secrets", () => {
+  const cli = process.env.HOOKSIGN_CLI ?? fileURLToPath(new URL("../../../target/release/hooksign", import.meta.url));
+  for (const keys of [[secret()], [secret(), secret()]]) {
+    const { id, body } = message();
+    const now = Math.floor(Date.now() / 1000);
+    const args = ["sign", "--id", id, "--timestamp", String(now), ...keys.flatMap((key) => ["--secret", key])];
+    const out = execFileSync(cli, args, { input: body }).toString();
+    const headers = Object.fromEntries(out.trim().split("\n").map((line) => line.split(": ")));
+    assert.equal(headers["webhook-signature"].split(" ").length, keys.length);
+    for (const key of keys) new Webhook(key).verify(body, headers);
+  }
 });

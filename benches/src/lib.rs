@@ -1,0 +1,1 @@
+//! Benchmarks only: see `benches/verify.rs` and BENCHMARKS.md.
