@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hooksign::{DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Keyring, Secret, SecretRecord};
 use hooksign_host::{ComponentBackend, SignerComponent, default_component_path};
 use hooksign_vectors::{Backend, Native, Report};
@@ -18,22 +18,35 @@ struct Cli {
     command: Command,
 }
 
+/// The keyring, from `--secret` values or a keyring file.
+#[derive(Args)]
+struct KeyringArgs {
+    /// A secret, current first; repeat for a keyring.
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        required_unless_present = "keyring"
+    )]
+    secrets: Vec<String>,
+    /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
+    #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
+    keyring: Option<PathBuf>,
+}
+
+impl KeyringArgs {
+    fn load(&self) -> Result<Keyring, Failure> {
+        load_keyring(&self.secrets, self.keyring.as_deref())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print a new random secret (`whsec_` and base64 of 32 bytes).
     GenerateSecret,
     /// Sign a payload (FILE, or standard input) and print the three headers.
     Sign {
-        /// A secret, current first; repeat for a keyring.
-        #[arg(
-            long = "secret",
-            value_name = "SECRET",
-            required_unless_present = "keyring"
-        )]
-        secrets: Vec<String>,
-        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
-        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
-        keyring: Option<PathBuf>,
+        #[command(flatten)]
+        keyring: KeyringArgs,
         /// The message id (printable ASCII, no `.` or space).
         #[arg(long)]
         id: String,
@@ -46,16 +59,8 @@ enum Command {
     /// Verify a delivery; prints the index of the secret that matched, or
     /// exits 1 with the error code.
     Verify {
-        /// A secret, current first; repeat for a keyring.
-        #[arg(
-            long = "secret",
-            value_name = "SECRET",
-            required_unless_present = "keyring"
-        )]
-        secrets: Vec<String>,
-        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
-        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
-        keyring: Option<PathBuf>,
+        #[command(flatten)]
+        keyring: KeyringArgs,
         /// A received header, `name: value`; repeat for each.
         #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
         headers: Vec<(String, String)>,
@@ -131,16 +136,8 @@ enum InboundCommand {
         /// The source's name, as in `POST /inbound/{source}`.
         #[arg(long)]
         source: String,
-        /// A secret, current first; repeat for a keyring.
-        #[arg(
-            long = "secret",
-            value_name = "SECRET",
-            required_unless_present = "keyring"
-        )]
-        secrets: Vec<String>,
-        /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
-        #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
-        keyring: Option<PathBuf>,
+        #[command(flatten)]
+        keyring: KeyringArgs,
         /// Where verified deliveries go (http or https).
         #[arg(long = "forward", value_name = "URL")]
         forward_url: String,
@@ -203,13 +200,12 @@ fn run(command: Command) -> Result<(), Failure> {
             println!("{}", secret.to_text());
         }
         Command::Sign {
-            secrets,
             keyring,
             id,
             timestamp,
             file,
         } => {
-            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            let keyring = keyring.load()?;
             let payload = read_payload(file.as_deref())?;
             let timestamp = timestamp.unwrap_or_else(hooksign::unix_now);
             let headers = keyring
@@ -220,14 +216,13 @@ fn run(command: Command) -> Result<(), Failure> {
             }
         }
         Command::Verify {
-            secrets,
             keyring,
             headers,
             now,
             tolerance,
             file,
         } => {
-            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            let keyring = keyring.load()?;
             let payload = read_payload(file.as_deref())?;
             let now = now.unwrap_or_else(hooksign::unix_now);
             let verified = keyring
@@ -293,14 +288,13 @@ fn run(command: Command) -> Result<(), Failure> {
             command:
                 InboundCommand::Add {
                     source,
-                    secrets,
                     keyring,
                     forward_url,
                     tolerance,
                     into,
                 },
         } => {
-            let keyring = load_keyring(&secrets, keyring.as_deref())?;
+            let keyring = keyring.load()?;
             if tolerance.is_some_and(|seconds| seconds > hooksign::MAX_TOLERANCE_SECONDS) {
                 return Err(Failure::Contract(hooksign::Error::InvalidInput));
             }
