@@ -165,7 +165,7 @@ impl<P: Platform> Api<'_, P> {
         let url = self.check_url(&url)?;
         let secret = generate_secret()?;
         let record = EndpointRecord {
-            id: new_uuid(),
+            id: new_uuid()?,
             org: self.org.to_string(),
             url,
             description: description.unwrap_or_default(),
@@ -310,7 +310,7 @@ impl<P: Platform> Api<'_, P> {
     async fn test(&self, id: &str, request: &Request) -> Result<Response, Problem> {
         Body::parse(request, false)?;
         let record = self.load(id)?;
-        let message_id = new_message_id();
+        let message_id = new_message_id()?;
         let envelope = envelope(
             "webhook.test",
             self.now,
@@ -362,7 +362,10 @@ impl<P: Platform> Api<'_, P> {
         let (Some(event_type), Some(data)) = (event_type, data) else {
             return Err(Problem::field("type", "is required"));
         };
-        let message_id = id.unwrap_or_else(new_message_id);
+        let message_id = match id {
+            Some(id) => id,
+            None => new_message_id()?,
+        };
         let envelope = envelope(&event_type, self.now, &data);
 
         let mut targets = Vec::new();
@@ -422,14 +425,7 @@ impl<P: Platform> Api<'_, P> {
 }
 
 fn generate_secret() -> Result<Secret, Problem> {
-    Secret::generate().map_err(|_| {
-        Problem::new(
-            503,
-            "random_unavailable",
-            "Random source unavailable",
-            "no secret could be generated",
-        )
-    })
+    Secret::generate().map_err(|_| Problem::random_unavailable())
 }
 
 fn stored_keyring_invalid() -> Problem {

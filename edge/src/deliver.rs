@@ -75,7 +75,7 @@ pub async fn deliver(
         Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
     };
     let attempt = Attempt {
-        id: new_uuid(),
+        id: new_uuid()?,
         endpoint_id: endpoint.id.clone(),
         message_id: message.id.to_string(),
         event_type: message.event_type.to_string(),

@@ -18,7 +18,6 @@ use std::future::Future;
 pub use api::handle;
 pub use config::{Config, api_key_entry};
 pub use problem::Problem;
-pub use target::is_internal;
 
 /// The largest request body accepted: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -93,19 +93,17 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A fresh random UUID (v4).
-pub fn new_uuid() -> String {
+/// A fresh random UUID (v4); 503 if the random source fails, rather than
+/// an id that could collide.
+pub fn new_uuid() -> Result<String, crate::Problem> {
     let mut bytes = [0u8; 16];
-    // The OS (or WASI) random source failing is not recoverable; an all-zero
-    // id would then collide on the next write and be refused by the store
-    // layout, not silently reused.
-    let _ = getrandom::fill(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
+    getrandom::fill(&mut bytes).map_err(|_| crate::Problem::random_unavailable())?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
-        .to_string()
+        .to_string())
 }
 
-/// A fresh message id, `msg_` and 26 random base32 characters.
-pub fn new_message_id() -> String {
-    format!("msg_{}", new_uuid().replace('-', ""))
+/// A fresh message id, `msg_` and 32 random hex digits.
+pub fn new_message_id() -> Result<String, crate::Problem> {
+    Ok(format!("msg_{}", new_uuid()?.replace('-', "")))
 }

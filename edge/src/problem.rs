@@ -94,6 +94,16 @@ impl Problem {
         )
     }
 
+    /// 503 `random_unavailable`: no secret or identifier could be generated.
+    pub fn random_unavailable() -> Problem {
+        Problem::new(
+            503,
+            "random_unavailable",
+            "Random source unavailable",
+            "the random source failed; try again",
+        )
+    }
+
     /// The problem's code.
     pub fn code(&self) -> &'static str {
         self.0.code

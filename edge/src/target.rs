@@ -1,4 +1,4 @@
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
@@ -42,15 +42,8 @@ pub fn check_target(text: &str, allow_private: bool) -> Result<Url, TargetError>
     Ok(url)
 }
 
-/// Whether an address is loopback, private, link-local (which holds the
-/// 169.254.169.254 metadata service), shared, unspecified or broadcast.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_internal_v4(ip),
-        IpAddr::V6(ip) => is_internal_v6(ip),
-    }
-}
-
+/// Loopback, private, link-local (which holds the 169.254.169.254 metadata
+/// service), shared, unspecified or broadcast.
 fn is_internal_v4(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
     ip.is_loopback()
