@@ -1,7 +1,7 @@
 //! The component and the native library give the same answer for the same
 //! generated input: signatures, verification outcomes, rotations.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
