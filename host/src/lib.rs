@@ -9,7 +9,7 @@ mod spin;
 mod vectors;
 
 pub use signer::{HostError, KeyringHandle, Session, SignerComponent};
-pub use spin::{KeyValueFile, variables_from};
+pub use spin::{KeyValueFile, MAX_INSTANCE_MEMORY, variables_from};
 pub use vectors::ComponentBackend;
 
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -124,7 +124,7 @@ impl Server {
         request: hyper::Request<hyper::body::Incoming>,
     ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
         let state = SpinState::new(self.store.clone(), self.variables.clone());
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = state.into_store(self.pre.engine());
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = {
             use wasmtime_wasi_http::WasiHttpView as _;

@@ -85,7 +85,7 @@ impl SignerComponent {
     /// A fresh instance in a fresh store.
     pub fn session(&self) -> Result<Session, HostError> {
         let state = SpinState::new(self.store.clone(), Arc::new(HashMap::new()));
-        let mut store = Store::new(&self.engine, state);
+        let mut store = state.into_store(&self.engine);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok(Session { store, bindings })
     }

@@ -93,7 +93,12 @@ pub struct SpinState {
     pub(crate) table: wasmtime::component::ResourceTable,
     pub(crate) store: KeyValueFile,
     pub(crate) variables: Arc<HashMap<String, String>>,
+    pub(crate) limits: wasmtime::StoreLimits,
 }
+
+/// The most linear memory one instance may grow to: room for a 64 MiB
+/// payload and its copy, not for a runaway guest.
+pub const MAX_INSTANCE_MEMORY: usize = 512 << 20;
 
 impl wasmtime_wasi::WasiView for SpinState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
@@ -124,7 +129,19 @@ impl SpinState {
             table: wasmtime::component::ResourceTable::new(),
             store,
             variables,
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(MAX_INSTANCE_MEMORY)
+                .instances(4)
+                .build(),
         }
+    }
+
+    /// A store for this state, its memory capped at [`MAX_INSTANCE_MEMORY`]:
+    /// growing past it fails the guest's allocation (a trap), not the host.
+    pub fn into_store(self, engine: &wasmtime::Engine) -> wasmtime::Store<SpinState> {
+        let mut store = wasmtime::Store::new(engine, self);
+        store.limiter(|state| &mut state.limits);
+        store
     }
 }
 

@@ -181,3 +181,93 @@ fn the_signer_imports_no_http_and_no_spin() {
         "{edge:?}"
     );
 }
+
+#[test]
+fn abuse_is_an_answer_or_an_error_never_a_crash() {
+    let component = component();
+    let mut session = component.session().unwrap();
+    let key = session.generate_secret().unwrap();
+    let records = [SecretRecord::new(key.as_str())];
+    let keyring = session.parse_keyring(&records).unwrap();
+    let native = Keyring::from_records(&records).unwrap();
+    let headers = |signature: String| {
+        vec![
+            ("webhook-id".to_string(), "msg".to_string()),
+            ("webhook-timestamp".to_string(), "1700000000".to_string()),
+            ("webhook-signature".to_string(), signature),
+        ]
+    };
+
+    // A 64 MiB body verifies.
+    let big = vec![b'a'; 64 << 20];
+    let signed = headers(native.sign("msg", 1_700_000_000, &big).unwrap());
+    let verified = session
+        .verify(keyring, &signed, &big, Some(1_700_000_000), None)
+        .unwrap();
+    assert_eq!(verified.secret, 0);
+
+    // 10,000 headers: unrelated ones are passed over, repeated ones refused.
+    let mut many: Vec<(String, String)> = (0..10_000)
+        .map(|n| (format!("x-{n}"), "v".repeat(20)))
+        .collect();
+    many.extend(headers(native.sign("msg", 1_700_000_000, b"").unwrap()));
+    assert_eq!(
+        session
+            .verify(keyring, &many, b"", Some(1_700_000_000), None)
+            .unwrap()
+            .secret,
+        0
+    );
+    let repeated: Vec<(String, String)> = (0..10_000)
+        .map(|_| ("webhook-id".to_string(), "msg".to_string()))
+        .collect();
+    assert!(matches!(
+        session.verify(keyring, &repeated, b"", Some(1_700_000_000), None),
+        Err(HostError::Signing(hooksign::Error::MissingHeader))
+    ));
+    let repeated = [repeated, headers("v1,".into())].concat();
+    assert!(matches!(
+        session.verify(keyring, &repeated, b"", Some(1_700_000_000), None),
+        Err(HostError::Signing(hooksign::Error::InvalidHeader))
+    ));
+
+    // A 100,000-secret keyring parses, and a signature by none of them is checked against all.
+    let other = Keyring::from_records(&[SecretRecord::new(
+        hooksign::Secret::generate().unwrap().to_text(),
+    )])
+    .unwrap();
+    let crowd: Vec<SecretRecord> = (0..100_000)
+        .map(|_| SecretRecord::new(key.as_str()))
+        .collect();
+    let crowded = session.parse_keyring(&crowd).unwrap();
+    assert_eq!(session.active(crowded, Some(0)).unwrap().len(), 100_000);
+    assert!(matches!(
+        session.verify(
+            crowded,
+            &headers(other.sign("msg", 1_700_000_000, b"").unwrap()),
+            b"",
+            Some(1_700_000_000),
+            None
+        ),
+        Err(HostError::Signing(hooksign::Error::NoMatchingSignature))
+    ));
+    session.drop_keyring(crowded).unwrap();
+
+    // Past the instance's memory cap: an error, and the instance stays unusable, not the host.
+    let huge = vec![0u8; hooksign_host::MAX_INSTANCE_MEMORY + (16 << 20)];
+    assert!(matches!(
+        session.verify(keyring, &signed, &huge, Some(1_700_000_000), None),
+        Err(HostError::Wasm(_))
+    ));
+    assert!(session.sign(keyring, "msg", 1, b"").is_err());
+    // A fresh session works.
+    let mut fresh = component.session().unwrap();
+    let keyring = fresh.parse_keyring(&records).unwrap();
+    assert_eq!(
+        fresh
+            .verify(keyring, &signed, &big, Some(1_700_000_000), None)
+            .unwrap()
+            .secret,
+        0
+    );
+}
