@@ -2,7 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -19,6 +19,8 @@ pub const OTHER_KEY: &str = "sgn_live_globex_test_key_9876543210";
 pub struct Service {
     child: Child,
     pub base: String,
+    /// Everything the service printed (stdout and stderr), as it arrives.
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Service {
@@ -36,21 +38,37 @@ impl Service {
             .arg(super::edge_component_path())
             .env("SPIN_VARIABLE_API_KEYS", api_keys)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (name, value) in variables {
             command.args(["--variable", &format!("{name}={value}")]);
         }
         let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
         let base = line
             .trim()
             .strip_prefix("hooksign: serving ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Service { child, base }
+        let log = Arc::new(Mutex::new(line));
+        // Keep what it prints, and pass stderr on to the test's output.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        for (reader, echo) in [
+            (Box::new(stdout) as Box<dyn BufRead + Send>, false),
+            (Box::new(stderr), true),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in reader.lines().map_while(Result::ok) {
+                    if echo {
+                        eprintln!("{line}");
+                    }
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+        }
+        Service { child, base, log }
     }
 
     pub fn call(
@@ -91,6 +109,29 @@ impl Service {
             Ok(response) => response,
             Err(ureq::Error::Status(_, response)) => response,
             Err(error) => panic!("{method} {path}: {error}"),
+        };
+        let status = response.status();
+        let content_type = response.content_type().to_string();
+        let mut bytes = Vec::new();
+        response.into_reader().read_to_end(&mut bytes).unwrap();
+        (status, content_type, bytes)
+    }
+
+    /// POSTs raw bytes with the given headers and no API key.
+    pub fn raw_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let mut request = ureq::post(&format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        let response = match request.send_bytes(body) {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("POST {path}: {error}"),
         };
         let status = response.status();
         let content_type = response.content_type().to_string();
@@ -157,7 +198,7 @@ impl Received {
 /// settable status after a settable delay.
 pub struct Receiver {
     pub url: String,
-    received: Arc<Mutex<Vec<Received>>>,
+    pub received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
     pub delay_ms: Arc<AtomicU64>,
 }

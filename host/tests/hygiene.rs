@@ -1,0 +1,151 @@
+//! Secret hygiene: a run of the edge service with known API keys and
+//! secrets, through every route and failure; no key or secret may appear in
+//! anything it prints or answers, except the `signingSecret` field that
+//! exists to hand a new secret over.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::service::{API_KEY, OTHER_KEY, Receiver, Service};
+use hooksign::{Keyring, Secret, SecretRecord};
+use serde_json::{Value, json};
+
+/// Every form in which a secret could leak: its text, its base64, and the
+/// base64's halves (a truncated copy is a leak too).
+fn forms(secret: &str) -> Vec<String> {
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .unwrap_or(secret)
+        .trim_end_matches('=');
+    let half = encoded.len() / 2;
+    vec![
+        secret.to_string(),
+        encoded[..half].to_string(),
+        encoded[half..].to_string(),
+    ]
+}
+
+#[test]
+fn no_key_or_secret_in_logs_or_answers() {
+    let receiver = Receiver::start();
+    let inbound_secret = Secret::generate().unwrap().to_text();
+    let sources =
+        json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url}});
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(
+        data.path(),
+        &[
+            ("allow_private_targets", "true"),
+            ("inbound_sources", &sources.to_string()),
+            ("delivery_timeout_ms", "1000"),
+        ],
+    );
+    let mut answers: Vec<String> = Vec::new();
+    let mut signing_secrets = Vec::new();
+    let mut record = |(status, mut value): (u16, Value)| {
+        if let Some(secret) = value.get("signingSecret").and_then(Value::as_str) {
+            signing_secrets.push(secret.to_string());
+            value["signingSecret"] = Value::Null;
+        }
+        answers.push(format!("{status} {value}"));
+        value
+    };
+
+    let created = record(service.call(
+        "POST",
+        "/webhooks",
+        Some(API_KEY),
+        Some(&json!({"url": receiver.url}).to_string()),
+    ));
+    let id = created["endpoint"]["id"].as_str().unwrap().to_string();
+    record(service.call(
+        "POST",
+        &format!("/webhooks/{id}/rotate"),
+        Some(API_KEY),
+        None,
+    ));
+    record(service.call("POST", &format!("/webhooks/{id}/test"), Some(API_KEY), None));
+    receiver.answer(500);
+    record(service.call(
+        "POST",
+        "/events",
+        Some(API_KEY),
+        Some(r#"{"type": "a", "data": {}}"#),
+    ));
+    record(service.call(
+        "GET",
+        &format!("/webhooks/{id}/attempts"),
+        Some(API_KEY),
+        None,
+    ));
+    record(service.call("GET", "/webhooks", Some(OTHER_KEY), None));
+    record(service.call("GET", "/webhooks", Some(&format!("{API_KEY}x")), None));
+    record(service.call("GET", "/webhooks", None, None));
+    record(service.call(
+        "POST",
+        "/webhooks",
+        Some(API_KEY),
+        Some(&format!(r#"{{"url": "{API_KEY}"}}"#)),
+    ));
+    record(service.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(API_KEY),
+        Some(r#"{"url": "http://127.0.0.1/"}"#),
+    ));
+    // A bad inbound signature, a good one, stats.
+    let signature = Keyring::from_records(&[SecretRecord::new(inbound_secret.as_str())])
+        .unwrap()
+        .sign("msg_1", hooksign::unix_now(), b"{}")
+        .unwrap();
+    let mut inbound_answers = Vec::new();
+    for signature in ["v1,AAAA".to_string(), signature] {
+        let (status, _, body) = service.raw_with_headers(
+            "/inbound/shop",
+            &[
+                ("webhook-id", "msg_1".into()),
+                ("webhook-timestamp", hooksign::unix_now().to_string()),
+                ("webhook-signature", signature),
+            ],
+            b"{}",
+        );
+        inbound_answers.push(format!("{status} {}", String::from_utf8_lossy(&body)));
+    }
+    record(service.call("GET", "/inbound/shop/stats", Some(API_KEY), None));
+    answers.extend(inbound_answers);
+    assert_eq!(signing_secrets.len(), 2);
+
+    // What the receiver got: signatures, never the secrets themselves.
+    let received = receiver.received.lock().unwrap().clone();
+    assert!(!received.is_empty());
+    let log = service.log.lock().unwrap().clone();
+    let mut secrets: Vec<String> = vec![API_KEY.into(), OTHER_KEY.into(), inbound_secret.clone()];
+    secrets.extend(signing_secrets);
+    for secret in &secrets {
+        for form in forms(secret) {
+            assert!(!log.contains(&form), "the log shows a secret: {log}");
+            for answer in &answers {
+                assert!(
+                    !answer.contains(&form),
+                    "an answer shows a secret: {answer}"
+                );
+            }
+            for request in &received {
+                assert!(!String::from_utf8_lossy(&request.body).contains(&form));
+                assert!(
+                    request
+                        .headers
+                        .iter()
+                        .all(|(_, value)| !value.contains(&form)),
+                    "{:?}",
+                    request.headers
+                );
+            }
+        }
+    }
+    assert!(
+        answers.iter().any(|answer| answer.starts_with("401 ")),
+        "{answers:?}"
+    );
+}
