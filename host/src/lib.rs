@@ -8,7 +8,7 @@ mod signer;
 mod spin;
 mod vectors;
 
-pub use signer::{HostError, KeyringHandle, Session, SignerComponent};
+pub use signer::{DEFAULT_CALL_DEADLINE, HostError, KeyringHandle, Session, SignerComponent};
 pub use spin::{KeyValueFile, MAX_INSTANCE_MEMORY, variables_from};
 pub use vectors::ComponentBackend;
 

@@ -2,9 +2,10 @@ use std::path::Path;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Engine, Store};
+use wasmtime::{Config, Engine, Store};
 
 use crate::spin::{self, KeyValueFile, SpinState};
 
@@ -42,11 +43,34 @@ pub enum HostError {
 /// offers WASI, wasi:http and Spin's imports (backed by a store in memory) so
 /// that either loads; the signer imports only clocks, random and what std
 /// links.
+///
+/// Limits: each instance's memory is capped at [`crate::MAX_INSTANCE_MEMORY`],
+/// and each call is interrupted (a trap, so an error) once it has run for
+/// the call deadline, [`DEFAULT_CALL_DEADLINE`] unless set.
 #[derive(Clone)]
 pub struct SignerComponent {
     engine: Engine,
     pre: SignerPre<SpinState>,
     store: KeyValueFile,
+    deadline_ticks: u64,
+}
+
+/// How long one call into the component may run by default.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The epoch tick: deadlines are counted in these.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Advances the engine's epoch every tick, for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::spawn(move || {
+        while let Some(engine) = engine.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    });
 }
 
 impl SignerComponent {
@@ -61,7 +85,10 @@ impl SignerComponent {
 
     /// Compiles a component from its bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<SignerComponent, HostError> {
-        let engine = Engine::default();
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -69,7 +96,18 @@ impl SignerComponent {
         spin::add_to_linker(&mut linker)?;
         let pre = SignerPre::new(linker.instantiate_pre(&component)?)?;
         let store = KeyValueFile::in_memory().map_err(wasmtime::Error::msg)?;
-        Ok(SignerComponent { engine, pre, store })
+        Ok(SignerComponent {
+            engine,
+            pre,
+            store,
+            deadline_ticks: ticks(DEFAULT_CALL_DEADLINE),
+        })
+    }
+
+    /// The same component with another call deadline.
+    pub fn with_call_deadline(mut self, deadline: Duration) -> SignerComponent {
+        self.deadline_ticks = ticks(deadline);
+        self
     }
 
     /// The names of the interfaces the component imports.
@@ -86,8 +124,13 @@ impl SignerComponent {
     pub fn session(&self) -> Result<Session, HostError> {
         let state = SpinState::new(self.store.clone(), Arc::new(HashMap::new()));
         let mut store = state.into_store(&self.engine);
+        store.set_epoch_deadline(self.deadline_ticks);
         let bindings = self.pre.instantiate(&mut store)?;
-        Ok(Session { store, bindings })
+        Ok(Session {
+            store,
+            bindings,
+            deadline_ticks: self.deadline_ticks,
+        })
     }
 }
 
@@ -100,14 +143,26 @@ pub struct KeyringHandle(ResourceAny);
 pub struct Session {
     store: Store<SpinState>,
     bindings: Signer,
+    deadline_ticks: u64,
+}
+
+/// Whole ticks in a duration, at least one.
+fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 impl Session {
+    /// Changes the deadline of this session's later calls.
+    pub fn set_call_deadline(&mut self, deadline: Duration) {
+        self.deadline_ticks = ticks(deadline);
+    }
+
     /// Parses secret records into a keyring.
     pub fn parse_keyring(
         &mut self,
         records: &[hooksign::SecretRecord],
     ) -> Result<KeyringHandle, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let records: Vec<signing::SecretRecord> = records.iter().map(to_wit_record).collect();
         let keyring = self
             .bindings
@@ -125,6 +180,7 @@ impl Session {
         timestamp: i64,
         payload: &[u8],
     ) -> Result<String, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let signed = self
             .bindings
             .hooksign_webhooks_signing()
@@ -142,6 +198,7 @@ impl Session {
         now: Option<i64>,
         tolerance_seconds: Option<u32>,
     ) -> Result<hooksign::Verified, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let verified = self
             .bindings
             .hooksign_webhooks_signing()
@@ -170,6 +227,7 @@ impl Session {
         now: Option<i64>,
         grace_seconds: Option<u32>,
     ) -> Result<KeyringHandle, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let rotated = self
             .bindings
             .hooksign_webhooks_signing()
@@ -184,6 +242,7 @@ impl Session {
         keyring: KeyringHandle,
         now: Option<i64>,
     ) -> Result<Vec<u32>, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         Ok(self
             .bindings
             .hooksign_webhooks_signing()
@@ -196,6 +255,7 @@ impl Session {
         &mut self,
         keyring: KeyringHandle,
     ) -> Result<Vec<hooksign::SecretRecord>, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let records = self
             .bindings
             .hooksign_webhooks_signing()
@@ -206,6 +266,7 @@ impl Session {
 
     /// A new random secret.
     pub fn generate_secret(&mut self) -> Result<String, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         Ok(self
             .bindings
             .hooksign_webhooks_signing()
@@ -214,6 +275,7 @@ impl Session {
 
     /// Frees a keyring inside the instance.
     pub fn drop_keyring(&mut self, keyring: KeyringHandle) -> Result<(), HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         Ok(keyring.0.resource_drop(&mut self.store)?)
     }
 }

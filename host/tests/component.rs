@@ -271,3 +271,38 @@ fn abuse_is_an_answer_or_an_error_never_a_crash() {
         0
     );
 }
+
+#[test]
+fn a_call_past_its_deadline_is_interrupted() {
+    let component = component();
+    let mut session = component.session().unwrap();
+    let key = session.generate_secret().unwrap();
+    let records = [SecretRecord::new(key.as_str())];
+    let keyring = session.parse_keyring(&records).unwrap();
+    let big = vec![b'a'; 64 << 20];
+    let signature = Keyring::from_records(&records)
+        .unwrap()
+        .sign("msg", 1, &big)
+        .unwrap();
+    let headers = vec![
+        ("webhook-id".to_string(), "msg".to_string()),
+        ("webhook-timestamp".to_string(), "1".to_string()),
+        ("webhook-signature".to_string(), signature),
+    ];
+    // Hashing 64 MiB in wasm takes far longer than one 10 ms tick.
+    session.set_call_deadline(std::time::Duration::from_millis(10));
+    assert!(matches!(
+        session.verify(keyring, &headers, &big, Some(1), None),
+        Err(HostError::Wasm(_))
+    ));
+    // With the default deadline the same call completes in a fresh instance.
+    let mut fresh = component.session().unwrap();
+    let keyring = fresh.parse_keyring(&records).unwrap();
+    assert_eq!(
+        fresh
+            .verify(keyring, &headers, &big, Some(1), None)
+            .unwrap()
+            .secret,
+        0
+    );
+}
