@@ -154,8 +154,19 @@ fn component_path() -> PathBuf {
 }
 
 fn component(c: &mut Criterion) {
-    let component =
-        SignerComponent::load(&component_path()).expect("build the signer component first");
+    for (variant, deadline) in [
+        ("", Some(hooksign_host::DEFAULT_CALL_DEADLINE)),
+        ("_no_deadline", None),
+    ] {
+        component_variant(c, variant, deadline);
+    }
+}
+
+/// The component benchmarks with the host's default call deadline (epoch
+/// interruption) and without it.
+fn component_variant(c: &mut Criterion, variant: &str, deadline: Option<std::time::Duration>) {
+    let component = SignerComponent::load_with(&component_path(), deadline)
+        .expect("build the signer component first");
     for (label, len) in [("0B", 0), ("1KiB", 1024), ("64KiB", 65536)] {
         let message = Message::new(len);
         let records = vec![
@@ -168,38 +179,44 @@ fn component(c: &mut Criterion) {
         let headers = message.headers(1);
         let mut session = component.session().unwrap();
         let keyring = session.parse_keyring(&records).unwrap();
-        c.bench_function(&format!("component_verify_reused/{label}/keyring2"), |b| {
-            b.iter(|| {
-                session
-                    .verify(
-                        keyring,
-                        black_box(&headers),
-                        black_box(&message.body),
-                        Some(message.timestamp),
-                        Some(300),
-                    )
-                    .unwrap()
-            })
-        });
-        if len == 1024 {
-            c.bench_function("component_verify_fresh_instance/1KiB/keyring2", |b| {
+        c.bench_function(
+            &format!("component_verify_reused{variant}/{label}/keyring2"),
+            |b| {
                 b.iter(|| {
-                    let mut session = component.session().unwrap();
-                    let keyring = session.parse_keyring(&records).unwrap();
                     session
                         .verify(
                             keyring,
-                            &headers,
+                            black_box(&headers),
                             black_box(&message.body),
                             Some(message.timestamp),
                             Some(300),
                         )
                         .unwrap()
                 })
-            });
+            },
+        );
+        if len == 1024 {
+            c.bench_function(
+                &format!("component_verify_fresh_instance{variant}/1KiB/keyring2"),
+                |b| {
+                    b.iter(|| {
+                        let mut session = component.session().unwrap();
+                        let keyring = session.parse_keyring(&records).unwrap();
+                        session
+                            .verify(
+                                keyring,
+                                &headers,
+                                black_box(&message.body),
+                                Some(message.timestamp),
+                                Some(300),
+                            )
+                            .unwrap()
+                    })
+                },
+            );
         }
     }
-    c.bench_function("component_instantiate", |b| {
+    c.bench_function(&format!("component_instantiate{variant}"), |b| {
         b.iter(|| black_box(component.session().unwrap()))
     });
 }

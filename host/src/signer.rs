@@ -74,21 +74,40 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 impl SignerComponent {
-    /// Loads and compiles a component file.
+    /// Loads and compiles a component file, with the default call deadline.
     pub fn load(path: &Path) -> Result<SignerComponent, HostError> {
+        SignerComponent::load_with(path, Some(DEFAULT_CALL_DEADLINE))
+    }
+
+    /// Loads a component file; `None` runs calls without a deadline, which
+    /// spares the guest the epoch checks in its loops (see BENCHMARKS.md).
+    pub fn load_with(
+        path: &Path,
+        call_deadline: Option<Duration>,
+    ) -> Result<SignerComponent, HostError> {
         let bytes = std::fs::read(path).map_err(|source| HostError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        SignerComponent::from_bytes(&bytes)
+        SignerComponent::from_bytes_with(&bytes, call_deadline)
     }
 
-    /// Compiles a component from its bytes.
+    /// Compiles a component from its bytes, with the default call deadline.
     pub fn from_bytes(bytes: &[u8]) -> Result<SignerComponent, HostError> {
+        SignerComponent::from_bytes_with(bytes, Some(DEFAULT_CALL_DEADLINE))
+    }
+
+    /// Compiles a component from its bytes; see [`SignerComponent::load_with`].
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        call_deadline: Option<Duration>,
+    ) -> Result<SignerComponent, HostError> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(call_deadline.is_some());
         let engine = Engine::new(&config)?;
-        start_epoch_ticker(&engine);
+        if call_deadline.is_some() {
+            start_epoch_ticker(&engine);
+        }
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -100,7 +119,7 @@ impl SignerComponent {
             engine,
             pre,
             store,
-            deadline_ticks: ticks(DEFAULT_CALL_DEADLINE),
+            deadline_ticks: ticks(call_deadline.unwrap_or(DEFAULT_CALL_DEADLINE)),
         })
     }
 
