@@ -127,26 +127,8 @@ impl Gateway {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> (u16, String, Vec<u8>) {
-        let mut request = ureq::post(&format!("{}/inbound/{source}", self.service_base()));
-        for (name, value) in headers {
-            request = request.set(name, value);
-        }
-        let response = match request.send_bytes(body) {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{error}"),
-        };
-        let status = response.status();
-        let content_type = response.header("content-type").unwrap_or("").to_string();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).unwrap();
-        (status, content_type, bytes)
-    }
-
-    fn service_base(&self) -> String {
-        let (_, value) = self.service.call("GET", "/openapi.yaml", None, None);
-        assert!(value.is_string());
-        self.service.base.clone()
+        self.service
+            .raw_with_headers(&format!("/inbound/{source}"), headers, body)
     }
 
     fn signed(id: &str, timestamp: i64, signature: String) -> Headers {

@@ -105,16 +105,7 @@ impl Service {
                 .send_bytes(body),
             None => request.call(),
         };
-        let response = match result {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{method} {path}: {error}"),
-        };
-        let status = response.status();
-        let content_type = response.content_type().to_string();
-        let mut bytes = Vec::new();
-        response.into_reader().read_to_end(&mut bytes).unwrap();
-        (status, content_type, bytes)
+        answer(result, &format!("{method} {path}"))
     }
 
     /// POSTs raw bytes with the given headers and no API key.
@@ -128,16 +119,7 @@ impl Service {
         for (name, value) in headers {
             request = request.set(name, value);
         }
-        let response = match request.send_bytes(body) {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {path}: {error}"),
-        };
-        let status = response.status();
-        let content_type = response.content_type().to_string();
-        let mut bytes = Vec::new();
-        response.into_reader().read_to_end(&mut bytes).unwrap();
-        (status, content_type, bytes)
+        answer(request.send_bytes(body), &format!("POST {path}"))
     }
 
     pub fn ok(&self, method: &str, path: &str, body: Option<&str>) -> Value {
@@ -169,6 +151,21 @@ impl Service {
             Some(&json!({ "type": event_type, "data": { "n": 1 } }).to_string()),
         )
     }
+}
+
+/// Status, full content type and body of an answer; an error status is an
+/// answer too, a failed exchange is not.
+fn answer(result: Result<ureq::Response, ureq::Error>, what: &str) -> (u16, String, Vec<u8>) {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("{what}: {error}"),
+    };
+    let status = response.status();
+    let content_type = response.header("content-type").unwrap_or("").to_string();
+    let mut bytes = Vec::new();
+    response.into_reader().read_to_end(&mut bytes).unwrap();
+    (status, content_type, bytes)
 }
 
 impl Drop for Service {
