@@ -109,11 +109,6 @@ impl Problem {
         self.0.code
     }
 
-    /// The problem's status.
-    pub fn status(&self) -> u16 {
-        self.0.status
-    }
-
     /// The HTTP response carrying it.
     pub fn into_response(self) -> Response {
         let mut response = Response::json(self.0.status, &self.0);
