@@ -231,32 +231,34 @@ impl<P: Platform> Api<'_, P> {
         let paused = body.optional_bool("paused");
         body.finish()?;
         let url = url.map(|url| self.check_url(&url)).transpose()?;
-        let mut record = self.load(id)?;
-        if let Some(url) = url {
-            record.url = url;
-        }
-        if let Some(description) = description {
-            record.description = description;
-        }
-        if let Some(event_types) = event_types {
-            record.event_types = event_types;
-        }
-        match paused {
-            Some(true) if !record.paused => {
-                record.paused = true;
-                record.paused_reason = Some("paused through the API".into());
-                record.paused_at = Some(self.now);
+        check_id(id)?;
+        let record = store::modify(self.platform, self.org, id, |record| {
+            if let Some(url) = &url {
+                record.url.clone_from(url);
             }
-            Some(false) => {
-                record.paused = false;
-                record.paused_reason = None;
-                record.paused_at = None;
-                record.consecutive_failures = 0;
+            if let Some(description) = &description {
+                record.description.clone_from(description);
             }
-            _ => {}
-        }
-        record.updated_at = self.now;
-        store::save(self.platform, &record)?;
+            if let Some(event_types) = &event_types {
+                record.event_types.clone_from(event_types);
+            }
+            match paused {
+                Some(true) if !record.paused => {
+                    record.paused = true;
+                    record.paused_reason = Some("paused through the API".into());
+                    record.paused_at = Some(self.now);
+                }
+                Some(false) => {
+                    record.paused = false;
+                    record.paused_reason = None;
+                    record.paused_at = None;
+                    record.consecutive_failures = 0;
+                }
+                _ => {}
+            }
+            record.updated_at = self.now;
+            Ok(())
+        })?;
         Ok(Response::json(200, &record.view()))
     }
 
@@ -275,25 +277,29 @@ impl<P: Platform> Api<'_, P> {
         let grace = body.optional_integer("graceSeconds", 0, i64::from(MAX_GRACE_SECONDS));
         body.finish()?;
         let grace = grace.map_or(hooksign::DEFAULT_GRACE_SECONDS, |grace| grace as u32);
-        let mut record = self.load(id)?;
-        let keyring =
-            Keyring::from_records(&record.secrets).map_err(|_| stored_keyring_invalid())?;
+        check_id(id)?;
         let secret = generate_secret()?;
-        let rotated = match keyring.rotate(secret.clone(), self.now, grace) {
-            Ok(rotated) => rotated,
-            Err(hooksign::Error::TooManySecrets) => {
-                return Err(Problem::new(
-                    409,
-                    "too_many_secrets",
-                    "Too many secrets",
-                    "the rotation would keep more than 10 previous secrets; wait for one to expire or rotate with a shorter grace",
-                ));
-            }
-            Err(_) => return Err(stored_keyring_invalid()),
-        };
-        record.secrets = rotated.to_records();
-        record.updated_at = self.now;
-        store::save(self.platform, &record)?;
+        // Applied to the endpoint as stored at the write, so concurrent
+        // rotations each keep the secrets the others added.
+        let record = store::modify(self.platform, self.org, id, |record| {
+            let keyring =
+                Keyring::from_records(&record.secrets).map_err(|_| stored_keyring_invalid())?;
+            let rotated = match keyring.rotate(secret.clone(), self.now, grace) {
+                Ok(rotated) => rotated,
+                Err(hooksign::Error::TooManySecrets) => {
+                    return Err(Problem::new(
+                        409,
+                        "too_many_secrets",
+                        "Too many secrets",
+                        "the rotation would keep more than 10 previous secrets; wait for one to expire or rotate with a shorter grace",
+                    ));
+                }
+                Err(_) => return Err(stored_keyring_invalid()),
+            };
+            record.secrets = rotated.to_records();
+            record.updated_at = self.now;
+            Ok(())
+        })?;
         Ok(Response::json(
             200,
             &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
@@ -404,9 +410,7 @@ impl<P: Platform> Api<'_, P> {
 
     /// An endpoint of the caller's organisation, by a path id that must be a UUID.
     fn load(&self, id: &str) -> Result<EndpointRecord, Problem> {
-        if uuid::Uuid::try_parse(id).is_err() {
-            return Err(Problem::field("path.id", "is not a UUID"));
-        }
+        check_id(id)?;
         store::load(self.platform, self.org, id)
     }
 
@@ -426,6 +430,14 @@ impl<P: Platform> Api<'_, P> {
 
 fn generate_secret() -> Result<Secret, Problem> {
     Secret::generate().map_err(|_| Problem::random_unavailable())
+}
+
+/// Endpoint ids are UUIDs; anything else is a bad path, not a missing endpoint.
+fn check_id(id: &str) -> Result<(), Problem> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Problem::field("path.id", "is not a UUID")),
+    }
 }
 
 fn stored_keyring_invalid() -> Problem {

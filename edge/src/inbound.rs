@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, SecretRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{get_json, set_json};
+use crate::store::{get_json, update_json};
 use crate::{Config, OutboundRequest, Platform, Problem, Request, Response, SendFailure};
 
 /// One configured source (the `inbound_sources` variable).
@@ -97,7 +97,17 @@ pub async fn receive(
     };
 
     let seen_key = format!("inbound/{name}/seen/{}", verified.id);
-    if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until >= now) {
+    let until = verified.timestamp.saturating_add(i64::from(tolerance));
+    // Marked before forwarding, in one compare-and-swap, so that of two
+    // copies arriving together exactly one goes on; unmarked again unless
+    // the origin accepts.
+    let marked = update_json(platform, &seen_key, |seen: Option<Seen>| {
+        Ok(match seen {
+            Some(seen) if seen.until >= now => (None, false),
+            _ => (Some(Seen { until }), true),
+        })
+    })?;
+    if !marked {
         count(platform, name, |stats| reject(stats, "duplicate_delivery"))?;
         return Err(Problem::new(
             409,
@@ -106,10 +116,6 @@ pub async fn receive(
             "this webhook-id was already accepted within the tolerance window",
         ));
     }
-    // Marked before forwarding, so that a copy arriving meanwhile is refused;
-    // unmarked again unless the origin accepts.
-    let until = verified.timestamp.saturating_add(i64::from(tolerance));
-    set_json(platform, &seen_key, &Seen { until })?;
 
     let mut headers = vec![
         ("webhook-id".to_string(), verified.id.clone()),
@@ -211,11 +217,13 @@ fn reject(stats: &mut Stats, code: &str) {
 fn count(
     platform: &impl Platform,
     name: &str,
-    update: impl FnOnce(&mut Stats),
+    mut update: impl FnMut(&mut Stats),
 ) -> Result<(), Problem> {
-    let mut stats: Stats = get_json(platform, &stats_key(name))?.unwrap_or_default();
-    update(&mut stats);
-    set_json(platform, &stats_key(name), &stats)
+    update_json(platform, &stats_key(name), |stats: Option<Stats>| {
+        let mut stats = stats.unwrap_or_default();
+        update(&mut stats);
+        Ok((Some(stats), ()))
+    })
 }
 
 /// Lists an accepted id for pruning, and prunes the marks whose window has passed.
@@ -227,11 +235,14 @@ fn remember(
     now: i64,
 ) -> Result<(), Problem> {
     let index_key = format!("inbound/{name}/seen");
-    let mut marks: Vec<(String, i64)> = get_json(platform, &index_key)?.unwrap_or_default();
-    let (expired, mut live): (Vec<_>, Vec<_>) =
-        marks.drain(..).partition(|(_, until)| *until < now);
-    live.push((id.to_string(), until));
-    set_json(platform, &index_key, &live)?;
+    let expired = update_json(platform, &index_key, |marks: Option<Vec<(String, i64)>>| {
+        let (expired, mut live): (Vec<_>, Vec<_>) = marks
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|(_, until)| *until < now);
+        live.push((id.to_string(), until));
+        Ok((Some(live), expired))
+    })?;
     for (expired_id, _) in expired {
         platform.delete(&format!("inbound/{name}/seen/{expired_id}"))?;
     }

@@ -112,6 +112,15 @@ pub trait Platform {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes one value; a write is atomic per key.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Writes `value` only if the key still holds `expected` (`None`: no
+    /// value), as one atomic step; `Ok(false)`, writing nothing, if it holds
+    /// something else. Concurrent changes to one record go through this.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError>;
     /// Removes a value; removing a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A configuration variable (`api_keys`, …), if set.

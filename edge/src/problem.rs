@@ -94,6 +94,16 @@ impl Problem {
         )
     }
 
+    /// 503 `store_busy`: other requests kept changing the same record first.
+    pub fn store_busy() -> Problem {
+        Problem::new(
+            503,
+            "store_busy",
+            "Store busy",
+            "other requests kept changing the same record; try again",
+        )
+    }
+
     /// 503 `random_unavailable`: no secret or identifier could be generated.
     pub fn random_unavailable() -> Problem {
         Problem::new(

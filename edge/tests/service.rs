@@ -22,7 +22,12 @@ struct Fake {
     writes_left: Cell<Option<usize>>,
     sent: RefCell<Vec<OutboundRequest>>,
     answer: Cell<u16>,
+    /// Run just before a compare-and-swap, as if another request wrote
+    /// between this one's read and its write; `None` when done.
+    meddler: RefCell<Option<Meddler>>,
 }
+
+type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
 
 impl Fake {
     fn new() -> Fake {
@@ -32,6 +37,7 @@ impl Fake {
             writes_left: Cell::new(None),
             sent: RefCell::new(Vec::new()),
             answer: Cell::new(200),
+            meddler: RefCell::new(None),
         }
     }
 
@@ -80,19 +86,49 @@ impl Fake {
     }
 }
 
+impl Fake {
+    fn spend_write(&self) -> Result<(), StoreError> {
+        match self.writes_left.get() {
+            Some(0) => Err(StoreError("injected failure".into())),
+            Some(left) => {
+                self.writes_left.set(Some(left - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 impl Platform for Fake {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.kv.borrow().get(key).cloned())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        match self.writes_left.get() {
-            Some(0) => return Err(StoreError("injected failure".into())),
-            Some(left) => self.writes_left.set(Some(left - 1)),
-            None => {}
-        }
+        self.spend_write()?;
         self.kv.borrow_mut().insert(key.into(), value.to_vec());
         Ok(())
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.spend_write()?;
+        let mut meddler = self.meddler.borrow_mut();
+        if let Some(meddle) = meddler.as_mut()
+            && !meddle(&mut self.kv.borrow_mut())
+        {
+            *meddler = None;
+        }
+        let mut kv = self.kv.borrow_mut();
+        if kv.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        kv.insert(key.into(), value.to_vec());
+        Ok(true)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -164,6 +200,76 @@ fn a_failed_rotation_keeps_the_keyring() {
     keyring
         .verify(&request.headers, &request.body, fake.now_ms.get() / 1000, 0)
         .unwrap();
+}
+
+/// Rotates the stored endpoint behind the service's back, as a concurrent
+/// request would; returns the secret it added.
+fn rotate_in_store(kv: &mut BTreeMap<String, Vec<u8>>, id: &str, now: i64) -> String {
+    let key = format!("endpoint/{id}");
+    let mut record: Value = serde_json::from_slice(&kv[&key]).unwrap();
+    let records: Vec<SecretRecord> = serde_json::from_value(record["secrets"].take()).unwrap();
+    let secret = hooksign::Secret::generate().unwrap();
+    let rotated = Keyring::from_records(&records)
+        .unwrap()
+        .rotate(secret.clone(), now, 3600)
+        .unwrap();
+    record["secrets"] = serde_json::to_value(rotated.to_records()).unwrap();
+    kv.insert(key, serde_json::to_vec(&record).unwrap());
+    secret.to_text()
+}
+
+#[test]
+fn a_rotation_racing_another_keeps_every_secret() {
+    let fake = Fake::new();
+    let (id, first) = fake.create();
+    let now = fake.now_ms.get() / 1000;
+    let raced = std::rc::Rc::new(RefCell::new(String::new()));
+    let meddler_id = id.clone();
+    let meddler_raced = raced.clone();
+    *fake.meddler.borrow_mut() = Some(Box::new(move |kv| {
+        *meddler_raced.borrow_mut() = rotate_in_store(kv, &meddler_id, now);
+        false
+    }));
+    let (status, rotated) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+    assert_eq!(status, 200, "{rotated}");
+    let ours = rotated["signingSecret"].as_str().unwrap().to_string();
+    let theirs = raced.borrow().clone();
+    assert!(!theirs.is_empty(), "the meddler ran");
+
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(fake.last_signature().split(' ').count(), 3);
+    let request = fake.sent.borrow().last().unwrap().clone();
+    for secret in [first, theirs, ours] {
+        Keyring::from_records(&[SecretRecord::new(secret)])
+            .unwrap()
+            .verify(&request.headers, &request.body, now, 0)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_record_that_never_stops_changing_gets_store_busy() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let meddler_id = id.clone();
+    let mut meddled = 0;
+    *fake.meddler.borrow_mut() = Some(Box::new(move |kv| {
+        let key = format!("endpoint/{meddler_id}");
+        let mut record: Value = serde_json::from_slice(&kv[&key]).unwrap();
+        meddled += 1;
+        record["description"] = json!(format!("changed {meddled} times"));
+        kv.insert(key, serde_json::to_vec(&record).unwrap());
+        true
+    }));
+    let (status, problem) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("store_busy")),
+        "{problem}"
+    );
+    *fake.meddler.borrow_mut() = None;
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(fake.last_signature().split(' ').count(), 1);
 }
 
 #[test]

@@ -103,6 +103,9 @@ enum Command {
         /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_http.wasm].
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
+        /// How long one request may take before it is stopped with a 503.
+        #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_REQUEST_DEADLINE_MS)]
+        request_timeout_ms: u64,
     },
     /// Configure the receiver gateway (`POST /inbound/{source}`).
     Inbound {
@@ -254,6 +257,7 @@ fn run(command: Command) -> Result<(), Failure> {
             data,
             variables,
             component,
+            request_timeout_ms,
         } => {
             let options = hooksign_host::serve::ServeOptions {
                 component: component
@@ -261,6 +265,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 listen,
                 data,
                 variables: hooksign_host::variables_from(std::env::vars(), &variables),
+                request_deadline: std::time::Duration::from_millis(request_timeout_ms),
             };
             hooksign_host::serve::serve(options).map_err(Failure::Usage)?;
         }

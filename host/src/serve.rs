@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
@@ -29,7 +30,16 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// The Spin variables.
     pub variables: HashMap<String, String>,
+    /// How long one request may take, response body included; past it the
+    /// instance is dropped and the client gets 503 `request_timeout` (if
+    /// nothing was sent yet).
+    pub request_deadline: Duration,
 }
+
+/// The default request deadline, in milliseconds: four default delivery
+/// timeouts, so that a delivery that times out still gets its attempt
+/// recorded.
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 60_000;
 
 /// Where `cargo build --release --target wasm32-wasip2 -p hooksign-http`
 /// writes the edge component.
@@ -43,6 +53,19 @@ struct Server {
     pre: ProxyPre<SpinState>,
     store: KeyValueFile,
     variables: Arc<HashMap<String, String>>,
+    request_deadline: Duration,
+}
+
+/// How a request's instance ended without a response.
+enum Failure {
+    Deadline,
+    Component(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for Failure {
+    fn from(error: wasmtime::Error) -> Failure {
+        Failure::Component(error)
+    }
 }
 
 /// Serves until the process is stopped. Prints `hooksign: serving
@@ -63,6 +86,7 @@ async fn run(options: ServeOptions) -> Result<(), String> {
         pre,
         store,
         variables: Arc::new(options.variables),
+        request_deadline: options.request_deadline,
     });
     let listener = TcpListener::bind(options.listen)
         .await
@@ -95,7 +119,12 @@ async fn run(options: ServeOptions) -> Result<(), String> {
 }
 
 fn load(path: &Path) -> wasmtime::Result<ProxyPre<SpinState>> {
-    let engine = Engine::new(&Config::new())?;
+    let mut config = Config::new();
+    // Guests yield to the runtime every epoch tick, so a request that
+    // computes for ever cannot hold a worker thread past its deadline.
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    crate::signer::start_epoch_ticker(&engine);
     let component = Component::from_file(&engine, path)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -105,16 +134,37 @@ fn load(path: &Path) -> wasmtime::Result<ProxyPre<SpinState>> {
 }
 
 impl Server {
-    /// Runs one request in a fresh instance. A trap becomes a 500 problem.
+    /// Runs one request in a fresh instance. A trap becomes a 500 problem,
+    /// a request past its deadline a 503.
     async fn handle(
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> hyper::Response<HyperOutgoingBody> {
         match self.run_instance(request).await {
             Ok(response) => response,
-            Err(error) => {
+            Err(Failure::Deadline) => {
+                eprintln!(
+                    "hooksign: a request ran past its {} ms deadline and was stopped",
+                    self.request_deadline.as_millis()
+                );
+                problem_response(hooksign_edge::Problem::new(
+                    503,
+                    "request_timeout",
+                    "Request timeout",
+                    format!(
+                        "the request took longer than {} ms and was stopped",
+                        self.request_deadline.as_millis()
+                    ),
+                ))
+            }
+            Err(Failure::Component(error)) => {
                 eprintln!("hooksign: the component failed: {error:#}");
-                internal_error()
+                problem_response(hooksign_edge::Problem::new(
+                    500,
+                    "internal_error",
+                    "Internal error",
+                    "the service failed while handling the request",
+                ))
             }
         }
     }
@@ -122,9 +172,10 @@ impl Server {
     async fn run_instance(
         &self,
         request: hyper::Request<hyper::body::Incoming>,
-    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
         let state = SpinState::new(self.store.clone(), self.variables.clone());
         let mut store = state.into_store(self.pre.engine());
+        store.epoch_deadline_async_yield_and_update(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = {
             use wasmtime_wasi_http::WasiHttpView as _;
@@ -134,42 +185,47 @@ impl Server {
             (incoming, outparam)
         };
         let pre = self.pre.clone();
+        let deadline = self.request_deadline;
+        // The instance runs on its own task, which also streams the response
+        // body; the deadline covers all of it, and dropping the store on
+        // timeout stops the instance and closes its connections.
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming.0, incoming.1)
-                .await
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming.0, incoming.1)
+                    .await
+            };
+            match tokio::time::timeout(deadline, run).await {
+                Ok(result) => result.map_err(Failure::Component),
+                Err(_) => Err(Failure::Deadline),
+            }
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(wasmtime::Error::msg(format!(
+            Ok(Err(code)) => Err(Failure::Component(wasmtime::Error::msg(format!(
                 "the component answered an error: {code:?}"
-            ))),
+            )))),
             Err(_) => match task.await {
-                Ok(Ok(())) => Err(wasmtime::Error::msg("the component set no response")),
-                Ok(Err(error)) => Err(error),
-                Err(error) => Err(wasmtime::Error::msg(error.to_string())),
+                Ok(Ok(())) => Err(wasmtime::Error::msg("the component set no response").into()),
+                Ok(Err(failure)) => Err(failure),
+                Err(error) => Err(wasmtime::Error::msg(error.to_string()).into()),
             },
         }
     }
 }
 
-/// A problem document for a component failure; nothing of the request is echoed.
-fn internal_error() -> hyper::Response<HyperOutgoingBody> {
+/// A problem document the host answers itself; nothing of the request is echoed.
+fn problem_response(problem: hooksign_edge::Problem) -> hyper::Response<HyperOutgoingBody> {
     use http_body_util::BodyExt as _;
-    let problem = hooksign_edge::Problem::new(
-        500,
-        "internal_error",
-        "Internal error",
-        "the service failed while handling the request",
-    )
-    .into_response();
+    let problem = problem.into_response();
     let body = http_body_util::Full::new(bytes::Bytes::from(problem.body))
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut response = hyper::Response::new(body);
-    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    *response.status_mut() = hyper::StatusCode::from_u16(problem.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in problem.headers {
         if let (Ok(name), Ok(value)) = (
             hyper::header::HeaderName::try_from(name),

@@ -59,10 +59,10 @@ pub struct SignerComponent {
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The epoch tick: deadlines are counted in these.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Advances the engine's epoch every tick, for as long as the engine lives.
-fn start_epoch_ticker(engine: &Engine) {
+pub(crate) fn start_epoch_ticker(engine: &Engine) {
     let engine = engine.weak();
     std::thread::spawn(move || {
         while let Some(engine) = engine.upgrade() {

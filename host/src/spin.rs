@@ -1,6 +1,8 @@
 //! The Spin interfaces the edge component imports, as Spin itself provides
-//! them locally: the key-value store on SQLite, and variables from the
-//! environment (`SPIN_VARIABLE_<NAME>`) and the command line.
+//! them locally: the key-value store on SQLite (through both
+//! `fermyon:spin/key-value` and `wasi:keyvalue`, one store behind both), and
+//! variables from the environment (`SPIN_VARIABLE_<NAME>`) and the command
+//! line.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,11 +17,14 @@ pub(crate) mod bindings {
         path: "../wit",
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
+            "wasi:keyvalue/store.bucket": super::OpenStore,
+            "wasi:keyvalue/atomics.cas": super::PendingSwap,
         },
     });
 }
 
 use bindings::fermyon::spin::{key_value, variables};
+use bindings::wasi::keyvalue::{atomics, store as wasi_store};
 
 /// The only store label the component is granted (`key_value_stores = ["default"]`).
 const DEFAULT_STORE: &str = "default";
@@ -70,19 +75,119 @@ impl KeyValueFile {
 
     fn with<T>(
         &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, key_value::Error> {
-        let connection = self
+        query: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
+        let mut connection = self
             .connection
             .lock()
-            .map_err(|_| key_value::Error::Other("the store's lock is poisoned".into()))?;
-        query(&connection).map_err(|error| key_value::Error::Other(error.to_string()))
+            .map_err(|_| "the store's lock is poisoned".to_string())?;
+        query(&mut connection).map_err(|error| error.to_string())
+    }
+
+    fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.with(|connection| read(connection, label, key))
+    }
+
+    fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), String> {
+        self.with(|connection| write(connection, label, key, value))
+    }
+
+    fn delete(&self, label: &str, key: &str) -> Result<(), String> {
+        self.with(|connection| {
+            connection
+                .execute(
+                    "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                    params![label, key],
+                )
+                .map(drop)
+        })
+    }
+
+    fn keys(&self, label: &str) -> Result<Vec<String>, String> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+            let keys = statement.query_map(params![label], |row| row.get(0))?;
+            keys.collect()
+        })
+    }
+
+    /// Writes `value` if the key still holds `expected`; otherwise returns
+    /// what it holds now. One SQLite transaction, so other processes on the
+    /// same file see it whole too.
+    fn swap(
+        &self,
+        label: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<Result<(), Option<Vec<u8>>>, String> {
+        self.with(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current = read(&transaction, label, key)?;
+            if current.as_deref() != expected {
+                return Ok(Err(current));
+            }
+            write(&transaction, label, key, value)?;
+            transaction.commit()?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Adds `delta` to a counter stored as 8 little-endian bytes.
+    fn increment(&self, label: &str, key: &str, delta: i64) -> Result<i64, String> {
+        self.with(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let current = match read(&transaction, label, key)? {
+                None => 0,
+                Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+                    Ok(bytes) => i64::from_le_bytes(bytes),
+                    Err(_) => return Ok(Err("the value is not a counter".to_string())),
+                },
+            };
+            let Some(next) = current.checked_add(delta) else {
+                return Ok(Err("the counter would overflow".to_string()));
+            };
+            write(&transaction, label, key, &next.to_le_bytes())?;
+            transaction.commit()?;
+            Ok(Ok(next))
+        })?
     }
 }
 
-/// An open store handle inside a component instance.
+fn read(connection: &Connection, label: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    connection
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+            params![label, key],
+            |row| row.get(0),
+        )
+        .optional()
+}
+
+fn write(connection: &Connection, label: &str, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+    connection
+        .execute(
+            "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            params![label, key, value],
+        )
+        .map(drop)
+}
+
+/// An open store handle inside a component instance (a Spin store or a
+/// wasi:keyvalue bucket).
 pub struct OpenStore {
     label: String,
+}
+
+/// A wasi:keyvalue compare-and-swap in progress: the value read when it began.
+pub struct PendingSwap {
+    label: String,
+    key: String,
+    read: Option<Vec<u8>>,
 }
 
 /// The state of one request's store: WASI, wasi:http and the Spin imports
@@ -150,6 +255,8 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<SpinState>) -> was
     use wasmtime::component::HasSelf;
     key_value::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     variables::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
+    wasi_store::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
+    atomics::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     Ok(())
 }
 
@@ -170,16 +277,10 @@ impl key_value::HostStore for SpinState {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        let label = self.label(&store)?;
-        self.store.with(|connection| {
-            connection
-                .query_row(
-                    "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    params![label, key],
-                    |row| row.get(0),
-                )
-                .optional()
-        })
+        let label = self.label(&store).map_err(key_value::Error::Other)?;
+        self.store
+            .get(&label, &key)
+            .map_err(key_value::Error::Other)
     }
 
     fn set(
@@ -188,28 +289,17 @@ impl key_value::HostStore for SpinState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
-        let label = self.label(&store)?;
-        self.store.with(|connection| {
-            connection
-                .execute(
-                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                    params![label, key, value],
-                )
-                .map(drop)
-        })
+        let label = self.label(&store).map_err(key_value::Error::Other)?;
+        self.store
+            .set(&label, &key, &value)
+            .map_err(key_value::Error::Other)
     }
 
     fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
-        let label = self.label(&store)?;
-        self.store.with(|connection| {
-            connection
-                .execute(
-                    "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    params![label, key],
-                )
-                .map(drop)
-        })
+        let label = self.label(&store).map_err(key_value::Error::Other)?;
+        self.store
+            .delete(&label, &key)
+            .map_err(key_value::Error::Other)
     }
 
     fn exists(
@@ -217,17 +307,12 @@ impl key_value::HostStore for SpinState {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<bool, key_value::Error> {
-        Ok(self.get(store, key)?.is_some())
+        Ok(key_value::HostStore::get(self, store, key)?.is_some())
     }
 
     fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
-        let label = self.label(&store)?;
-        self.store.with(|connection| {
-            let mut statement = connection
-                .prepare("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
-            let keys = statement.query_map(params![label], |row| row.get(0))?;
-            keys.collect()
-        })
+        let label = self.label(&store).map_err(key_value::Error::Other)?;
+        self.store.keys(&label).map_err(key_value::Error::Other)
     }
 
     fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -237,11 +322,159 @@ impl key_value::HostStore for SpinState {
 }
 
 impl SpinState {
-    fn label(&self, store: &Resource<OpenStore>) -> Result<String, key_value::Error> {
+    fn label(&self, store: &Resource<OpenStore>) -> Result<String, String> {
         self.table
             .get(store)
             .map(|open| open.label.clone())
-            .map_err(|error| key_value::Error::Other(error.to_string()))
+            .map_err(|error| error.to_string())
+    }
+}
+
+impl wasi_store::Host for SpinState {
+    fn open(&mut self, identifier: String) -> Result<Resource<OpenStore>, wasi_store::Error> {
+        if identifier != DEFAULT_STORE {
+            return Err(wasi_store::Error::NoSuchStore);
+        }
+        self.table
+            .push(OpenStore { label: identifier })
+            .map_err(|error| wasi_store::Error::Other(error.to_string()))
+    }
+}
+
+impl wasi_store::HostBucket for SpinState {
+    fn get(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        self.store
+            .get(&label, &key)
+            .map_err(wasi_store::Error::Other)
+    }
+
+    fn set(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        self.store
+            .set(&label, &key, &value)
+            .map_err(wasi_store::Error::Other)
+    }
+
+    fn delete(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> Result<(), wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        self.store
+            .delete(&label, &key)
+            .map_err(wasi_store::Error::Other)
+    }
+
+    fn exists(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> Result<bool, wasi_store::Error> {
+        Ok(wasi_store::HostBucket::get(self, bucket, key)?.is_some())
+    }
+
+    /// Every key in one page: the stores this host serves are small.
+    fn list_keys(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        _cursor: Option<String>,
+    ) -> Result<wasi_store::KeyResponse, wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        let keys = self.store.keys(&label).map_err(wasi_store::Error::Other)?;
+        Ok(wasi_store::KeyResponse { keys, cursor: None })
+    }
+
+    fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for SpinState {
+    fn increment(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+        delta: i64,
+    ) -> Result<i64, wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        self.store
+            .increment(&label, &key, delta)
+            .map_err(wasi_store::Error::Other)
+    }
+
+    fn swap(
+        &mut self,
+        pending: Resource<PendingSwap>,
+        value: Vec<u8>,
+    ) -> Result<(), atomics::CasError> {
+        let other = |error: String| atomics::CasError::StoreError(wasi_store::Error::Other(error));
+        let PendingSwap { label, key, read } = self
+            .table
+            .delete(pending)
+            .map_err(|error| other(error.to_string()))?;
+        match self
+            .store
+            .swap(&label, &key, read.as_deref(), &value)
+            .map_err(other)?
+        {
+            Ok(()) => Ok(()),
+            // A fresh handle from the value that won, for the guest's retry.
+            Err(current) => {
+                let retry = self
+                    .table
+                    .push(PendingSwap {
+                        label,
+                        key,
+                        read: current,
+                    })
+                    .map_err(|error| other(error.to_string()))?;
+                Err(atomics::CasError::CasFailed(retry))
+            }
+        }
+    }
+}
+
+impl atomics::HostCas for SpinState {
+    fn new(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> Result<Resource<PendingSwap>, wasi_store::Error> {
+        let label = self.label(&bucket).map_err(wasi_store::Error::Other)?;
+        let read = self
+            .store
+            .get(&label, &key)
+            .map_err(wasi_store::Error::Other)?;
+        self.table
+            .push(PendingSwap { label, key, read })
+            .map_err(|error| wasi_store::Error::Other(error.to_string()))
+    }
+
+    fn current(
+        &mut self,
+        pending: Resource<PendingSwap>,
+    ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
+        self.table
+            .get(&pending)
+            .map(|pending| pending.read.clone())
+            .map_err(|error| wasi_store::Error::Other(error.to_string()))
+    }
+
+    fn drop(&mut self, pending: Resource<PendingSwap>) -> wasmtime::Result<()> {
+        self.table.delete(pending)?;
+        Ok(())
     }
 }
 

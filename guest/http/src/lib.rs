@@ -17,6 +17,9 @@ use hooksign_edge::{OutboundRequest, OutboundResponse, Platform, SendFailure, St
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::key_value::Store;
+// wasi:keyvalue as spin-sdk binds it: the compare-and-swap Spin's own
+// key-value interface lacks, on the same store.
+use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 use wasi::clocks::monotonic_clock;
 
 #[http_component]
@@ -47,6 +50,7 @@ async fn handle(request: IncomingRequest) -> Response {
     };
     let platform = Spin {
         store: Store::open_default().ok(),
+        bucket: wasi_store::open(DEFAULT_STORE).ok(),
     };
     let response = hooksign_edge::handle(&platform, &edge_request).await;
     let mut builder = Response::builder();
@@ -73,22 +77,41 @@ async fn read_body(request: IncomingRequest) -> Vec<u8> {
     body
 }
 
+/// The store label granted in spin.toml.
+const DEFAULT_STORE: &str = "default";
+
 /// Spin's services, as the edge logic needs them.
 struct Spin {
     /// The `default` store; `None` if the component may not open it.
     store: Option<Store>,
+    /// The same store through wasi:keyvalue.
+    bucket: Option<wasi_store::Bucket>,
 }
 
 impl Spin {
     fn store(&self) -> Result<&Store, StoreError> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| StoreError("the default key-value store is not available".into()))
+        self.store.as_ref().ok_or_else(store_missing)
     }
+
+    fn bucket(&self) -> Result<&wasi_store::Bucket, StoreError> {
+        self.bucket.as_ref().ok_or_else(store_missing)
+    }
+}
+
+fn store_missing() -> StoreError {
+    StoreError("the default key-value store is not available".into())
 }
 
 fn store_error(error: spin_sdk::key_value::Error) -> StoreError {
     StoreError(error.to_string())
+}
+
+fn bucket_error(error: wasi_store::Error) -> StoreError {
+    StoreError(match error {
+        wasi_store::Error::NoSuchStore => "no such store".into(),
+        wasi_store::Error::AccessDenied => "access to the store was denied".into(),
+        wasi_store::Error::Other(reason) => reason,
+    })
 }
 
 impl Platform for Spin {
@@ -98,6 +121,23 @@ impl Platform for Spin {
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.store()?.set(key, value).map_err(store_error)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let cas = atomics::Cas::new(self.bucket()?, key).map_err(bucket_error)?;
+        if cas.current().map_err(bucket_error)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, value) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(error)) => Err(bucket_error(error)),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
