@@ -25,6 +25,11 @@ pub struct Service {
 
 impl Service {
     pub fn start(data: &Path, variables: &[(&str, &str)]) -> Service {
+        Service::start_with(data, variables, &[])
+    }
+
+    /// Starts with more `hooksign serve` arguments.
+    pub fn start_with(data: &Path, variables: &[(&str, &str)], arguments: &[&str]) -> Service {
         let api_keys = format!(
             "{},{}",
             hooksign_edge::api_key_entry("acme", API_KEY),
@@ -36,6 +41,7 @@ impl Service {
             .arg(data)
             .arg("--component")
             .arg(super::edge_component_path())
+            .args(arguments)
             .env("SPIN_VARIABLE_API_KEYS", api_keys)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,0 +1,129 @@
+//! Receivers that misbehave, and requests that run too long: each ends as a
+//! failed attempt or a problem document, and the service keeps serving.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::service::{API_KEY, Service, local};
+use serde_json::Value;
+
+/// A receiver on loopback that reads each request's head and then does
+/// `misbehave` with the connection, on a thread of its own.
+fn misbehaving_receiver(misbehave: fn(TcpStream)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head);
+            std::thread::spawn(move || misbehave(stream));
+        }
+    });
+    url
+}
+
+/// Holds the connection open and never answers.
+fn hang(stream: TcpStream) {
+    std::thread::sleep(Duration::from_secs(30));
+    drop(stream);
+}
+
+/// Resets the connection (RST, not FIN).
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+/// Closes the connection without a word.
+fn hang_up(stream: TcpStream) {
+    drop(stream);
+}
+
+/// Sends the status line and headers, a little of the body, then stalls.
+fn stall_mid_body(mut stream: TcpStream) {
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+/// Answers a status line that is not HTTP.
+fn garbage(mut stream: TcpStream) {
+    let _ = stream.write_all(b"SMTP READY\r\n\r\n");
+}
+
+#[test]
+fn receivers_that_hang_reset_or_stall_are_failed_attempts() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(data.path(), &local());
+    let cases: [(&str, fn(TcpStream), &str); 5] = [
+        ("hangs", hang, "no answer within 1500 ms"),
+        ("resets", reset, "delivery failed"),
+        ("hangs up", hang_up, "delivery failed"),
+        (
+            "stalls mid-body",
+            stall_mid_body,
+            "no answer within 1500 ms",
+        ),
+        ("answers garbage", garbage, "delivery failed"),
+    ];
+    for (what, misbehave, error) in cases {
+        let (id, _) = service.create(&misbehaving_receiver(misbehave));
+        let started = Instant::now();
+        let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+        assert!(started.elapsed() < Duration::from_secs(5), "{what}: stuck");
+        assert_eq!(sent["attempt"]["succeeded"], false, "{what}: {sent}");
+        assert_eq!(sent["response"], Value::Null, "{what}: {sent}");
+        let text = sent["attempt"]["error"].as_str().unwrap();
+        assert!(text.starts_with(error), "{what}: {text}");
+
+        // The failure is on record, and counts towards auto-pause when it
+        // is an event's.
+        let attempts = service.ok("GET", &format!("/webhooks/{id}/attempts"), None);
+        assert_eq!(attempts["data"][0]["error"], text, "{what}");
+        service.ok(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(r#"{"eventTypes":["probe"]}"#),
+        );
+        let delivered = service.event("probe");
+        assert_eq!(delivered["deliveries"][0]["succeeded"], false, "{what}");
+        let endpoint = service.ok("GET", &format!("/webhooks/{id}"), None);
+        assert_eq!(endpoint["consecutiveFailures"], 1, "{what}: {endpoint}");
+        service.ok("DELETE", &format!("/webhooks/{id}"), None);
+    }
+}
+
+#[test]
+fn a_request_past_its_deadline_is_stopped_with_a_problem() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_with(
+        data.path(),
+        &[
+            ("allow_private_targets", "true"),
+            ("delivery_timeout_ms", "20000"),
+        ],
+        &["--request-timeout-ms", "800"],
+    );
+    let (id, _) = service.create(&misbehaving_receiver(hang));
+    let started = Instant::now();
+    let (status, problem) =
+        service.call("POST", &format!("/webhooks/{id}/test"), Some(API_KEY), None);
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "request_timeout");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(service.log.lock().unwrap().contains("deadline"));
+
+    // The service goes on serving, and the endpoint is whole.
+    let endpoint = service.ok("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(endpoint["id"], id.as_str());
+    service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+}
