@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use common::service::{API_KEY, Service, local};
 use serde_json::Value;
 
+/// What a receiver does with a connection once it has read the request head.
+type Misbehaviour = fn(TcpStream);
+
 /// A receiver on loopback that reads each request's head and then does
 /// `misbehave` with the connection, on a thread of its own.
-fn misbehaving_receiver(misbehave: fn(TcpStream)) -> String {
+fn misbehaving_receiver(misbehave: Misbehaviour) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -62,7 +65,7 @@ fn garbage(mut stream: TcpStream) {
 fn receivers_that_hang_reset_or_stall_are_failed_attempts() {
     let data = tempfile::tempdir().unwrap();
     let service = Service::start(data.path(), &local());
-    let cases: [(&str, fn(TcpStream), &str); 5] = [
+    let cases: [(&str, Misbehaviour, &str); 5] = [
         ("hangs", hang, "no answer within 1500 ms"),
         ("resets", reset, "delivery failed"),
         ("hangs up", hang_up, "delivery failed"),
