@@ -1,0 +1,265 @@
+//! Load on `hooksign serve` over loopback: creates, rotations, deletes, test
+//! sends and events at several concurrencies, with keep-alive clients. Prints
+//! requests/s, p50 and p99 per operation (the table in BENCHMARKS.md), and
+//! fails if any answer is a 5xx or any attempt record is missing.
+//!
+//! `cargo bench --locked -p hooksign-host --bench load` (the components must
+//! be built first, as for the tests).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::service::{API_KEY, Service};
+use serde_json::{Value, json};
+
+/// Requests per operation and concurrency.
+const REQUESTS: usize = 200;
+const CONCURRENCIES: [usize; 3] = [1, 4, 16];
+/// Endpoints that take the test sends, and the events.
+const BUSY_ENDPOINTS: usize = 2;
+
+fn main() {
+    let receiver = FastReceiver::start();
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(
+        data.path(),
+        &[
+            ("allow_private_targets", "true"),
+            ("delivery_timeout_ms", "5000"),
+        ],
+    );
+    let client = Client {
+        base: service.base.clone(),
+    };
+    println!("| operation | concurrency | requests | requests/s | p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut server_errors = 0;
+    for concurrency in CONCURRENCIES {
+        let event_type = format!("load.c{concurrency}");
+        let create_body = json!({ "url": receiver.url, "eventTypes": ["load.never"] }).to_string();
+        let (created, figures) = client.run(concurrency, |agent, _| {
+            let (status, body) = client.call(agent, "POST", "/webhooks", Some(&create_body));
+            (status, body["endpoint"]["id"].as_str().map(str::to_string))
+        });
+        server_errors += figures.report("create", concurrency);
+        let created: Vec<String> = created.into_iter().flatten().collect();
+
+        let rotate_body = json!({ "graceSeconds": 0 }).to_string();
+        let (_, figures) = client.run(concurrency, |agent, n| {
+            let path = format!("/webhooks/{}/rotate", created[n % created.len()]);
+            (client.call(agent, "POST", &path, Some(&rotate_body)).0, ())
+        });
+        server_errors += figures.report("rotate", concurrency);
+
+        // Deleted again, so that every level's events scan the same few
+        // endpoints (an event reads each of the organisation's endpoints).
+        let (_, figures) = client.run(concurrency, |agent, n| {
+            let path = format!("/webhooks/{}", created[n]);
+            (client.call(agent, "DELETE", &path, None).0, ())
+        });
+        server_errors += figures.report("delete", concurrency);
+
+        // The busy endpoints: they take every test send and every event.
+        let busy: Vec<String> = (0..BUSY_ENDPOINTS)
+            .map(|_| {
+                let body = json!({ "url": receiver.url, "eventTypes": [event_type] }).to_string();
+                let (_, created) = client.call(&client.agent(), "POST", "/webhooks", Some(&body));
+                created["endpoint"]["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let (sent, figures) = client.run(concurrency, |agent, n| {
+            let path = format!("/webhooks/{}/test", busy[n % BUSY_ENDPOINTS]);
+            let (status, body) = client.call(agent, "POST", &path, None);
+            (status, body["attempt"]["id"].as_str().map(str::to_string))
+        });
+        server_errors += figures.report("test", concurrency);
+        let sent: BTreeSet<String> = sent.into_iter().flatten().collect();
+        assert_eq!(sent.len(), REQUESTS, "test sends without an attempt");
+        let recorded: BTreeSet<String> = busy
+            .iter()
+            .flat_map(|id| client.attempts(id))
+            .map(|attempt| attempt["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(recorded, sent, "test-send attempts lost");
+
+        let event_body = json!({ "type": event_type, "data": { "load": true } }).to_string();
+        let (_, figures) = client.run(concurrency, |agent, _| {
+            (
+                client.call(agent, "POST", "/events", Some(&event_body)).0,
+                (),
+            )
+        });
+        server_errors += figures.report("event (2 deliveries)", concurrency);
+        // Per busy endpoint: the 100 test sends above, then 200 events
+        // (REQUESTS in all), of which the ring keeps the newest 200.
+        for id in &busy {
+            let attempts = client.attempts(id);
+            let events = attempts
+                .iter()
+                .filter(|attempt| attempt["eventType"] == event_type.as_str())
+                .count();
+            assert_eq!(events, REQUESTS.min(200), "event attempts lost on {id}");
+        }
+    }
+    let delivered = receiver.count.load(Ordering::SeqCst);
+    let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS);
+    println!(
+        "\nreceiver got {delivered} deliveries (expected {expected}); 5xx answers: {server_errors}"
+    );
+    assert_eq!(delivered, expected, "deliveries lost");
+    assert_eq!(server_errors, 0, "the service answered 5xx");
+}
+
+struct Client {
+    base: String,
+}
+
+impl Client {
+    /// A keep-alive client of its own, per thread.
+    fn agent(&self) -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build()
+    }
+
+    fn call(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let request = agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("authorization", &format!("Bearer {API_KEY}"));
+        let result = match body {
+            Some(body) => request
+                .set("content-type", "application/json")
+                .send_string(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("{method} {path}: {error}"),
+        };
+        let status = response.status();
+        (status, response.into_json().unwrap_or(Value::Null))
+    }
+
+    fn attempts(&self, id: &str) -> Vec<Value> {
+        let path = format!("/webhooks/{id}/attempts?limit=200");
+        let (status, body) = self.call(&self.agent(), "GET", &path, None);
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().unwrap().clone()
+    }
+
+    /// Runs `REQUESTS` calls of `each` (given a request number) on
+    /// `concurrency` threads; returns what each call kept, and the figures.
+    fn run<T: Send>(
+        &self,
+        concurrency: usize,
+        each: impl Fn(&ureq::Agent, usize) -> (u16, T) + Sync,
+    ) -> (Vec<T>, Figures) {
+        let started = Instant::now();
+        let results: Vec<(u16, Duration, T)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..concurrency)
+                .map(|thread| {
+                    let each = &each;
+                    scope.spawn(move || {
+                        let agent = self.agent();
+                        (thread..REQUESTS)
+                            .step_by(concurrency)
+                            .map(|n| {
+                                let sent = Instant::now();
+                                let (status, kept) = each(&agent, n);
+                                (status, sent.elapsed(), kept)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|thread| thread.join().unwrap())
+                .collect()
+        });
+        let wall = started.elapsed();
+        let mut latencies: Vec<Duration> = results.iter().map(|(_, took, _)| *took).collect();
+        latencies.sort_unstable();
+        let statuses = results.iter().map(|(status, _, _)| *status).collect();
+        let kept = results.into_iter().map(|(_, _, kept)| kept).collect();
+        (
+            kept,
+            Figures {
+                wall,
+                latencies,
+                statuses,
+            },
+        )
+    }
+}
+
+struct Figures {
+    wall: Duration,
+    latencies: Vec<Duration>,
+    statuses: Vec<u16>,
+}
+
+impl Figures {
+    /// Prints a table row; returns how many answers were 5xx.
+    fn report(&self, operation: &str, concurrency: usize) -> usize {
+        let percentile = |p: usize| {
+            let index = (self.latencies.len() * p).div_ceil(100).saturating_sub(1);
+            self.latencies[index].as_secs_f64() * 1e3
+        };
+        println!(
+            "| {operation} | {concurrency} | {} | {:.0} | {:.2} ms | {:.2} ms |",
+            self.latencies.len(),
+            self.latencies.len() as f64 / self.wall.as_secs_f64(),
+            percentile(50),
+            percentile(99),
+        );
+        let unexpected: Vec<u16> = self
+            .statuses
+            .iter()
+            .copied()
+            .filter(|status| !(200..300).contains(status))
+            .collect();
+        if !unexpected.is_empty() {
+            eprintln!("{operation} at {concurrency}: answers {unexpected:?}");
+        }
+        unexpected.iter().filter(|status| **status >= 500).count()
+    }
+}
+
+/// A receiver that answers 204 at once, on several threads, and counts.
+struct FastReceiver {
+    url: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl FastReceiver {
+    fn start() -> FastReceiver {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        for _ in 0..8 {
+            let (server, count) = (server.clone(), count.clone());
+            std::thread::spawn(move || {
+                for mut request in server.incoming_requests() {
+                    let _ = std::io::copy(request.as_reader(), &mut std::io::sink());
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = request.respond(tiny_http::Response::empty(204));
+                }
+            });
+        }
+        FastReceiver { url, count }
+    }
+}
