@@ -463,6 +463,19 @@ fn is_message_id(id: &str) -> bool {
             .all(|byte| byte.is_ascii_graphic() && byte != b'.')
 }
 
+/// A JSON number without a fractional part (JSON Schema's `integer`: `5.0`
+/// is one), as an `i64`.
+fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        // Beyond ±2^53 a float no longer holds every whole number exactly.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        value
+            .as_f64()
+            .filter(|number| number.fract() == 0.0 && number.abs() <= EXACT)
+            .map(|number| number as i64)
+    })
+}
+
 /// A JSON object body, read field by field; problems are collected so that
 /// one answer lists every bad field.
 struct Body {
@@ -530,9 +543,9 @@ impl Body {
 
     fn string(&mut self, name: &str, value: Value) -> Option<String> {
         match value {
-            Value::String(text) if text.len() <= 4096 => Some(text),
+            Value::String(text) if text.chars().count() <= 4096 => Some(text),
             Value::String(_) => {
-                self.error(name, "must be at most 4096 bytes");
+                self.error(name, "must be at most 4096 characters");
                 None
             }
             _ => {
@@ -556,7 +569,8 @@ impl Body {
     fn optional_integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
         match self.take(name) {
             None | Some(Value::Null) => None,
-            Some(value) => match value.as_i64().filter(|number| (min..=max).contains(number)) {
+            Some(value) => match whole_number(&value).filter(|number| (min..=max).contains(number))
+            {
                 Some(number) => Some(number),
                 None => {
                     self.error(name, &format!("must be a whole number from {min} to {max}"));
@@ -577,7 +591,7 @@ impl Body {
                 .iter()
                 .map(|item| {
                     item.as_str()
-                        .filter(|name| !name.is_empty() && name.len() <= 256)
+                        .filter(|name| !name.is_empty() && name.chars().count() <= 256)
                         .map(String::from)
                 })
                 .collect()
@@ -587,7 +601,7 @@ impl Body {
             _ => {
                 self.error(
                     "eventTypes",
-                    "must be a list of at most 100 non-empty strings",
+                    "must be a list of at most 100 strings of 1 to 256 characters",
                 );
                 None
             }

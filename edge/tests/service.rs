@@ -442,3 +442,47 @@ fn the_openapi_document_covers_every_route() {
         );
     }
 }
+
+#[test]
+fn whole_floats_are_integers_and_null_is_left_out() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let rotate = |body: Value| fake.call("POST", &format!("/webhooks/{id}/rotate"), Some(body));
+    assert_eq!(rotate(json!({ "graceSeconds": 60.0 })).0, 200);
+    assert_eq!(rotate(json!({ "graceSeconds": null })).0, 200);
+    for bad in [
+        json!(1.5),
+        json!(-1),
+        json!(604_801.0),
+        json!(1e300),
+        json!("60"),
+    ] {
+        let (status, problem) = rotate(json!({ "graceSeconds": bad }));
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{bad}"
+        );
+    }
+    let (status, endpoint) = fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "url": null, "description": null, "eventTypes": null, "paused": null })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(endpoint["url"], "https://example.com/hook");
+    // Lengths count characters, as JSON Schema's maxLength does.
+    let long_type = "é".repeat(256);
+    let (status, _) = fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "eventTypes": [long_type] })),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "eventTypes": ["é".repeat(257)] })),
+    );
+    assert_eq!(status, 400);
+}
