@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Seeds fuzz/corpus/<target>/ from the vector files (tests/vectors/*.json)."""
+"""Seeds fuzz/corpus/<target>/ from the vector files (tests/vectors/*.json),
+and the edge target from a session of typical API calls plus each verify
+vector's headers sent to the receiver gateway."""
 import hashlib
 import json
 import pathlib
@@ -23,3 +25,30 @@ for path in sorted(VECTORS.glob("*.json")):
             # Not the arbitrary encoding, but real header text to mutate from.
             lines = "".join(f"{name}: {value}\n" for name, value in case["headers"])
             write("verify", lines.encode() + case.get("payload", "").encode())
+
+# The edge target: requests separated by NUL (see fuzz_targets/edge_request.rs).
+def request(line: str, body: str = "", headers: str = "") -> bytes:
+    return f"{line}\n{headers}\n{body}".encode()
+
+
+CREATE = request("POST /webhooks", '{"url":"https://example.com/hook","eventTypes":["order.paid"]}')
+SESSIONS = [
+    [CREATE, request("GET /webhooks?limit=2"), request("GET /webhooks/{id}")],
+    [CREATE, request("PATCH /webhooks/{id}", '{"description":"d","paused":false,"eventTypes":null}')],
+    [CREATE, request("POST /webhooks/{id}/rotate", '{"graceSeconds":60}'), request("POST /webhooks/{id}/test")],
+    [CREATE, request("POST /events", '{"type":"order.paid","data":{"n":1},"id":"msg_1"}'),
+     request("GET /webhooks/{id}/attempts?limit=1")],
+    [CREATE, request("DELETE /webhooks/{id}"), request("GET /webhooks/{id}")],
+    [request("GET /webhooks?cursor=x&limit=0"), request("POST /webhooks", "{")],
+    [request("GET /webhooks", headers="authorization: Bearer nope\n")],
+    [request("SIGNED POST /inbound/shop", '{"a":1}', "content-type: application/json\n"),
+     request("GET /inbound/shop/stats")],
+    [request("GET /openapi.yaml")],
+]
+for session in SESSIONS:
+    write("edge_request", b"\0".join(session))
+for path in sorted(VECTORS.glob("*.json")):
+    for case in json.loads(path.read_text())["cases"]:
+        if case["op"] == "verify":
+            headers = "".join(f"{name}: {value}\n" for name, value in case["headers"])
+            write("edge_request", request("POST /inbound/shop", case.get("payload", ""), headers))
