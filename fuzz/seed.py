@@ -26,6 +26,19 @@ for path in sorted(VECTORS.glob("*.json")):
             lines = "".join(f"{name}: {value}\n" for name, value in case["headers"])
             write("verify", lines.encode() + case.get("payload", "").encode())
 
+# The signature_header target: timestamp NUL signature NUL payload, from
+# the verify vectors, plus placeholders for the right tags.
+for path in sorted(VECTORS.glob("*.json")):
+    for case in json.loads(path.read_text())["cases"]:
+        if case["op"] == "verify":
+            found = {name.lower(): value for name, value in case["headers"]}
+            timestamp = found.get("webhook-timestamp", found.get("svix-timestamp", ""))
+            signature = found.get("webhook-signature", found.get("svix-signature", ""))
+            write("signature_header", f"{timestamp}\0{signature}\0".encode() + case.get("payload", "").encode())
+for timestamp in ["1700000000", "1700000300", "1699999699", "01700000000", "9223372036854775808"]:
+    for signature in ["v1,{A}", "v2,{A} v1,{B}", "  v1,{B}  ", "v1,x v1,{A}"]:
+        write("signature_header", f"{timestamp}\0{signature}\0{{}}".encode())
+
 # The edge target: requests separated by NUL (see fuzz_targets/edge_request.rs).
 def request(line: str, body: str = "", headers: str = "") -> bytes:
     return f"{line}\n{headers}\n{body}".encode()

@@ -486,3 +486,89 @@ fn whole_floats_are_integers_and_null_is_left_out() {
     );
     assert_eq!(status, 400);
 }
+
+/// Everything readable is whole: the listing and each listed endpoint, its
+/// attempts, and every stored endpoint's keyring.
+fn assert_whole(fake: &Fake, what: &str) {
+    let (status, listed) = fake.call("GET", "/webhooks?limit=200", None);
+    assert_eq!(status, 200, "{what}: {listed}");
+    for endpoint in listed["data"].as_array().unwrap() {
+        let id = endpoint["id"].as_str().unwrap();
+        let (status, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+        assert_eq!(status, 200, "{what}: {attempts}");
+    }
+    for (key, value) in fake.kv.borrow().iter() {
+        if key.starts_with("endpoint/") {
+            let record: Value = serde_json::from_slice(value).unwrap();
+            let records: Vec<SecretRecord> =
+                serde_json::from_value(record["secrets"].clone()).unwrap();
+            Keyring::from_records(&records).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_store_failing_at_any_write_leaves_every_record_whole() {
+    type Operation = fn(&Fake, &str) -> (u16, Value);
+    let operations: [(&str, Operation); 6] = [
+        ("create", |fake, _| {
+            fake.call(
+                "POST",
+                "/webhooks",
+                Some(json!({ "url": "https://example.com/new" })),
+            )
+        }),
+        ("patch", |fake, id| {
+            fake.call(
+                "PATCH",
+                &format!("/webhooks/{id}"),
+                Some(json!({ "description": "x" })),
+            )
+        }),
+        ("rotate", |fake, id| {
+            fake.call("POST", &format!("/webhooks/{id}/rotate"), None)
+        }),
+        ("delete", |fake, id| {
+            fake.call("DELETE", &format!("/webhooks/{id}"), None)
+        }),
+        ("test", |fake, id| {
+            fake.call("POST", &format!("/webhooks/{id}/test"), None)
+        }),
+        ("event", |fake, _| {
+            fake.call(
+                "POST",
+                "/events",
+                Some(json!({ "type": "order.paid", "data": {} })),
+            )
+        }),
+    ];
+    for (name, operation) in operations {
+        let mut completed = false;
+        for writes in 0..20 {
+            let fake = Fake::new();
+            fake.create();
+            let (id, _) = fake.create();
+            let before = fake.kv.borrow().clone();
+            fake.writes_left.set(Some(writes));
+            let (status, answer) = operation(&fake, &id);
+            fake.writes_left.set(None);
+            let what = format!("{name} failing after {writes} writes");
+            assert_whole(&fake, &what);
+            if status < 300 {
+                completed = true;
+                break;
+            }
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (503, Some("store_unavailable")),
+                "{what}: {answer}"
+            );
+            // A failed change of one record leaves that record as it was.
+            if matches!(name, "patch" | "rotate") {
+                let key = format!("endpoint/{id}");
+                assert_eq!(fake.kv.borrow().get(&key), before.get(&key), "{what}");
+            }
+        }
+        assert!(completed, "{name} never completed");
+    }
+}
