@@ -8,6 +8,7 @@ mod api;
 mod config;
 mod deliver;
 mod inbound;
+mod memory;
 mod model;
 mod problem;
 mod store;
@@ -17,6 +18,7 @@ use std::future::Future;
 
 pub use api::handle;
 pub use config::{Config, api_key_entry};
+pub use memory::MemoryStore;
 pub use problem::Problem;
 
 /// The largest request body accepted: 1 MiB.

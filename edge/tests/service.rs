@@ -8,15 +8,15 @@ use std::collections::BTreeMap;
 
 use hooksign::{Keyring, SecretRecord};
 use hooksign_edge::{
-    OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure, StoreError,
-    api_key_entry, handle,
+    MemoryStore, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
+    StoreError, api_key_entry, handle,
 };
 use serde_json::{Value, json};
 
 const KEY: &str = "sgn_live_test";
 
 struct Fake {
-    kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    kv: MemoryStore,
     now_ms: Cell<i64>,
     /// Writes left before every write fails; `None`: never fail.
     writes_left: Cell<Option<usize>>,
@@ -32,7 +32,7 @@ type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
 impl Fake {
     fn new() -> Fake {
         Fake {
-            kv: RefCell::new(BTreeMap::new()),
+            kv: MemoryStore::default(),
             now_ms: Cell::new(1_700_000_000_000),
             writes_left: Cell::new(None),
             sent: RefCell::new(Vec::new()),
@@ -101,12 +101,12 @@ impl Fake {
 
 impl Platform for Fake {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.kv.borrow().get(key).cloned())
+        Ok(self.kv.get(key))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.spend_write()?;
-        self.kv.borrow_mut().insert(key.into(), value.to_vec());
+        self.kv.set(key, value);
         Ok(())
     }
 
@@ -119,20 +119,15 @@ impl Platform for Fake {
         self.spend_write()?;
         let mut meddler = self.meddler.borrow_mut();
         if let Some(meddle) = meddler.as_mut()
-            && !meddle(&mut self.kv.borrow_mut())
+            && !meddle(&mut self.kv.entries())
         {
             *meddler = None;
         }
-        let mut kv = self.kv.borrow_mut();
-        if kv.get(key).map(Vec::as_slice) != expected {
-            return Ok(false);
-        }
-        kv.insert(key.into(), value.to_vec());
-        Ok(true)
+        Ok(self.kv.compare_and_swap(key, expected, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.borrow_mut().remove(key);
+        self.kv.delete(key);
         Ok(())
     }
 
@@ -176,7 +171,7 @@ fn a_failed_store_write_leaves_no_half_written_endpoint() {
         let (_, listed) = fake.call("GET", "/webhooks", None);
         assert_eq!(listed["data"], json!([]), "after {writes} writes");
         // Whatever was written is a whole endpoint record.
-        for (key, value) in fake.kv.borrow().iter() {
+        for (key, value) in fake.kv.entries().iter() {
             let record: Value = serde_json::from_slice(value).unwrap();
             assert!(key.starts_with("endpoint/"));
             assert_eq!(record["secrets"].as_array().unwrap().len(), 1);
@@ -336,7 +331,7 @@ fn an_endpoint_keeps_its_newest_200_attempts() {
     assert_eq!(listed, expected);
     let attempt_keys = fake
         .kv
-        .borrow()
+        .entries()
         .keys()
         .filter(|key| key.starts_with("attempt/"))
         .count();
@@ -346,7 +341,7 @@ fn an_endpoint_keeps_its_newest_200_attempts() {
     assert_eq!(fake.call("DELETE", &format!("/webhooks/{id}"), None).0, 204);
     assert_eq!(
         fake.kv
-            .borrow()
+            .entries()
             .keys()
             .filter(|key| !key.starts_with("org/"))
             .count(),
@@ -497,7 +492,7 @@ fn assert_whole(fake: &Fake, what: &str) {
         let (status, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
         assert_eq!(status, 200, "{what}: {attempts}");
     }
-    for (key, value) in fake.kv.borrow().iter() {
+    for (key, value) in fake.kv.entries().iter() {
         if key.starts_with("endpoint/") {
             let record: Value = serde_json::from_slice(value).unwrap();
             let records: Vec<SecretRecord> =
@@ -548,7 +543,7 @@ fn a_store_failing_at_any_write_leaves_every_record_whole() {
             let fake = Fake::new();
             fake.create();
             let (id, _) = fake.create();
-            let before = fake.kv.borrow().clone();
+            let before = fake.kv.entries().clone();
             fake.writes_left.set(Some(writes));
             let (status, answer) = operation(&fake, &id);
             fake.writes_left.set(None);
@@ -566,7 +561,7 @@ fn a_store_failing_at_any_write_leaves_every_record_whole() {
             // A failed change of one record leaves that record as it was.
             if matches!(name, "patch" | "rotate") {
                 let key = format!("endpoint/{id}");
-                assert_eq!(fake.kv.borrow().get(&key), before.get(&key), "{what}");
+                assert_eq!(fake.kv.entries().get(&key), before.get(&key), "{what}");
             }
         }
         assert!(completed, "{name} never completed");

@@ -11,15 +11,14 @@
 //! method signs the body for the `shop` source (fresh id, the fake's time).
 #![no_main]
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use hooksign::{Keyring, SecretRecord};
 use hooksign_edge::{
-    OutboundRequest, OutboundResponse, Platform, Request, SendFailure, StoreError, api_key_entry,
+    MemoryStore, OutboundRequest, OutboundResponse, Platform, Request, SendFailure, StoreError, api_key_entry,
     handle,
 };
 use libfuzzer_sys::fuzz_target;
@@ -29,17 +28,17 @@ const SHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW_MS: i64 = 1_700_000_000_000;
 
 struct Memory {
-    kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    kv: MemoryStore,
     sent: Cell<usize>,
 }
 
 impl Platform for Memory {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.kv.borrow().get(key).cloned())
+        Ok(self.kv.get(key))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.kv.borrow_mut().insert(key.into(), value.to_vec());
+        self.kv.set(key, value);
         Ok(())
     }
 
@@ -49,16 +48,11 @@ impl Platform for Memory {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, StoreError> {
-        let mut kv = self.kv.borrow_mut();
-        if kv.get(key).map(Vec::as_slice) != expected {
-            return Ok(false);
-        }
-        kv.insert(key.into(), value.to_vec());
-        Ok(true)
+        Ok(self.kv.compare_and_swap(key, expected, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.borrow_mut().remove(key);
+        self.kv.delete(key);
         Ok(())
     }
 
@@ -158,7 +152,7 @@ fn parse(text: &[u8], newest_id: &str, n: usize) -> Option<Request> {
 
 fuzz_target!(|data: &[u8]| {
     let memory = Memory {
-        kv: RefCell::new(BTreeMap::new()),
+        kv: MemoryStore::default(),
         sent: Cell::new(0),
     };
     let mut newest_id = String::from("00000000-0000-4000-8000-000000000000");
@@ -189,7 +183,7 @@ fuzz_target!(|data: &[u8]| {
             newest_id = created["endpoint"]["id"].as_str().unwrap().to_string();
         }
         // Whatever was stored is whole.
-        for (key, value) in memory.kv.borrow().iter() {
+        for (key, value) in memory.kv.entries().iter() {
             let value: serde_json::Value = serde_json::from_slice(value).unwrap();
             if key.starts_with("endpoint/") {
                 let records: Vec<SecretRecord> =
