@@ -1,5 +1,5 @@
 //! Load on `hooksign serve` over loopback: creates, rotations, deletes, test
-//! sends and events at several concurrencies, with keep-alive clients. Prints
+//! sends, events and receiver-gateway deliveries at several concurrencies, with keep-alive clients. Prints
 //! requests/s, p50 and p99 per operation (the table in BENCHMARKS.md), and
 //! fails if any answer is a 5xx or any attempt record is missing.
 //!
@@ -25,16 +25,27 @@ const CONCURRENCIES: [usize; 3] = [1, 4, 16];
 /// Endpoints that take the test sends, and the events.
 const BUSY_ENDPOINTS: usize = 2;
 
+/// The receiver gateway's source: signed with this secret, forwarded to the
+/// fast receiver.
+const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 fn main() {
     let receiver = FastReceiver::start();
     let data = tempfile::tempdir().unwrap();
+    let sources = json!({
+        "shop": { "secrets": [{ "key": INBOUND_SECRET }], "forwardUrl": receiver.url }
+    })
+    .to_string();
     let service = Service::start(
         data.path(),
         &[
             ("allow_private_targets", "true"),
             ("delivery_timeout_ms", "5000"),
+            ("inbound_sources", &sources),
         ],
     );
+    let inbound =
+        hooksign::Keyring::from_records(&[hooksign::SecretRecord::new(INBOUND_SECRET)]).unwrap();
     let client = Client {
         base: service.base.clone(),
     };
@@ -108,8 +119,33 @@ fn main() {
             assert_eq!(events, REQUESTS.min(200), "event attempts lost on {id}");
         }
     }
+    // The receiver gateway: verify, mark against replay, forward, count.
+    let mut accepted = 0;
+    for concurrency in CONCURRENCIES {
+        let (_, figures) = client.run(concurrency, |agent, n| {
+            let body = format!(r#"{{"order":{n}}}"#);
+            let id = format!("msg_c{concurrency}_{n}");
+            let headers = inbound
+                .sign_headers(&id, hooksign::unix_now(), body.as_bytes())
+                .unwrap();
+            let mut request = agent.post(&format!("{}/inbound/shop", client.base));
+            for (name, value) in &headers {
+                request = request.set(name, value);
+            }
+            let status = match request.send_string(&body) {
+                Ok(response) | Err(ureq::Error::Status(_, response)) => response.status(),
+                Err(error) => panic!("POST /inbound/shop: {error}"),
+            };
+            (status, ())
+        });
+        server_errors += figures.report("inbound (verify, forward)", concurrency);
+        accepted += REQUESTS;
+    }
+    let (_, stats) = client.call(&client.agent(), "GET", "/inbound/shop/stats", None);
+    assert_eq!(stats["accepted"], accepted, "gateway counts lost: {stats}");
+
     let delivered = receiver.count.load(Ordering::SeqCst);
-    let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS);
+    let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS) + accepted;
     println!(
         "\nreceiver got {delivered} deliveries (expected {expected}); 5xx answers: {server_errors}"
     );
