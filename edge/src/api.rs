@@ -203,14 +203,19 @@ impl<P: Platform> Api<'_, P> {
         };
         let mut data = Vec::new();
         let mut last = None;
+        let mut taken = 0;
         for id in ids.iter().skip(start).take(limit as usize) {
-            let record = store::load(self.platform, self.org, id)?;
+            taken += 1;
+            last = Some(id);
+            // Deleted since the list was read: its record goes first.
+            let Some(record) = store::find(self.platform, self.org, id)? else {
+                continue;
+            };
             data.push(
                 serde_json::to_value(record.view()).map_err(|_| Problem::store_unavailable())?,
             );
-            last = Some(id);
         }
-        let more = start + data.len() < ids.len();
+        let more = start + taken < ids.len();
         let next_cursor = last.filter(|_| more);
         Ok(Response::json(
             200,
@@ -232,6 +237,9 @@ impl<P: Platform> Api<'_, P> {
         body.finish()?;
         let url = url.map(|url| self.check_url(&url)).transpose()?;
         check_id(id)?;
+        if let Some(event_types) = &event_types {
+            store::widen_subscriptions(self.platform, self.org, id, event_types)?;
+        }
         let record = store::modify(self.platform, self.org, id, |record| {
             if let Some(url) = &url {
                 record.url.clone_from(url);
@@ -375,8 +383,11 @@ impl<P: Platform> Api<'_, P> {
         let envelope = envelope(&event_type, self.now, &data);
 
         let mut targets = Vec::new();
-        for id in store::list_ids(self.platform, self.org)? {
-            let record = store::load(self.platform, self.org, &id)?;
+        for id in store::may_want(self.platform, self.org, &event_type)? {
+            // Deleted since the index was read: skipped.
+            let Some(record) = store::find(self.platform, self.org, &id)? else {
+                continue;
+            };
             if !record.paused && record.subscribed(&event_type) {
                 targets.push(record);
             }

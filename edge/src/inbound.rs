@@ -3,11 +3,13 @@
 //! refuses replays, and forwards what verified to the origin.
 //!
 //! Keys: `inbound/{source}/seen/{webhook-id}` marks an id as being forwarded
-//! or accepted until its timestamp plus the tolerance; `inbound/{source}/seen`
-//! lists the marks so that expired ones are pruned; `inbound/{source}/stats`
-//! holds the counters. Without compare-and-swap, two copies of one id that
-//! arrive at the same instant can both pass the replay check, and concurrent
-//! counter updates can lose a count.
+//! or accepted until its timestamp plus the tolerance (set by
+//! compare-and-swap, so of two copies arriving together one goes on);
+//! `inbound/{source}/expiring/{n}` lists the accepted ids whose marks expire
+//! in the 10 seconds from `10 n`, and `inbound/{source}/expiring` lists those
+//! `n`, so that expired marks are pruned a bucket at a time and no key grows
+//! with the accept rate times the tolerance; `inbound/{source}/stats` holds
+//! the counters.
 
 use std::collections::BTreeMap;
 
@@ -226,7 +228,11 @@ fn count(
     })
 }
 
-/// Lists an accepted id for pruning, and prunes the marks whose window has passed.
+/// The width of an expiry bucket, seconds.
+const BUCKET_SECONDS: i64 = 10;
+
+/// Lists an accepted id in the bucket of its mark's expiry, and prunes the
+/// buckets whose marks have all expired.
 fn remember(
     platform: &impl Platform,
     name: &str,
@@ -234,17 +240,59 @@ fn remember(
     until: i64,
     now: i64,
 ) -> Result<(), Problem> {
-    let index_key = format!("inbound/{name}/seen");
-    let expired = update_json(platform, &index_key, |marks: Option<Vec<(String, i64)>>| {
-        let (expired, mut live): (Vec<_>, Vec<_>) = marks
-            .unwrap_or_default()
-            .into_iter()
-            .partition(|(_, until)| *until < now);
-        live.push((id.to_string(), until));
-        Ok((Some(live), expired))
+    let directory_key = format!("inbound/{name}/expiring");
+    let bucket = until.div_euclid(BUCKET_SECONDS);
+    // The bucket is listed before it is written, so none goes unpruned.
+    let buckets = update_json(platform, &directory_key, |buckets: Option<Vec<i64>>| {
+        let mut buckets = buckets.unwrap_or_default();
+        if buckets.contains(&bucket) {
+            return Ok((None, buckets));
+        }
+        buckets.push(bucket);
+        Ok((Some(buckets.clone()), buckets))
     })?;
-    for (expired_id, _) in expired {
-        platform.delete(&format!("inbound/{name}/seen/{expired_id}"))?;
+    update_json(
+        platform,
+        &bucket_key(name, bucket),
+        |ids: Option<Vec<String>>| {
+            let mut ids = ids.unwrap_or_default();
+            ids.push(id.to_string());
+            Ok((Some(ids), ()))
+        },
+    )?;
+    for expired in buckets
+        .into_iter()
+        .filter(|bucket| (bucket + 1) * BUCKET_SECONDS <= now)
+    {
+        prune(platform, name, &directory_key, expired, now)?;
     }
     Ok(())
+}
+
+fn bucket_key(name: &str, bucket: i64) -> String {
+    format!("inbound/{name}/expiring/{bucket}")
+}
+
+/// Removes an expired bucket's marks (unless an id was accepted again
+/// since, with a later mark), then the bucket.
+fn prune(
+    platform: &impl Platform,
+    name: &str,
+    directory_key: &str,
+    bucket: i64,
+    now: i64,
+) -> Result<(), Problem> {
+    let ids: Vec<String> = get_json(platform, &bucket_key(name, bucket))?.unwrap_or_default();
+    for id in ids {
+        let seen_key = format!("inbound/{name}/seen/{id}");
+        if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
+            platform.delete(&seen_key)?;
+        }
+    }
+    platform.delete(&bucket_key(name, bucket))?;
+    update_json(platform, directory_key, |buckets: Option<Vec<i64>>| {
+        let mut buckets = buckets.unwrap_or_default();
+        buckets.retain(|listed| *listed != bucket);
+        Ok((Some(buckets), ()))
+    })
 }

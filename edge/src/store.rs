@@ -4,10 +4,16 @@
 //!
 //! - `endpoint/{id}` holds the whole endpoint, keyring included: creating,
 //!   patching, rotating and recording delivery state are each one write.
-//! - `org/{org}/endpoints` lists the organisation's endpoint ids, newest
-//!   first. Creation writes the endpoint before listing it (a failure leaves
-//!   an unlisted record that nobody was told about); deletion unlists first
-//!   (a failure leaves the endpoint whole and listed, or unlisted and
+//! - `org/{org}/endpoints` lists the organisation's endpoints, newest first:
+//!   each id with the event types it may subscribe to, so that an event
+//!   loads only the endpoints that may want it. Those types are a superset
+//!   of the endpoint's: a change of event types widens the entry before the
+//!   endpoint is written and never narrows it, so no failure or race can
+//!   hide a subscriber (an event re-checks each endpoint it loads). Entries
+//!   written before the types were kept hold only the id, and are loaded for
+//!   every event. Creation writes the endpoint before listing it (a failure
+//!   leaves an unlisted record that nobody was told about); deletion unlists
+//!   first (a failure leaves the endpoint whole and listed, or unlisted and
 //!   unreachable).
 //! - `attempt/{endpoint}/{n % 200}` holds attempt `n`, and `n` with it: a
 //!   ring of the newest 200. A delivery first takes its number by counting
@@ -106,17 +112,109 @@ where
     Err(Problem::store_busy())
 }
 
+/// An endpoint in its organisation's index.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Listed {
+    /// The id, and event types that include every type it subscribes to
+    /// (none: every type).
+    Entry {
+        id: String,
+        #[serde(rename = "eventTypes")]
+        event_types: Vec<String>,
+    },
+    /// Only the id, as indexes were written before they kept event types.
+    Id(String),
+}
+
+impl Listed {
+    fn id(&self) -> &str {
+        match self {
+            Listed::Entry { id, .. } | Listed::Id(id) => id,
+        }
+    }
+
+    fn may_want(&self, event_type: &str) -> bool {
+        match self {
+            Listed::Entry { event_types, .. } => {
+                event_types.is_empty() || event_types.iter().any(|wanted| wanted == event_type)
+            }
+            Listed::Id(_) => true,
+        }
+    }
+}
+
+fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
+    Ok(get_json(platform, &index_key(org))?.unwrap_or_default())
+}
+
 /// The organisation's endpoint ids, newest first.
 pub fn list_ids(platform: &impl Platform, org: &str) -> Result<Vec<String>, Problem> {
-    Ok(get_json(platform, &index_key(org))?.unwrap_or_default())
+    Ok(index(platform, org)?
+        .iter()
+        .map(|listed| listed.id().to_string())
+        .collect())
+}
+
+/// The ids of the organisation's endpoints that may subscribe to
+/// `event_type` (a superset: load each and check).
+pub fn may_want(
+    platform: &impl Platform,
+    org: &str,
+    event_type: &str,
+) -> Result<Vec<String>, Problem> {
+    Ok(index(platform, org)?
+        .iter()
+        .filter(|listed| listed.may_want(event_type))
+        .map(|listed| listed.id().to_string())
+        .collect())
+}
+
+/// Widens an endpoint's index entry to include `event_types` (empty: every
+/// type), before the endpoint itself is changed to them.
+pub fn widen_subscriptions(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+    event_types: &[String],
+) -> Result<(), Problem> {
+    update_json(platform, &index_key(org), |listed: Option<Vec<Listed>>| {
+        let mut listed = listed.unwrap_or_default();
+        for entry in &mut listed {
+            if let Listed::Entry {
+                id: listed_id,
+                event_types: types,
+            } = entry
+                && listed_id == id
+                && !types.is_empty()
+            {
+                if event_types.is_empty() {
+                    types.clear();
+                } else {
+                    for wanted in event_types {
+                        if !types.contains(wanted) {
+                            types.push(wanted.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok((Some(listed), ()))
+    })
+}
+
+/// An endpoint of this organisation, if it exists.
+pub fn find(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+) -> Result<Option<EndpointRecord>, Problem> {
+    Ok(get_json::<EndpointRecord>(platform, &endpoint_key(id))?.filter(|record| record.org == org))
 }
 
 /// An endpoint of this organisation; another organisation's is not found.
 pub fn load(platform: &impl Platform, org: &str, id: &str) -> Result<EndpointRecord, Problem> {
-    match get_json::<EndpointRecord>(platform, &endpoint_key(id))? {
-        Some(record) if record.org == org => Ok(record),
-        _ => Err(Problem::not_found(format!("no endpoint {id}"))),
-    }
+    find(platform, org, id)?.ok_or_else(|| Problem::not_found(format!("no endpoint {id}")))
 }
 
 /// Stores a new endpoint, then lists it.
@@ -125,10 +223,14 @@ pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
     update_json(
         platform,
         &index_key(&record.org),
-        |ids: Option<Vec<String>>| {
-            let mut ids = ids.unwrap_or_default();
-            ids.insert(0, record.id.clone());
-            Ok((Some(ids), ()))
+        |listed: Option<Vec<Listed>>| {
+            let mut listed = listed.unwrap_or_default();
+            let entry = Listed::Entry {
+                id: record.id.clone(),
+                event_types: record.event_types.clone(),
+            };
+            listed.insert(0, entry);
+            Ok((Some(listed), ()))
         },
     )
 }
@@ -159,10 +261,10 @@ pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
     update_json(
         platform,
         &index_key(&record.org),
-        |ids: Option<Vec<String>>| {
-            let mut ids = ids.unwrap_or_default();
-            ids.retain(|id| *id != record.id);
-            Ok((Some(ids), ()))
+        |listed: Option<Vec<Listed>>| {
+            let mut listed = listed.unwrap_or_default();
+            listed.retain(|entry| entry.id() != record.id);
+            Ok((Some(listed), ()))
         },
     )?;
     platform.delete(&endpoint_key(&record.id))?;

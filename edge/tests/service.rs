@@ -14,6 +14,7 @@ use hooksign_edge::{
 use serde_json::{Value, json};
 
 const KEY: &str = "sgn_live_test";
+const SHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 struct Fake {
     kv: MemoryStore,
@@ -25,6 +26,8 @@ struct Fake {
     /// Run just before a compare-and-swap, as if another request wrote
     /// between this one's read and its write; `None` when done.
     meddler: RefCell<Option<Meddler>>,
+    /// Every key read, in order.
+    reads: RefCell<Vec<String>>,
 }
 
 type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
@@ -38,6 +41,7 @@ impl Fake {
             sent: RefCell::new(Vec::new()),
             answer: Cell::new(200),
             meddler: RefCell::new(None),
+            reads: RefCell::new(Vec::new()),
         }
     }
 
@@ -101,6 +105,7 @@ impl Fake {
 
 impl Platform for Fake {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reads.borrow_mut().push(key.into());
         Ok(self.kv.get(key))
     }
 
@@ -132,7 +137,17 @@ impl Platform for Fake {
     }
 
     fn variable(&self, name: &str) -> Option<String> {
-        (name == "api_keys").then(|| api_key_entry("acme", KEY))
+        match name {
+            "api_keys" => Some(api_key_entry("acme", KEY)),
+            "inbound_sources" => Some(
+                json!({ "shop": {
+                    "secrets": [{ "key": SHOP_SECRET }],
+                    "forwardUrl": "https://origin.example/hook",
+                } })
+                .to_string(),
+            ),
+            _ => None,
+        }
     }
 
     fn now_millis(&self) -> i64 {
@@ -505,7 +520,7 @@ fn assert_whole(fake: &Fake, what: &str) {
 #[test]
 fn a_store_failing_at_any_write_leaves_every_record_whole() {
     type Operation = fn(&Fake, &str) -> (u16, Value);
-    let operations: [(&str, Operation); 6] = [
+    let operations: [(&str, Operation); 7] = [
         ("create", |fake, _| {
             fake.call(
                 "POST",
@@ -519,6 +534,10 @@ fn a_store_failing_at_any_write_leaves_every_record_whole() {
                 &format!("/webhooks/{id}"),
                 Some(json!({ "description": "x" })),
             )
+        }),
+        ("patch event types", |fake, id| {
+            let types = json!({ "eventTypes": ["order.paid"] });
+            fake.call("PATCH", &format!("/webhooks/{id}"), Some(types))
         }),
         ("rotate", |fake, id| {
             fake.call("POST", &format!("/webhooks/{id}/rotate"), None)
@@ -559,11 +578,180 @@ fn a_store_failing_at_any_write_leaves_every_record_whole() {
                 "{what}: {answer}"
             );
             // A failed change of one record leaves that record as it was.
-            if matches!(name, "patch" | "rotate") {
+            if matches!(name, "patch" | "patch event types" | "rotate") {
                 let key = format!("endpoint/{id}");
                 assert_eq!(fake.kv.entries().get(&key), before.get(&key), "{what}");
             }
         }
         assert!(completed, "{name} never completed");
     }
+}
+
+fn create_for(fake: &Fake, event_types: Value) -> String {
+    let (status, created) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/hook", "eventTypes": event_types })),
+    );
+    assert_eq!(status, 201, "{created}");
+    created["endpoint"]["id"].as_str().unwrap().into()
+}
+
+fn delivered_to(fake: &Fake, event_type: &str) -> Vec<String> {
+    let (status, answer) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": event_type, "data": {} })),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let mut ids: Vec<String> = answer["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery["endpointId"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn an_event_reads_only_the_endpoints_that_may_want_it() {
+    let fake = Fake::new();
+    let others: Vec<String> = (0..30)
+        .map(|_| create_for(&fake, json!(["order.paid"])))
+        .collect();
+    let wanted = create_for(&fake, json!(["invoice.sent"]));
+    let everything = create_for(&fake, json!([]));
+    fake.reads.borrow_mut().clear();
+    let mut expected = vec![wanted.clone(), everything.clone()];
+    expected.sort();
+    assert_eq!(delivered_to(&fake, "invoice.sent"), expected);
+    let reads = fake.reads.borrow();
+    for other in &others {
+        assert!(
+            !reads.iter().any(|key| key.contains(other.as_str())),
+            "read {other}"
+        );
+    }
+}
+
+#[test]
+fn a_changed_subscription_is_never_missed() {
+    let fake = Fake::new();
+    let id = create_for(&fake, json!(["order.paid"]));
+    let patch = |types: Value| {
+        let (status, answer) = fake.call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({ "eventTypes": types })),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    patch(json!(["invoice.sent"]));
+    assert_eq!(
+        delivered_to(&fake, "invoice.sent"),
+        std::slice::from_ref(&id)
+    );
+    assert!(delivered_to(&fake, "order.paid").is_empty());
+    patch(json!([]));
+    assert_eq!(
+        delivered_to(&fake, "anything.else"),
+        std::slice::from_ref(&id)
+    );
+    patch(json!(["order.paid"]));
+    assert!(delivered_to(&fake, "anything.else").is_empty());
+    assert_eq!(delivered_to(&fake, "order.paid"), std::slice::from_ref(&id));
+
+    // A widened index whose endpoint write then failed still delivers what
+    // the endpoint wants, and only that.
+    fake.writes_left.set(Some(1));
+    let (status, _) = fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "eventTypes": ["refund.made"] })),
+    );
+    assert_eq!(status, 503);
+    fake.writes_left.set(None);
+    assert!(delivered_to(&fake, "refund.made").is_empty());
+    assert_eq!(delivered_to(&fake, "order.paid"), std::slice::from_ref(&id));
+}
+
+#[test]
+fn an_index_of_bare_ids_and_vanished_endpoints_still_work() {
+    let fake = Fake::new();
+    let kept = create_for(&fake, json!(["order.paid"]));
+    let gone = create_for(&fake, json!(["order.paid"]));
+    // An index as written before it kept event types, listing an endpoint
+    // whose record was deleted after the index was read.
+    let index = serde_json::to_vec(&json!([gone, kept])).unwrap();
+    fake.kv.set("org/acme/endpoints", &index);
+    fake.kv.delete(&format!("endpoint/{gone}"));
+    assert_eq!(
+        delivered_to(&fake, "order.paid"),
+        std::slice::from_ref(&kept)
+    );
+    let (status, listed) = fake.call("GET", "/webhooks", None);
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"][0]["id"], kept.as_str());
+}
+
+/// Posts a delivery signed for the `shop` source at the fake's time.
+fn deliver_inbound(fake: &Fake, id: &str) -> u16 {
+    let body = br#"{"n":1}"#;
+    let keyring = Keyring::from_records(&[SecretRecord::new(SHOP_SECRET)]).unwrap();
+    let headers = keyring
+        .sign_headers(id, fake.now_ms.get() / 1000, body)
+        .unwrap()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    let request = Request {
+        method: "POST".into(),
+        path: "/inbound/shop".into(),
+        query: None,
+        headers,
+        body: body.to_vec(),
+    };
+    futures::executor::block_on(handle(fake, &request)).status
+}
+
+#[test]
+fn replay_marks_are_pruned_a_bucket_at_a_time() {
+    let fake = Fake::new();
+    let keys = |prefix: &str| {
+        fake.kv
+            .entries()
+            .keys()
+            .filter(|key| key.starts_with(prefix))
+            .count()
+    };
+    // One delivery a second for ten minutes: the live marks stay within the
+    // window (300 s tolerance, 10 s buckets), no list grows past a bucket.
+    for n in 0..600 {
+        assert_eq!(deliver_inbound(&fake, &format!("msg_{n}")), 200);
+        assert_eq!(deliver_inbound(&fake, &format!("msg_{n}")), 409);
+        fake.now_ms.set(fake.now_ms.get() + 1000);
+    }
+    assert!(
+        keys("inbound/shop/seen/") <= 300 + 10,
+        "{}",
+        keys("inbound/shop/seen/")
+    );
+    assert!(keys("inbound/shop/expiring/") <= 31);
+    for (key, value) in fake.kv.entries().iter() {
+        if key.starts_with("inbound/shop/expiring/") {
+            let ids: Vec<String> = serde_json::from_slice(value).unwrap();
+            assert!(ids.len() <= 10, "{key}: {}", ids.len());
+        }
+    }
+
+    // An id accepted again after its first mark expired keeps its new mark
+    // when the old bucket is pruned.
+    assert_eq!(deliver_inbound(&fake, "msg_again"), 200);
+    fake.now_ms.set(fake.now_ms.get() + 400_000);
+    assert_eq!(deliver_inbound(&fake, "msg_again"), 200);
+    fake.now_ms.set(fake.now_ms.get() + 20_000);
+    assert_eq!(deliver_inbound(&fake, "msg_later"), 200);
+    assert_eq!(deliver_inbound(&fake, "msg_again"), 409);
 }
