@@ -119,6 +119,29 @@ fn main() {
             assert_eq!(events, REQUESTS.min(200), "event attempts lost on {id}");
         }
     }
+    // Events again, at 4 clients, with 600 endpoints of the organisation
+    // that subscribe to something else: an event must not read them.
+    {
+        let create_body = json!({ "url": receiver.url, "eventTypes": ["load.never"] }).to_string();
+        let crowd = client.run_n(4, 600, |agent, _| {
+            (
+                client
+                    .call(agent, "POST", "/webhooks", Some(&create_body))
+                    .0,
+                (),
+            )
+        });
+        server_errors += crowd.1.errors();
+        let event_body = json!({ "type": "load.c4", "data": { "load": true } }).to_string();
+        let (_, figures) = client.run(4, |agent, _| {
+            (
+                client.call(agent, "POST", "/events", Some(&event_body)).0,
+                (),
+            )
+        });
+        server_errors += figures.report("event (2 deliveries), 600 other endpoints", 4);
+    }
+
     // The receiver gateway: verify, mark against replay, forward, count.
     let mut accepted = 0;
     for concurrency in CONCURRENCIES {
@@ -145,7 +168,9 @@ fn main() {
     assert_eq!(stats["accepted"], accepted, "gateway counts lost: {stats}");
 
     let delivered = receiver.count.load(Ordering::SeqCst);
-    let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS) + accepted;
+    let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS)
+        + REQUESTS * BUSY_ENDPOINTS
+        + accepted;
     println!(
         "\nreceiver got {delivered} deliveries (expected {expected}); 5xx answers: {server_errors}"
     );
@@ -203,6 +228,16 @@ impl Client {
         concurrency: usize,
         each: impl Fn(&ureq::Agent, usize) -> (u16, T) + Sync,
     ) -> (Vec<T>, Figures) {
+        self.run_n(concurrency, REQUESTS, each)
+    }
+
+    /// [`Client::run`] with `requests` calls.
+    fn run_n<T: Send>(
+        &self,
+        concurrency: usize,
+        requests: usize,
+        each: impl Fn(&ureq::Agent, usize) -> (u16, T) + Sync,
+    ) -> (Vec<T>, Figures) {
         let started = Instant::now();
         let results: Vec<(u16, Duration, T)> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..concurrency)
@@ -210,7 +245,7 @@ impl Client {
                     let each = &each;
                     scope.spawn(move || {
                         let agent = self.agent();
-                        (thread..REQUESTS)
+                        (thread..requests)
                             .step_by(concurrency)
                             .map(|n| {
                                 let sent = Instant::now();
@@ -249,6 +284,14 @@ struct Figures {
 }
 
 impl Figures {
+    /// How many answers were 5xx.
+    fn errors(&self) -> usize {
+        self.statuses
+            .iter()
+            .filter(|status| **status >= 500)
+            .count()
+    }
+
     /// Prints a table row; returns how many answers were 5xx.
     fn report(&self, operation: &str, concurrency: usize) -> usize {
         let percentile = |p: usize| {
@@ -271,7 +314,7 @@ impl Figures {
         if !unexpected.is_empty() {
             eprintln!("{operation} at {concurrency}: answers {unexpected:?}");
         }
-        unexpected.iter().filter(|status| **status >= 500).count()
+        self.errors()
     }
 }
 
