@@ -56,6 +56,12 @@ impl KeyValueFile {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {SCHEMA}"
             ))
             .map_err(|error| format!("{}: {error}", path.display()))?;
+        // Only another process can hold the file's lock; waiting for it
+        // blocks every request (one connection), so give up after a second
+        // and answer 503 store_unavailable.
+        connection
+            .busy_timeout(std::time::Duration::from_secs(1))
+            .map_err(|error| format!("{}: {error}", path.display()))?;
         Ok(KeyValueFile {
             connection: Arc::new(Mutex::new(connection)),
         })

@@ -130,3 +130,56 @@ fn a_request_past_its_deadline_is_stopped_with_a_problem() {
     assert_eq!(endpoint["id"], id.as_str());
     service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
 }
+
+#[test]
+fn a_store_that_fails_mid_request_is_a_503_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let service = std::sync::Arc::new(Service::start(data.path(), &local()));
+    let receiver = common::service::Receiver::start();
+    let (id, secret) = service.create(&receiver.url);
+
+    // Another process holds the store's write lock: the service's writes
+    // fail once SQLite's busy timeout passes; its reads still work.
+    let lock = rusqlite::Connection::open(data.path().join("key_value.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let attempts = [
+        (
+            "POST",
+            "/webhooks".to_string(),
+            Some(r#"{"url":"http://127.0.0.1:9/x"}"#),
+        ),
+        ("POST", format!("/webhooks/{id}/rotate"), None),
+        (
+            "PATCH",
+            format!("/webhooks/{id}"),
+            Some(r#"{"description":"changed"}"#),
+        ),
+        ("DELETE", format!("/webhooks/{id}"), None),
+    ];
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let calls: Vec<_> = attempts
+            .iter()
+            .map(|(method, path, body)| {
+                let service = service.clone();
+                scope.spawn(move || service.call(method, path, Some(API_KEY), *body))
+            })
+            .collect();
+        calls.into_iter().map(|call| call.join().unwrap()).collect()
+    });
+    lock.execute_batch("ROLLBACK").unwrap();
+    for ((method, path, _), (status, problem)) in attempts.iter().zip(&answers) {
+        assert_eq!(status, &503, "{method} {path}: {problem}");
+        assert_eq!(problem["code"], "store_unavailable", "{method} {path}");
+    }
+
+    // Nothing changed, and everything works again.
+    let listed = service.ok("GET", "/webhooks", None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["data"][0]["description"], "");
+    service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    let delivery = receiver.last();
+    let signatures = delivery.header("webhook-signature").unwrap();
+    assert_eq!(signatures.split(' ').count(), 1, "{signatures}");
+    assert!(common::service::verifies_with(&delivery, &secret, None));
+    service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+}
