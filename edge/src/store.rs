@@ -39,10 +39,12 @@ pub const KEPT_ATTEMPTS: u64 = 200;
 /// the same key first; past it the request gets 503 `store_busy`.
 const MAX_TRIES: usize = 64;
 
-/// An attempt in its ring slot, with its number.
+/// An attempt in its ring slot, with its number (`None` in slots written
+/// before numbers were kept, which are taken as they are).
 #[derive(Serialize, Deserialize)]
 struct Numbered<T> {
-    number: u64,
+    #[serde(default)]
+    number: Option<u64>,
     #[serde(flatten)]
     attempt: T,
 }
@@ -301,7 +303,10 @@ pub fn record_attempt(
     set_json(
         platform,
         &attempt_key(&attempt.endpoint_id, number),
-        &Numbered { number, attempt },
+        &Numbered {
+            number: Some(number),
+            attempt,
+        },
     )?;
     Ok(true)
 }
@@ -316,7 +321,7 @@ pub fn attempts(
     let mut found = Vec::with_capacity(count as usize);
     for number in (record.attempt_count - count..record.attempt_count).rev() {
         let slot: Option<Numbered<Attempt>> = get_json(platform, &attempt_key(&record.id, number))?;
-        if let Some(slot) = slot.filter(|slot| slot.number == number) {
+        if let Some(slot) = slot.filter(|slot| slot.number.is_none_or(|found| found == number)) {
             found.push(slot.attempt);
         }
     }

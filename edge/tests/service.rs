@@ -755,3 +755,20 @@ fn replay_marks_are_pruned_a_bucket_at_a_time() {
     assert_eq!(deliver_inbound(&fake, "msg_later"), 200);
     assert_eq!(deliver_inbound(&fake, "msg_again"), 409);
 }
+
+#[test]
+fn attempts_stored_without_their_number_are_still_listed() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    // Drop the number, as slots were written before it was kept.
+    let key = format!("attempt/{id}/0");
+    let mut slot: Value = serde_json::from_slice(&fake.kv.get(&key).unwrap()).unwrap();
+    assert_eq!(slot["number"], 0);
+    slot.as_object_mut().unwrap().remove("number");
+    fake.kv.set(&key, &serde_json::to_vec(&slot).unwrap());
+    let (status, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+    assert_eq!(status, 200, "{attempts}");
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 1);
+    assert!(attempts["data"][0].get("number").is_none());
+}
