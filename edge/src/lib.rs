@@ -20,6 +20,7 @@ pub use api::handle;
 pub use config::{Config, api_key_entry};
 pub use memory::MemoryStore;
 pub use problem::Problem;
+pub use target::is_internal_ip;
 
 /// The largest request body accepted: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

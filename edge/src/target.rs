@@ -1,4 +1,4 @@
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
@@ -40,6 +40,16 @@ pub fn check_target(text: &str, allow_private: bool) -> Result<Url, TargetError>
         return Err(TargetError::Forbidden);
     }
     Ok(url)
+}
+
+/// An address a webhook target may not resolve to unless private targets
+/// are allowed: loopback, private, link-local (the cloud metadata services
+/// among them), shared, unspecified, broadcast, IPv6 unique-local.
+pub fn is_internal_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => is_internal_v4(ip),
+        IpAddr::V6(ip) => is_internal_v6(ip),
+    }
 }
 
 /// Loopback, private, link-local (which holds the 169.254.169.254 metadata

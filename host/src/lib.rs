@@ -3,6 +3,7 @@
 //! each use in a fresh [`wasmtime::Store`]. Traps and host failures come back
 //! as [`HostError`], never as panics.
 
+mod outbound;
 pub mod serve;
 mod signer;
 mod spin;

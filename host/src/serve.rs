@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::outbound::OutboundPolicy;
 use crate::spin::{self, KeyValueFile, SpinState};
 
 /// What `hooksign serve` needs.
@@ -53,6 +54,7 @@ struct Server {
     pre: ProxyPre<SpinState>,
     store: KeyValueFile,
     variables: Arc<HashMap<String, String>>,
+    outbound: OutboundPolicy,
     request_deadline: Duration,
 }
 
@@ -85,6 +87,7 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let server = Arc::new(Server {
         pre,
         store,
+        outbound: OutboundPolicy::from_variables(&options.variables),
         variables: Arc::new(options.variables),
         request_deadline: options.request_deadline,
     });
@@ -173,7 +176,11 @@ impl Server {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
-        let state = SpinState::new(self.store.clone(), self.variables.clone());
+        let state = SpinState::new(
+            self.store.clone(),
+            self.variables.clone(),
+            self.outbound.clone(),
+        );
         let mut store = state.into_store(self.pre.engine());
         store.epoch_deadline_async_yield_and_update(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store};
 
+use crate::outbound::OutboundPolicy;
 use crate::spin::{self, KeyValueFile, SpinState};
 
 mod bindings {
@@ -141,7 +142,11 @@ impl SignerComponent {
 
     /// A fresh instance in a fresh store.
     pub fn session(&self) -> Result<Session, HostError> {
-        let state = SpinState::new(self.store.clone(), Arc::new(HashMap::new()));
+        let state = SpinState::new(
+            self.store.clone(),
+            Arc::new(HashMap::new()),
+            OutboundPolicy::default(),
+        );
         let mut store = state.into_store(&self.engine);
         store.set_epoch_deadline(self.deadline_ticks);
         let bindings = self.pre.instantiate(&mut store)?;

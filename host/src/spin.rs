@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::outbound::OutboundPolicy;
 use wasmtime::component::Resource;
 
 pub(crate) mod bindings {
@@ -205,6 +207,7 @@ pub struct SpinState {
     pub(crate) store: KeyValueFile,
     pub(crate) variables: Arc<HashMap<String, String>>,
     pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) outbound: OutboundPolicy,
 }
 
 /// The most linear memory one instance may grow to: room for a 64 MiB
@@ -225,16 +228,21 @@ impl wasmtime_wasi_http::WasiHttpView for SpinState {
         wasmtime_wasi_http::WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outbound,
         }
     }
 }
 
 impl SpinState {
     /// State for one store: no files, no environment, stdio discarded; the
-    /// given key-value store and variables.
-    pub fn new(store: KeyValueFile, variables: Arc<HashMap<String, String>>) -> SpinState {
+    /// given key-value store and variables, and the outbound policy.
+    pub fn new(
+        store: KeyValueFile,
+        variables: Arc<HashMap<String, String>>,
+        outbound: OutboundPolicy,
+    ) -> SpinState {
         SpinState {
+            outbound,
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             table: wasmtime::component::ResourceTable::new(),

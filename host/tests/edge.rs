@@ -731,3 +731,50 @@ fn one_events_deliveries_go_out_concurrently() {
         .collect();
     assert_eq!(outcomes, [true, true], "{attempts:?}");
 }
+
+/// A name other than `localhost` that resolves only to internal addresses
+/// (the machine's own name, through the hosts file), so that the component
+/// cannot tell it from a public one.
+fn internal_name() -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    [hostname.trim(), "localhost.localdomain", "ip6-localhost"]
+        .into_iter()
+        .filter(|name| !name.is_empty() && *name != "localhost")
+        .find(|name| {
+            use std::net::ToSocketAddrs as _;
+            let addresses: Vec<_> = (*name, 80)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+                .unwrap_or_default();
+            !addresses.is_empty()
+                && addresses
+                    .iter()
+                    .all(|address| hooksign_edge::is_internal_ip(address.ip()))
+        })
+        .expect("no name on this machine other than localhost resolves to loopback")
+        .to_string()
+}
+
+#[test]
+fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
+    let receiver = Receiver::start();
+    let port = receiver.url.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://{}:{port}", internal_name());
+    let data = tempfile::tempdir().unwrap();
+    let strict = Service::start(data.path(), &[("delivery_timeout_ms", "1500")]);
+    // The component cannot resolve names: the endpoint is taken...
+    let (id, _) = strict.create(&url);
+    // ...and the host refuses the delivery.
+    let sent = strict.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(
+        sent["attempt"]["error"], "delivery failed: the host's outbound policy refused the target",
+        "{sent}"
+    );
+    assert_eq!(receiver.count(), 0);
+    drop(strict);
+
+    let allowed = Service::start(data.path(), &local());
+    let sent = allowed.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
+    assert_eq!(receiver.count(), 1);
+}
