@@ -11,8 +11,8 @@ use std::sync::Arc;
 use common::service::{API_KEY, Receiver, Service, local, verifies_with};
 use serde_json::json;
 
-/// Runs `each` on `threads` threads at once (released together), `rounds`
-/// times per thread; returns every result.
+/// Runs `each` on `threads` threads, `rounds` times per thread, the threads
+/// released together at the start of every round; returns every result.
 fn together<T: Send + 'static>(
     threads: usize,
     rounds: usize,
@@ -24,9 +24,11 @@ fn together<T: Send + 'static>(
         .map(|thread| {
             let (each, start) = (each.clone(), start.clone());
             std::thread::spawn(move || {
-                start.wait();
                 (0..rounds)
-                    .map(|round| each(thread * rounds + round))
+                    .map(|round| {
+                        start.wait();
+                        each(thread * rounds + round)
+                    })
                     .collect::<Vec<T>>()
             })
         })
@@ -179,22 +181,37 @@ fn copies_of_one_delivery_arriving_together_are_forwarded_once() {
     variables.push(("inbound_sources", &sources));
     let service = Arc::new(Service::start(data.path(), &variables));
 
+    // Five messages; six copies of each arrive together.
     let keyring = hooksign::Keyring::from_records(&[hooksign::SecretRecord::new(&secret)]).unwrap();
     let body = br#"{"type":"order.paid"}"#;
-    let headers = keyring
-        .sign_headers("msg_once", hooksign::unix_now(), body)
-        .unwrap();
+    let signed: Vec<_> = (0..5)
+        .map(|message| {
+            keyring
+                .sign_headers(&format!("msg_{message}"), hooksign::unix_now(), body)
+                .unwrap()
+        })
+        .collect();
     let statuses = {
         let service = service.clone();
-        together(6, 1, move |_| {
-            service.raw_with_headers("/inbound/shop", &headers, body).0
+        together(6, 5, move |n| {
+            let message = n % 5;
+            let status = service
+                .raw_with_headers("/inbound/shop", &signed[message], body)
+                .0;
+            (message, status)
         })
     };
-    let mut sorted = statuses.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, [200, 409, 409, 409, 409, 409]);
-    assert_eq!(origin.count(), 1);
+    for message in 0..5 {
+        let mut answers: Vec<u16> = statuses
+            .iter()
+            .filter(|(of, _)| *of == message)
+            .map(|(_, status)| *status)
+            .collect();
+        answers.sort_unstable();
+        assert_eq!(answers, [200, 409, 409, 409, 409, 409], "message {message}");
+    }
+    assert_eq!(origin.count(), 5);
     let stats = service.ok("GET", "/inbound/shop/stats", None);
-    assert_eq!(stats["accepted"], 1, "{stats}");
-    assert_eq!(stats["rejected"]["duplicate_delivery"], 5, "{stats}");
+    assert_eq!(stats["accepted"], 5, "{stats}");
+    assert_eq!(stats["rejected"]["duplicate_delivery"], 25, "{stats}");
 }
