@@ -1,8 +1,7 @@
 //! The Spin interfaces the edge component imports, as Spin itself provides
-//! them locally: the key-value store on SQLite (through both
-//! `fermyon:spin/key-value` and `wasi:keyvalue`, one store behind both), and
-//! variables from the environment (`SPIN_VARIABLE_<NAME>`) and the command
-//! line.
+//! them locally: the `default` key-value store (wasi:keyvalue `store` and
+//! `atomics`) on SQLite, and variables from the environment
+//! (`SPIN_VARIABLE_<NAME>`) and the command line.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,14 +17,13 @@ pub(crate) mod bindings {
         world: "edge",
         path: "../wit",
         with: {
-            "fermyon:spin/key-value.store": super::OpenStore,
             "wasi:keyvalue/store.bucket": super::OpenStore,
             "wasi:keyvalue/atomics.cas": super::PendingSwap,
         },
     });
 }
 
-use bindings::fermyon::spin::{key_value, variables};
+use bindings::fermyon::spin::variables;
 use bindings::wasi::keyvalue::{atomics, store as wasi_store};
 
 /// The only store label the component is granted (`key_value_stores = ["default"]`).
@@ -185,8 +183,7 @@ fn write(connection: &Connection, label: &str, key: &str, value: &[u8]) -> rusql
         .map(drop)
 }
 
-/// An open store handle inside a component instance (a Spin store or a
-/// wasi:keyvalue bucket).
+/// An open wasi:keyvalue bucket inside a component instance.
 pub struct OpenStore {
     label: String,
 }
@@ -267,72 +264,10 @@ impl SpinState {
 /// Adds the Spin imports to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<SpinState>) -> wasmtime::Result<()> {
     use wasmtime::component::HasSelf;
-    key_value::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     variables::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     wasi_store::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     atomics::add_to_linker::<_, HasSelf<SpinState>>(linker, |state| state)?;
     Ok(())
-}
-
-impl key_value::Host for SpinState {}
-
-impl key_value::HostStore for SpinState {
-    fn open(&mut self, label: String) -> Result<Resource<OpenStore>, key_value::Error> {
-        if label != DEFAULT_STORE {
-            return Err(key_value::Error::NoSuchStore);
-        }
-        self.table
-            .push(OpenStore { label })
-            .map_err(|error| key_value::Error::Other(error.to_string()))
-    }
-
-    fn get(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        let label = self.label(&store).map_err(key_value::Error::Other)?;
-        self.store
-            .get(&label, &key)
-            .map_err(key_value::Error::Other)
-    }
-
-    fn set(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<(), key_value::Error> {
-        let label = self.label(&store).map_err(key_value::Error::Other)?;
-        self.store
-            .set(&label, &key, &value)
-            .map_err(key_value::Error::Other)
-    }
-
-    fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
-        let label = self.label(&store).map_err(key_value::Error::Other)?;
-        self.store
-            .delete(&label, &key)
-            .map_err(key_value::Error::Other)
-    }
-
-    fn exists(
-        &mut self,
-        store: Resource<OpenStore>,
-        key: String,
-    ) -> Result<bool, key_value::Error> {
-        Ok(key_value::HostStore::get(self, store, key)?.is_some())
-    }
-
-    fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
-        let label = self.label(&store).map_err(key_value::Error::Other)?;
-        self.store.keys(&label).map_err(key_value::Error::Other)
-    }
-
-    fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
-        self.table.delete(store)?;
-        Ok(())
-    }
 }
 
 impl SpinState {

@@ -168,6 +168,7 @@ fn the_signer_imports_no_http_and_no_spin() {
         assert!(
             !name.starts_with("wasi:http/")
                 && !name.starts_with("fermyon:")
+                && !name.starts_with("wasi:keyvalue/")
                 && !name.starts_with("wasi:sockets/"),
             "the signer imports {name}"
         );
@@ -177,7 +178,7 @@ fn the_signer_imports_no_http_and_no_spin() {
         .imports();
     assert!(
         edge.iter()
-            .any(|name| name.starts_with("fermyon:spin/key-value")),
+            .any(|name| name.starts_with("wasi:keyvalue/atomics")),
         "{edge:?}"
     );
 }

@@ -1,6 +1,7 @@
 //! The hooksign edge service as a Spin HTTP component: a thin shell that
-//! hands Spin's request, key-value store, variables and outbound HTTP to
-//! `hooksign-edge`, where the logic lives.
+//! hands Spin's request, key-value store (through wasi:keyvalue, which has
+//! the compare-and-swap Spin's own key-value interface lacks), variables and
+//! outbound HTTP to `hooksign-edge`, where the logic lives.
 
 #![allow(unsafe_code)] // the export glue that `#[http_component]` generates
 
@@ -16,9 +17,7 @@ use futures::future::{Either, select};
 use hooksign_edge::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
-use spin_sdk::key_value::Store;
-// wasi:keyvalue as spin-sdk binds it: the compare-and-swap Spin's own
-// key-value interface lacks, on the same store.
+// wasi:keyvalue as spin-sdk binds it.
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 use wasi::clocks::monotonic_clock;
 
@@ -49,7 +48,6 @@ async fn handle(request: IncomingRequest) -> Response {
         body,
     };
     let platform = Spin {
-        store: Store::open_default().ok(),
         bucket: wasi_store::open(DEFAULT_STORE).ok(),
     };
     let response = hooksign_edge::handle(&platform, &edge_request).await;
@@ -83,27 +81,15 @@ const DEFAULT_STORE: &str = "default";
 /// Spin's services, as the edge logic needs them.
 struct Spin {
     /// The `default` store; `None` if the component may not open it.
-    store: Option<Store>,
-    /// The same store through wasi:keyvalue.
     bucket: Option<wasi_store::Bucket>,
 }
 
 impl Spin {
-    fn store(&self) -> Result<&Store, StoreError> {
-        self.store.as_ref().ok_or_else(store_missing)
-    }
-
     fn bucket(&self) -> Result<&wasi_store::Bucket, StoreError> {
-        self.bucket.as_ref().ok_or_else(store_missing)
+        self.bucket
+            .as_ref()
+            .ok_or_else(|| StoreError("the default key-value store is not available".into()))
     }
-}
-
-fn store_missing() -> StoreError {
-    StoreError("the default key-value store is not available".into())
-}
-
-fn store_error(error: spin_sdk::key_value::Error) -> StoreError {
-    StoreError(error.to_string())
 }
 
 fn bucket_error(error: wasi_store::Error) -> StoreError {
@@ -116,11 +102,11 @@ fn bucket_error(error: wasi_store::Error) -> StoreError {
 
 impl Platform for Spin {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store()?.get(key).map_err(store_error)
+        self.bucket()?.get(key).map_err(bucket_error)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.store()?.set(key, value).map_err(store_error)
+        self.bucket()?.set(key, value).map_err(bucket_error)
     }
 
     fn compare_and_swap(
@@ -141,7 +127,7 @@ impl Platform for Spin {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.store()?.delete(key).map_err(store_error)
+        self.bucket()?.delete(key).map_err(bucket_error)
     }
 
     fn variable(&self, name: &str) -> Option<String> {
