@@ -103,7 +103,7 @@ impl Keyring {
     /// the timestamp non-negative ([`Error::InvalidInput`]); at least one
     /// secret must be usable ([`Error::NoUsableSecret`]).
     pub fn sign(&self, id: &str, timestamp: i64, payload: &[u8]) -> Result<String, Error> {
-        if !is_valid_id(id) || timestamp < 0 {
+        if !is_valid_message_id(id) || timestamp < 0 {
             return Err(Error::InvalidInput);
         }
         let mut digits = itoa::Buffer::new();
@@ -185,8 +185,9 @@ impl Keyring {
     }
 }
 
-/// Printable ASCII without space or `.`, 1 to 256 bytes.
-fn is_valid_id(id: &str) -> bool {
+/// Whether `id` may be a message id (SPEC.md section 2): printable ASCII
+/// without space or `.`, 1 to 256 bytes.
+pub fn is_valid_message_id(id: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&id.len())
         && id
             .bytes()

@@ -14,7 +14,7 @@ mod verify;
 pub use error::Error;
 pub use keyring::{
     DEFAULT_GRACE_SECONDS, KeyEntry, Keyring, MAX_GRACE_SECONDS, MAX_ID_LEN, MAX_PREVIOUS_SECRETS,
-    SignedHeaders,
+    SignedHeaders, is_valid_message_id,
 };
 pub use secret::{
     GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, RandomUnavailable, SECRET_PREFIX, Secret,

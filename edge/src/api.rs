@@ -201,12 +201,9 @@ impl<P: Platform> Api<'_, P> {
                 })? + 1
             }
         };
-        let mut data = Vec::new();
-        let mut last = None;
-        let mut taken = 0;
-        for id in ids.iter().skip(start).take(limit as usize) {
-            taken += 1;
-            last = Some(id);
+        let page = &ids[start..ids.len().min(start.saturating_add(limit as usize))];
+        let mut data = Vec::with_capacity(page.len());
+        for id in page {
             // Deleted since the list was read: its record goes first.
             let Some(record) = store::find(self.platform, self.org, id)? else {
                 continue;
@@ -215,8 +212,8 @@ impl<P: Platform> Api<'_, P> {
                 serde_json::to_value(record.view()).map_err(|_| Problem::store_unavailable())?,
             );
         }
-        let more = start + taken < ids.len();
-        let next_cursor = last.filter(|_| more);
+        let more = start + page.len() < ids.len();
+        let next_cursor = page.last().filter(|_| more);
         Ok(Response::json(
             200,
             &json!({ "data": data, "nextCursor": next_cursor }),
@@ -366,7 +363,10 @@ impl<P: Platform> Api<'_, P> {
         if data.is_none() {
             body.error("data", "is required");
         }
-        if id.as_deref().is_some_and(|id| !is_message_id(id)) {
+        if id
+            .as_deref()
+            .is_some_and(|id| !hooksign::is_valid_message_id(id))
+        {
             body.error(
                 "id",
                 "must be 1 to 256 printable ASCII characters without `.` or spaces",
@@ -464,14 +464,6 @@ fn stored_keyring_invalid() -> Problem {
 fn envelope(event_type: &str, now: i64, data: &Value) -> Vec<u8> {
     serde_json::to_vec(&json!({ "type": event_type, "timestamp": rfc3339(now), "data": data }))
         .unwrap_or_default()
-}
-
-/// SPEC.md section 2's message id rule.
-fn is_message_id(id: &str) -> bool {
-    (1..=hooksign::MAX_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_graphic() && byte != b'.')
 }
 
 /// A JSON number without a fractional part (JSON Schema's `integer`: `5.0`
@@ -591,7 +583,7 @@ impl Body {
         }
     }
 
-    /// A list of 0 to 100 distinct, non-empty event type names.
+    /// A list of 0 to 100 event type names of 1 to 256 characters.
     fn optional_event_types(&mut self) -> Option<Vec<String>> {
         let value = match self.take("eventTypes") {
             None | Some(Value::Null) => return None,
