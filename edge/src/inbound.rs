@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, SecretRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{get_json, update_json};
+use crate::store::{get_json, update_json, update_or_default};
 use crate::{Config, OutboundRequest, Platform, Problem, Request, Response, SendFailure};
 
 /// One configured source (the `inbound_sources` variable).
@@ -98,7 +98,7 @@ pub async fn receive(
         }
     };
 
-    let seen_key = format!("inbound/{name}/seen/{}", verified.id);
+    let seen_key = seen_key(name, &verified.id);
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
     // Marked before forwarding, in one compare-and-swap, so that of two
     // copies arriving together exactly one goes on; unmarked again unless
@@ -219,13 +219,9 @@ fn reject(stats: &mut Stats, code: &str) {
 fn count(
     platform: &impl Platform,
     name: &str,
-    mut update: impl FnMut(&mut Stats),
+    update: impl FnMut(&mut Stats),
 ) -> Result<(), Problem> {
-    update_json(platform, &stats_key(name), |stats: Option<Stats>| {
-        let mut stats = stats.unwrap_or_default();
-        update(&mut stats);
-        Ok((Some(stats), ()))
-    })
+    update_or_default(platform, &stats_key(name), update)
 }
 
 /// The width of an expiry bucket, seconds.
@@ -251,13 +247,11 @@ fn remember(
         buckets.push(bucket);
         Ok((Some(buckets.clone()), buckets))
     })?;
-    update_json(
+    update_or_default(
         platform,
         &bucket_key(name, bucket),
-        |ids: Option<Vec<String>>| {
-            let mut ids = ids.unwrap_or_default();
+        |ids: &mut Vec<String>| {
             ids.push(id.to_string());
-            Ok((Some(ids), ()))
         },
     )?;
     for expired in buckets
@@ -267,6 +261,10 @@ fn remember(
         prune(platform, name, &directory_key, expired, now)?;
     }
     Ok(())
+}
+
+fn seen_key(name: &str, id: &str) -> String {
+    format!("inbound/{name}/seen/{id}")
 }
 
 fn bucket_key(name: &str, bucket: i64) -> String {
@@ -284,15 +282,13 @@ fn prune(
 ) -> Result<(), Problem> {
     let ids: Vec<String> = get_json(platform, &bucket_key(name, bucket))?.unwrap_or_default();
     for id in ids {
-        let seen_key = format!("inbound/{name}/seen/{id}");
+        let seen_key = seen_key(name, &id);
         if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
             platform.delete(&seen_key)?;
         }
     }
     platform.delete(&bucket_key(name, bucket))?;
-    update_json(platform, directory_key, |buckets: Option<Vec<i64>>| {
-        let mut buckets = buckets.unwrap_or_default();
+    update_or_default(platform, directory_key, |buckets: &mut Vec<i64>| {
         buckets.retain(|listed| *listed != bucket);
-        Ok((Some(buckets), ()))
     })
 }

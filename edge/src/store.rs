@@ -61,17 +61,21 @@ fn attempt_key(endpoint: &str, number: u64) -> String {
     format!("attempt/{endpoint}/{}", number % KEPT_ATTEMPTS)
 }
 
-/// Reads a JSON value; an unreadable one is a store failure.
+/// A stored JSON value; an unreadable one is a store failure.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|_| Problem::store_unavailable())
+}
+
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
+    serde_json::to_vec(value).map_err(|_| Problem::store_unavailable())
+}
+
+/// Reads a JSON value.
 pub fn get_json<T: serde::de::DeserializeOwned>(
     platform: &impl Platform,
     key: &str,
 ) -> Result<Option<T>, Problem> {
-    match platform.get(key)? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| Problem::store_unavailable()),
-    }
+    platform.get(key)?.as_deref().map(decode).transpose()
 }
 
 /// Writes a JSON value.
@@ -80,8 +84,7 @@ pub fn set_json(
     key: &str,
     value: &impl Serialize,
 ) -> Result<(), Problem> {
-    let bytes = serde_json::to_vec(value).map_err(|_| Problem::store_unavailable())?;
-    Ok(platform.set(key, &bytes)?)
+    Ok(platform.set(key, &encode(value)?)?)
 }
 
 /// Reads a JSON value, lets `change` compute its successor (`None`: leave
@@ -97,21 +100,33 @@ where
 {
     for _ in 0..MAX_TRIES {
         let read = platform.get(key)?;
-        let current = read
-            .as_deref()
-            .map(serde_json::from_slice)
-            .transpose()
-            .map_err(|_| Problem::store_unavailable())?;
+        let current = read.as_deref().map(decode).transpose()?;
         let (next, result) = change(current)?;
         let Some(next) = next else {
             return Ok(result);
         };
-        let bytes = serde_json::to_vec(&next).map_err(|_| Problem::store_unavailable())?;
-        if platform.compare_and_swap(key, read.as_deref(), &bytes)? {
+        if platform.compare_and_swap(key, read.as_deref(), &encode(&next)?)? {
             return Ok(result);
         }
     }
     Err(Problem::store_busy())
+}
+
+/// [`update_json`] for a value that starts as its default and is always
+/// written back: counters, lists.
+pub fn update_or_default<T>(
+    platform: &impl Platform,
+    key: &str,
+    mut change: impl FnMut(&mut T),
+) -> Result<(), Problem>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+{
+    update_json(platform, key, |value: Option<T>| {
+        let mut value = value.unwrap_or_default();
+        change(&mut value);
+        Ok((Some(value), ()))
+    })
 }
 
 /// An endpoint in its organisation's index.
@@ -180,9 +195,8 @@ pub fn widen_subscriptions(
     id: &str,
     event_types: &[String],
 ) -> Result<(), Problem> {
-    update_json(platform, &index_key(org), |listed: Option<Vec<Listed>>| {
-        let mut listed = listed.unwrap_or_default();
-        for entry in &mut listed {
+    update_or_default(platform, &index_key(org), |listed: &mut Vec<Listed>| {
+        for entry in listed {
             if let Listed::Entry {
                 id: listed_id,
                 event_types: types,
@@ -201,7 +215,6 @@ pub fn widen_subscriptions(
                 }
             }
         }
-        Ok((Some(listed), ()))
     })
 }
 
@@ -222,17 +235,15 @@ pub fn load(platform: &impl Platform, org: &str, id: &str) -> Result<EndpointRec
 /// Stores a new endpoint, then lists it.
 pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
     set_json(platform, &endpoint_key(&record.id), record)?;
-    update_json(
+    update_or_default(
         platform,
         &index_key(&record.org),
-        |listed: Option<Vec<Listed>>| {
-            let mut listed = listed.unwrap_or_default();
+        |listed: &mut Vec<Listed>| {
             let entry = Listed::Entry {
                 id: record.id.clone(),
                 event_types: record.event_types.clone(),
             };
             listed.insert(0, entry);
-            Ok((Some(listed), ()))
         },
     )
 }
@@ -260,14 +271,10 @@ pub fn modify(
 
 /// Unlists an endpoint, then removes it and its attempts.
 pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
-    update_json(
+    update_or_default(
         platform,
         &index_key(&record.org),
-        |listed: Option<Vec<Listed>>| {
-            let mut listed = listed.unwrap_or_default();
-            listed.retain(|entry| entry.id() != record.id);
-            Ok((Some(listed), ()))
-        },
+        |listed: &mut Vec<Listed>| listed.retain(|entry| entry.id() != record.id),
     )?;
     platform.delete(&endpoint_key(&record.id))?;
     let kept = record.attempt_count.min(KEPT_ATTEMPTS);
