@@ -69,6 +69,20 @@ fn source(config: &Config, name: &str) -> Result<Source, Problem> {
     })
 }
 
+/// The origins the gateway forwards to: the `forwardUrl` of every source of
+/// the `inbound_sources` variable that the gateway can use.
+pub fn forward_urls(inbound_sources: &str) -> Vec<String> {
+    serde_json::from_str::<BTreeMap<String, serde_json::Value>>(inbound_sources)
+        .map(|sources| {
+            sources
+                .into_values()
+                .filter_map(|source| serde_json::from_value::<Source>(source).ok())
+                .map(|source| source.forward_url)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `POST /inbound/{source}`.
 pub async fn receive(
     platform: &impl Platform,

@@ -18,6 +18,7 @@ use std::future::Future;
 
 pub use api::handle;
 pub use config::{Config, api_key_entry};
+pub use inbound::forward_urls;
 pub use memory::MemoryStore;
 pub use problem::Problem;
 pub use target::is_internal_ip;

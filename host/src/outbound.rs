@@ -27,18 +27,12 @@ impl OutboundPolicy {
             .is_some_and(|value| value.trim() == "true");
         let origins = variables
             .get("inbound_sources")
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-            .and_then(|sources| {
-                sources.as_object().map(|sources| {
-                    sources
-                        .values()
-                        .filter_map(|source| source["forwardUrl"].as_str())
-                        .filter_map(|url| url.parse::<hyper::Uri>().ok())
-                        .filter_map(|uri| authority_with_port(&uri))
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
+            .map(|sources| hooksign_edge::forward_urls(sources))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|url| url.parse::<hyper::Uri>().ok())
+            .filter_map(|uri| authority_with_port(&uri))
+            .collect();
         OutboundPolicy {
             allow_private,
             origins: Arc::new(origins),
