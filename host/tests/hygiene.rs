@@ -119,7 +119,7 @@ fn no_key_or_secret_in_logs_or_answers() {
     // What the receiver got: signatures, never the secrets themselves.
     let received = receiver.received.lock().unwrap().clone();
     assert!(!received.is_empty());
-    let log = service.log.lock().unwrap().clone();
+    let log = service.stop();
     let mut secrets: Vec<String> = vec![API_KEY.into(), OTHER_KEY.into(), inbound_secret.clone()];
     secrets.extend(signing_secrets);
     for secret in &secrets {

@@ -21,6 +21,8 @@ pub struct Service {
     pub base: String,
     /// Everything the service printed (stdout and stderr), as it arrives.
     pub log: Arc<Mutex<String>>,
+    /// The threads that collect the output.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Service {
@@ -60,10 +62,12 @@ impl Service {
         let log = Arc::new(Mutex::new(line));
         // Keep what it prints, and pass stderr on to the test's output.
         let stderr = BufReader::new(child.stderr.take().unwrap());
-        for (reader, echo) in [
+        let readers = [
             (Box::new(stdout) as Box<dyn BufRead + Send>, false),
             (Box::new(stderr), true),
-        ] {
+        ]
+        .into_iter()
+        .map(|(reader, echo)| {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in reader.lines().map_while(Result::ok) {
@@ -72,9 +76,38 @@ impl Service {
                     }
                     log.lock().unwrap().push_str(&format!("{line}\n"));
                 }
-            });
+            })
+        })
+        .collect();
+        Service {
+            child,
+            base,
+            log,
+            readers,
         }
-        Service { child, base, log }
+    }
+
+    /// Stops the service and returns everything it printed, to the last line.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in std::mem::take(&mut self.readers) {
+            reader.join().unwrap();
+        }
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the service prints `text` within a few seconds (its output
+    /// is collected on other threads, a moment after it is written).
+    pub fn logs_soon(&self, text: &str) -> bool {
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < Duration::from_secs(5) {
+            if self.log.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
     }
 
     pub fn call(
@@ -208,33 +241,49 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start() -> Receiver {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (log, answer, delay) = (received.clone(), status.clone(), delay_ms.clone());
-        std::thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                let mut body = Vec::new();
-                let _ = request.as_reader().read_to_end(&mut body);
-                let headers = request
-                    .headers()
-                    .iter()
-                    .map(|header| (header.field.to_string(), header.value.to_string()))
-                    .collect();
-                log.lock().unwrap().push(Received { headers, body });
-                std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-                let response = tiny_http::Response::from_string("received")
-                    .with_status_code(answer.load(Ordering::SeqCst));
-                let _ = request.respond(response);
-            }
-        });
+        // Several threads, so that a slow answer does not hold up the next
+        // request (a retry sent after a timeout).
+        for _ in 0..4 {
+            let (server, log, answer, delay) = (
+                server.clone(),
+                received.clone(),
+                status.clone(),
+                delay_ms.clone(),
+            );
+            std::thread::spawn(move || Receiver::serve(&server, &log, &answer, &delay));
+        }
         Receiver {
             url,
             received,
             status,
             delay_ms,
+        }
+    }
+
+    fn serve(
+        server: &tiny_http::Server,
+        log: &Mutex<Vec<Received>>,
+        answer: &AtomicU16,
+        delay: &AtomicU64,
+    ) {
+        for mut request in server.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = request.as_reader().read_to_end(&mut body);
+            let headers = request
+                .headers()
+                .iter()
+                .map(|header| (header.field.to_string(), header.value.to_string()))
+                .collect();
+            log.lock().unwrap().push(Received { headers, body });
+            std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+            let response = tiny_http::Response::from_string("received")
+                .with_status_code(answer.load(Ordering::SeqCst));
+            let _ = request.respond(response);
         }
     }
 
