@@ -3,7 +3,7 @@
 
 Expected signatures come from Python's own hmac and hashlib, an implementation
 independent of hooksign's; expected errors and keyrings are written out by
-hand from SPEC.md. Run it again after editing: `python3 scripts/make_vectors.py`.
+hand from docs/SPEC.md. Run it again after editing: `python3 scripts/make_vectors.py`.
 """
 import base64
 import hashlib
@@ -133,7 +133,7 @@ def secrets_file():
                              secrets=[rec("whsec_")], headers=[]))
     cases.append(verify_case("invalid-secret-even-outside-its-window", err("invalid-secret"),
                              secrets=[rec(SPEC_KEY), rec("whsec_AAAA", not_after=0)]))
-    return "Secret text forms and key lengths (SPEC.md section 1).", cases
+    return "Secret text forms and key lengths (docs/SPEC.md section 1).", cases
 
 
 def sign_file():
@@ -186,7 +186,7 @@ def sign_file():
     cases.append(sign_case("three-secrets-in-keyring-order",
                            [rec(three), rec(new, not_after=t + 10), rec(old, not_after=t + 20)],
                            expect_sig([three, new, old])))
-    return "Signing (SPEC.md section 2): ids, timestamps, payloads and windows.", cases
+    return "Signing (docs/SPEC.md section 2): ids, timestamps, payloads and windows.", cases
 
 
 def verify_file():
@@ -362,7 +362,7 @@ def verify_file():
                     secrets=[rec(old, not_after=t)], headers=hdrs(signature="v1,")))
     add(verify_case("third-secret-matches", ok(2),
                     secrets=[rec(whsec(key_bytes(40, 3))), rec(new), rec(old)]))
-    return "Verification (SPEC.md section 3): every check, in order, and its boundaries.", cases
+    return "Verification (docs/SPEC.md section 3): every check, in order, and its boundaries.", cases
 
 
 def rotate_file():
@@ -422,7 +422,7 @@ def rotate_file():
     rotate("invalid-secret-in-keyring", [rec("not base64!")], err("invalid-secret"))
     rotate("invalid-secret-before-invalid-grace", [rec("whsec_")], err("invalid-secret"),
            grace=604801)
-    return "Rotation (SPEC.md section 4): grace, expiry, the ten-secret cap.", cases
+    return "Rotation (docs/SPEC.md section 4): grace, expiry, the ten-secret cap.", cases
 
 
 def active_file():
@@ -442,7 +442,7 @@ def active_file():
     active("now-i64-min", [rec(new, not_before=I64_MIN), rec(old, not_after=I64_MIN)], [0], now=I64_MIN)
     active("now-i64-max", [rec(new, not_after=I64_MAX), rec(old, not_before=I64_MAX)], [1], now=I64_MAX)
     active("empty-window-never-active", [rec(old, not_before=t + 10, not_after=t)], [])
-    return "Active secrets (SPEC.md sections 1 and 4): window boundaries.", cases
+    return "Active secrets (docs/SPEC.md sections 1 and 4): window boundaries.", cases
 
 
 def main():

@@ -2,11 +2,14 @@ use core::fmt;
 
 /// Why signing, verification or rotation failed.
 ///
-/// One variant per error code of the hooksign contract (SPEC.md section 5).
-/// Messages name the rule that failed and never include key material or
-/// header values.
+/// One variant per error code of the hooksign contract (docs/SPEC.md
+/// section 5). Messages name the rule that failed and never include key
+/// material or header values.
+///
+/// Exhaustive on purpose: the WIT variant, the HTTP problems and the
+/// vector runner each map every code, so a new code must fail to compile
+/// in each of them until it is mapped (it is a change of the contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Error {
     /// One of the id, timestamp and signature headers is absent or empty.
     MissingHeader,
@@ -31,7 +34,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// Every error, in the order of SPEC.md section 5.
+    /// Every error, in the order of docs/SPEC.md section 5.
     pub const ALL: [Error; 9] = [
         Error::MissingHeader,
         Error::InvalidHeader,

@@ -185,7 +185,7 @@ impl Keyring {
     }
 }
 
-/// Whether `id` may be a message id (SPEC.md section 2): printable ASCII
+/// Whether `id` may be a message id (docs/SPEC.md section 2): printable ASCII
 /// without space or `.`, 1 to 256 bytes.
 pub fn is_valid_message_id(id: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&id.len())

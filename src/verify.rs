@@ -41,7 +41,7 @@ impl Keyring {
     /// names matched case-insensitively) and its raw payload, at time `now`,
     /// accepting timestamps up to `tolerance_seconds` (0 to 86400) away.
     ///
-    /// The checks run in the order of SPEC.md section 3 and the first failure
+    /// The checks run in the order of docs/SPEC.md section 3 and the first failure
     /// is returned. Signatures are compared in constant time.
     pub fn verify<N: AsRef<str>, V: AsRef<str>>(
         &self,

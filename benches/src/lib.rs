@@ -1,1 +1,3 @@
 //! Benchmarks only: see `benches/verify.rs` and BENCHMARKS.md.
+
+#![forbid(unsafe_code)]

@@ -1,45 +1,119 @@
+//! The service's variables (docs/API.md, Configuration), read per request
+//! as Spin does. The host reads the same variables through
+//! [`Config::from_variables`], so each rule has this one home.
+
 use std::collections::BTreeMap;
 
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
+use hooksign::SecretRecord;
+use serde::{Deserialize, Serialize};
 
+use crate::auth::ApiKeys;
+use crate::problem::Code;
 use crate::{Platform, Problem};
 
-/// The service's variables (API.md, Configuration), read per request as
-/// Spin does.
+/// `auto_pause_after` when unset.
+pub const DEFAULT_AUTO_PAUSE_AFTER: u32 = 5;
+
+/// `delivery_timeout_ms` when unset.
+pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 15_000;
+
+/// The variables, parsed.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Organisation of each API key, by the key's SHA-256.
-    api_keys: Vec<([u8; 32], String)>,
+    /// The organisation of each API key.
+    pub api_keys: ApiKeys,
     /// Consecutive failed event deliveries that pause an endpoint.
     pub auto_pause_after: u32,
     /// How long a delivery may take, in milliseconds.
     pub delivery_timeout_ms: u64,
     /// Whether loopback and private targets may be used (local development).
     pub allow_private_targets: bool,
-    /// The receiver gateway's sources, as configured JSON.
-    pub inbound_sources: Option<String>,
+    /// The receiver gateway's sources.
+    pub inbound_sources: InboundSources,
+}
+
+/// One source of the receiver gateway (an entry of `inbound_sources`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InboundSource {
+    /// Its keyring, current secret first.
+    pub secrets: Vec<SecretRecord>,
+    /// Accepted timestamp distance; 300 seconds when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_seconds: Option<u32>,
+    /// Where verified deliveries go.
+    pub forward_url: String,
+}
+
+/// The `inbound_sources` variable: a JSON object of sources by name. A
+/// malformed variable or source fails only the requests that use it.
+#[derive(Debug, Clone, Default)]
+pub struct InboundSources(Option<BTreeMap<String, Option<InboundSource>>>);
+
+impl InboundSources {
+    /// Parses the variable's text.
+    pub fn parse(text: &str) -> InboundSources {
+        let sources = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text).ok();
+        InboundSources(sources.map(|sources| {
+            sources
+                .into_iter()
+                .map(|(name, source)| (name, serde_json::from_value(source).ok()))
+                .collect()
+        }))
+    }
+
+    /// A source by name: 404 if there is none, 500 if it is malformed.
+    pub fn get(&self, name: &str) -> Result<&InboundSource, Problem> {
+        let sources = self.0.as_ref().ok_or_else(|| {
+            Problem::new(
+                Code::InvalidConfiguration,
+                "the variable inbound_sources is not a JSON object",
+            )
+        })?;
+        match sources.get(name) {
+            None => Err(Problem::not_found(format!("no inbound source {name}"))),
+            Some(None) => Err(Problem::new(
+                Code::InvalidConfiguration,
+                format!(
+                    "inbound source {name} needs secrets, forwardUrl and optionally toleranceSeconds"
+                ),
+            )),
+            Some(Some(source)) => Ok(source),
+        }
+    }
+
+    /// The origins the gateway forwards to: the `forwardUrl` of every
+    /// usable source.
+    pub fn forward_urls(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .flat_map(|sources| sources.values().flatten())
+            .map(|source| source.forward_url.as_str())
+    }
 }
 
 impl Config {
-    /// Reads the variables; a malformed one is a 500 `invalid_configuration`
-    /// that names the variable, never its value.
+    /// Reads the variables from the platform.
     pub fn load(platform: &impl Platform) -> Result<Config, Problem> {
+        Config::from_variables(|name| platform.variable(name))
+    }
+
+    /// Reads the variables through `variable`; a malformed one is a 500
+    /// `invalid_configuration` that names the variable, never its value.
+    pub fn from_variables(variable: impl Fn(&str) -> Option<String>) -> Result<Config, Problem> {
         let invalid = |name: &str, rule: &str| {
             Problem::new(
-                500,
-                "invalid_configuration",
-                "Invalid configuration",
+                Code::InvalidConfiguration,
                 format!("the variable {name} is not {rule}"),
             )
         };
-        let api_keys = match platform.variable("api_keys") {
-            Some(text) => parse_api_keys(&text)
+        let api_keys = match variable("api_keys") {
+            Some(text) => ApiKeys::parse(&text)
                 .ok_or_else(|| invalid("api_keys", "a comma-separated list of ORG:SHA256HEX"))?,
-            None => Vec::new(),
+            None => ApiKeys::default(),
         };
         let number = |name: &str, default: u64, min: u64| -> Result<u64, Problem> {
-            match platform.variable(name) {
+            match variable(name) {
                 None => Ok(default),
                 Some(text) => text
                     .trim()
@@ -49,69 +123,27 @@ impl Config {
                     .ok_or_else(|| invalid(name, "a whole number in range")),
             }
         };
-        let auto_pause_after = u32::try_from(number("auto_pause_after", 5, 1)?)
-            .map_err(|_| invalid("auto_pause_after", "a whole number in range"))?;
-        let delivery_timeout_ms = number("delivery_timeout_ms", 15_000, 1)?;
-        let allow_private_targets = match platform
-            .variable("allow_private_targets")
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(invalid("allow_private_targets", "true or false")),
-        };
+        let auto_pause_after = u32::try_from(number(
+            "auto_pause_after",
+            DEFAULT_AUTO_PAUSE_AFTER.into(),
+            1,
+        )?)
+        .map_err(|_| invalid("auto_pause_after", "a whole number in range"))?;
+        let delivery_timeout_ms = number("delivery_timeout_ms", DEFAULT_DELIVERY_TIMEOUT_MS, 1)?;
+        let allow_private_targets =
+            match variable("allow_private_targets").as_deref().map(str::trim) {
+                None | Some("") | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(invalid("allow_private_targets", "true or false")),
+            };
         Ok(Config {
             api_keys,
             auto_pause_after,
             delivery_timeout_ms,
             allow_private_targets,
-            inbound_sources: platform.variable("inbound_sources"),
+            inbound_sources: variable("inbound_sources")
+                .map(|text| InboundSources::parse(&text))
+                .unwrap_or_else(|| InboundSources::parse("{}")),
         })
     }
-
-    /// The organisation an API key belongs to. Keys are compared by their
-    /// SHA-256, in constant time.
-    pub fn organisation(&self, api_key: &str) -> Option<&str> {
-        let digest: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
-        let mut found = None;
-        for (hash, org) in &self.api_keys {
-            if bool::from(hash.ct_eq(&digest)) {
-                found = Some(org.as_str());
-            }
-        }
-        found
-    }
-}
-
-/// `ORG:HEX,ORG:HEX`: HEX is the lowercase SHA-256 of a whole key.
-fn parse_api_keys(text: &str) -> Option<Vec<([u8; 32], String)>> {
-    let mut keys = BTreeMap::new();
-    for entry in text
-        .split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-    {
-        let (org, hex) = entry.split_once(':')?;
-        if org.is_empty() || hex.len() != 64 {
-            return None;
-        }
-        let mut hash = [0u8; 32];
-        for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).ok()?;
-            if pair.bytes().any(|digit| digit.is_ascii_uppercase()) {
-                return None;
-            }
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
-        keys.insert(hash, org.to_string());
-    }
-    Some(keys.into_iter().collect())
-}
-
-/// The `api_keys` entry for a key: `ORG:` and the key's lowercase SHA-256.
-pub fn api_key_entry(org: &str, api_key: &str) -> String {
-    let digest = Sha256::digest(api_key.as_bytes());
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("{org}:{hex}")
 }

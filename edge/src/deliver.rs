@@ -1,6 +1,7 @@
 use hooksign::Keyring;
 
 use crate::model::{Attempt, EndpointRecord, new_uuid, rfc3339};
+use crate::problem::Code;
 use crate::{Config, OutboundRequest, OutboundResponse, Platform, Problem, SendFailure, store};
 
 /// How much of a receiver's body an attempt keeps.
@@ -32,14 +33,13 @@ pub async fn deliver(
         .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
         .map_err(|error| {
             Problem::new(
-                500,
-                "invalid_keyring",
-                "Invalid stored keyring",
+                Code::InvalidKeyring,
                 format!(
                     "the endpoint's stored keyring cannot sign: {}",
                     error.code()
                 ),
             )
+            .with_cause(error.code(), error.to_string())
         })?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     headers.extend(

@@ -1,5 +1,5 @@
 //! The receiver gateway: `POST /inbound/{source}` verifies a delivery with
-//! the source's keyring (SPEC.md section 3, through the hooksign library),
+//! the source's keyring (docs/SPEC.md section 3, through the hooksign library),
 //! refuses replays, and forwards what verified to the origin.
 //!
 //! Keys: `inbound/{source}/seen/{webhook-id}` marks an id as being forwarded
@@ -13,20 +13,15 @@
 
 use std::collections::BTreeMap;
 
-use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, SecretRecord};
+use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, Verified};
 use serde::{Deserialize, Serialize};
 
+use crate::config::InboundSource;
+use crate::problem::Code;
 use crate::store::{get_json, update_json, update_or_default};
-use crate::{Config, OutboundRequest, Platform, Problem, Request, Response, SendFailure};
-
-/// One configured source (the `inbound_sources` variable).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Source {
-    secrets: Vec<SecretRecord>,
-    tolerance_seconds: Option<u32>,
-    forward_url: String,
-}
+use crate::{
+    Config, OutboundRequest, OutboundResponse, Platform, Problem, Request, Response, SendFailure,
+};
 
 /// A webhook id seen for a source, and until when it is refused.
 #[derive(Serialize, Deserialize)]
@@ -43,96 +38,105 @@ pub struct Stats {
     by_secret: BTreeMap<String, u64>,
 }
 
-fn invalid_configuration(detail: String) -> Problem {
-    Problem::new(
-        500,
-        "invalid_configuration",
-        "Invalid configuration",
-        detail,
-    )
-}
-
-/// The configured source, or 404 for an unknown one.
-fn source(config: &Config, name: &str) -> Result<Source, Problem> {
-    let text = config.inbound_sources.as_deref().unwrap_or("{}");
-    let mut sources: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|_| {
-            invalid_configuration("the variable inbound_sources is not a JSON object".into())
-        })?;
-    let source = sources
-        .remove(name)
-        .ok_or_else(|| Problem::not_found(format!("no inbound source {name}")))?;
-    serde_json::from_value(source).map_err(|_| {
-        invalid_configuration(format!(
-            "inbound source {name} needs secrets, forwardUrl and optionally toleranceSeconds"
-        ))
-    })
-}
-
-/// The origins the gateway forwards to: the `forwardUrl` of every source of
-/// the `inbound_sources` variable that the gateway can use.
-pub fn forward_urls(inbound_sources: &str) -> Vec<String> {
-    serde_json::from_str::<BTreeMap<String, serde_json::Value>>(inbound_sources)
-        .map(|sources| {
-            sources
-                .into_values()
-                .filter_map(|source| serde_json::from_value::<Source>(source).ok())
-                .map(|source| source.forward_url)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `POST /inbound/{source}`.
+/// `POST /inbound/{source}`: verify, refuse a replay, forward, relay.
 pub async fn receive(
     platform: &impl Platform,
     config: &Config,
     name: &str,
     request: &Request,
-    now: i64,
 ) -> Result<Response, Problem> {
-    let source = source(config, name)?;
-    let keyring = Keyring::from_records(&source.secrets).map_err(|_| {
-        invalid_configuration(format!("inbound source {name} has an invalid secret"))
-    })?;
+    let source = config.inbound_sources.get(name)?;
+    let now = platform.now_millis().div_euclid(1000);
     let tolerance = source
         .tolerance_seconds
         .unwrap_or(DEFAULT_TOLERANCE_SECONDS);
-    let verified = match keyring.verify(&request.headers, &request.body, now, tolerance) {
-        Ok(verified) => verified,
-        Err(hooksign::Error::InvalidInput) => {
-            return Err(invalid_configuration(format!(
-                "inbound source {name} has a tolerance over 86400 seconds"
-            )));
-        }
-        Err(error) => {
-            let problem = verification_problem(error);
-            count(platform, name, |stats| reject(stats, problem.code()))?;
-            return Err(problem);
-        }
-    };
-
-    let seen_key = seen_key(name, &verified.id);
+    let verified = verify(platform, source, name, request, now, tolerance)?;
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
-    // Marked before forwarding, in one compare-and-swap, so that of two
-    // copies arriving together exactly one goes on; unmarked again unless
-    // the origin accepts.
-    let marked = update_json(platform, &seen_key, |seen: Option<Seen>| {
+    if !mark(platform, name, &verified.id, until, now)? {
+        count(platform, name, |stats| reject(stats, "duplicate_delivery"))?;
+        return Err(Problem::new(
+            Code::DuplicateDelivery,
+            "this webhook-id was already accepted within the tolerance window",
+        ));
+    }
+    let answer = forward(platform, config, source, request, &verified).await;
+    let accepted = matches!(&answer, Ok(response) if (200..300).contains(&response.status));
+    if accepted {
+        remember(platform, name, &verified.id, until, now)?;
+    } else {
+        platform.delete(&seen_key(name, &verified.id))?;
+    }
+    count(platform, name, |stats| match &answer {
+        _ if accepted => {
+            stats.accepted += 1;
+            *stats
+                .by_secret
+                .entry(verified.secret.to_string())
+                .or_default() += 1;
+        }
+        Ok(_) => reject(stats, "origin_rejected"),
+        Err(SendFailure::Timeout) => reject(stats, "origin_timeout"),
+        Err(SendFailure::Failed(_)) => reject(stats, "origin_unreachable"),
+    })?;
+    relay(answer, config)
+}
+
+/// Verifies the delivery with the source's keyring; a failure is counted
+/// and becomes the problem of its library error.
+fn verify(
+    platform: &impl Platform,
+    source: &InboundSource,
+    name: &str,
+    request: &Request,
+    now: i64,
+    tolerance: u32,
+) -> Result<Verified, Problem> {
+    let keyring = Keyring::from_records(&source.secrets).map_err(|_| {
+        Problem::new(
+            Code::InvalidConfiguration,
+            format!("inbound source {name} has an invalid secret"),
+        )
+    })?;
+    keyring
+        .verify(&request.headers, &request.body, now, tolerance)
+        .or_else(|error| {
+            let code = Code::of_verification(error);
+            if code == Code::InvalidConfiguration {
+                return Err(Problem::new(
+                    code,
+                    format!("inbound source {name} has a tolerance over 86400 seconds"),
+                ));
+            }
+            count(platform, name, |stats| reject(stats, code.as_str()))?;
+            Err(Problem::new(code, error.to_string()).with_cause(error.code(), error.to_string()))
+        })
+}
+
+/// Marks the id as being forwarded, in one compare-and-swap, so that of two
+/// copies arriving together exactly one goes on; `false` if it is marked.
+fn mark(
+    platform: &impl Platform,
+    name: &str,
+    id: &str,
+    until: i64,
+    now: i64,
+) -> Result<bool, Problem> {
+    update_json(platform, &seen_key(name, id), |seen: Option<Seen>| {
         Ok(match seen {
             Some(seen) if seen.until >= now => (None, false),
             _ => (Some(Seen { until }), true),
         })
-    })?;
-    if !marked {
-        count(platform, name, |stats| reject(stats, "duplicate_delivery"))?;
-        return Err(Problem::new(
-            409,
-            "duplicate_delivery",
-            "Duplicate delivery",
-            "this webhook-id was already accepted within the tolerance window",
-        ));
-    }
+    })
+}
 
+/// Sends the verified delivery to the source's origin.
+async fn forward(
+    platform: &impl Platform,
+    config: &Config,
+    source: &InboundSource,
+    request: &Request,
+    verified: &Verified,
+) -> Result<OutboundResponse, SendFailure> {
     let mut headers = vec![
         ("webhook-id".to_string(), verified.id.clone()),
         (
@@ -148,78 +152,49 @@ pub async fn receive(
         headers.push(("content-type".into(), content_type.into()));
     }
     let forwarded = OutboundRequest {
-        url: source.forward_url,
+        url: source.forward_url.clone(),
         headers,
         body: request.body.clone(),
     };
-    let answer = platform.send(forwarded, config.delivery_timeout_ms).await;
-    let accepted = matches!(&answer, Ok(response) if (200..300).contains(&response.status));
-    if accepted {
-        remember(platform, name, &verified.id, until, now)?;
-    } else {
-        platform.delete(&seen_key)?;
-    }
-    count(platform, name, |stats| match &answer {
-        _ if accepted => {
-            stats.accepted += 1;
-            *stats
-                .by_secret
-                .entry(verified.secret.to_string())
-                .or_default() += 1;
-        }
-        Ok(_) => reject(stats, "origin_rejected"),
-        Err(SendFailure::Timeout) => reject(stats, "origin_timeout"),
-        Err(SendFailure::Failed(_)) => reject(stats, "origin_unreachable"),
-    })?;
+    platform.send(forwarded, config.delivery_timeout_ms).await
+}
+
+/// The origin's answer (status, body and content type), or the problem of
+/// its failure.
+fn relay(
+    answer: Result<OutboundResponse, SendFailure>,
+    config: &Config,
+) -> Result<Response, Problem> {
     match answer {
-        Ok(response) => {
-            let headers = response
+        Ok(response) => Ok(Response {
+            status: response.status,
+            headers: response
                 .headers
                 .into_iter()
                 .filter(|(header, _)| header.eq_ignore_ascii_case("content-type"))
-                .collect();
-            Ok(Response {
-                status: response.status,
-                headers,
-                body: response.body,
-            })
-        }
-        Err(SendFailure::Timeout) => Err(Problem::new(
-            504,
-            "origin_timeout",
-            "Origin timeout",
-            format!(
+                .collect(),
+            body: response.body,
+        }),
+        Err(SendFailure::Timeout) => {
+            let detail = format!(
                 "the origin did not answer within {} ms",
                 config.delivery_timeout_ms
-            ),
-        )),
+            );
+            Err(Problem::new(Code::OriginTimeout, detail.clone()).with_cause("timeout", detail))
+        }
         Err(SendFailure::Failed(reason)) => Err(Problem::new(
-            502,
-            "origin_unreachable",
-            "Origin unreachable",
+            Code::OriginUnreachable,
             format!("the delivery verified but could not be forwarded: {reason}"),
-        )),
+        )
+        .with_cause("connection_failed", reason)),
     }
 }
 
 /// `GET /inbound/{source}/stats`.
 pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
-    source(config, name)?;
+    config.inbound_sources.get(name)?;
     let stats: Stats = get_json(platform, &stats_key(name))?.unwrap_or_default();
     Ok(Response::json(200, &stats))
-}
-
-/// 400 for malformed headers, 401 for everything that failed to verify.
-fn verification_problem(error: hooksign::Error) -> Problem {
-    let (status, code, title) = match error {
-        hooksign::Error::MissingHeader => (400, "missing_header", "Missing header"),
-        hooksign::Error::InvalidHeader => (400, "invalid_header", "Invalid header"),
-        hooksign::Error::TimestampTooOld => (401, "timestamp_too_old", "Timestamp too old"),
-        hooksign::Error::TimestampTooNew => (401, "timestamp_too_new", "Timestamp too new"),
-        hooksign::Error::NoUsableSecret => (401, "no_usable_secret", "No usable secret"),
-        _ => (401, "no_matching_signature", "No matching signature"),
-    };
-    Problem::new(status, code, title, error.to_string())
 }
 
 fn stats_key(name: &str) -> String {

@@ -1,26 +1,34 @@
 //! The hooksign edge service as plain Rust: routing, problem documents,
 //! the key-value layout, deliveries and auto-pause. It runs on any
 //! [`Platform`]: the Spin HTTP component (`guest/http`) provides one over
-//! Spin's key-value store, variables and outbound HTTP; the tests provide an
-//! in-memory one.
+//! wasi:keyvalue, Spin's variables and outbound HTTP; the native tests and
+//! the fuzz targets use [`testing::FakePlatform`] (feature `testing`).
+//! docs/ARCHITECTURE.md shows where each concern lives.
+
+#![forbid(unsafe_code)]
 
 mod api;
+mod auth;
 mod config;
 mod deliver;
 mod inbound;
-mod memory;
 mod model;
 mod problem;
+mod request;
+mod routes;
 mod store;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 
-pub use api::handle;
-pub use config::{Config, api_key_entry};
-pub use inbound::forward_urls;
-pub use memory::MemoryStore;
-pub use problem::Problem;
+pub use auth::{API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key};
+pub use config::{
+    Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
+};
+pub use problem::{Code, Problem};
+pub use routes::handle;
 pub use target::is_internal_ip;
 
 /// The largest request body accepted: 1 MiB.

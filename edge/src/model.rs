@@ -32,7 +32,7 @@ impl EndpointRecord {
         self.event_types.is_empty() || self.event_types.iter().any(|wanted| wanted == event_type)
     }
 
-    /// The public view (API.md, Endpoint object): no secrets.
+    /// The public view (docs/API.md, Endpoint object): no secrets.
     pub fn view(&self) -> EndpointView<'_> {
         EndpointView {
             id: &self.id,

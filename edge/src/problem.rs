@@ -1,6 +1,129 @@
+//! Problem documents (RFC 9457) and the catalogue of their codes: every
+//! error the service answers is one [`Code`], whose status and title live
+//! here and nowhere else.
+
 use serde::Serialize;
 
 use crate::Response;
+
+/// How many field errors a problem document lists; past it, the detail
+/// says how many more there were.
+pub const MAX_LISTED_FIELD_ERRORS: usize = 32;
+
+/// Every problem code the service answers with (docs/API.md, Errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 400: one or more fields, query parameters or path ids are invalid.
+    ValidationFailed,
+    /// 400: the body is not JSON.
+    InvalidJson,
+    /// 400: the target is an internal address.
+    ForbiddenTarget,
+    /// 400: a webhook header is missing (gateway).
+    MissingHeader,
+    /// 400: a webhook header is repeated or malformed (gateway).
+    InvalidHeader,
+    /// 401: no API key.
+    MissingCredentials,
+    /// 401: an unknown API key.
+    InvalidCredentials,
+    /// 401: the webhook timestamp is too old (gateway).
+    TimestampTooOld,
+    /// 401: the webhook timestamp is too new (gateway).
+    TimestampTooNew,
+    /// 401: no secret of the source is usable now (gateway).
+    NoUsableSecret,
+    /// 401: no signature matches (gateway).
+    NoMatchingSignature,
+    /// 404: no such route, endpoint or source.
+    NotFound,
+    /// 405: the route does not take this method.
+    MethodNotAllowed,
+    /// 409: the rotation would keep more than ten previous secrets.
+    TooManySecrets,
+    /// 409: the webhook id was already accepted (gateway).
+    DuplicateDelivery,
+    /// 413: the body is over 1 MiB.
+    PayloadTooLarge,
+    /// 500: a variable is malformed.
+    InvalidConfiguration,
+    /// 500: an endpoint's stored keyring cannot be used.
+    InvalidKeyring,
+    /// 500: the component failed (answered by the host).
+    InternalError,
+    /// 502: the gateway's origin could not be reached.
+    OriginUnreachable,
+    /// 503: the key-value store failed; nothing was half-written.
+    StoreUnavailable,
+    /// 503: other requests kept changing the same record first.
+    StoreBusy,
+    /// 503: no secret or identifier could be generated.
+    RandomUnavailable,
+    /// 503: the request ran past its deadline (answered by the host).
+    RequestTimeout,
+    /// 504: the gateway's origin did not answer in time.
+    OriginTimeout,
+}
+
+impl Code {
+    /// The HTTP status, the snake_case code and the title.
+    const fn parts(self) -> (u16, &'static str, &'static str) {
+        match self {
+            Code::ValidationFailed => (400, "validation_failed", "Validation failed"),
+            Code::InvalidJson => (400, "invalid_json", "Invalid JSON"),
+            Code::ForbiddenTarget => (400, "forbidden_target", "Forbidden target"),
+            Code::MissingHeader => (400, "missing_header", "Missing header"),
+            Code::InvalidHeader => (400, "invalid_header", "Invalid header"),
+            Code::MissingCredentials => (401, "missing_credentials", "Missing credentials"),
+            Code::InvalidCredentials => (401, "invalid_credentials", "Invalid credentials"),
+            Code::TimestampTooOld => (401, "timestamp_too_old", "Timestamp too old"),
+            Code::TimestampTooNew => (401, "timestamp_too_new", "Timestamp too new"),
+            Code::NoUsableSecret => (401, "no_usable_secret", "No usable secret"),
+            Code::NoMatchingSignature => (401, "no_matching_signature", "No matching signature"),
+            Code::NotFound => (404, "not_found", "Not found"),
+            Code::MethodNotAllowed => (405, "method_not_allowed", "Method not allowed"),
+            Code::TooManySecrets => (409, "too_many_secrets", "Too many secrets"),
+            Code::DuplicateDelivery => (409, "duplicate_delivery", "Duplicate delivery"),
+            Code::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
+            Code::InvalidConfiguration => (500, "invalid_configuration", "Invalid configuration"),
+            Code::InvalidKeyring => (500, "invalid_keyring", "Invalid stored keyring"),
+            Code::InternalError => (500, "internal_error", "Internal error"),
+            Code::OriginUnreachable => (502, "origin_unreachable", "Origin unreachable"),
+            Code::StoreUnavailable => (503, "store_unavailable", "Store unavailable"),
+            Code::StoreBusy => (503, "store_busy", "Store busy"),
+            Code::RandomUnavailable => (503, "random_unavailable", "Random source unavailable"),
+            Code::RequestTimeout => (503, "request_timeout", "Request timeout"),
+            Code::OriginTimeout => (504, "origin_timeout", "Origin timeout"),
+        }
+    }
+
+    /// The HTTP status.
+    pub const fn status(self) -> u16 {
+        self.parts().0
+    }
+
+    /// The snake_case code of the problem document.
+    pub const fn as_str(self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The gateway's problem for a failed verification: 400 for headers it
+    /// cannot read, 401 for a delivery that did not verify, 500 for the
+    /// source's own configuration (the library checks it too).
+    pub const fn of_verification(error: hooksign::Error) -> Code {
+        match error {
+            hooksign::Error::MissingHeader => Code::MissingHeader,
+            hooksign::Error::InvalidHeader => Code::InvalidHeader,
+            hooksign::Error::TimestampTooOld => Code::TimestampTooOld,
+            hooksign::Error::TimestampTooNew => Code::TimestampTooNew,
+            hooksign::Error::NoUsableSecret => Code::NoUsableSecret,
+            hooksign::Error::NoMatchingSignature => Code::NoMatchingSignature,
+            hooksign::Error::InvalidSecret
+            | hooksign::Error::InvalidInput
+            | hooksign::Error::TooManySecrets => Code::InvalidConfiguration,
+        }
+    }
+}
 
 /// An `application/problem+json` error (RFC 9457) with hooksign's `code`.
 /// Boxed: it travels in every handler's `Err`.
@@ -16,8 +139,21 @@ struct Document {
     detail: String,
     code: &'static str,
     errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<Cause>,
     #[serde(skip)]
-    allow: Option<&'static str>,
+    allow: Option<String>,
+}
+
+/// What underlies a problem: the library's error at the gateway, or how a
+/// receiver or origin failed. Never holds anything secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// A machine-readable code: the library's kebab-case error code, or
+    /// `timeout` / `connection_failed` for an exchange.
+    pub code: String,
+    /// What happened, in words.
+    pub detail: String,
 }
 
 /// One invalid field of a request.
@@ -30,13 +166,9 @@ pub struct FieldError {
 }
 
 impl Problem {
-    /// A problem with a status, a snake_case code, a title and a detail.
-    pub fn new(
-        status: u16,
-        code: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Problem {
+    /// A problem of the catalogue, with a detail for this occurrence.
+    pub fn new(code: Code, detail: impl Into<String>) -> Problem {
+        let (status, code, title) = code.parts();
         Problem(Box::new(Document {
             type_uri: format!("https://thesignup.app/problems/{}", code.replace('_', "-")),
             title,
@@ -44,17 +176,33 @@ impl Problem {
             detail: detail.into(),
             code,
             errors: Vec::new(),
+            cause: None,
             allow: None,
         }))
     }
 
-    /// 400 `validation_failed` listing each bad field.
-    pub fn validation(errors: Vec<FieldError>) -> Problem {
+    /// The same problem with its underlying cause.
+    pub fn with_cause(mut self, code: impl Into<String>, detail: impl Into<String>) -> Problem {
+        self.0.cause = Some(Cause {
+            code: code.into(),
+            detail: detail.into(),
+        });
+        self
+    }
+
+    /// 400 `validation_failed` listing each bad field (at most
+    /// [`MAX_LISTED_FIELD_ERRORS`]).
+    pub fn validation(mut errors: Vec<FieldError>) -> Problem {
         let detail = match errors.as_slice() {
             [only] => format!("{}: {}", only.path, only.message),
+            _ if errors.len() > MAX_LISTED_FIELD_ERRORS => format!(
+                "{} fields are invalid; the first {MAX_LISTED_FIELD_ERRORS} are listed",
+                errors.len()
+            ),
             _ => format!("{} fields are invalid", errors.len()),
         };
-        let mut problem = Problem::new(400, "validation_failed", "Validation failed", detail);
+        errors.truncate(MAX_LISTED_FIELD_ERRORS);
+        let mut problem = Problem::new(Code::ValidationFailed, detail);
         problem.0.errors = errors;
         problem
     }
@@ -69,47 +217,31 @@ impl Problem {
 
     /// 404 `not_found`.
     pub fn not_found(detail: impl Into<String>) -> Problem {
-        Problem::new(404, "not_found", "Not found", detail)
+        Problem::new(Code::NotFound, detail)
     }
 
     /// 405 `method_not_allowed`, naming the allowed methods.
-    pub fn method_not_allowed(allow: &'static str) -> Problem {
+    pub fn method_not_allowed(allow: String) -> Problem {
         let mut problem = Problem::new(
-            405,
-            "method_not_allowed",
-            "Method not allowed",
+            Code::MethodNotAllowed,
             format!("this resource allows {allow}"),
         );
         problem.0.allow = Some(allow);
         problem
     }
 
-    /// 503 `store_unavailable`: the key-value store failed; nothing was half-written.
+    /// 503 `store_unavailable`.
     pub fn store_unavailable() -> Problem {
         Problem::new(
-            503,
-            "store_unavailable",
-            "Store unavailable",
+            Code::StoreUnavailable,
             "the key-value store failed; try again",
         )
     }
 
-    /// 503 `store_busy`: other requests kept changing the same record first.
-    pub fn store_busy() -> Problem {
-        Problem::new(
-            503,
-            "store_busy",
-            "Store busy",
-            "other requests kept changing the same record; try again",
-        )
-    }
-
-    /// 503 `random_unavailable`: no secret or identifier could be generated.
+    /// 503 `random_unavailable`.
     pub fn random_unavailable() -> Problem {
         Problem::new(
-            503,
-            "random_unavailable",
-            "Random source unavailable",
+            Code::RandomUnavailable,
             "the random source failed; try again",
         )
     }
@@ -124,7 +256,7 @@ impl Problem {
         let mut response = Response::json(self.0.status, &self.0);
         response.headers[0].1 = "application/problem+json".into();
         if let Some(allow) = self.0.allow {
-            response.headers.push(("allow".into(), allow.into()));
+            response.headers.push(("allow".into(), allow));
         }
         response
     }
@@ -133,5 +265,43 @@ impl Problem {
 impl From<crate::StoreError> for Problem {
     fn from(_: crate::StoreError) -> Problem {
         Problem::store_unavailable()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_list_of_field_errors_is_cut_and_counted() {
+        let errors = (0..100)
+            .map(|n| FieldError {
+                path: format!("field{n}"),
+                message: "is not a known field".into(),
+            })
+            .collect();
+        let response = Problem::validation(errors).into_response();
+        let document: serde_json::Value =
+            serde_json::from_slice(&response.body).unwrap_or_default();
+        assert_eq!(
+            document["errors"].as_array().map(Vec::len),
+            Some(MAX_LISTED_FIELD_ERRORS)
+        );
+        assert_eq!(
+            document["detail"],
+            "100 fields are invalid; the first 32 are listed"
+        );
+    }
+
+    #[test]
+    fn every_verification_error_has_its_own_problem_or_is_configuration() {
+        for error in hooksign::Error::ALL {
+            let code = Code::of_verification(error);
+            let expected = error.code().replace('-', "_");
+            assert!(
+                code.as_str() == expected || code == Code::InvalidConfiguration,
+                "{error:?} -> {code:?}"
+            );
+        }
     }
 }

@@ -9,9 +9,7 @@
 //!   loads only the endpoints that may want it. Those types are a superset
 //!   of the endpoint's: a change of event types widens the entry before the
 //!   endpoint is written and never narrows it, so no failure or race can
-//!   hide a subscriber (an event re-checks each endpoint it loads). Entries
-//!   written before the types were kept hold only the id, and are loaded for
-//!   every event. Creation writes the endpoint before listing it (a failure
+//!   hide a subscriber (an event re-checks each endpoint it loads). Creation writes the endpoint before listing it (a failure
 //!   leaves an unlisted record that nobody was told about); deletion unlists
 //!   first (a failure leaves the endpoint whole and listed, or unlisted and
 //!   unreachable).
@@ -30,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Attempt, EndpointRecord};
+use crate::problem::Code;
 use crate::{Platform, Problem};
 
 /// How many attempts an endpoint keeps.
@@ -39,12 +38,10 @@ pub const KEPT_ATTEMPTS: u64 = 200;
 /// the same key first; past it the request gets 503 `store_busy`.
 const MAX_TRIES: usize = 64;
 
-/// An attempt in its ring slot, with its number (`None` in slots written
-/// before numbers were kept, which are taken as they are).
+/// An attempt in its ring slot, with its number.
 #[derive(Serialize, Deserialize)]
 struct Numbered<T> {
-    #[serde(default)]
-    number: Option<u64>,
+    number: u64,
     #[serde(flatten)]
     attempt: T,
 }
@@ -109,7 +106,10 @@ where
             return Ok(result);
         }
     }
-    Err(Problem::store_busy())
+    Err(Problem::new(
+        Code::StoreBusy,
+        "other requests kept changing the same record; try again",
+    ))
 }
 
 /// [`update_json`] for a value that starts as its default and is always
@@ -129,35 +129,18 @@ where
     })
 }
 
-/// An endpoint in its organisation's index.
+/// An endpoint in its organisation's index: its id, and event types that
+/// include every type it subscribes to (none: every type).
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-enum Listed {
-    /// The id, and event types that include every type it subscribes to
-    /// (none: every type).
-    Entry {
-        id: String,
-        #[serde(rename = "eventTypes")]
-        event_types: Vec<String>,
-    },
-    /// Only the id, as indexes were written before they kept event types.
-    Id(String),
+struct Listed {
+    id: String,
+    #[serde(rename = "eventTypes")]
+    event_types: Vec<String>,
 }
 
 impl Listed {
-    fn id(&self) -> &str {
-        match self {
-            Listed::Entry { id, .. } | Listed::Id(id) => id,
-        }
-    }
-
     fn may_want(&self, event_type: &str) -> bool {
-        match self {
-            Listed::Entry { event_types, .. } => {
-                event_types.is_empty() || event_types.iter().any(|wanted| wanted == event_type)
-            }
-            Listed::Id(_) => true,
-        }
+        self.event_types.is_empty() || self.event_types.iter().any(|wanted| wanted == event_type)
     }
 }
 
@@ -169,7 +152,7 @@ fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
 pub fn list_ids(platform: &impl Platform, org: &str) -> Result<Vec<String>, Problem> {
     Ok(index(platform, org)?
         .iter()
-        .map(|listed| listed.id().to_string())
+        .map(|listed| listed.id.clone())
         .collect())
 }
 
@@ -183,7 +166,7 @@ pub fn may_want(
     Ok(index(platform, org)?
         .iter()
         .filter(|listed| listed.may_want(event_type))
-        .map(|listed| listed.id().to_string())
+        .map(|listed| listed.id.clone())
         .collect())
 }
 
@@ -196,14 +179,12 @@ pub fn widen_subscriptions(
     event_types: &[String],
 ) -> Result<(), Problem> {
     update_or_default(platform, &index_key(org), |listed: &mut Vec<Listed>| {
-        for entry in listed {
-            if let Listed::Entry {
-                id: listed_id,
-                event_types: types,
-            } = entry
-                && listed_id == id
-                && !types.is_empty()
-            {
+        for Listed {
+            id: listed_id,
+            event_types: types,
+        } in listed
+        {
+            if listed_id == id && !types.is_empty() {
                 if event_types.is_empty() {
                     types.clear();
                 } else {
@@ -239,7 +220,7 @@ pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
         platform,
         &index_key(&record.org),
         |listed: &mut Vec<Listed>| {
-            let entry = Listed::Entry {
+            let entry = Listed {
                 id: record.id.clone(),
                 event_types: record.event_types.clone(),
             };
@@ -274,7 +255,7 @@ pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
     update_or_default(
         platform,
         &index_key(&record.org),
-        |listed: &mut Vec<Listed>| listed.retain(|entry| entry.id() != record.id),
+        |listed: &mut Vec<Listed>| listed.retain(|entry| entry.id != record.id),
     )?;
     platform.delete(&endpoint_key(&record.id))?;
     let kept = record.attempt_count.min(KEPT_ATTEMPTS);
@@ -310,10 +291,7 @@ pub fn record_attempt(
     set_json(
         platform,
         &attempt_key(&attempt.endpoint_id, number),
-        &Numbered {
-            number: Some(number),
-            attempt,
-        },
+        &Numbered { number, attempt },
     )?;
     Ok(true)
 }
@@ -328,7 +306,7 @@ pub fn attempts(
     let mut found = Vec::with_capacity(count as usize);
     for number in (record.attempt_count - count..record.attempt_count).rev() {
         let slot: Option<Numbered<Attempt>> = get_json(platform, &attempt_key(&record.id, number))?;
-        if let Some(slot) = slot.filter(|slot| slot.number.is_none_or(|found| found == number)) {
+        if let Some(slot) = slot.filter(|slot| slot.number == number) {
             found.push(slot.attempt);
         }
     }

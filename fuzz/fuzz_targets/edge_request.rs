@@ -11,83 +11,38 @@
 //! method signs the body for the `shop` source (fresh id, the fake's time).
 #![no_main]
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use hooksign::{Keyring, SecretRecord};
-use hooksign_edge::{
-    MemoryStore, OutboundRequest, OutboundResponse, Platform, Request, SendFailure, StoreError, api_key_entry,
-    handle,
-};
+use hooksign_edge::testing::{FakePlatform, answer};
+use hooksign_edge::{Request, SendFailure, api_key_entry, handle};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "sgn_live_fuzz_0123456789abcdef";
 const SHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW_MS: i64 = 1_700_000_000_000;
 
-struct Memory {
-    kv: MemoryStore,
-    sent: Cell<usize>,
-}
-
-impl Platform for Memory {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.kv.get(key))
-    }
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.kv.set(key, value);
-        Ok(())
-    }
-
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
-        Ok(self.kv.compare_and_swap(key, expected, value))
-    }
-
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.delete(key);
-        Ok(())
-    }
-
-    fn variable(&self, name: &str) -> Option<String> {
-        match name {
-            "api_keys" => Some(api_key_entry("fuzz", KEY)),
-            "allow_private_targets" => Some("true".into()),
-            "inbound_sources" => Some(format!(
-                r#"{{"shop":{{"secrets":[{{"key":"{SHOP_SECRET}"}}],"forwardUrl":"http://127.0.0.1:9/"}}}}"#
-            )),
-            _ => None,
-        }
-    }
-
-    fn now_millis(&self) -> i64 {
-        NOW_MS
-    }
-
-    fn send(
-        &self,
-        _request: OutboundRequest,
-        _timeout_ms: u64,
-    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
-        // Every third delivery fails, so both outcomes are reached.
-        let n = self.sent.get();
-        self.sent.set(n + 1);
-        std::future::ready(match n % 3 {
-            2 => Err(SendFailure::Failed("refused".into())),
-            _ => Ok(OutboundResponse {
-                status: if n % 2 == 0 { 200 } else { 500 },
-                headers: vec![("content-type".into(), "text/plain".into())],
-                body: b"ok".to_vec(),
-            }),
-        })
-    }
+/// The in-memory platform: the fuzz organisation, private targets
+/// allowed, the gateway source `shop`; every third send fails, and the
+/// others answer 200 or 500, so that every outcome is reached.
+fn platform() -> FakePlatform {
+    let platform = FakePlatform::default();
+    platform.now_ms.set(NOW_MS);
+    platform.set_variable("api_keys", api_key_entry("fuzz", KEY));
+    platform.set_variable("allow_private_targets", "true");
+    platform.set_variable(
+        "inbound_sources",
+        format!(
+            r#"{{"shop":{{"secrets":[{{"key":"{SHOP_SECRET}"}}],"forwardUrl":"http://127.0.0.1:9/"}}}}"#
+        ),
+    );
+    *platform.responder.borrow_mut() = Box::new(|n, _| match n % 3 {
+        2 => Err(SendFailure::Failed("refused".into())),
+        _ => Ok(answer(if n % 2 == 0 { 200 } else { 500 })),
+    });
+    platform
 }
 
 /// Runs a future that never waits: the platform answers at once.
@@ -151,10 +106,7 @@ fn parse(text: &[u8], newest_id: &str, n: usize) -> Option<Request> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let memory = Memory {
-        kv: MemoryStore::default(),
-        sent: Cell::new(0),
-    };
+    let memory = platform();
     let mut newest_id = String::from("00000000-0000-4000-8000-000000000000");
     for (n, text) in data.split(|byte| *byte == 0).take(8).enumerate() {
         let Some(request) = parse(text, &newest_id, n) else {
@@ -183,7 +135,7 @@ fuzz_target!(|data: &[u8]| {
             newest_id = created["endpoint"]["id"].as_str().unwrap().to_string();
         }
         // Whatever was stored is whole.
-        for (key, value) in memory.kv.entries().iter() {
+        for (key, value) in memory.entries.borrow().iter() {
             let value: serde_json::Value = serde_json::from_slice(value).unwrap();
             if key.starts_with("endpoint/") {
                 let records: Vec<SecretRecord> =

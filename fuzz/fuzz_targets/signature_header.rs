@@ -1,4 +1,4 @@
-//! The signature and timestamp headers against a model of SPEC.md section 3
+//! The signature and timestamp headers against a model of docs/SPEC.md section 3
 //! written from the text (checks 1 to 5, in order), with HMAC computed
 //! straight from the hmac crate: `verify` must give the model's answer.
 //!
@@ -29,7 +29,7 @@ fn tag(secret: &str, timestamp: &str, payload: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// SPEC.md section 3, checks 1 to 5, for these two header values.
+/// docs/SPEC.md section 3, checks 1 to 5, for these two header values.
 fn model(timestamp: &str, signature: &str, payload: &[u8]) -> Result<usize, Error> {
     if timestamp.is_empty() || signature.is_empty() {
         return Err(Error::MissingHeader);

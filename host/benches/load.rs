@@ -31,19 +31,15 @@ const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn main() {
     let receiver = FastReceiver::start();
-    let data = tempfile::tempdir().unwrap();
     let sources = json!({
         "shop": { "secrets": [{ "key": INBOUND_SECRET }], "forwardUrl": receiver.url }
     })
     .to_string();
-    let service = Service::start(
-        data.path(),
-        &[
-            ("allow_private_targets", "true"),
-            ("delivery_timeout_ms", "5000"),
-            ("inbound_sources", &sources),
-        ],
-    );
+    let service = Service::start(&[
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "5000"),
+        ("inbound_sources", &sources),
+    ]);
     let inbound =
         hooksign::Keyring::from_records(&[hooksign::SecretRecord::new(INBOUND_SECRET)]).unwrap();
     let client = Client {

@@ -1,16 +1,22 @@
-//! The wasmtime host for hooksign's components: loads the signer component
-//! once (one [`wasmtime::Engine`], one pre-instantiated component) and runs
-//! each use in a fresh [`wasmtime::Store`]. Traps and host failures come back
-//! as [`HostError`], never as panics.
+//! Runs hooksign's components on wasmtime: the signer (its signing
+//! interface, one pre-instantiated component, a fresh store per use; traps
+//! and host failures come back as [`HostError`], never as panics) and the
+//! edge service (`hooksign serve`, with its key-value store and outbound
+//! policy). The `hooksign` command line is `src/main.rs`.
 
+#![forbid(unsafe_code)]
+
+mod edge_imports;
+mod engine;
 mod outbound;
 pub mod serve;
 mod signer;
-mod spin;
+pub mod store;
 mod vectors;
 
+pub use edge_imports::variables_from;
+pub use engine::MAX_INSTANCE_MEMORY;
 pub use signer::{DEFAULT_CALL_DEADLINE, HostError, KeyringHandle, Session, SignerComponent};
-pub use spin::{KeyValueFile, MAX_INSTANCE_MEMORY, variables_from};
 pub use vectors::ComponentBackend;
 
 use std::path::PathBuf;

@@ -1,18 +1,24 @@
-//! `hooksign`: sign, verify and rotate Standard Webhooks deliveries, and run
-//! test vectors against the native library or the WebAssembly component.
+//! `hooksign`: sign, verify and rotate Standard Webhooks deliveries, serve
+//! the edge API locally, configure it, and run test vectors against the
+//! native library or the WebAssembly component. One function per command.
 
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hooksign::{DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Keyring, Secret, SecretRecord};
+use hooksign_edge::InboundSource;
 use hooksign_host::{ComponentBackend, SignerComponent, default_component_path};
-use hooksign_vectors::{Backend, Native, Report};
+use hooksign_vectors::{Native, run_files};
 
-/// Sign and verify webhooks the Standard Webhooks way, with rotating secrets.
+/// Sign and verify webhooks the Standard Webhooks way, with rotating
+/// secrets; serve the webhook API on this machine.
 #[derive(Parser)]
-#[command(name = "hooksign", version, about)]
+#[command(name = "hooksign", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -198,97 +204,36 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::GenerateSecret => {
-            let secret = Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?;
-            println!("{}", secret.to_text());
-        }
+        Command::GenerateSecret => generate_secret(),
         Command::Sign {
             keyring,
             id,
             timestamp,
             file,
-        } => {
-            let keyring = keyring.load()?;
-            let payload = read_payload(file.as_deref())?;
-            let timestamp = timestamp.unwrap_or_else(hooksign::unix_now);
-            let headers = keyring
-                .sign_headers(&id, timestamp, &payload)
-                .map_err(Failure::Contract)?;
-            for (name, value) in headers {
-                println!("{name}: {value}");
-            }
-        }
+        } => sign(&keyring, &id, timestamp, file.as_deref()),
         Command::Verify {
             keyring,
             headers,
             now,
             tolerance,
             file,
-        } => {
-            let keyring = keyring.load()?;
-            let payload = read_payload(file.as_deref())?;
-            let now = now.unwrap_or_else(hooksign::unix_now);
-            let verified = keyring
-                .verify(&headers, &payload, now, tolerance)
-                .map_err(Failure::Contract)?;
-            println!("{}", verified.secret);
-        }
+        } => verify(&keyring, &headers, now, tolerance, file.as_deref()),
         Command::Rotate {
             keyring,
             grace,
             now,
             new_secret,
-        } => {
-            let keyring = load_keyring(&[], Some(&keyring))?;
-            let new_secret = match new_secret {
-                Some(text) => Secret::parse(&text).map_err(Failure::Contract)?,
-                None => Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?,
-            };
-            let now = now.unwrap_or_else(hooksign::unix_now);
-            let rotated = keyring
-                .rotate(new_secret, now, grace)
-                .map_err(Failure::Contract)?;
-            let json = serde_json::to_string_pretty(&rotated.to_records())
-                .map_err(|error| Failure::Usage(error.to_string()))?;
-            println!("{json}");
-        }
+        } => rotate(&keyring, grace, now, new_secret.as_deref()),
         Command::Serve {
             listen,
             data,
             variables,
             component,
             request_timeout_ms,
-        } => {
-            let options = hooksign_host::serve::ServeOptions {
-                component: component
-                    .unwrap_or_else(hooksign_host::serve::default_edge_component_path),
-                listen,
-                data,
-                variables: hooksign_host::variables_from(std::env::vars(), &variables),
-                request_deadline: std::time::Duration::from_millis(request_timeout_ms),
-            };
-            hooksign_host::serve::serve(options).map_err(Failure::Usage)?;
-        }
+        } => serve(listen, data, &variables, component, request_timeout_ms),
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
-        } => {
-            if org.is_empty() || org.contains([':', ',']) {
-                return Err(Failure::Usage(
-                    "an organisation name has no `:` or `,`".into(),
-                ));
-            }
-            let mut random = [0u8; 24];
-            getrandom::fill(&mut random).map_err(|error| Failure::Usage(error.to_string()))?;
-            let key = format!(
-                "sgn_live_{}",
-                random
-                    .iter()
-                    .map(|byte| format!("{byte:02x}"))
-                    .collect::<String>()
-            );
-            println!("key:      {key}");
-            println!("api_keys: {}", hooksign_edge::api_key_entry(&org, &key));
-        }
+        } => new_api_key(&org),
         Command::Inbound {
             command:
                 InboundCommand::Add {
@@ -298,74 +243,164 @@ fn run(command: Command) -> Result<(), Failure> {
                     tolerance,
                     into,
                 },
-        } => {
-            let keyring = keyring.load()?;
-            if tolerance.is_some_and(|seconds| seconds > hooksign::MAX_TOLERANCE_SECONDS) {
-                return Err(Failure::Contract(hooksign::Error::InvalidInput));
-            }
-            if !(forward_url.starts_with("http://") || forward_url.starts_with("https://")) {
-                return Err(Failure::Usage(
-                    "--forward takes an http or https URL".into(),
-                ));
-            }
-            let mut sources: serde_json::Map<String, serde_json::Value> = match into {
-                None => serde_json::Map::new(),
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
-                    serde_json::from_str(&text).map_err(|_| {
-                        Failure::Usage(format!("{}: not a JSON object of sources", path.display()))
-                    })?
-                }
-            };
-            let mut entry = serde_json::json!({
-                "secrets": keyring.to_records(),
-                "forwardUrl": forward_url,
-            });
-            if let Some(tolerance) = tolerance {
-                entry["toleranceSeconds"] = tolerance.into();
-            }
-            sources.insert(source, entry);
-            println!("{}", serde_json::Value::Object(sources));
-        }
+        } => add_inbound_source(source, &keyring, forward_url, tolerance, into.as_deref()),
         Command::Vectors {
             files,
             engine,
             component,
-        } => {
-            let mut report = Report::default();
-            match engine {
-                Engine::Native => run_vectors(&files, &mut Native, &mut report)?,
-                Engine::Component => {
-                    let path = component.unwrap_or_else(default_component_path);
-                    let component = SignerComponent::load(&path)
-                        .map_err(|error| Failure::Usage(error.to_string()))?;
-                    run_vectors(&files, &mut ComponentBackend::new(&component), &mut report)?;
-                }
-            }
-            for failure in &report.failures {
-                println!("{failure}");
-            }
-            println!("{}", report.summary());
-            if !report.failures.is_empty() {
-                return Err(Failure::VectorsFailed);
-            }
-        }
+        } => vectors(&files, engine, component),
+    }
+}
+
+fn generate_secret() -> Result<(), Failure> {
+    let secret = Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("{}", secret.to_text());
+    Ok(())
+}
+
+fn sign(
+    keyring: &KeyringArgs,
+    id: &str,
+    timestamp: Option<i64>,
+    file: Option<&Path>,
+) -> Result<(), Failure> {
+    let keyring = keyring.load()?;
+    let payload = read_payload(file)?;
+    let timestamp = timestamp.unwrap_or_else(hooksign::unix_now);
+    let headers = keyring
+        .sign_headers(id, timestamp, &payload)
+        .map_err(Failure::Contract)?;
+    for (name, value) in headers {
+        println!("{name}: {value}");
     }
     Ok(())
 }
 
-fn run_vectors(
-    files: &[PathBuf],
-    backend: &mut dyn Backend,
-    report: &mut Report,
+fn verify(
+    keyring: &KeyringArgs,
+    headers: &[(String, String)],
+    now: Option<i64>,
+    tolerance: u32,
+    file: Option<&Path>,
 ) -> Result<(), Failure> {
-    for path in files {
-        let file =
-            hooksign_vectors::load(path).map_err(|error| Failure::Usage(error.to_string()))?;
-        report.merge(hooksign_vectors::run(&file, backend));
-    }
+    let keyring = keyring.load()?;
+    let payload = read_payload(file)?;
+    let now = now.unwrap_or_else(hooksign::unix_now);
+    let verified = keyring
+        .verify(headers, &payload, now, tolerance)
+        .map_err(Failure::Contract)?;
+    println!("{}", verified.secret);
     Ok(())
+}
+
+fn rotate(
+    keyring: &Path,
+    grace: u32,
+    now: Option<i64>,
+    new_secret: Option<&str>,
+) -> Result<(), Failure> {
+    let keyring = load_keyring(&[], Some(keyring))?;
+    let new_secret = match new_secret {
+        Some(text) => Secret::parse(text).map_err(Failure::Contract)?,
+        None => Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?,
+    };
+    let now = now.unwrap_or_else(hooksign::unix_now);
+    let rotated = keyring
+        .rotate(new_secret, now, grace)
+        .map_err(Failure::Contract)?;
+    let json = serde_json::to_string_pretty(&rotated.to_records())
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn serve(
+    listen: std::net::SocketAddr,
+    data: PathBuf,
+    variables: &[(String, String)],
+    component: Option<PathBuf>,
+    request_timeout_ms: u64,
+) -> Result<(), Failure> {
+    let options = hooksign_host::serve::ServeOptions {
+        component: component.unwrap_or_else(hooksign_host::serve::default_edge_component_path),
+        listen,
+        data,
+        variables: hooksign_host::variables_from(std::env::vars(), variables),
+        request_deadline: std::time::Duration::from_millis(request_timeout_ms),
+    };
+    hooksign_host::serve::serve(options).map_err(Failure::Usage)
+}
+
+fn new_api_key(org: &str) -> Result<(), Failure> {
+    if !hooksign_edge::is_valid_organisation(org) {
+        return Err(Failure::Usage(
+            "an organisation name has no `:` or `,`".into(),
+        ));
+    }
+    let key = hooksign_edge::new_api_key().map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("key:      {key}");
+    println!("api_keys: {}", hooksign_edge::api_key_entry(org, &key));
+    Ok(())
+}
+
+fn add_inbound_source(
+    name: String,
+    keyring: &KeyringArgs,
+    forward_url: String,
+    tolerance: Option<u32>,
+    into: Option<&Path>,
+) -> Result<(), Failure> {
+    let keyring = keyring.load()?;
+    if tolerance.is_some_and(|seconds| seconds > hooksign::MAX_TOLERANCE_SECONDS) {
+        return Err(Failure::Contract(hooksign::Error::InvalidInput));
+    }
+    if !(forward_url.starts_with("http://") || forward_url.starts_with("https://")) {
+        return Err(Failure::Usage(
+            "--forward takes an http or https URL".into(),
+        ));
+    }
+    let mut sources: BTreeMap<String, InboundSource> = match into {
+        None => BTreeMap::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
+            serde_json::from_str(&text).map_err(|_| {
+                Failure::Usage(format!("{}: not a JSON object of sources", path.display()))
+            })?
+        }
+    };
+    let source = InboundSource {
+        secrets: keyring.to_records(),
+        tolerance_seconds: tolerance,
+        forward_url,
+    };
+    sources.insert(name, source);
+    let json =
+        serde_json::to_string(&sources).map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn vectors(files: &[PathBuf], engine: Engine, component: Option<PathBuf>) -> Result<(), Failure> {
+    let report = match engine {
+        Engine::Native => run_files(files, &mut Native),
+        Engine::Component => {
+            let path = component.unwrap_or_else(default_component_path);
+            let component =
+                SignerComponent::load(&path).map_err(|error| Failure::Usage(error.to_string()))?;
+            run_files(files, &mut ComponentBackend::new(&component))
+        }
+    }
+    .map_err(|error| Failure::Usage(error.to_string()))?;
+    for failure in &report.failures {
+        println!("{failure}");
+    }
+    println!("{}", report.summary());
+    if report.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::VectorsFailed)
+    }
 }
 
 /// The keyring from `--secret` values or a keyring file. Errors name the

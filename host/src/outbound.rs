@@ -20,21 +20,22 @@ pub struct OutboundPolicy {
 }
 
 impl OutboundPolicy {
-    /// The policy the service's variables ask for.
+    /// The policy the service's variables ask for, read as the edge reads
+    /// them. Variables the edge refuses give the strictest policy (every
+    /// request is refused with 500 `invalid_configuration` anyway).
     pub fn from_variables(variables: &std::collections::HashMap<String, String>) -> OutboundPolicy {
-        let allow_private = variables
-            .get("allow_private_targets")
-            .is_some_and(|value| value.trim() == "true");
-        let origins = variables
-            .get("inbound_sources")
-            .map(|sources| hooksign_edge::forward_urls(sources))
-            .unwrap_or_default()
-            .iter()
+        let Ok(config) = hooksign_edge::Config::from_variables(|name| variables.get(name).cloned())
+        else {
+            return OutboundPolicy::default();
+        };
+        let origins = config
+            .inbound_sources
+            .forward_urls()
             .filter_map(|url| url.parse::<hyper::Uri>().ok())
             .filter_map(|uri| authority_with_port(&uri))
             .collect();
         OutboundPolicy {
-            allow_private,
+            allow_private: config.allow_private_targets,
             origins: Arc::new(origins),
         }
     }
@@ -81,7 +82,8 @@ pub async fn refuse_internal(authority: &str) -> Result<(), Error> {
     }
 }
 
-type Exchange = Result<
+/// What a send hook answers: the response and the task that feeds its body.
+pub(crate) type Exchange = Result<
     (
         hyper::Response<WasiBody>,
         Box<dyn Future<Output = Result<(), Error>> + Send>,

@@ -1,6 +1,6 @@
 //! `hooksign serve`: the edge component served over HTTP/1.1 on wasmtime,
 //! as Spin would run it: one pre-instantiated component, a fresh instance
-//! per request, Spin's key-value store and variables provided by the host.
+//! per request, the key-value store and variables provided by the host.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,17 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hooksign_edge::{Code, Problem};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::edge_imports::{self, EdgeState};
 use crate::outbound::OutboundPolicy;
-use crate::spin::{self, KeyValueFile, SpinState};
+use crate::store::{KeyValueStore, SqliteStore};
 
 /// What `hooksign serve` needs.
 pub struct ServeOptions {
@@ -40,7 +41,7 @@ pub struct ServeOptions {
 /// The default request deadline, in milliseconds: four default delivery
 /// timeouts, so that a delivery that times out still gets its attempt
 /// recorded.
-pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 60_000;
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4 * hooksign_edge::DEFAULT_DELIVERY_TIMEOUT_MS;
 
 /// Where `cargo build --release --target wasm32-wasip2 -p hooksign-http`
 /// writes the edge component.
@@ -51,8 +52,8 @@ pub fn default_edge_component_path() -> PathBuf {
 }
 
 struct Server {
-    pre: ProxyPre<SpinState>,
-    store: KeyValueFile,
+    pre: ProxyPre<EdgeState>,
+    store: Arc<dyn KeyValueStore>,
     variables: Arc<HashMap<String, String>>,
     outbound: OutboundPolicy,
     request_deadline: Duration,
@@ -83,7 +84,7 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
 async fn run(options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
-    let store = KeyValueFile::open(&options.data)?;
+    let store = Arc::new(SqliteStore::open(&options.data)?);
     let server = Arc::new(Server {
         pre,
         store,
@@ -121,18 +122,15 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     }
 }
 
-fn load(path: &Path) -> wasmtime::Result<ProxyPre<SpinState>> {
-    let mut config = Config::new();
+fn load(path: &Path) -> wasmtime::Result<ProxyPre<EdgeState>> {
     // Guests yield to the runtime every epoch tick, so a request that
     // computes for ever cannot hold a worker thread past its deadline.
-    config.epoch_interruption(true);
-    let engine = Engine::new(&config)?;
-    crate::signer::start_epoch_ticker(&engine);
+    let engine = crate::engine::engine(true)?;
     let component = Component::from_file(&engine, path)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    spin::add_to_linker(&mut linker)?;
+    edge_imports::add_to_linker(&mut linker)?;
     ProxyPre::new(linker.instantiate_pre(&component)?)
 }
 
@@ -150,10 +148,8 @@ impl Server {
                     "hooksign: a request ran past its {} ms deadline and was stopped",
                     self.request_deadline.as_millis()
                 );
-                problem_response(hooksign_edge::Problem::new(
-                    503,
-                    "request_timeout",
-                    "Request timeout",
+                problem_response(Problem::new(
+                    Code::RequestTimeout,
                     format!(
                         "the request took longer than {} ms and was stopped",
                         self.request_deadline.as_millis()
@@ -162,10 +158,8 @@ impl Server {
             }
             Err(Failure::Component(error)) => {
                 eprintln!("hooksign: the component failed: {error:#}");
-                problem_response(hooksign_edge::Problem::new(
-                    500,
-                    "internal_error",
-                    "Internal error",
+                problem_response(Problem::new(
+                    Code::InternalError,
                     "the service failed while handling the request",
                 ))
             }
@@ -176,7 +170,7 @@ impl Server {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
-        let state = SpinState::new(
+        let state = EdgeState::new(
             self.store.clone(),
             self.variables.clone(),
             self.outbound.clone(),
@@ -224,7 +218,7 @@ impl Server {
 }
 
 /// A problem document the host answers itself; nothing of the request is echoed.
-fn problem_response(problem: hooksign_edge::Problem) -> hyper::Response<HyperOutgoingBody> {
+fn problem_response(problem: Problem) -> hyper::Response<HyperOutgoingBody> {
     use http_body_util::BodyExt as _;
     let problem = problem.into_response();
     let body = http_body_util::Full::new(bytes::Bytes::from(problem.body))

@@ -1,14 +1,13 @@
-use std::path::Path;
+//! The signer host: the `hooksign:webhooks/signing` interface of a
+//! component, compiled and linked once, each use in a fresh store.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Engine, Store};
 
-use crate::outbound::OutboundPolicy;
-use crate::spin::{self, KeyValueFile, SpinState};
+use crate::engine::{self, ticks};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -40,10 +39,10 @@ pub enum HostError {
 }
 
 /// The signing interface of a component, compiled and linked once: the
-/// signer component, or the edge component, which exports it too. The linker
-/// offers WASI, wasi:http and Spin's imports (backed by a store in memory) so
-/// that either loads; the signer imports only clocks, random and what std
-/// links.
+/// signer component, or the edge component, which exports it too. The
+/// linker offers WASI and wasi:http (whose types share wasi:io's streams);
+/// any other import (the edge's key-value store and variables) is linked
+/// to a trap, which signing never calls.
 ///
 /// Limits: each instance's memory is capped at [`crate::MAX_INSTANCE_MEMORY`],
 /// and each call is interrupted (a trap, so an error) once it has run for
@@ -51,27 +50,96 @@ pub enum HostError {
 #[derive(Clone)]
 pub struct SignerComponent {
     engine: Engine,
-    pre: SignerPre<SpinState>,
-    store: KeyValueFile,
+    pre: SignerPre<SignerState>,
     deadline_ticks: u64,
 }
 
 /// How long one call into the component may run by default.
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The epoch tick: deadlines are counted in these.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// One instance's state: WASI and wasi:http with nothing granted, and the
+/// memory cap.
+pub struct SignerState {
+    wasi: wasmtime_wasi::WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    no_outbound: NoOutbound,
+    table: wasmtime::component::ResourceTable,
+    limits: wasmtime::StoreLimits,
+}
 
-/// Advances the engine's epoch every tick, for as long as the engine lives.
-pub(crate) fn start_epoch_ticker(engine: &Engine) {
-    let engine = engine.weak();
-    std::thread::spawn(move || {
-        while let Some(engine) = engine.upgrade() {
-            engine.increment_epoch();
-            drop(engine);
-            std::thread::sleep(EPOCH_TICK);
+impl wasmtime_wasi_http::WasiHttpView for SignerState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.no_outbound,
         }
-    });
+    }
+}
+
+/// The signer sends nothing: every outgoing request is refused.
+pub struct NoOutbound;
+
+impl wasmtime_wasi_http::WasiHttpHooks for NoOutbound {
+    fn send_request(
+        &mut self,
+        _request: hyper::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = crate::outbound::Exchange> + Send> {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
+    }
+}
+
+/// Links every import that WASI and wasi:http do not provide to a trap.
+/// (wasmtime's `define_unknown_imports_as_traps` cannot follow WASI: it
+/// redefines interfaces that WASI provides under another 0.2.x version.)
+fn link_traps(
+    linker: &mut Linker<SignerState>,
+    component: &Component,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+    for (name, import) in component.component_type().imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = import.ty else {
+            continue;
+        };
+        if name.starts_with("wasi:") && !name.starts_with("wasi:keyvalue/") {
+            continue;
+        }
+        let mut linked = linker.instance(name)?;
+        for (item, export) in instance.exports(engine) {
+            match export.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{item}");
+                    linked.func_new(item, move |_, _, _, _| {
+                        Err(wasmtime::Error::msg(format!(
+                            "{what} is not available to the signer"
+                        )))
+                    })?;
+                }
+                // One host type for all: resources used across these
+                // interfaces (a bucket in atomics) stay the same type.
+                ComponentItem::Resource(_) => {
+                    linked.resource(item, ResourceType::host::<()>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl wasmtime_wasi::WasiView for SignerState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
 }
 
 impl SignerComponent {
@@ -103,23 +171,16 @@ impl SignerComponent {
         bytes: &[u8],
         call_deadline: Option<Duration>,
     ) -> Result<SignerComponent, HostError> {
-        let mut config = Config::new();
-        config.epoch_interruption(call_deadline.is_some());
-        let engine = Engine::new(&config)?;
-        if call_deadline.is_some() {
-            start_epoch_ticker(&engine);
-        }
+        let engine = engine::engine(call_deadline.is_some())?;
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
-        spin::add_to_linker(&mut linker)?;
+        link_traps(&mut linker, &component, &engine)?;
         let pre = SignerPre::new(linker.instantiate_pre(&component)?)?;
-        let store = KeyValueFile::in_memory().map_err(wasmtime::Error::msg)?;
         Ok(SignerComponent {
             engine,
             pre,
-            store,
             deadline_ticks: ticks(call_deadline.unwrap_or(DEFAULT_CALL_DEADLINE)),
         })
     }
@@ -142,12 +203,15 @@ impl SignerComponent {
 
     /// A fresh instance in a fresh store.
     pub fn session(&self) -> Result<Session, HostError> {
-        let state = SpinState::new(
-            self.store.clone(),
-            Arc::new(HashMap::new()),
-            OutboundPolicy::default(),
-        );
-        let mut store = state.into_store(&self.engine);
+        let state = SignerState {
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            no_outbound: NoOutbound,
+            table: wasmtime::component::ResourceTable::new(),
+            limits: engine::instance_limits(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok(Session {
@@ -165,14 +229,9 @@ pub struct KeyringHandle(ResourceAny);
 /// One instance of the signer component and its store. Keyrings made in a
 /// session can only be used in that session.
 pub struct Session {
-    store: Store<SpinState>,
+    store: Store<SignerState>,
     bindings: Signer,
     deadline_ticks: u64,
-}
-
-/// Whole ticks in a duration, at least one.
-fn ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 impl Session {

@@ -7,10 +7,10 @@ mod common;
 
 use hooksign::{Keyring, SecretRecord};
 use hooksign_host::{ComponentBackend, HostError, SignerComponent};
-use hooksign_vectors::{Native, Report, load, run};
+use hooksign_vectors::{Native, load, run, run_files};
 
 fn component() -> SignerComponent {
-    SignerComponent::load(&common::component_path()).unwrap()
+    common::component().clone()
 }
 
 #[test]
@@ -24,13 +24,12 @@ fn every_vector_passes_on_the_edge_component() {
 }
 
 fn every_vector_passes_on(component: &SignerComponent) {
-    let mut total = Report::default();
-    let mut cases = 0;
-    for path in common::vector_files() {
-        let file = load(&path).unwrap_or_else(|error| panic!("{error}"));
-        cases += file.cases.len();
-        total.merge(run(&file, &mut ComponentBackend::new(component)));
-    }
+    let files = common::vector_files();
+    let total = run_files(&files, &mut ComponentBackend::new(component)).unwrap();
+    let cases: usize = files
+        .iter()
+        .map(|path| load(path).unwrap().cases.len())
+        .sum();
     for failure in &total.failures {
         eprintln!("{failure}");
     }

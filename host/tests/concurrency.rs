@@ -41,8 +41,7 @@ fn together<T: Send + 'static>(
 
 #[test]
 fn concurrent_rotations_keep_every_secret_they_returned() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Arc::new(Service::start(data.path(), &local()));
+    let service = Arc::new(Service::start(&local()));
     let receiver = Receiver::start();
     let endpoints: Vec<(String, String)> = (0..5).map(|_| service.create(&receiver.url)).collect();
 
@@ -91,8 +90,7 @@ fn concurrent_rotations_keep_every_secret_they_returned() {
 
 #[test]
 fn concurrent_creates_and_sends_lose_no_endpoint_and_no_attempt() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Arc::new(Service::start(data.path(), &local()));
+    let service = Arc::new(Service::start(&local()));
     let receiver = Receiver::start();
 
     let created = {
@@ -135,8 +133,7 @@ fn concurrent_creates_and_sends_lose_no_endpoint_and_no_attempt() {
 
 #[test]
 fn concurrent_patches_each_keep_their_field() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Arc::new(Service::start(data.path(), &local()));
+    let service = Arc::new(Service::start(&local()));
     let ids: Vec<String> = (0..5)
         .map(|_| service.create("http://127.0.0.1:9/hook").0)
         .collect();
@@ -176,10 +173,9 @@ fn copies_of_one_delivery_arriving_together_are_forwarded_once() {
         "shop": { "forwardUrl": origin.url, "secrets": [{ "key": secret }] }
     })
     .to_string();
-    let data = tempfile::tempdir().unwrap();
     let mut variables = local().to_vec();
     variables.push(("inbound_sources", &sources));
-    let service = Arc::new(Service::start(data.path(), &variables));
+    let service = Arc::new(Service::start(&variables));
 
     // Five messages; six copies of each arrive together.
     let keyring = hooksign::Keyring::from_records(&[hooksign::SecretRecord::new(&secret)]).unwrap();

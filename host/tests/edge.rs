@@ -1,5 +1,5 @@
 //! End to end: `hooksign serve` on an ephemeral loopback port with a
-//! temporary store, a receiver of the test's own, and API.md's contract.
+//! temporary store, a receiver of the test's own, and docs/API.md's contract.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 #[test]
 fn test_send_is_signed_with_the_returned_secret() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let receiver = Receiver::start();
     let (id, secret) = service.create(&receiver.url);
     assert!(secret.starts_with("whsec_"));
@@ -46,8 +45,7 @@ fn test_send_is_signed_with_the_returned_secret() {
 
 #[test]
 fn rotation_signs_with_both_secrets_until_the_grace_ends() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let receiver = Receiver::start();
     let (id, old) = service.create(&receiver.url);
 
@@ -92,8 +90,7 @@ fn rotation_signs_with_both_secrets_until_the_grace_ends() {
 
 #[test]
 fn attempts_are_listed_newest_first_within_limits() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let receiver = Receiver::start();
     let (id, _) = service.create(&receiver.url);
     let mut message_ids = Vec::new();
@@ -155,8 +152,7 @@ fn attempts_are_listed_newest_first_within_limits() {
 
 #[test]
 fn failing_deliveries_pause_the_endpoint() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let receiver = Receiver::start();
     receiver.answer(500);
     let (id, _) = service.create(&receiver.url);
@@ -212,8 +208,7 @@ fn failing_deliveries_pause_the_endpoint() {
 
 #[test]
 fn gone_pauses_at_once_but_not_on_a_test_send() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let receiver = Receiver::start();
     receiver.answer(410);
     let (id, _) = service.create(&receiver.url);
@@ -229,8 +224,7 @@ fn gone_pauses_at_once_but_not_on_a_test_send() {
 
 #[test]
 fn unreachable_and_slow_receivers_are_failed_attempts() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     // A port nobody listens on: bind one, note it, close it.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -259,8 +253,7 @@ fn unreachable_and_slow_receivers_are_failed_attempts() {
 
 #[test]
 fn endpoints_crud_and_listing() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let created = service.ok(
         "POST",
         "/webhooks",
@@ -337,8 +330,7 @@ fn endpoints_crud_and_listing() {
 
 #[test]
 fn events_go_to_subscribed_endpoints_only() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let (orders, signups) = (Receiver::start(), Receiver::start());
     let all = Receiver::start();
     let order_endpoint = service.ok(
@@ -383,8 +375,7 @@ type ProblemCase<'a> = (
 
 #[test]
 fn every_problem_code_with_its_status() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let (id, _) = service.create("https://example.com/hook");
     let unknown = "497f6eca-6276-4993-bfeb-53cbbbba6f08";
     let big = vec![b' '; 1024 * 1024 + 1];
@@ -576,8 +567,7 @@ fn every_problem_code_with_its_status() {
 
 #[test]
 fn organisations_see_only_their_own_endpoints() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let (id, _) = service.create("https://example.com/hook");
     let (status, listed) = service.call("GET", "/webhooks", Some(OTHER_KEY), None);
     assert_eq!((status, listed["data"].clone()), (200, json!([])));
@@ -606,7 +596,7 @@ fn a_restart_keeps_endpoints_secrets_and_attempts() {
     let data = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
     let (id, secret, attempts) = {
-        let service = Service::start(data.path(), &local());
+        let service = Service::start_in(data.path(), &local(), &[]);
         let (id, _) = service.create(&receiver.url);
         let rotated = service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
         service.event("a.b");
@@ -617,7 +607,7 @@ fn a_restart_keeps_endpoints_secrets_and_attempts() {
             attempts,
         )
     };
-    let service = Service::start(data.path(), &local());
+    let service = Service::start_in(data.path(), &local(), &[]);
     assert_eq!(
         service.ok("GET", &format!("/webhooks/{id}/attempts"), None),
         attempts
@@ -636,7 +626,7 @@ fn a_restart_keeps_endpoints_secrets_and_attempts() {
 #[test]
 fn private_targets_are_refused_unless_allowed() {
     let data = tempfile::tempdir().unwrap();
-    let strict = Service::start(data.path(), &[]);
+    let strict = Service::start_in(data.path(), &[], &[]);
     for url in [
         "http://127.0.0.1:9/x",
         "http://localhost/x",
@@ -671,7 +661,7 @@ fn private_targets_are_refused_unless_allowed() {
     );
     drop(strict);
 
-    let allowed = Service::start(data.path(), &local());
+    let allowed = Service::start_in(data.path(), &local(), &[]);
     allowed.create("http://127.0.0.1:9/x");
 }
 
@@ -709,14 +699,10 @@ fn one_events_deliveries_go_out_concurrently() {
             }
         });
     }
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(
-        data.path(),
-        &[
-            ("allow_private_targets", "true"),
-            ("delivery_timeout_ms", "10000"),
-        ],
-    );
+    let service = Service::start(&[
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "10000"),
+    ]);
     let ids: Vec<String> = urls.iter().map(|url| service.create(url).0).collect();
     let delivered = service.event("batch.ready");
     let outcomes: Vec<bool> = delivered["deliveries"]
@@ -761,7 +747,7 @@ fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
     let port = receiver.url.rsplit(':').next().unwrap().to_string();
     let url = format!("http://{}:{port}", internal_name());
     let data = tempfile::tempdir().unwrap();
-    let strict = Service::start(data.path(), &[("delivery_timeout_ms", "1500")]);
+    let strict = Service::start_in(data.path(), &[("delivery_timeout_ms", "1500")], &[]);
     // The component cannot resolve names: the endpoint is taken...
     let (id, _) = strict.create(&url);
     // ...and the host refuses the delivery.
@@ -773,7 +759,7 @@ fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
     assert_eq!(receiver.count(), 0);
     drop(strict);
 
-    let allowed = Service::start(data.path(), &local());
+    let allowed = Service::start_in(data.path(), &local(), &[]);
     let sent = allowed.ok("POST", &format!("/webhooks/{id}/test"), None);
     assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
     assert_eq!(receiver.count(), 1);

@@ -63,8 +63,7 @@ fn garbage(mut stream: TcpStream) {
 
 #[test]
 fn receivers_that_hang_reset_or_stall_are_failed_attempts() {
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &local());
+    let service = Service::start(&local());
     let cases: [(&str, Misbehaviour, &str); 5] = [
         ("hangs", hang, "no answer within 1500 ms"),
         ("resets", reset, "delivery failed"),
@@ -105,9 +104,7 @@ fn receivers_that_hang_reset_or_stall_are_failed_attempts() {
 
 #[test]
 fn a_request_past_its_deadline_is_stopped_with_a_problem() {
-    let data = tempfile::tempdir().unwrap();
     let service = Service::start_with(
-        data.path(),
         &[
             ("allow_private_targets", "true"),
             ("delivery_timeout_ms", "20000"),
@@ -133,14 +130,13 @@ fn a_request_past_its_deadline_is_stopped_with_a_problem() {
 
 #[test]
 fn a_store_that_fails_mid_request_is_a_503_and_loses_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let service = std::sync::Arc::new(Service::start(data.path(), &local()));
+    let service = std::sync::Arc::new(Service::start(&local()));
     let receiver = common::service::Receiver::start();
     let (id, secret) = service.create(&receiver.url);
 
     // Another process holds the store's write lock: the service's writes
     // fail once SQLite's busy timeout passes; its reads still work.
-    let lock = rusqlite::Connection::open(data.path().join("key_value.db")).unwrap();
+    let lock = rusqlite::Connection::open(service.data().join("key_value.db")).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let attempts = [
         (

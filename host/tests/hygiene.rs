@@ -32,15 +32,11 @@ fn no_key_or_secret_in_logs_or_answers() {
     let inbound_secret = Secret::generate().unwrap().to_text();
     let sources =
         json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url}});
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(
-        data.path(),
-        &[
-            ("allow_private_targets", "true"),
-            ("inbound_sources", &sources.to_string()),
-            ("delivery_timeout_ms", "1000"),
-        ],
-    );
+    let service = Service::start(&[
+        ("allow_private_targets", "true"),
+        ("inbound_sources", &sources.to_string()),
+        ("delivery_timeout_ms", "1000"),
+    ]);
     let mut answers: Vec<String> = Vec::new();
     let mut signing_secrets = Vec::new();
     let mut record = |(status, mut value): (u16, Value)| {

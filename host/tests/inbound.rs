@@ -81,7 +81,6 @@ struct Gateway {
     origin: Receiver,
     old: String,
     new: String,
-    _data: tempfile::TempDir,
 }
 
 impl Gateway {
@@ -104,20 +103,15 @@ impl Gateway {
             "broken": {"secrets": [{"key": "whsec_short"}], "forwardUrl": origin.url},
             "retired": {"secrets": [{"key": new, "notAfter": now() - 10}], "forwardUrl": origin.url},
         });
-        let data = tempfile::tempdir().unwrap();
-        let service = Service::start(
-            data.path(),
-            &[
-                ("inbound_sources", &sources.to_string()),
-                ("delivery_timeout_ms", "1500"),
-            ],
-        );
+        let service = Service::start(&[
+            ("inbound_sources", &sources.to_string()),
+            ("delivery_timeout_ms", "1500"),
+        ]);
         Gateway {
             service,
             origin,
             old,
             new,
-            _data: data,
         }
     }
 
@@ -379,8 +373,7 @@ fn an_unreachable_origin_is_502() {
     };
     let secret = Secret::generate().unwrap().to_text();
     let sources = json!({"down": {"secrets": [{"key": secret}], "forwardUrl": format!("http://127.0.0.1:{origin_port}/")}});
-    let data = tempfile::tempdir().unwrap();
-    let service = Service::start(data.path(), &[("inbound_sources", &sources.to_string())]);
+    let service = Service::start(&[("inbound_sources", &sources.to_string())]);
     let t = now();
     let signature = native_signature(&secret, "msg_down", t, b"{}");
     let request = ureq::post(&format!("{}/inbound/down", service.base))

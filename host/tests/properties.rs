@@ -6,13 +6,10 @@
 mod common;
 
 use hooksign::{Keyring, SecretRecord};
-use hooksign_host::{HostError, SignerComponent};
+use hooksign_host::HostError;
 use proptest::prelude::*;
 
-fn component() -> &'static SignerComponent {
-    static COMPONENT: std::sync::OnceLock<SignerComponent> = std::sync::OnceLock::new();
-    COMPONENT.get_or_init(|| SignerComponent::load(&common::component_path()).unwrap())
-}
+use common::component;
 
 /// Secret texts: mostly valid keys, sometimes malformed ones.
 fn secret_text() -> impl Strategy<Value = String> {

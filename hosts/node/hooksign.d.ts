@@ -1,4 +1,4 @@
-/** A secret record of SPEC.md: the key and its optional validity window (Unix seconds). */
+/** A secret record of docs/SPEC.md: the key and its optional validity window (Unix seconds). */
 export interface SecretRecord {
   key: string;
   notBefore?: number | bigint;

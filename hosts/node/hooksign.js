@@ -2,7 +2,7 @@
 // into gen/ (`npm run build`); this wrapper gives it a plain JS shape.
 import { signing } from "./gen/signer.js";
 
-/** A contract error; `code` is one of SPEC.md's kebab-case codes. */
+/** A contract error; `code` is one of docs/SPEC.md's kebab-case codes. */
 export class HooksignError extends Error {
   constructor(code) {
     super(code);
@@ -47,7 +47,7 @@ export class Keyring {
     this.#inner = inner;
   }
 
-  /** Secrets as SPEC.md records: {key, notBefore?, notAfter?} (numbers or bigints). */
+  /** Secrets as docs/SPEC.md records: {key, notBefore?, notAfter?} (numbers or bigints). */
   static parse(secrets) {
     return new Keyring(checked(() => signing.Keyring.parse(secrets.map(toRecord))));
   }

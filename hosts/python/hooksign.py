@@ -24,7 +24,7 @@ DEFAULT_COMPONENT = (
 
 
 class HooksignError(Exception):
-    """A contract error: `code` is one of SPEC.md's kebab-case codes."""
+    """A contract error: `code` is one of docs/SPEC.md's kebab-case codes."""
 
     def __init__(self, code: str):
         super().__init__(code)
@@ -75,7 +75,7 @@ class Signer:
         return self._call("generate-secret")
 
     def keyring(self, secrets: list[dict]) -> "Keyring":
-        """Secrets as SPEC.md records: {"key", "notBefore"?, "notAfter"?}, current first."""
+        """Secrets as docs/SPEC.md records: {"key", "notBefore"?, "notAfter"?}, current first."""
         return Keyring(self, _checked(self._call("[static]keyring.parse", [_record(s) for s in secrets])))
 
 

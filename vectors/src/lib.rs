@@ -1,9 +1,11 @@
-//! The hooksign vector format (SPEC.md section 6) and a runner that checks
+//! The hooksign vector format (docs/SPEC.md section 6) and a runner that checks
 //! every case against a [`Backend`]: the native library here, the
 //! WebAssembly component in `hooksign-host`.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -220,6 +222,40 @@ pub fn run(file: &VectorFile, backend: &mut dyn Backend) -> Report {
         }
     }
     report
+}
+
+/// Runs every case of every file against a backend.
+pub fn run_files(files: &[PathBuf], backend: &mut dyn Backend) -> Result<Report, LoadError> {
+    let mut report = Report::default();
+    for path in files {
+        let file = load(path)?;
+        if file.cases.is_empty() {
+            return Err(LoadError(format!("{}: no cases", path.display())));
+        }
+        report.merge(run(&file, backend));
+    }
+    Ok(report)
+}
+
+/// The project's vector files (`tests/vectors/*.json`), sorted.
+pub fn project_files() -> Result<Vec<PathBuf>, LoadError> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|error| LoadError(format!("{}: {error}", dir.display())))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|error| LoadError(format!("{}: {error}", dir.display())))?
+            .path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(LoadError(format!("{}: no vector files", dir.display())));
+    }
+    Ok(files)
 }
 
 /// Why a vector file could not be read.

@@ -32,16 +32,18 @@ fn built_component(file: &str) -> PathBuf {
     path
 }
 
+/// The signer component, loaded once for the test binary.
+#[allow(dead_code)]
+pub fn component() -> &'static hooksign_host::SignerComponent {
+    static COMPONENT: std::sync::OnceLock<hooksign_host::SignerComponent> =
+        std::sync::OnceLock::new();
+    COMPONENT.get_or_init(|| {
+        hooksign_host::SignerComponent::load(&component_path()).expect("the signer component")
+    })
+}
+
 /// Every vector file, sorted.
 #[allow(dead_code)]
 pub fn vector_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/vectors")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    files
+    hooksign_vectors::project_files().expect("the vector files")
 }

@@ -18,6 +18,9 @@ pub const OTHER_KEY: &str = "sgn_live_globex_test_key_9876543210";
 /// A running `hooksign serve`, stopped on drop.
 pub struct Service {
     child: Child,
+    /// The store's directory, when the service owns it.
+    own_data: Option<tempfile::TempDir>,
+    data: std::path::PathBuf,
     pub base: String,
     /// Everything the service printed (stdout and stderr), as it arrives.
     pub log: Arc<Mutex<String>>,
@@ -26,12 +29,27 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn start(data: &Path, variables: &[(&str, &str)]) -> Service {
-        Service::start_with(data, variables, &[])
+    /// Starts on a store of its own (a temporary directory, removed with it).
+    pub fn start(variables: &[(&str, &str)]) -> Service {
+        Service::start_with(variables, &[])
     }
 
-    /// Starts with more `hooksign serve` arguments.
-    pub fn start_with(data: &Path, variables: &[(&str, &str)], arguments: &[&str]) -> Service {
+    /// Starts on a store of its own, with more `hooksign serve` arguments.
+    pub fn start_with(variables: &[(&str, &str)], arguments: &[&str]) -> Service {
+        let data = tempfile::tempdir().unwrap();
+        let mut service = Service::start_in(data.path(), variables, arguments);
+        service.own_data = Some(data);
+        service
+    }
+
+    /// The store's directory.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// Starts on the store in `data`, which outlives it (for restarts and
+    /// several services on one store).
+    pub fn start_in(data: &Path, variables: &[(&str, &str)], arguments: &[&str]) -> Service {
         let api_keys = format!(
             "{},{}",
             hooksign_edge::api_key_entry("acme", API_KEY),
@@ -81,6 +99,8 @@ impl Service {
         .collect();
         Service {
             child,
+            own_data: None,
+            data: data.to_path_buf(),
             base,
             log,
             readers,

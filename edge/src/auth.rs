@@ -1,0 +1,110 @@
+//! API keys: their format, the `api_keys` variable that configures them,
+//! and the bearer check of every API request.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::problem::Code;
+use crate::{Config, Problem, Request};
+
+/// Every API key starts with this.
+pub const API_KEY_PREFIX: &str = "sgn_live_";
+
+/// The organisation of each configured key, by the key's SHA-256: keys are
+/// never held in clear.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys(Vec<([u8; 32], String)>);
+
+impl ApiKeys {
+    /// `ORG:HEX,ORG:HEX`, HEX the lowercase SHA-256 of a whole key.
+    pub fn parse(text: &str) -> Option<ApiKeys> {
+        let mut keys = BTreeMap::new();
+        for entry in text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
+            let (org, hex) = entry.split_once(':')?;
+            if org.is_empty() || hex.len() != 64 {
+                return None;
+            }
+            let mut hash = [0u8; 32];
+            for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
+                let pair = std::str::from_utf8(pair).ok()?;
+                if pair.bytes().any(|digit| digit.is_ascii_uppercase()) {
+                    return None;
+                }
+                *byte = u8::from_str_radix(pair, 16).ok()?;
+            }
+            keys.insert(hash, org.to_string());
+        }
+        Some(ApiKeys(keys.into_iter().collect()))
+    }
+
+    /// The organisation an API key belongs to. Every configured hash is
+    /// compared, in constant time.
+    pub fn organisation(&self, api_key: &str) -> Option<&str> {
+        let digest: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
+        let mut found = None;
+        for (hash, org) in &self.0 {
+            if bool::from(hash.ct_eq(&digest)) {
+                found = Some(org.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// A new API key: the prefix and 24 random bytes in hex.
+pub fn new_api_key() -> Result<String, getrandom::Error> {
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random)?;
+    Ok(format!("{API_KEY_PREFIX}{}", hex(&random)))
+}
+
+/// The `api_keys` entry for a key: `ORG:` and the key's lowercase SHA-256.
+pub fn api_key_entry(org: &str, api_key: &str) -> String {
+    format!("{org}:{}", hex(&Sha256::digest(api_key.as_bytes())))
+}
+
+/// Whether `org` can name an organisation in `api_keys`.
+pub fn is_valid_organisation(org: &str) -> bool {
+    !org.is_empty() && !org.contains([':', ','])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The organisation of the request's bearer key.
+pub fn authenticate<'c>(config: &'c Config, request: &Request) -> Result<&'c str, Problem> {
+    let header = request.header("authorization").unwrap_or("").trim();
+    if header.is_empty() {
+        return Err(Problem::new(
+            Code::MissingCredentials,
+            "send an API key as `Authorization: Bearer sgn_live_…`",
+        ));
+    }
+    let key = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
+    key.and_then(|key| config.api_keys.organisation(key))
+        .ok_or_else(|| Problem::new(Code::InvalidCredentials, "the API key is not valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_is_found_through_its_entry() {
+        let key = new_api_key().unwrap_or_default();
+        assert!(key.starts_with(API_KEY_PREFIX) && key.len() == API_KEY_PREFIX.len() + 48);
+        let keys = ApiKeys::parse(&api_key_entry("acme", &key)).unwrap_or_default();
+        assert_eq!(keys.organisation(&key), Some("acme"));
+        assert_eq!(keys.organisation("sgn_live_other"), None);
+    }
+}

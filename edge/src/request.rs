@@ -1,0 +1,218 @@
+//! Request parsing: JSON bodies read field by field (collecting every
+//! problem, so one answer lists every bad field), query strings and path ids.
+
+use serde_json::{Map, Value};
+
+use crate::problem::{Code, FieldError};
+use crate::{Problem, Request};
+
+/// A JSON number without a fractional part (JSON Schema's `integer`: `5.0`
+/// is one), as an `i64`.
+fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        // Beyond ±2^53 a float no longer holds every whole number exactly.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        value
+            .as_f64()
+            .filter(|number| number.fract() == 0.0 && number.abs() <= EXACT)
+            .map(|number| number as i64)
+    })
+}
+
+/// A JSON object body, read field by field; problems are collected so that
+/// one answer lists every bad field.
+pub struct Body {
+    fields: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Body {
+    /// Parses the body; an empty body is an empty object unless `required`.
+    pub fn parse(request: &Request, required: bool) -> Result<Body, Problem> {
+        if request.body.iter().all(u8::is_ascii_whitespace) && !required {
+            return Ok(Body {
+                fields: Map::new(),
+                errors: Vec::new(),
+            });
+        }
+        let value: Value = serde_json::from_slice(&request.body).map_err(|error| {
+            Problem::new(
+                Code::InvalidJson,
+                format!(
+                    "the body is not JSON (line {}, column {})",
+                    error.line(),
+                    error.column()
+                ),
+            )
+        })?;
+        match value {
+            Value::Object(fields) => Ok(Body {
+                fields,
+                errors: Vec::new(),
+            }),
+            _ => Err(Problem::field("body", "must be a JSON object")),
+        }
+    }
+
+    pub fn error(&mut self, path: &str, message: &str) {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.fields.remove(name)
+    }
+
+    pub fn required_string(&mut self, name: &str) -> Option<String> {
+        match self.take(name) {
+            None | Some(Value::Null) => {
+                self.error(name, "is required");
+                None
+            }
+            Some(value) => self.string(name, value),
+        }
+    }
+
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        match self.take(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.string(name, value),
+        }
+    }
+
+    fn string(&mut self, name: &str, value: Value) -> Option<String> {
+        match value {
+            Value::String(text) if text.chars().count() <= 4096 => Some(text),
+            Value::String(_) => {
+                self.error(name, "must be at most 4096 characters");
+                None
+            }
+            _ => {
+                self.error(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.take(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(flag)) => Some(flag),
+            Some(_) => {
+                self.error(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    pub fn optional_integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        match self.take(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => match whole_number(&value).filter(|number| (min..=max).contains(number))
+            {
+                Some(number) => Some(number),
+                None => {
+                    self.error(name, &format!("must be a whole number from {min} to {max}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A list of 0 to 100 event type names of 1 to 256 characters.
+    pub fn optional_event_types(&mut self) -> Option<Vec<String>> {
+        let value = match self.take("eventTypes") {
+            None | Some(Value::Null) => return None,
+            Some(value) => value,
+        };
+        let types: Option<Vec<String>> = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .filter(|name| !name.is_empty() && name.chars().count() <= 256)
+                        .map(String::from)
+                })
+                .collect()
+        });
+        match types {
+            Some(types) if types.len() <= 100 => Some(types),
+            _ => {
+                self.error(
+                    "eventTypes",
+                    "must be a list of at most 100 strings of 1 to 256 characters",
+                );
+                None
+            }
+        }
+    }
+
+    /// Fails with every collected problem, and one per unknown field.
+    pub fn finish(mut self) -> Result<(), Problem> {
+        let unknown: Vec<String> = self.fields.keys().cloned().collect();
+        for name in unknown {
+            self.error(&name, "is not a known field");
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::validation(self.errors))
+        }
+    }
+}
+
+/// The query string's parameters.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(request: &Request) -> Query {
+        let pairs = form_urlencoded::parse(request.query.as_deref().unwrap_or("").as_bytes());
+        Query(
+            pairs
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(candidate, _)| candidate == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// `limit`: 1 to 200.
+    pub fn limit(&self, default: u64) -> Result<u64, Problem> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|limit| (1..=200).contains(limit))
+                .ok_or_else(|| {
+                    Problem::field("query.limit", "must be a whole number from 1 to 200")
+                }),
+        }
+    }
+}
+
+/// Endpoint ids are UUIDs; anything else is a bad path, not a missing endpoint.
+pub fn check_id(id: &str) -> Result<(), Problem> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Problem::field("path.id", "is not a UUID")),
+    }
+}
+
+/// 413 for a body over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES).
+pub fn check_size(request: &Request) -> Result<(), Problem> {
+    if request.body.len() > crate::MAX_BODY_BYTES {
+        return Err(Problem::new(
+            Code::PayloadTooLarge,
+            format!("the body is over {} bytes", crate::MAX_BODY_BYTES),
+        ));
+    }
+    Ok(())
+}

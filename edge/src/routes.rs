@@ -1,0 +1,158 @@
+//! The route table: every (path, method) pair and the operation it runs.
+//! Both the dispatch and the 405 answer's `Allow` header come from it.
+
+use crate::api::Api;
+use crate::auth::authenticate;
+use crate::request::check_size;
+use crate::{Config, Platform, Problem, Request, Response, inbound};
+
+/// The OpenAPI document, served at `GET /openapi.yaml`.
+const OPENAPI: &str = include_str!("../../openapi.yaml");
+
+/// What a route does, grouped by the credential it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    /// No credential.
+    OpenApi,
+    /// The signature is the credential.
+    Receive,
+    /// An API key is the credential.
+    Api(ApiOperation),
+}
+
+/// The operations of the organisation's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiOperation {
+    ListEndpoints,
+    CreateEndpoint,
+    GetEndpoint,
+    PatchEndpoint,
+    DeleteEndpoint,
+    RotateSecret,
+    ListAttempts,
+    TestSend,
+    SendEvent,
+    InboundStats,
+}
+
+use ApiOperation::*;
+
+/// Path patterns (`{}` is one segment, handed to the operation), methods
+/// and operations; a path's methods are listed in this order in `Allow`.
+const ROUTES: &[(&str, &str, Operation)] = &[
+    ("/openapi.yaml", "GET", Operation::OpenApi),
+    ("/webhooks", "GET", Operation::Api(ListEndpoints)),
+    ("/webhooks", "POST", Operation::Api(CreateEndpoint)),
+    ("/webhooks/{}", "GET", Operation::Api(GetEndpoint)),
+    ("/webhooks/{}", "PATCH", Operation::Api(PatchEndpoint)),
+    ("/webhooks/{}", "DELETE", Operation::Api(DeleteEndpoint)),
+    ("/webhooks/{}/rotate", "POST", Operation::Api(RotateSecret)),
+    ("/webhooks/{}/attempts", "GET", Operation::Api(ListAttempts)),
+    ("/webhooks/{}/test", "POST", Operation::Api(TestSend)),
+    ("/events", "POST", Operation::Api(SendEvent)),
+    ("/inbound/{}", "POST", Operation::Receive),
+    ("/inbound/{}/stats", "GET", Operation::Api(InboundStats)),
+];
+
+/// The path's `{}` segment if it matches the pattern (`""` for a pattern
+/// without one).
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<&'p str> {
+    let mut segments = path.strip_prefix('/')?.split('/');
+    let mut parameter = "";
+    for expected in pattern.trim_start_matches('/').split('/') {
+        let segment = segments.next()?;
+        if expected == "{}" {
+            parameter = segment;
+        } else if expected != segment {
+            return None;
+        }
+    }
+    segments.next().is_none().then_some(parameter)
+}
+
+/// The operation for a request and its path parameter; 404 for an unknown
+/// path, 405 with the path's methods for another method.
+fn route<'p>(path: &'p str, method: &str) -> Result<(Operation, &'p str), Problem> {
+    let mut allowed = Vec::new();
+    for (pattern, route_method, operation) in ROUTES {
+        if let Some(parameter) = matches(pattern, path) {
+            if *route_method == method {
+                return Ok((*operation, parameter));
+            }
+            allowed.push(*route_method);
+        }
+    }
+    if allowed.is_empty() {
+        Err(Problem::not_found(format!("no route {path}")))
+    } else {
+        Err(Problem::method_not_allowed(allowed.join(", ")))
+    }
+}
+
+/// Serves one request. Checks run in the order of docs/API.md: route,
+/// credentials, body size, JSON, fields, then the endpoint.
+pub async fn handle(platform: &impl Platform, request: &Request) -> Response {
+    match respond(platform, request).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn respond(platform: &impl Platform, request: &Request) -> Result<Response, Problem> {
+    let (operation, parameter) = route(&request.path, &request.method)?;
+    let operation = match operation {
+        Operation::OpenApi => {
+            return Ok(Response {
+                status: 200,
+                headers: vec![("content-type".into(), "application/yaml".into())],
+                body: OPENAPI.as_bytes().to_vec(),
+            });
+        }
+        Operation::Receive => {
+            let config = Config::load(platform)?;
+            check_size(request)?;
+            return inbound::receive(platform, &config, parameter, request).await;
+        }
+        Operation::Api(operation) => operation,
+    };
+    let config = Config::load(platform)?;
+    let org = authenticate(&config, request)?;
+    check_size(request)?;
+    let api = Api {
+        platform,
+        config: &config,
+        org,
+        now: platform.now_millis().div_euclid(1000),
+    };
+    api.run(operation, parameter, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_whole_segments() {
+        assert_eq!(matches("/webhooks/{}", "/webhooks/abc"), Some("abc"));
+        assert_eq!(matches("/webhooks/{}", "/webhooks/"), Some(""));
+        assert_eq!(matches("/webhooks", "/webhooks/abc"), None);
+        assert_eq!(matches("/webhooks/{}/test", "/webhooks/abc"), None);
+        assert_eq!(matches("/events", "events"), None);
+    }
+
+    #[test]
+    fn another_method_is_405_with_the_paths_methods() {
+        let problem = route("/webhooks/x", "PUT")
+            .err()
+            .map(Problem::into_response);
+        let allow = problem.and_then(|response| {
+            response
+                .headers
+                .into_iter()
+                .find(|(name, _)| name == "allow")
+                .map(|(_, value)| value)
+        });
+        assert_eq!(allow.as_deref(), Some("GET, PATCH, DELETE"));
+        assert!(matches!(route("/nowhere", "GET"), Err(problem) if problem.code() == "not_found"));
+    }
+}

@@ -1,0 +1,144 @@
+//! A [`Platform`] without a host, for the native tests and the fuzz
+//! targets (feature `testing`): a key-value map, a settable clock, writes
+//! that can be made to fail or to race, and a sender that records what it
+//! is given and answers as told.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use crate::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
+
+/// Runs just before a compare-and-swap with the whole store, as if another
+/// request wrote between a read and its write; returns `false` when done.
+pub type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
+
+/// Answers the `n`th send (from 0).
+pub type Responder =
+    Box<dyn FnMut(usize, &OutboundRequest) -> Result<OutboundResponse, SendFailure>>;
+
+/// An in-memory platform; one thread.
+pub struct FakePlatform {
+    /// The key-value store.
+    pub entries: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// The clock, Unix milliseconds.
+    pub now_ms: Cell<i64>,
+    /// Writes left before every write fails; `None`: never fail.
+    pub writes_left: Cell<Option<usize>>,
+    /// Every request sent, in order.
+    pub sent: RefCell<Vec<OutboundRequest>>,
+    /// How sends are answered.
+    pub responder: RefCell<Responder>,
+    /// See [`Meddler`].
+    pub meddler: RefCell<Option<Meddler>>,
+    /// Every key read, in order.
+    pub reads: RefCell<Vec<String>>,
+    /// The variables.
+    pub variables: RefCell<BTreeMap<String, String>>,
+}
+
+impl Default for FakePlatform {
+    fn default() -> FakePlatform {
+        FakePlatform {
+            entries: RefCell::default(),
+            now_ms: Cell::new(1_700_000_000_000),
+            writes_left: Cell::new(None),
+            sent: RefCell::default(),
+            responder: RefCell::new(Box::new(|_, _| Ok(answer(200)))),
+            meddler: RefCell::new(None),
+            reads: RefCell::default(),
+            variables: RefCell::default(),
+        }
+    }
+}
+
+/// A receiver's answer with this status and the body `ok`.
+pub fn answer(status: u16) -> OutboundResponse {
+    OutboundResponse {
+        status,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: b"ok".to_vec(),
+    }
+}
+
+impl FakePlatform {
+    /// Sets a variable.
+    pub fn set_variable(&self, name: &str, value: impl Into<String>) {
+        self.variables
+            .borrow_mut()
+            .insert(name.into(), value.into());
+    }
+
+    /// Answers every later send with this status.
+    pub fn answer_with(&self, status: u16) {
+        *self.responder.borrow_mut() = Box::new(move |_, _| Ok(answer(status)));
+    }
+
+    fn spend_write(&self) -> Result<(), StoreError> {
+        match self.writes_left.get() {
+            Some(0) => Err(StoreError("injected failure".into())),
+            Some(left) => {
+                self.writes_left.set(Some(left - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Platform for FakePlatform {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reads.borrow_mut().push(key.into());
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.spend_write()?;
+        self.entries.borrow_mut().insert(key.into(), value.to_vec());
+        Ok(())
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.spend_write()?;
+        let mut meddler = self.meddler.borrow_mut();
+        if let Some(meddle) = meddler.as_mut()
+            && !meddle(&mut self.entries.borrow_mut())
+        {
+            *meddler = None;
+        }
+        let mut entries = self.entries.borrow_mut();
+        if entries.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        entries.insert(key.into(), value.to_vec());
+        Ok(true)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.entries.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        self.variables.borrow().get(name).cloned()
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.now_ms.get()
+    }
+
+    async fn send(
+        &self,
+        request: OutboundRequest,
+        _timeout_ms: u64,
+    ) -> Result<OutboundResponse, SendFailure> {
+        let n = self.sent.borrow().len();
+        let answer = (self.responder.borrow_mut())(n, &request);
+        self.sent.borrow_mut().push(request);
+        answer
+    }
+}

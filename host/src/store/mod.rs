@@ -1,0 +1,35 @@
+//! The key-value stores `hooksign serve` can keep the edge component's
+//! `default` store in, behind one trait: the embedded SQLite file today,
+//! and any shared store a node can point at next to it.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A failed store operation, in words; never holds a value or a credential.
+pub type StoreError = String;
+
+/// What the edge component's wasi:keyvalue `store` and `atomics` need.
+/// Each call is atomic on its own; [`KeyValueStore::swap`] and
+/// [`KeyValueStore::increment`] are atomic across processes too.
+pub trait KeyValueStore: Send + Sync {
+    /// A value.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a value.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes a value; a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key, in order.
+    fn keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Writes `value` if the key holds `expected` (`None`: no value);
+    /// otherwise writes nothing and returns what it holds now.
+    fn swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError>;
+    /// Adds `delta` to a counter (8 little-endian bytes; absent is 0) and
+    /// returns the new value.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+}
