@@ -29,51 +29,10 @@ pub async fn deliver(
 ) -> Result<(Attempt, Option<OutboundResponse>), Problem> {
     let started_ms = platform.now_millis();
     let now = started_ms.div_euclid(1000);
-    let signed = Keyring::from_records(&endpoint.secrets)
-        .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
-        .map_err(|error| {
-            Problem::new(
-                Code::InvalidKeyring,
-                format!(
-                    "the endpoint's stored keyring cannot sign: {}",
-                    error.code()
-                ),
-            )
-            .with_cause(error.code(), error.to_string())
-        })?;
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    headers.extend(
-        signed
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value)),
-    );
-    let request = OutboundRequest {
-        url: endpoint.url.clone(),
-        headers,
-        body: message.body.to_vec(),
-    };
+    let request = signed_request(endpoint, message, now)?;
     let result = platform.send(request, config.delivery_timeout_ms).await;
     let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
-
-    let (succeeded, status, error) = match &result {
-        Ok(response) if (200..300).contains(&response.status) => {
-            (true, Some(response.status), None)
-        }
-        Ok(response) => (
-            false,
-            Some(response.status),
-            Some(format!("the endpoint answered {}", response.status)),
-        ),
-        Err(SendFailure::Timeout) => (
-            false,
-            None,
-            Some(format!(
-                "no answer within {} ms",
-                config.delivery_timeout_ms
-            )),
-        ),
-        Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
-    };
+    let (succeeded, status, error) = outcome(&result, config.delivery_timeout_ms);
     let attempt = Attempt {
         id: new_uuid()?,
         endpoint_id: endpoint.id.clone(),
@@ -96,6 +55,60 @@ pub async fn deliver(
         }
     })?;
     Ok((attempt, result.ok()))
+}
+
+/// The POST of a message, signed at `now` with every secret usable then.
+fn signed_request(
+    endpoint: &EndpointRecord,
+    message: &Message<'_>,
+    now: i64,
+) -> Result<OutboundRequest, Problem> {
+    let signed = Keyring::from_records(&endpoint.secrets)
+        .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
+        .map_err(|error| {
+            Problem::new(
+                Code::InvalidKeyring,
+                format!(
+                    "the endpoint's stored keyring cannot sign: {}",
+                    error.code()
+                ),
+            )
+            .with_cause(error.code(), error.to_string())
+        })?;
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(
+        signed
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
+    Ok(OutboundRequest {
+        url: endpoint.url.clone(),
+        headers,
+        body: message.body.to_vec(),
+    })
+}
+
+/// Whether an exchange succeeded, the receiver's status, and the error.
+fn outcome(
+    result: &Result<OutboundResponse, SendFailure>,
+    timeout_ms: u64,
+) -> (bool, Option<u16>, Option<String>) {
+    match result {
+        Ok(response) if (200..300).contains(&response.status) => {
+            (true, Some(response.status), None)
+        }
+        Ok(response) => (
+            false,
+            Some(response.status),
+            Some(format!("the endpoint answered {}", response.status)),
+        ),
+        Err(SendFailure::Timeout) => (
+            false,
+            None,
+            Some(format!("no answer within {timeout_ms} ms")),
+        ),
+        Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
+    }
 }
 
 /// A success resets the failure count; a failure counts, and pauses the

@@ -2,7 +2,7 @@
 //! the key-value layout, deliveries and auto-pause. It runs on any
 //! [`Platform`]: the Spin HTTP component (`guest/http`) provides one over
 //! wasi:keyvalue, Spin's variables and outbound HTTP; the native tests and
-//! the fuzz targets use [`testing::FakePlatform`] (feature `testing`).
+//! the fuzz targets use `testing::FakePlatform` (feature `testing`).
 //! docs/ARCHITECTURE.md shows where each concern lives.
 
 #![forbid(unsafe_code)]

@@ -191,7 +191,7 @@ impl Problem {
     }
 
     /// 400 `validation_failed` listing each bad field (at most
-    /// [`MAX_LISTED_FIELD_ERRORS`]).
+    /// `MAX_LISTED_FIELD_ERRORS`).
     pub fn validation(mut errors: Vec<FieldError>) -> Problem {
         let detail = match errors.as_slice() {
             [only] => format!("{}: {}", only.path, only.message),

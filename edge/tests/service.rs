@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use hooksign::{Keyring, SecretRecord};
 use hooksign_edge::testing::FakePlatform;
-use hooksign_edge::{Request, Response, api_key_entry, handle};
+use hooksign_edge::{Request, Response, SendFailure, api_key_entry, handle};
 use serde_json::{Value, json};
 
 const KEY: &str = "sgn_live_test";
@@ -619,10 +619,14 @@ fn an_index_entry_whose_endpoint_vanished_is_skipped() {
 
 /// Posts a delivery signed for the `shop` source at the fake's time.
 fn deliver_inbound(fake: &Fake, id: &str) -> u16 {
-    let body = br#"{"n":1}"#;
+    post_inbound(fake, id, br#"{"n":1}"#, br#"{"n":1}"#).0
+}
+
+/// Signs `signed` for the `shop` source, posts `sent`: the status and the answer.
+fn post_inbound(fake: &Fake, id: &str, signed: &[u8], sent: &[u8]) -> (u16, Value) {
     let keyring = Keyring::from_records(&[SecretRecord::new(SHOP_SECRET)]).unwrap();
     let headers = keyring
-        .sign_headers(id, fake.now_ms.get() / 1000, body)
+        .sign_headers(id, fake.now_ms.get() / 1000, signed)
         .unwrap()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
@@ -632,9 +636,38 @@ fn deliver_inbound(fake: &Fake, id: &str) -> u16 {
         path: "/inbound/shop".into(),
         query: None,
         headers,
-        body: body.to_vec(),
+        body: sent.to_vec(),
     };
-    futures::executor::block_on(handle(&fake.0, &request)).status
+    let response = futures::executor::block_on(handle(&fake.0, &request));
+    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}
+
+#[test]
+fn gateway_problems_name_their_cause() {
+    let fake = Fake::new();
+    let (status, problem) = post_inbound(&fake, "msg_tampered", b"{}", b"{\"x\":1}");
+    assert_eq!(status, 401);
+    assert_eq!(problem["code"], "no_matching_signature");
+    assert_eq!(problem["cause"]["code"], "no-matching-signature");
+
+    *fake.responder.borrow_mut() =
+        Box::new(|_, _| Err(SendFailure::Failed("the connection was refused".into())));
+    let (status, problem) = post_inbound(&fake, "msg_refused", b"{}", b"{}");
+    assert_eq!(status, 502);
+    assert_eq!(
+        problem["cause"],
+        json!({ "code": "connection_failed", "detail": "the connection was refused" })
+    );
+
+    *fake.responder.borrow_mut() = Box::new(|_, _| Err(SendFailure::Timeout));
+    let (status, problem) = post_inbound(&fake, "msg_slow", b"{}", b"{}");
+    assert_eq!(status, 504);
+    assert_eq!(problem["cause"]["code"], "timeout");
+    // Problems without an underlying cause carry none.
+    let (status, problem) = fake.call("GET", "/webhooks/not-a-uuid", None);
+    assert_eq!(status, 400);
+    assert!(problem.get("cause").is_none(), "{problem}");
 }
 
 #[test]
