@@ -5,13 +5,13 @@ use hooksign::{Keyring, MAX_GRACE_SECONDS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
 use crate::deliver::{Message, deliver};
-use crate::inbound;
 use crate::model::{EndpointRecord, new_message_id, new_uuid, rfc3339};
 use crate::problem::Code;
 use crate::request::{Body, Query, check_id};
 use crate::routes::ApiOperation;
 use crate::target::{TargetError, check_target};
 use crate::{Config, Platform, Problem, Request, Response, store};
+use crate::{dispatch, inbound};
 
 /// One authenticated request's context.
 pub struct Api<'a, P> {
@@ -38,7 +38,10 @@ impl<P: Platform> Api<'_, P> {
             ApiOperation::RotateSecret => self.rotate(id, request),
             ApiOperation::ListAttempts => self.attempts(id, request),
             ApiOperation::TestSend => self.test(id, request).await,
-            ApiOperation::SendEvent => self.events(request).await,
+            ApiOperation::SendEvent => self.accept_event(request),
+            ApiOperation::ListMessages => self.list_messages(request),
+            ApiOperation::GetMessage => self.get_message(id),
+            ApiOperation::Resend => self.resend(id, request),
             ApiOperation::InboundStats => inbound::stats(self.platform, self.config, id),
         }
     }
@@ -127,7 +130,9 @@ impl<P: Platform> Api<'_, P> {
         if let Some(event_types) = &event_types {
             store::widen_subscriptions(self.platform, self.org, id, event_types)?;
         }
+        let mut unpaused = false;
         let record = store::modify(self.platform, self.org, id, |record| {
+            unpaused = record.paused && paused == Some(false);
             if let Some(url) = &url {
                 record.url.clone_from(url);
             }
@@ -154,17 +159,17 @@ impl<P: Platform> Api<'_, P> {
             record.updated_at = self.now;
             Ok(())
         })?;
-        Ok(Response::json(200, &record.view()))
+        let mut response = Response::json(200, &record.view());
+        if unpaused {
+            response.follow_up = dispatch::release(self.platform, id, self.platform.now_millis())?;
+        }
+        Ok(response)
     }
 
     fn delete(&self, id: &str) -> Result<Response, Problem> {
         let record = self.load(id)?;
         store::delete(self.platform, &record)?;
-        Ok(Response {
-            status: 204,
-            headers: Vec::new(),
-            body: Vec::new(),
-        })
+        Ok(Response::new(204, Vec::new(), Vec::new()))
     }
 
     fn rotate(&self, id: &str, request: &Request) -> Result<Response, Problem> {
@@ -199,10 +204,25 @@ impl<P: Platform> Api<'_, P> {
         ))
     }
 
+    /// `?status=succeeded|failed` keeps those attempts only.
     fn attempts(&self, id: &str, request: &Request) -> Result<Response, Problem> {
-        let limit = Query::parse(request).limit(50)?;
+        let query = Query::parse(request);
+        let limit = query.limit(50)?;
+        let wanted = match query.get("status") {
+            None => None,
+            Some("succeeded") => Some(true),
+            Some("failed") => Some(false),
+            Some(_) => {
+                return Err(Problem::field(
+                    "query.status",
+                    "must be succeeded or failed",
+                ));
+            }
+        };
         let record = self.load(id)?;
-        let data = store::attempts(self.platform, &record, limit)?;
+        let mut data = store::attempts(self.platform, &record, store::KEPT_ATTEMPTS)?;
+        data.retain(|attempt| wanted.is_none_or(|succeeded| attempt.succeeded == succeeded));
+        data.truncate(limit as usize);
         Ok(Response::json(200, &json!({ "data": data })))
     }
 
@@ -220,8 +240,10 @@ impl<P: Platform> Api<'_, P> {
             event_type: "webhook.test",
             body: &envelope,
             test: true,
+            attempt_number: 1,
         };
-        let (attempt, response) = deliver(self.platform, self.config, &record, &message).await?;
+        let delivered = deliver(self.platform, self.config, &record, &message).await?;
+        let (attempt, response) = (delivered.attempt, delivered.response);
         let response = response.map(|response| {
             let headers: Map<String, Value> = response
                 .headers
@@ -237,73 +259,6 @@ impl<P: Platform> Api<'_, P> {
         Ok(Response::json(
             200,
             &json!({ "attempt": attempt, "response": response }),
-        ))
-    }
-
-    async fn events(&self, request: &Request) -> Result<Response, Problem> {
-        let mut body = Body::parse(request, true)?;
-        let event_type = body.required_string("type");
-        let data = body.take("data");
-        let id = body.optional_string("id");
-        if event_type.as_deref() == Some("") {
-            body.error("type", "must not be empty");
-        }
-        if data.is_none() {
-            body.error("data", "is required");
-        }
-        if id
-            .as_deref()
-            .is_some_and(|id| !hooksign::is_valid_message_id(id))
-        {
-            body.error(
-                "id",
-                "must be 1 to 256 printable ASCII characters without `.` or spaces",
-            );
-        }
-        body.finish()?;
-        let (Some(event_type), Some(data)) = (event_type, data) else {
-            return Err(Problem::field("type", "is required"));
-        };
-        let message_id = match id {
-            Some(id) => id,
-            None => new_message_id()?,
-        };
-        let envelope = envelope(&event_type, self.now, &data);
-
-        let mut targets = Vec::new();
-        for id in store::may_want(self.platform, self.org, &event_type)? {
-            // Deleted since the index was read: skipped.
-            let Some(record) = store::find(self.platform, self.org, &id)? else {
-                continue;
-            };
-            if !record.paused && record.subscribed(&event_type) {
-                targets.push(record);
-            }
-        }
-        let message = Message {
-            id: &message_id,
-            event_type: &event_type,
-            body: &envelope,
-            test: false,
-        };
-        let outcomes = futures::future::join_all(
-            targets
-                .iter()
-                .map(|record| deliver(self.platform, self.config, record, &message)),
-        )
-        .await;
-        let mut deliveries = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            let (attempt, _) = outcome?;
-            deliveries.push(json!({
-                "endpointId": attempt.endpoint_id,
-                "attemptId": attempt.id,
-                "succeeded": attempt.succeeded,
-            }));
-        }
-        Ok(Response::json(
-            200,
-            &json!({ "id": message_id, "deliveries": deliveries }),
         ))
     }
 

@@ -57,6 +57,41 @@ impl ApiKeys {
     }
 }
 
+/// The token of `POST /dispatch` (the `dispatch_token` variable), kept as
+/// its SHA-256 so that `Debug` and comparisons never touch it in clear.
+#[derive(Clone)]
+pub struct DispatchToken([u8; 32]);
+
+impl DispatchToken {
+    /// The token's hash.
+    pub fn new(token: &str) -> DispatchToken {
+        DispatchToken(Sha256::digest(token.trim().as_bytes()).into())
+    }
+
+    /// Whether the request's bearer token is this one (constant time).
+    pub fn admits(&self, request: &Request) -> bool {
+        let given = bearer(request).unwrap_or("");
+        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        bool::from(self.0.ct_eq(&digest))
+    }
+}
+
+impl std::fmt::Debug for DispatchToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DispatchToken(..)")
+    }
+}
+
+/// The key of an `Authorization: Bearer KEY` header.
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .header("authorization")?
+        .trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+}
+
 /// A new API key: the prefix and 24 random bytes in hex.
 pub fn new_api_key() -> Result<String, getrandom::Error> {
     let mut random = [0u8; 24];
@@ -87,11 +122,8 @@ pub fn authenticate<'c>(config: &'c Config, request: &Request) -> Result<&'c str
             "send an API key as `Authorization: Bearer sgn_live_…`",
         ));
     }
-    let key = header
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim());
-    key.and_then(|key| config.api_keys.organisation(key))
+    bearer(request)
+        .and_then(|key| config.api_keys.organisation(key))
         .ok_or_else(|| Problem::new(Code::InvalidCredentials, "the API key is not valid"))
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hooksign::SecretRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::ApiKeys;
+use crate::auth::{ApiKeys, DispatchToken};
 use crate::problem::Code;
 use crate::{Platform, Problem};
 
@@ -16,6 +16,16 @@ pub const DEFAULT_AUTO_PAUSE_AFTER: u32 = 5;
 
 /// `delivery_timeout_ms` when unset.
 pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 15_000;
+
+/// `retry_schedule` when unset: the delay before each attempt, in seconds
+/// (Svix's: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 8] = [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+/// `retention_days` when unset.
+pub const DEFAULT_RETENTION_DAYS: u64 = 7;
+
+/// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
+pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 
 /// The variables, parsed.
 #[derive(Debug, Clone)]
@@ -30,6 +40,15 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// The receiver gateway's sources.
     pub inbound_sources: InboundSources,
+    /// The delay before each attempt of a delivery, in seconds; its length
+    /// is the number of attempts.
+    pub retry_schedule: Vec<u64>,
+    /// How long messages and their deliveries are kept, in days.
+    pub retention_days: u64,
+    /// Sends in flight per dispatch pass.
+    pub dispatch_concurrency: usize,
+    /// The bearer token of `POST /dispatch`; unset, the route refuses all.
+    pub dispatch_token: Option<DispatchToken>,
 }
 
 /// One source of the receiver gateway (an entry of `inbound_sources`).
@@ -136,7 +155,36 @@ impl Config {
                 Some("true") => true,
                 Some(_) => return Err(invalid("allow_private_targets", "true or false")),
             };
+        let retry_schedule = match variable("retry_schedule") {
+            None => DEFAULT_RETRY_SCHEDULE.to_vec(),
+            Some(text) => text
+                .split(',')
+                .map(|delay| {
+                    delay
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|delay| *delay <= 604_800)
+                })
+                .collect::<Option<Vec<u64>>>()
+                .filter(|schedule| (1..=20).contains(&schedule.len()))
+                .ok_or_else(|| {
+                    invalid(
+                        "retry_schedule",
+                        "1 to 20 comma-separated delays of 0 to 604800 seconds",
+                    )
+                })?,
+        };
+        let retention_days = number("retention_days", DEFAULT_RETENTION_DAYS, 1)?.min(365);
+        let dispatch_concurrency =
+            number("dispatch_concurrency", DEFAULT_DISPATCH_CONCURRENCY, 1)?.min(256) as usize;
         Ok(Config {
+            retry_schedule,
+            retention_days,
+            dispatch_concurrency,
+            dispatch_token: variable("dispatch_token")
+                .filter(|token| !token.trim().is_empty())
+                .map(|token| DispatchToken::new(&token)),
             api_keys,
             auto_pause_after,
             delivery_timeout_ms,

@@ -17,6 +17,19 @@ pub struct Message<'a> {
     pub body: &'a [u8],
     /// A test send changes no delivery state.
     pub test: bool,
+    /// Which attempt of the message at this endpoint this is, from 1.
+    pub attempt_number: u32,
+}
+
+/// One attempt's result.
+pub struct Delivered {
+    /// The attempt, as recorded.
+    pub attempt: Attempt,
+    /// The receiver's answer, if there was one.
+    pub response: Option<OutboundResponse>,
+    /// The endpoint with the attempt's effect, or `None` if it was deleted
+    /// meanwhile.
+    pub endpoint: Option<EndpointRecord>,
 }
 
 /// Signs with every secret usable now, POSTs, and records the attempt with
@@ -26,7 +39,7 @@ pub async fn deliver(
     config: &Config,
     endpoint: &EndpointRecord,
     message: &Message<'_>,
-) -> Result<(Attempt, Option<OutboundResponse>), Problem> {
+) -> Result<Delivered, Problem> {
     let started_ms = platform.now_millis();
     let now = started_ms.div_euclid(1000);
     let request = signed_request(endpoint, message, now)?;
@@ -39,22 +52,28 @@ pub async fn deliver(
         message_id: message.id.to_string(),
         event_type: message.event_type.to_string(),
         test: message.test,
+        attempt_number: message.attempt_number,
         attempted_at: rfc3339(now),
         succeeded,
         response_status: status,
         response_body: result.as_ref().ok().map(|response| {
+            // Hosts read at most this much; a platform that reads more is cut here.
             let kept = &response.body[..response.body.len().min(KEPT_RESPONSE_BYTES)];
             String::from_utf8_lossy(kept).into_owned()
         }),
         duration_ms,
         error,
     };
-    store::record_attempt(platform, &attempt, |record| {
+    let endpoint = store::record_attempt(platform, &attempt, |record| {
         if !message.test {
             apply_outcome(record, succeeded, status, now, config.auto_pause_after);
         }
     })?;
-    Ok((attempt, result.ok()))
+    Ok(Delivered {
+        attempt,
+        response: result.ok(),
+        endpoint,
+    })
 }
 
 /// The POST of a message, signed at `now` with every secret usable then.
@@ -75,7 +94,14 @@ fn signed_request(
             )
             .with_cause(error.code(), error.to_string())
         })?;
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        // Receivers dedupe on webhook-id; the number tells retries apart.
+        (
+            "hooksign-attempt".to_string(),
+            message.attempt_number.to_string(),
+        ),
+    ];
     headers.extend(
         signed
             .into_iter()
@@ -85,6 +111,7 @@ fn signed_request(
         url: endpoint.url.clone(),
         headers,
         body: message.body.to_vec(),
+        response_limit: KEPT_RESPONSE_BYTES,
     })
 }
 

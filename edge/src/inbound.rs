@@ -23,6 +23,10 @@ use crate::{
     Config, OutboundRequest, OutboundResponse, Platform, Problem, Request, Response, SendFailure,
 };
 
+/// How much of the origin's answer the gateway relays: 1 MiB, as much as it
+/// accepts; the rest is dropped unread.
+pub const MAX_RELAYED_BYTES: usize = crate::MAX_BODY_BYTES;
+
 /// A webhook id seen for a source, and until when it is refused.
 #[derive(Serialize, Deserialize)]
 struct Seen {
@@ -155,6 +159,7 @@ async fn forward(
         url: source.forward_url.clone(),
         headers,
         body: request.body.clone(),
+        response_limit: MAX_RELAYED_BYTES,
     };
     platform.send(forwarded, config.delivery_timeout_ms).await
 }
@@ -166,15 +171,15 @@ fn relay(
     config: &Config,
 ) -> Result<Response, Problem> {
     match answer {
-        Ok(response) => Ok(Response {
-            status: response.status,
-            headers: response
+        Ok(response) => Ok(Response::new(
+            response.status,
+            response
                 .headers
                 .into_iter()
                 .filter(|(header, _)| header.eq_ignore_ascii_case("content-type"))
                 .collect(),
-            body: response.body,
-        }),
+            response.body,
+        )),
         Err(SendFailure::Timeout) => {
             let detail = format!(
                 "the origin did not answer within {} ms",

@@ -11,7 +11,9 @@ mod api;
 mod auth;
 mod config;
 mod deliver;
+mod dispatch;
 mod inbound;
+mod messages;
 mod model;
 mod problem;
 mod request;
@@ -27,6 +29,7 @@ pub use auth::{API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key
 pub use config::{
     Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
 };
+pub use dispatch::{DeliveryRef, PassReport, dispatch, follow_up};
 pub use problem::{Code, Problem};
 pub use routes::handle;
 pub use target::is_internal_ip;
@@ -68,18 +71,31 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// Deliveries the request queued: the host sends them with
+    /// [`follow_up`] once the answer is out.
+    pub follow_up: Vec<DeliveryRef>,
 }
 
 impl Response {
+    /// A response with a body.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers,
+            body,
+            follow_up: Vec::new(),
+        }
+    }
+
     /// A JSON response.
     pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
         // Serialising our own types cannot fail: they hold no maps with non-string keys.
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Response {
+        Response::new(
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
+            vec![("content-type".into(), "application/json".into())],
             body,
-        }
+        )
     }
 }
 
@@ -92,6 +108,8 @@ pub struct OutboundRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// How much of the answer's body to read; the rest is dropped unread.
+    pub response_limit: usize,
 }
 
 /// What a receiver answered.
@@ -139,7 +157,8 @@ pub trait Platform {
     fn variable(&self, name: &str) -> Option<String>;
     /// The wall clock, Unix milliseconds.
     fn now_millis(&self) -> i64;
-    /// POSTs a delivery and waits at most `timeout_ms` for the whole answer.
+    /// POSTs a delivery and waits at most `timeout_ms` for the answer and
+    /// the first `response_limit` bytes of its body.
     fn send(
         &self,
         request: OutboundRequest,

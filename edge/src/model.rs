@@ -78,6 +78,9 @@ pub struct Attempt {
     pub message_id: String,
     pub event_type: String,
     pub test: bool,
+    /// 1 for a message's first attempt at this endpoint, 2 for its first
+    /// retry, and so on; a test send is 1.
+    pub attempt_number: u32,
     pub attempted_at: String,
     pub succeeded: bool,
     pub response_status: Option<u16>,

@@ -43,6 +43,8 @@ pub enum Code {
     TooManySecrets,
     /// 409: the webhook id was already accepted (gateway).
     DuplicateDelivery,
+    /// 409: the event id was accepted with another type or payload.
+    IdempotencyConflict,
     /// 413: the body is over 1 MiB.
     PayloadTooLarge,
     /// 500: a variable is malformed.
@@ -84,6 +86,7 @@ impl Code {
             Code::MethodNotAllowed => (405, "method_not_allowed", "Method not allowed"),
             Code::TooManySecrets => (409, "too_many_secrets", "Too many secrets"),
             Code::DuplicateDelivery => (409, "duplicate_delivery", "Duplicate delivery"),
+            Code::IdempotencyConflict => (409, "idempotency_conflict", "Idempotency conflict"),
             Code::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
             Code::InvalidConfiguration => (500, "invalid_configuration", "Invalid configuration"),
             Code::InvalidKeyring => (500, "invalid_keyring", "Invalid stored keyring"),

@@ -3,8 +3,9 @@
 
 use crate::api::Api;
 use crate::auth::authenticate;
+use crate::problem::Code;
 use crate::request::check_size;
-use crate::{Config, Platform, Problem, Request, Response, inbound};
+use crate::{Config, Platform, Problem, Request, Response, dispatch, inbound};
 
 /// The OpenAPI document, served at `GET /openapi.yaml`.
 const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -16,6 +17,8 @@ enum Operation {
     OpenApi,
     /// The signature is the credential.
     Receive,
+    /// The `dispatch_token` variable is the credential.
+    Dispatch,
     /// An API key is the credential.
     Api(ApiOperation),
 }
@@ -32,6 +35,9 @@ pub enum ApiOperation {
     ListAttempts,
     TestSend,
     SendEvent,
+    ListMessages,
+    GetMessage,
+    Resend,
     InboundStats,
 }
 
@@ -50,6 +56,10 @@ const ROUTES: &[(&str, &str, Operation)] = &[
     ("/webhooks/{}/attempts", "GET", Operation::Api(ListAttempts)),
     ("/webhooks/{}/test", "POST", Operation::Api(TestSend)),
     ("/events", "POST", Operation::Api(SendEvent)),
+    ("/messages", "GET", Operation::Api(ListMessages)),
+    ("/messages/{}", "GET", Operation::Api(GetMessage)),
+    ("/messages/{}/resend", "POST", Operation::Api(Resend)),
+    ("/dispatch", "POST", Operation::Dispatch),
     ("/inbound/{}", "POST", Operation::Receive),
     ("/inbound/{}/stats", "GET", Operation::Api(InboundStats)),
 ];
@@ -102,16 +112,30 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
     let (operation, parameter) = route(&request.path, &request.method)?;
     let operation = match operation {
         Operation::OpenApi => {
-            return Ok(Response {
-                status: 200,
-                headers: vec![("content-type".into(), "application/yaml".into())],
-                body: OPENAPI.as_bytes().to_vec(),
-            });
+            return Ok(Response::new(
+                200,
+                vec![("content-type".into(), "application/yaml".into())],
+                OPENAPI.as_bytes().to_vec(),
+            ));
         }
         Operation::Receive => {
             let config = Config::load(platform)?;
             check_size(request)?;
             return inbound::receive(platform, &config, parameter, request).await;
+        }
+        Operation::Dispatch => {
+            let config = Config::load(platform)?;
+            if !config
+                .dispatch_token
+                .as_ref()
+                .is_some_and(|token| token.admits(request))
+            {
+                return Err(Problem::new(
+                    Code::InvalidCredentials,
+                    "POST /dispatch takes the dispatch_token variable as a bearer token",
+                ));
+            }
+            return Ok(Response::json(200, &dispatch(platform).await?));
         }
         Operation::Api(operation) => operation,
     };

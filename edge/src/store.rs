@@ -267,33 +267,33 @@ pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
 
 /// Records an attempt against the endpoint as stored now (a delivery may
 /// have taken seconds), applying `update` to its delivery state. Returns
-/// `false` if the endpoint was deleted meanwhile.
+/// the endpoint as written, or `None` if it was deleted meanwhile.
 pub fn record_attempt(
     platform: &impl Platform,
     attempt: &Attempt,
     mut update: impl FnMut(&mut EndpointRecord),
-) -> Result<bool, Problem> {
+) -> Result<Option<EndpointRecord>, Problem> {
     let key = endpoint_key(&attempt.endpoint_id);
-    let number = update_json(platform, &key, |record: Option<EndpointRecord>| {
+    let written = update_json(platform, &key, |record: Option<EndpointRecord>| {
         Ok(match record {
             None => (None, None),
             Some(mut record) => {
-                let number = record.attempt_count;
                 record.attempt_count += 1;
                 update(&mut record);
-                (Some(record), Some(number))
+                (Some(record.clone()), Some(record))
             }
         })
     })?;
-    let Some(number) = number else {
-        return Ok(false);
+    let Some(written) = written else {
+        return Ok(None);
     };
+    let number = written.attempt_count - 1;
     set_json(
         platform,
         &attempt_key(&attempt.endpoint_id, number),
         &Numbered { number, attempt },
     )?;
-    Ok(true)
+    Ok(Some(written))
 }
 
 /// The newest `limit` attempts, newest first.

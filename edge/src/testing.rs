@@ -34,6 +34,8 @@ pub struct FakePlatform {
     pub reads: RefCell<Vec<String>>,
     /// The variables.
     pub variables: RefCell<BTreeMap<String, String>>,
+    /// The name of every variable read.
+    pub variables_read: RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Default for FakePlatform {
@@ -47,6 +49,7 @@ impl Default for FakePlatform {
             meddler: RefCell::new(None),
             reads: RefCell::default(),
             variables: RefCell::default(),
+            variables_read: RefCell::default(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl Platform for FakePlatform {
     }
 
     fn variable(&self, name: &str) -> Option<String> {
+        self.variables_read.borrow_mut().insert(name.into());
         self.variables.borrow().get(name).cloned()
     }
 

@@ -55,9 +55,27 @@ impl Fake {
                 .map(|body| body.to_string().into_bytes())
                 .unwrap_or_default(),
         };
-        let Response { status, body, .. } = futures::executor::block_on(handle(&self.0, &request));
+        let Response {
+            status,
+            body,
+            follow_up,
+            ..
+        } = futures::executor::block_on(handle(&self.0, &request));
+        // As the component does once the answer is out; a failure there
+        // is the dispatcher's to retry.
+        let _ = futures::executor::block_on(hooksign_edge::follow_up(&self.0, &follow_up));
         let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         (status, value)
+    }
+
+    /// One dispatcher pass at the fake's time.
+    fn dispatch(&self) -> hooksign_edge::PassReport {
+        futures::executor::block_on(hooksign_edge::dispatch(&self.0)).unwrap()
+    }
+
+    /// Moves the clock on.
+    fn advance_seconds(&self, seconds: i64) {
+        self.now_ms.set(self.now_ms.get() + seconds * 1000);
     }
 
     fn create(&self) -> (String, String) {
@@ -245,7 +263,7 @@ fn an_endpoint_keeps_its_newest_200_attempts() {
             "/events",
             Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
         );
-        assert_eq!(status, 200);
+        assert_eq!(status, 202);
         message_ids.push(delivered["id"].as_str().unwrap().to_string());
     }
     let (_, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts?limit=200"), None);
@@ -270,13 +288,14 @@ fn an_endpoint_keeps_its_newest_200_attempts() {
         .count();
     assert_eq!(attempt_keys, 200);
 
-    // Deleting the endpoint removes its attempts too.
+    // Deleting the endpoint removes it and its attempts (its messages stay
+    // in the log until they expire).
     assert_eq!(fake.call("DELETE", &format!("/webhooks/{id}"), None).0, 204);
     assert_eq!(
         fake.entries
             .borrow()
             .keys()
-            .filter(|key| !key.starts_with("org/"))
+            .filter(|key| key.starts_with("endpoint/") || key.starts_with("attempt/"))
             .count(),
         0
     );
@@ -316,16 +335,21 @@ fn the_manifest_declares_what_the_service_reads() {
             .unwrap();
     let variables = manifest["variables"].as_table().unwrap();
     let names: Vec<&str> = variables.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "allow_private_targets",
-            "api_keys",
-            "auto_pause_after",
-            "delivery_timeout_ms",
-            "inbound_sources"
-        ]
-    );
+    // Every variable the service reads, through each kind of request.
+    let fake = Fake::new();
+    fake.create();
+    fake.call("POST", "/events", Some(json!({ "type": "t", "data": {} })));
+    deliver_inbound(&fake, "msg_manifest");
+    fake.dispatch();
+    let read: Vec<String> = fake.variables_read.borrow().iter().cloned().collect();
+    assert_eq!(names, read);
+    for secret in ["api_keys", "inbound_sources", "dispatch_token"] {
+        assert_eq!(
+            variables[secret]["secret"].as_bool(),
+            Some(true),
+            "{secret}"
+        );
+    }
     assert_eq!(variables["api_keys"]["secret"].as_bool(), Some(true));
     let component = manifest["component"]["hooksign"].as_table().unwrap();
     assert_eq!(
@@ -481,9 +505,18 @@ fn a_store_failing_at_any_write_leaves_every_record_whole() {
             fake.create();
             let (id, _) = fake.create();
             let before = fake.entries.borrow_mut().clone();
+            let sent_before = fake.sent.borrow().len();
             fake.writes_left.set(Some(writes));
             let (status, answer) = operation(&fake, &id);
             fake.writes_left.set(None);
+            if name == "event" && status >= 300 {
+                // Nothing is sent for a message that is not whole.
+                assert_eq!(
+                    fake.sent.borrow().len(),
+                    sent_before,
+                    "{name} after {writes}"
+                );
+            }
             let what = format!("{name} failing after {writes} writes");
             assert_whole(&fake, &what);
             if status < 300 {
@@ -525,7 +558,7 @@ fn delivered_to(fake: &Fake, event_type: &str) -> Vec<String> {
         "/events",
         Some(json!({ "type": event_type, "data": {} })),
     );
-    assert_eq!(status, 200, "{answer}");
+    assert_eq!(status, 202, "{answer}");
     let mut ids: Vec<String> = answer["deliveries"]
         .as_array()
         .unwrap()
@@ -727,4 +760,338 @@ fn a_slot_holding_another_number_is_skipped() {
     let (status, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
     assert_eq!(status, 200, "{attempts}");
     assert_eq!(attempts["data"], json!([]));
+}
+
+/// The attempt numbers and `webhook-id`s of every request sent so far.
+fn sent_attempts(fake: &Fake) -> Vec<(String, String)> {
+    let header = |request: &hooksign_edge::OutboundRequest, name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(found, _)| found == name)
+            .map(|(_, value)| value.clone())
+            .unwrap()
+    };
+    fake.sent
+        .borrow()
+        .iter()
+        .map(|request| {
+            (
+                header(request, "webhook-id"),
+                header(request, "hooksign-attempt"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_delivery_is_retried_on_the_schedule_until_it_succeeds() {
+    let fake = Fake::new();
+    fake.set_variable("retry_schedule", "0,10,20,30");
+    let (id, secret) = fake.create();
+    // Three failures (one a 503 with a Retry-After shorter than its slot),
+    // then a 204.
+    *fake.responder.borrow_mut() = Box::new(|n, _| match n {
+        0 => Ok(hooksign_edge::testing::answer(500)),
+        1 => Ok(hooksign_edge::OutboundResponse {
+            status: 503,
+            headers: vec![("Retry-After".into(), "3".into())],
+            body: Vec::new(),
+        }),
+        2 => Err(SendFailure::Timeout),
+        _ => Ok(hooksign_edge::testing::answer(204)),
+    });
+    let (status, accepted) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "order.paid", "data": { "n": 1 }, "id": "evt_retry" })),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["deliveries"][0]["status"], "pending");
+    assert_eq!(
+        fake.sent.borrow().len(),
+        1,
+        "the first attempt follows the answer"
+    );
+
+    // Not due before its slot (10 s, up to 10 % jitter).
+    fake.advance_seconds(8);
+    assert_eq!(fake.dispatch().attempted, 0);
+    fake.advance_seconds(4);
+    assert_eq!(fake.dispatch().attempted, 1);
+    // The Retry-After of 3 s wins over the 20 s slot.
+    fake.advance_seconds(3);
+    assert_eq!(fake.dispatch().attempted, 1);
+    fake.advance_seconds(33);
+    assert_eq!(fake.dispatch().attempted, 1);
+    fake.advance_seconds(60);
+    assert_eq!(fake.dispatch().attempted, 0, "nothing is left to send");
+
+    let attempts: Vec<(String, String)> = sent_attempts(&fake);
+    let numbers: Vec<&str> = attempts.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(numbers, ["1", "2", "3", "4"]);
+    assert!(attempts.iter().all(|(message, _)| message == "evt_retry"));
+    // Every attempt is signed afresh, and verifies.
+    let keyring = Keyring::from_records(&[SecretRecord::new(secret)]).unwrap();
+    let sent = fake.sent.borrow();
+    let timestamps: BTreeMap<String, ()> = sent
+        .iter()
+        .map(|request| {
+            let verified = keyring
+                .verify(
+                    &request.headers,
+                    &request.body,
+                    fake.now_ms.get() / 1000,
+                    86_400,
+                )
+                .unwrap();
+            (verified.timestamp.to_string(), ())
+        })
+        .collect();
+    assert_eq!(timestamps.len(), 4);
+    drop(sent);
+
+    let (_, message) = fake.call("GET", "/messages/evt_retry", None);
+    assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+    assert_eq!(message["deliveries"][0]["attempts"], 4);
+    assert_eq!(message["data"], json!({ "n": 1 }));
+    let (_, attempts) = fake.call(
+        "GET",
+        &format!("/webhooks/{id}/attempts?status=failed"),
+        None,
+    );
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 3);
+    let (_, attempts) = fake.call(
+        "GET",
+        &format!("/webhooks/{id}/attempts?status=succeeded"),
+        None,
+    );
+    assert_eq!(attempts["data"][0]["attemptNumber"], 4);
+    assert_eq!(attempts["data"][0]["messageId"], "evt_retry");
+}
+
+#[test]
+fn the_last_slot_fails_the_delivery_and_auto_pause_holds_the_next_ones() {
+    let fake = Fake::new();
+    fake.set_variable("retry_schedule", "0,1,1");
+    fake.set_variable("auto_pause_after", "4");
+    let (id, _) = fake.create();
+    fake.answer_with(500);
+    let send = |event: &str| {
+        let (status, answer) = fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": event })),
+        );
+        assert!(status == 202, "{answer}");
+        answer
+    };
+    send("evt_1");
+    for _ in 0..3 {
+        fake.advance_seconds(2);
+        fake.dispatch();
+    }
+    let (_, message) = fake.call("GET", "/messages/evt_1", None);
+    assert_eq!(message["deliveries"][0]["status"], "failed", "{message}");
+    assert_eq!(message["deliveries"][0]["attempts"], 3);
+    // The fourth failed attempt in a row pauses the endpoint; its delivery
+    // and the later ones are held.
+    send("evt_2");
+    let (_, endpoint) = fake.call("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(endpoint["paused"], true, "{endpoint}");
+    let held = send("evt_3");
+    assert_eq!(held["deliveries"][0]["status"], "held");
+    let sent_before = fake.sent.borrow().len();
+    fake.advance_seconds(5);
+    fake.dispatch();
+    assert_eq!(
+        fake.sent.borrow().len(),
+        sent_before,
+        "held deliveries wait"
+    );
+
+    // Unpausing releases them, in order.
+    fake.answer_with(204);
+    let (status, _) = fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "paused": false })),
+    );
+    assert_eq!(status, 200);
+    let released: Vec<String> = sent_attempts(&fake)[sent_before..]
+        .iter()
+        .map(|(message, _)| message.clone())
+        .collect();
+    assert_eq!(released, ["evt_2", "evt_3"]);
+    for event in ["evt_2", "evt_3"] {
+        let (_, message) = fake.call("GET", &format!("/messages/{event}"), None);
+        assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+    }
+}
+
+#[test]
+fn an_event_id_is_an_idempotency_key() {
+    let fake = Fake::new();
+    fake.create();
+    let event = json!({ "type": "order.paid", "data": { "n": 1 }, "id": "evt_once" });
+    let (status, first) = fake.call("POST", "/events", Some(event.clone()));
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = fake.call("POST", "/events", Some(event));
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deliveries"][0]["status"], "succeeded");
+    assert_eq!(again["createdAt"], first["createdAt"]);
+    assert_eq!(fake.sent.borrow().len(), 1);
+    let (status, conflict) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "order.paid", "data": { "n": 2 }, "id": "evt_once" })),
+    );
+    assert_eq!(
+        (status, conflict["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
+    // Another organisation's id is another message.
+    assert_eq!(fake.sent.borrow().len(), 1);
+}
+
+#[test]
+fn a_message_that_failed_half_written_is_completed_by_its_repost() {
+    let fake = Fake::new();
+    fake.create();
+    let event = json!({ "type": "order.paid", "data": {}, "id": "evt_half" });
+    fake.writes_left.set(Some(3));
+    let (status, _) = fake.call("POST", "/events", Some(event.clone()));
+    assert_eq!(status, 503);
+    fake.writes_left.set(None);
+    assert!(fake.sent.borrow().is_empty());
+    // The dispatcher does not send what is not whole (yet).
+    fake.dispatch();
+    assert!(fake.sent.borrow().is_empty());
+    let (status, answer) = fake.call("POST", "/events", Some(event));
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(fake.sent.borrow().len(), 1);
+    let (_, listed) = fake.call("GET", "/messages", None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+#[test]
+fn the_message_log_pages_newest_first_and_filters_by_type() {
+    let fake = Fake::new();
+    for n in 0..5 {
+        let event_type = if n % 2 == 0 { "even" } else { "odd" };
+        let (status, _) = fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": event_type, "data": {}, "id": format!("evt_{n}") })),
+        );
+        assert_eq!(status, 202);
+        fake.advance_seconds(40_000);
+    }
+    let ids = |answer: &Value| -> Vec<String> {
+        answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|message| message["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, page) = fake.call("GET", "/messages?limit=2", None);
+    assert_eq!(ids(&page), ["evt_4", "evt_3"]);
+    let cursor = page["nextCursor"].as_str().unwrap().to_string();
+    let (_, page) = fake.call("GET", &format!("/messages?limit=2&cursor={cursor}"), None);
+    assert_eq!(ids(&page), ["evt_2", "evt_1"]);
+    let cursor = page["nextCursor"].as_str().unwrap().to_string();
+    let (_, page) = fake.call("GET", &format!("/messages?limit=2&cursor={cursor}"), None);
+    assert_eq!(ids(&page), ["evt_0"]);
+    assert_eq!(page["nextCursor"], Value::Null);
+    let (_, page) = fake.call("GET", "/messages?type=even", None);
+    assert_eq!(ids(&page), ["evt_4", "evt_2", "evt_0"]);
+    let (status, _) = fake.call("GET", "/messages?cursor=nonsense", None);
+    assert_eq!(status, 400);
+    let (status, _) = fake.call("GET", "/messages/evt_missing", None);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn resend_makes_a_new_attempt_whatever_the_status() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let (status, _) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt_again" })),
+    );
+    assert_eq!(status, 202);
+    let (status, delivery) = fake.call(
+        "POST",
+        "/messages/evt_again/resend",
+        Some(json!({ "endpointId": id })),
+    );
+    assert_eq!(status, 202, "{delivery}");
+    let numbers: Vec<String> = sent_attempts(&fake).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(numbers, ["1", "2"]);
+    let (status, problem) = fake.call(
+        "POST",
+        "/messages/evt_again/resend",
+        Some(json!({ "endpointId": "00000000-0000-4000-8000-000000000000" })),
+    );
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn messages_expire_a_day_at_a_time() {
+    let fake = Fake::new();
+    fake.set_variable("retention_days", "1");
+    fake.create();
+    for n in 0..3 {
+        fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
+        );
+    }
+    let stored = |prefix: &str| {
+        fake.entries
+            .borrow()
+            .keys()
+            .filter(|key| key.starts_with(prefix))
+            .count()
+    };
+    assert_eq!((stored("message/"), stored("delivery/")), (3, 3));
+    fake.advance_seconds(86_400);
+    fake.dispatch();
+    assert_eq!(stored("message/"), 3, "kept for the whole retention");
+    fake.advance_seconds(2 * 86_400);
+    fake.dispatch();
+    for prefix in ["message/", "delivery/", "log/", "queue/"] {
+        assert_eq!(stored(prefix), usize::from(prefix == "queue/"), "{prefix}");
+    }
+    // What is left are the two directories, empty.
+    for directory in ["queue/seconds", "retention/days"] {
+        assert_eq!(fake.entries.borrow()[directory], b"[]", "{directory}");
+    }
+    let (_, listed) = fake.call("GET", "/messages", None);
+    assert_eq!(listed["data"], json!([]));
+}
+
+#[test]
+fn dispatch_needs_its_token() {
+    let fake = Fake::new();
+    let post = |authorization: Option<&str>| {
+        let request = Request {
+            method: "POST".into(),
+            path: "/dispatch".into(),
+            query: None,
+            headers: authorization
+                .map(|value| vec![("authorization".to_string(), value.to_string())])
+                .unwrap_or_default(),
+            body: Vec::new(),
+        };
+        futures::executor::block_on(handle(&fake.0, &request)).status
+    };
+    assert_eq!(post(Some("Bearer anything")), 401, "no token configured");
+    fake.set_variable("dispatch_token", "tok_secret");
+    assert_eq!(post(None), 401);
+    assert_eq!(post(Some(&format!("Bearer {KEY}"))), 401);
+    assert_eq!(post(Some("Bearer tok_secret")), 200);
 }

@@ -104,15 +104,22 @@ fn main() {
             )
         });
         server_errors += figures.report("event (2 deliveries)", concurrency);
-        // Per busy endpoint: the 100 test sends above, then 200 events
-        // (REQUESTS in all), of which the ring keeps the newest 200.
+        // Per busy endpoint: the test sends above, then the events
+        // (REQUESTS in all), of which the ring keeps the newest 200. The
+        // deliveries follow the 202s: wait for them.
         for id in &busy {
-            let attempts = client.attempts(id);
-            let events = attempts
-                .iter()
-                .filter(|attempt| attempt["eventType"] == event_type.as_str())
-                .count();
-            assert_eq!(events, REQUESTS.min(200), "event attempts lost on {id}");
+            let events = || {
+                client
+                    .attempts(id)
+                    .iter()
+                    .filter(|attempt| attempt["eventType"] == event_type.as_str())
+                    .count()
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while events() < REQUESTS.min(200) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(events(), REQUESTS.min(200), "event attempts lost on {id}");
         }
     }
     // Events again, at 4 clients, with 600 endpoints of the organisation
@@ -163,10 +170,14 @@ fn main() {
     let (_, stats) = client.call(&client.agent(), "GET", "/inbound/shop/stats", None);
     assert_eq!(stats["accepted"], accepted, "gateway counts lost: {stats}");
 
-    let delivered = receiver.count.load(Ordering::SeqCst);
     let expected = CONCURRENCIES.len() * REQUESTS * (1 + BUSY_ENDPOINTS)
         + REQUESTS * BUSY_ENDPOINTS
         + accepted;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let delivered = receiver.count.load(Ordering::SeqCst);
     println!(
         "\nreceiver got {delivered} deliveries (expected {expected}); 5xx answers: {server_errors}"
     );

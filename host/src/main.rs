@@ -112,6 +112,10 @@ enum Command {
         /// How long one request may take before it is stopped with a 503.
         #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_REQUEST_DEADLINE_MS)]
         request_timeout_ms: u64,
+        /// How often the dispatcher sends due deliveries; 0 turns it off
+        /// (accepted events still get their first attempt at once).
+        #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_DISPATCH_INTERVAL_MS)]
+        dispatch_interval_ms: u64,
     },
     /// Configure the receiver gateway (`POST /inbound/{source}`).
     Inbound {
@@ -230,7 +234,15 @@ fn run(command: Command) -> Result<(), Failure> {
             variables,
             component,
             request_timeout_ms,
-        } => serve(listen, data, &variables, component, request_timeout_ms),
+            dispatch_interval_ms,
+        } => serve(
+            listen,
+            data,
+            &variables,
+            component,
+            request_timeout_ms,
+            dispatch_interval_ms,
+        ),
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
         } => new_api_key(&org),
@@ -320,6 +332,7 @@ fn serve(
     variables: &[(String, String)],
     component: Option<PathBuf>,
     request_timeout_ms: u64,
+    dispatch_interval_ms: u64,
 ) -> Result<(), Failure> {
     let options = hooksign_host::serve::ServeOptions {
         component: component.unwrap_or_else(hooksign_host::serve::default_edge_component_path),
@@ -327,6 +340,8 @@ fn serve(
         data,
         variables: hooksign_host::variables_from(std::env::vars(), variables),
         request_deadline: std::time::Duration::from_millis(request_timeout_ms),
+        dispatch_every: (dispatch_interval_ms > 0)
+            .then(|| std::time::Duration::from_millis(dispatch_interval_ms)),
     };
     hooksign_host::serve::serve(options).map_err(Failure::Usage)
 }

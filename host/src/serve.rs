@@ -36,7 +36,17 @@ pub struct ServeOptions {
     /// instance is dropped and the client gets 503 `request_timeout` (if
     /// nothing was sent yet).
     pub request_deadline: Duration,
+    /// How often the dispatcher runs a pass (`POST /dispatch`); `None`:
+    /// never, and only the accepting requests' first attempts are made.
+    pub dispatch_every: Option<Duration>,
 }
+
+/// The default dispatch interval, in milliseconds.
+pub const DEFAULT_DISPATCH_INTERVAL_MS: u64 = 1000;
+
+/// Dispatch passes that may run at once: a pass waits for its slowest
+/// receiver, and the next tick should not wait behind it.
+const MAX_CONCURRENT_PASSES: usize = 2;
 
 /// The default request deadline, in milliseconds: four default delivery
 /// timeouts, so that a delivery that times out still gets its attempt
@@ -85,13 +95,27 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
     let store = Arc::new(SqliteStore::open(&options.data)?);
+    let mut variables = options.variables;
+    // The dispatcher's own credential when none is configured.
+    let dispatch_token = match variables.get("dispatch_token") {
+        Some(token) => token.clone(),
+        None => {
+            let token = hooksign_edge::new_api_key()
+                .map_err(|error| format!("cannot make a dispatch token: {error}"))?;
+            variables.insert("dispatch_token".into(), token.clone());
+            token
+        }
+    };
     let server = Arc::new(Server {
         pre,
         store,
-        outbound: OutboundPolicy::from_variables(&options.variables),
-        variables: Arc::new(options.variables),
+        outbound: OutboundPolicy::from_variables(&variables),
+        variables: Arc::new(variables),
         request_deadline: options.request_deadline,
     });
+    if let Some(every) = options.dispatch_every {
+        tokio::spawn(dispatcher(server.clone(), every, dispatch_token));
+    }
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
@@ -122,6 +146,26 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     }
 }
 
+/// Runs a dispatch pass every `every`, each in an instance of its own.
+async fn dispatcher(server: Arc<Server>, every: Duration, token: String) {
+    let passes = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PASSES));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Ok(pass) = passes.clone().try_acquire_owned() else {
+            continue;
+        };
+        let server = server.clone();
+        let authorization = format!("Bearer {token}");
+        tokio::spawn(async move {
+            // A pass that found work is followed by another at once.
+            while server.dispatch_pass(&authorization).await > 0 {}
+            drop(pass);
+        });
+    }
+}
+
 fn load(path: &Path) -> wasmtime::Result<ProxyPre<EdgeState>> {
     // Guests yield to the runtime every epoch tick, so a request that
     // computes for ever cannot hold a worker thread past its deadline.
@@ -135,6 +179,42 @@ fn load(path: &Path) -> wasmtime::Result<ProxyPre<EdgeState>> {
 }
 
 impl Server {
+    /// Runs `POST /dispatch` in an instance of its own; returns how many
+    /// attempts the pass made (0 when it failed, which it logs).
+    async fn dispatch_pass(&self, authorization: &str) -> u64 {
+        use http_body_util::BodyExt as _;
+        let body = http_body_util::Empty::<bytes::Bytes>::new()
+            .map_err(|never| -> hyper::Error { match never {} });
+        let request = hyper::Request::post("http://127.0.0.1/dispatch")
+            .header("authorization", authorization)
+            .body(body);
+        let response = match request {
+            Ok(request) => self.run_instance(request).await,
+            Err(error) => {
+                eprintln!("hooksign: cannot build a dispatch request: {error}");
+                return 0;
+            }
+        };
+        let response = match response {
+            Ok(response) if response.status().is_success() => response,
+            Ok(response) => {
+                eprintln!("hooksign: a dispatch pass answered {}", response.status());
+                return 0;
+            }
+            Err(_) => {
+                eprintln!("hooksign: a dispatch pass failed");
+                return 0;
+            }
+        };
+        let Ok(body) = response.into_body().collect().await else {
+            return 0;
+        };
+        serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+            .ok()
+            .and_then(|report| report["attempted"].as_u64())
+            .unwrap_or(0)
+    }
+
     /// Runs one request in a fresh instance. A trap becomes a 500 problem,
     /// a request past its deadline a 503.
     async fn handle(
@@ -166,10 +246,13 @@ impl Server {
         }
     }
 
-    async fn run_instance(
+    async fn run_instance<B>(
         &self,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
+        request: hyper::Request<B>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
+    {
         let state = EdgeState::new(
             self.store.clone(),
             self.variables.clone(),

@@ -32,10 +32,13 @@ fn no_key_or_secret_in_logs_or_answers() {
     let inbound_secret = Secret::generate().unwrap().to_text();
     let sources =
         json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url}});
+    let dispatch_token = "tok_dispatch_0123456789abcdef";
     let service = Service::start(&[
         ("allow_private_targets", "true"),
         ("inbound_sources", &sources.to_string()),
         ("delivery_timeout_ms", "1000"),
+        ("dispatch_token", dispatch_token),
+        ("retry_schedule", "0,1"),
     ]);
     let mut answers: Vec<String> = Vec::new();
     let mut signing_secrets = Vec::new();
@@ -84,6 +87,24 @@ fn no_key_or_secret_in_logs_or_answers() {
         Some(API_KEY),
         Some(&format!(r#"{{"url": "{API_KEY}"}}"#)),
     ));
+    // The message log, a resend, the dispatcher's route (right and wrong token).
+    record(service.call(
+        "POST",
+        "/events",
+        Some(API_KEY),
+        Some(r#"{"type": "a", "data": {}, "id": "evt_hygiene"}"#),
+    ));
+    record(service.call("GET", "/messages", Some(API_KEY), None));
+    record(service.call("GET", "/messages/evt_hygiene", Some(API_KEY), None));
+    record(service.call(
+        "POST",
+        "/messages/evt_hygiene/resend",
+        Some(API_KEY),
+        Some(&json!({ "endpointId": id }).to_string()),
+    ));
+    record(service.call("POST", "/dispatch", Some(dispatch_token), None));
+    record(service.call("POST", "/dispatch", Some(API_KEY), None));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     record(service.call(
         "PATCH",
         &format!("/webhooks/{id}"),
@@ -116,7 +137,12 @@ fn no_key_or_secret_in_logs_or_answers() {
     let received = receiver.received.lock().unwrap().clone();
     assert!(!received.is_empty());
     let log = service.stop();
-    let mut secrets: Vec<String> = vec![API_KEY.into(), OTHER_KEY.into(), inbound_secret.clone()];
+    let mut secrets: Vec<String> = vec![
+        API_KEY.into(),
+        OTHER_KEY.into(),
+        inbound_secret.clone(),
+        dispatch_token.into(),
+    ];
     secrets.extend(signing_secrets);
     for secret in &secrets {
         for form in forms(secret) {

@@ -12,17 +12,19 @@ use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use futures::StreamExt as _;
 use futures::future::{Either, select};
+use futures::{SinkExt as _, StreamExt as _};
 use hooksign_edge::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{
+    Fields, IncomingRequest, IncomingResponse, Method, OutgoingResponse, Request, ResponseOutparam,
+};
 use spin_sdk::http_component;
 // wasi:keyvalue as spin-sdk binds it.
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
 use wasi::clocks::monotonic_clock;
 
 #[http_component]
-async fn handle(request: IncomingRequest) -> Response {
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     let (path, query) = match request.path_with_query() {
         Some(target) => match target.split_once('?') {
             Some((path, query)) => (path.to_string(), Some(query.to_string())),
@@ -51,12 +53,42 @@ async fn handle(request: IncomingRequest) -> Response {
         bucket: wasi_store::open(DEFAULT_STORE).ok(),
     };
     let response = hooksign_edge::handle(&platform, &edge_request).await;
-    let mut builder = Response::builder();
-    builder.status(response.status);
-    for (name, value) in response.headers {
-        builder.header(name, value);
+    let follow_up = respond(response_out, response).await;
+    // The answer is out; the deliveries it queued get their first attempt
+    // now, in this invocation (the dispatcher retries what fails).
+    if !follow_up.is_empty()
+        && let Err(problem) = hooksign_edge::follow_up(&platform, &follow_up).await
+    {
+        eprintln!("hooksign: first attempts stopped: {}", problem.code());
     }
-    builder.body(response.body).build()
+}
+
+/// Sends the whole answer and closes it; returns the deliveries to send next.
+async fn respond(
+    response_out: ResponseOutparam,
+    response: hooksign_edge::Response,
+) -> Vec<hooksign_edge::DeliveryRef> {
+    let headers: Vec<(String, Vec<u8>)> = response
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    let Ok(fields) = Fields::from_list(&headers) else {
+        eprintln!("hooksign: a response header was refused");
+        return Vec::new();
+    };
+    let outgoing = OutgoingResponse::new(fields);
+    if outgoing.set_status_code(response.status).is_err() {
+        eprintln!("hooksign: status {} was refused", response.status);
+    }
+    let mut body = outgoing.take_body();
+    response_out.set(outgoing);
+    if let Err(error) = body.send(response.body).await {
+        eprintln!("hooksign: the answer's body broke off: {error:?}");
+    }
+    // Dropping the sink finishes the body: the client has all of it.
+    drop(body);
+    response.follow_up
 }
 
 /// The body, read up to one byte past the limit (the service answers 413
@@ -147,6 +179,7 @@ impl Platform for Spin {
         request: OutboundRequest,
         timeout_ms: u64,
     ) -> Result<OutboundResponse, SendFailure> {
+        let limit = request.response_limit;
         let mut builder = Request::builder();
         builder
             .method(Method::Post)
@@ -155,28 +188,46 @@ impl Platform for Spin {
         for (name, value) in request.headers {
             builder.header(name, value);
         }
-        let exchange = pin!(spin_sdk::http::send::<_, Response>(builder.build()));
+        let exchange = pin!(async move {
+            let response = spin_sdk::http::send::<_, IncomingResponse>(builder.build())
+                .await
+                .map_err(|error| SendFailure::Failed(describe(&error)))?;
+            let headers = response
+                .headers()
+                .entries()
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+                .collect();
+            Ok(OutboundResponse {
+                status: response.status(),
+                headers,
+                body: read_at_most(&response, limit).await,
+            })
+        });
         // spin-sdk 5.2 sends without wasi:http request options, so the timeout
         // is a race against a monotonic-clock deadline.
         let deadline = Deadline::after_millis(timeout_ms);
         match select(exchange, deadline).await {
-            Either::Left((Ok(response), _)) => Ok(OutboundResponse {
-                status: *response.status(),
-                headers: response
-                    .headers()
-                    .map(|(name, value)| {
-                        (
-                            name.to_string(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                body: response.into_body(),
-            }),
-            Either::Left((Err(error), _)) => Err(SendFailure::Failed(describe(&error))),
+            Either::Left((answer, _)) => answer,
             Either::Right(_) => Err(SendFailure::Timeout),
         }
     }
+}
+
+/// Up to `limit` bytes of a response's body; the rest is never read (the
+/// stream is dropped), so a receiver that streams for ever costs nothing
+/// past the limit. A body that breaks off is taken as what arrived.
+async fn read_at_most(response: &IncomingResponse, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut chunks = pin!(response.take_body_stream());
+    while body.len() < limit {
+        match chunks.next().await {
+            Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(limit);
+    body
 }
 
 /// A readable reason for a failed exchange.

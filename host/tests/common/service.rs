@@ -42,6 +42,11 @@ impl Service {
         service
     }
 
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The store's directory.
     pub fn data(&self) -> &Path {
         &self.data
@@ -203,12 +208,35 @@ impl Service {
         )
     }
 
+    /// Posts an event and waits for its first attempts; returns the message.
     pub fn event(&self, event_type: &str) -> Value {
-        self.ok(
+        let accepted = self.ok(
             "POST",
             "/events",
             Some(&json!({ "type": event_type, "data": { "n": 1 } }).to_string()),
-        )
+        );
+        self.first_attempts(accepted["id"].as_str().unwrap())
+    }
+
+    /// The message once each delivery has had its first attempt or is held
+    /// (they follow the 202 in the accepting request), waiting up to 15 s.
+    pub fn first_attempts(&self, id: &str) -> Value {
+        self.message_when(id, |delivery| {
+            delivery["attempts"].as_u64() > Some(0) || delivery["status"] != "pending"
+        })
+    }
+
+    /// The message once `done` holds for every delivery, waiting up to 15 s.
+    pub fn message_when(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let message = self.ok("GET", &format!("/messages/{id}"), None);
+            let settled = message["deliveries"].as_array().unwrap().iter().all(&done);
+            if settled || std::time::Instant::now() > deadline {
+                return message;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -237,6 +265,8 @@ impl Drop for Service {
 /// One request a receiver got.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The request target (path and query).
+    pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -256,6 +286,8 @@ pub struct Receiver {
     pub url: String,
     pub received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    /// Statuses for the next requests, in order, before `status` again.
+    script: Arc<Mutex<std::collections::VecDeque<u16>>>,
     pub delay_ms: Arc<AtomicU64>,
 }
 
@@ -265,22 +297,25 @@ impl Receiver {
         let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let delay_ms = Arc::new(AtomicU64::new(0));
         // Several threads, so that a slow answer does not hold up the next
         // request (a retry sent after a timeout).
         for _ in 0..4 {
-            let (server, log, answer, delay) = (
+            let (server, log, answer, script, delay) = (
                 server.clone(),
                 received.clone(),
                 status.clone(),
+                script.clone(),
                 delay_ms.clone(),
             );
-            std::thread::spawn(move || Receiver::serve(&server, &log, &answer, &delay));
+            std::thread::spawn(move || Receiver::serve(&server, &log, &answer, &script, &delay));
         }
         Receiver {
             url,
             received,
             status,
+            script,
             delay_ms,
         }
     }
@@ -289,6 +324,7 @@ impl Receiver {
         server: &tiny_http::Server,
         log: &Mutex<Vec<Received>>,
         answer: &AtomicU16,
+        script: &Mutex<std::collections::VecDeque<u16>>,
         delay: &AtomicU64,
     ) {
         for mut request in server.incoming_requests() {
@@ -299,16 +335,43 @@ impl Receiver {
                 .iter()
                 .map(|header| (header.field.to_string(), header.value.to_string()))
                 .collect();
-            log.lock().unwrap().push(Received { headers, body });
+            let status = {
+                // Recorded and scripted under one lock: the n-th request
+                // gets the n-th scripted status.
+                let mut log = log.lock().unwrap();
+                log.push(Received {
+                    path: request.url().to_string(),
+                    headers,
+                    body,
+                });
+                script
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or_else(|| answer.load(Ordering::SeqCst))
+            };
             std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-            let response = tiny_http::Response::from_string("received")
-                .with_status_code(answer.load(Ordering::SeqCst));
+            let response = tiny_http::Response::from_string("received").with_status_code(status);
             let _ = request.respond(response);
         }
     }
 
     pub fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers the next requests with these statuses, in order.
+    pub fn script(&self, statuses: &[u16]) {
+        self.script.lock().unwrap().extend(statuses);
+    }
+
+    /// Waits up to `seconds` for at least `count` requests; returns the count.
+    pub fn wait_for(&self, count: usize, seconds: u64) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        while self.count() < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.count()
     }
 
     pub fn last(&self) -> Received {
@@ -325,10 +388,13 @@ impl Receiver {
     }
 }
 
-pub fn local() -> [(&'static str, &'static str); 2] {
+/// Receivers on loopback, short timeouts, one attempt per delivery (the
+/// durable-delivery tests set their own schedule).
+pub fn local() -> [(&'static str, &'static str); 3] {
     [
         ("allow_private_targets", "true"),
         ("delivery_timeout_ms", "1500"),
+        ("retry_schedule", "0"),
     ]
 }
 
