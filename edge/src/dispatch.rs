@@ -87,6 +87,20 @@ pub fn enqueue(
     delivery: &DeliveryRef,
     at_ms: i64,
 ) -> Result<(), Problem> {
+    enqueue_all(platform, std::slice::from_ref(delivery), at_ms)
+}
+
+/// Lists deliveries, in order, in the queue second of `at_ms`: one write
+/// of the second's list for all of them. The second is listed first, so
+/// no pass misses it.
+pub fn enqueue_all(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+    at_ms: i64,
+) -> Result<(), Problem> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
     let second = at_ms.div_euclid(1000);
     update_or_default(platform, SECONDS_KEY, |seconds: &mut Vec<i64>| {
         if !seconds.contains(&second) {
@@ -97,8 +111,10 @@ pub fn enqueue(
         platform,
         &queue_key(second),
         |listed: &mut Vec<DeliveryRef>| {
-            if !listed.contains(delivery) {
-                listed.push(delivery.clone());
+            for delivery in deliveries {
+                if !listed.contains(delivery) {
+                    listed.push(delivery.clone());
+                }
             }
         },
     )
@@ -142,10 +158,10 @@ pub fn release(
             },
         )?;
         if pending {
-            enqueue(platform, delivery, now_ms)?;
             released.push(delivery.clone());
         }
     }
+    enqueue_all(platform, &released, now_ms)?;
     update_or_default(
         platform,
         &held_key(endpoint),
@@ -199,7 +215,7 @@ pub async fn follow_up(
     for batch in by_endpoint.chunks(config.dispatch_concurrency) {
         let runs = batch.iter().map(|group| async move {
             for delivery in group {
-                attempt(platform, config, delivery, None).await?;
+                attempt(platform, config, delivery).await?;
             }
             Ok::<(), Problem>(())
         });
@@ -229,35 +245,41 @@ pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
     seconds.sort_unstable();
     let mut report = PassReport::default();
     // Each endpoint's due deliveries, oldest first.
-    let mut by_endpoint: BTreeMap<String, Vec<(i64, DeliveryRef)>> = BTreeMap::new();
+    let mut by_endpoint: BTreeMap<String, Vec<DeliveryRef>> = BTreeMap::new();
     let mut chosen = 0;
     'seconds: for second in seconds {
         let listed: Vec<DeliveryRef> = get_json(platform, &queue_key(second))?.unwrap_or_default();
         if listed.is_empty() {
             forget_second(platform, second, now)?;
         }
+        let mut settled = Vec::new();
         for delivery in listed {
             if chosen == MAX_PER_PASS {
-                break 'seconds;
+                break;
             }
             match due(platform, &delivery, second, now_ms)? {
-                Due::Settled => unlist(platform, second, &delivery)?,
+                Due::Settled => settled.push(delivery),
                 Due::Busy => report.busy += 1,
                 Due::Now => {
                     chosen += 1;
                     by_endpoint
                         .entry(delivery.endpoint.clone())
                         .or_default()
-                        .push((second, delivery));
+                        .push(delivery);
                 }
             }
+        }
+        // One write per second for every entry that is done with it.
+        unlist(platform, second, &settled)?;
+        if chosen == MAX_PER_PASS {
+            break 'seconds;
         }
     }
     let config = &config;
     let mut runs = futures::stream::iter(by_endpoint.into_values().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
-        for (second, delivery) in &group {
-            let outcome = attempt(platform, config, delivery, Some(*second)).await?;
+        for delivery in &group {
+            let outcome = attempt(platform, config, delivery).await?;
             outcomes.push(outcome);
         }
         Ok::<_, Problem>(outcomes)
@@ -305,15 +327,18 @@ fn due(
     })
 }
 
-/// Removes a delivery from a queue second.
-fn unlist(platform: &impl Platform, second: i64, delivery: &DeliveryRef) -> Result<(), Problem> {
+/// Removes deliveries from a queue second, in one write.
+fn unlist(platform: &impl Platform, second: i64, done: &[DeliveryRef]) -> Result<(), Problem> {
+    if done.is_empty() {
+        return Ok(());
+    }
     update_json(
         platform,
         &queue_key(second),
         |listed: Option<Vec<DeliveryRef>>| {
             Ok(match listed {
-                Some(mut listed) if listed.contains(delivery) => {
-                    listed.retain(|listed| listed != delivery);
+                Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
+                    listed.retain(|entry| !done.contains(entry));
                     (Some(listed), ())
                 }
                 _ => (None, ()),
@@ -343,8 +368,8 @@ fn forget_second(platform: &impl Platform, second: i64, now: i64) -> Result<(), 
 enum Claim {
     Leased(DeliveryRecord, String),
     Busy,
-    /// Nothing to send; the queue second it is due in, if still pending.
-    Settled(Option<i64>),
+    /// Nothing to send now.
+    Settled,
 }
 
 /// Leases a delivery that is pending and due.
@@ -363,15 +388,12 @@ fn claim(
         &delivery.key(),
         |current: Option<DeliveryRecord>| {
             Ok(match current {
-                None => (None, Claim::Settled(None)),
-                Some(record) if record.status != DeliveryStatus::Pending => {
-                    (None, Claim::Settled(None))
-                }
+                None => (None, Claim::Settled),
+                Some(record) if record.status != DeliveryStatus::Pending => (None, Claim::Settled),
                 // Due later: the entry of its second sends it.
-                Some(record) if record.next_attempt_at.is_some_and(|at| at > now_ms) => (
-                    None,
-                    Claim::Settled(record.next_attempt_at.map(|at| at.div_euclid(1000))),
-                ),
+                Some(record) if record.next_attempt_at.is_some_and(|at| at > now_ms) => {
+                    (None, Claim::Settled)
+                }
                 Some(record)
                     if record
                         .lease
@@ -392,33 +414,23 @@ fn claim(
     )
 }
 
-/// Leases one delivery, sends its next attempt and records the result,
-/// then unlists it from the queue second it was found in (`listed_in`, or
-/// its due second), unless it is due in that second again.
+/// Leases one delivery, sends its next attempt and records the result.
+/// Its queue entry stays: the next pass sees that it is done with it (or
+/// that it is due again in that second) and removes it with the others,
+/// so that concurrent senders do not all rewrite the same list.
 async fn attempt(
     platform: &impl Platform,
     config: &Config,
     delivery: &DeliveryRef,
-    listed_in: Option<i64>,
 ) -> Result<Outcome, Problem> {
     let now_ms = platform.now_millis();
-    let (outcome, listed_in, due_in) = match claim(platform, config, delivery, now_ms)? {
-        Claim::Busy => return Ok(Outcome::Busy),
-        Claim::Settled(due_in) => (Outcome::Settled, listed_in, due_in),
+    match claim(platform, config, delivery, now_ms)? {
+        Claim::Busy => Ok(Outcome::Busy),
+        Claim::Settled => Ok(Outcome::Settled),
         Claim::Leased(record, token) => {
-            let listed_in = listed_in.or(record.next_attempt_at.map(|at| at.div_euclid(1000)));
-            let (outcome, due_in) =
-                attempt_leased(platform, config, delivery, &record, &token, now_ms).await?;
-            (outcome, listed_in, due_in)
+            attempt_leased(platform, config, delivery, &record, &token, now_ms).await
         }
-    };
-    if outcome != Outcome::Busy
-        && let Some(second) = listed_in
-        && due_in != Some(second)
-    {
-        unlist(platform, second, delivery)?;
     }
-    Ok(outcome)
 }
 
 /// [`attempt`] once the lease is held.
@@ -429,13 +441,13 @@ async fn attempt_leased(
     record: &DeliveryRecord,
     token: &str,
     now_ms: i64,
-) -> Result<(Outcome, Option<i64>), Problem> {
+) -> Result<Outcome, Problem> {
     let message = match messages::find(platform, &delivery.org, &delivery.message)? {
         Some(message) if message.accepted => message,
         // Still being written by its request, which sends it: not ours yet.
         Some(message) if now_ms - message.created_at * 1000 < UNFINISHED_GRACE_MS => {
             finish(platform, delivery, token, |_| {})?;
-            return Ok((Outcome::Busy, None));
+            return Ok(Outcome::Busy);
         }
         // Never finished: never sent.
         _ => {
@@ -444,7 +456,7 @@ async fn attempt_leased(
                 record.next_attempt_at = None;
                 record.last_error = Some("the message was never accepted whole".into());
             })?;
-            return Ok((Outcome::Settled, None));
+            return Ok(Outcome::Settled);
         }
     };
     let Some(endpoint) = store::find(platform, &delivery.org, &delivery.endpoint)? else {
@@ -453,7 +465,7 @@ async fn attempt_leased(
             record.next_attempt_at = None;
             record.last_error = Some("the endpoint was deleted".into());
         })?;
-        return Ok((Outcome::Settled, None));
+        return Ok(Outcome::Settled);
     };
     if endpoint.paused {
         if finish(platform, delivery, token, |record| {
@@ -462,7 +474,7 @@ async fn attempt_leased(
         })? {
             hold(platform, delivery)?;
         }
-        return Ok((Outcome::Settled, None));
+        return Ok(Outcome::Settled);
     }
     let number = record.attempts.saturating_add(1);
     let delivered = deliver(
@@ -478,8 +490,8 @@ async fn attempt_leased(
         },
     )
     .await?;
-    let due_in = record_result(platform, config, delivery, token, number, &delivered)?;
-    Ok((Outcome::Attempted, due_in))
+    record_result(platform, config, delivery, token, number, &delivered)?;
+    Ok(Outcome::Attempted)
 }
 
 /// The delivery's state after attempt `number`: succeeded; held if the
@@ -492,7 +504,7 @@ fn record_result(
     token: &str,
     number: u32,
     delivered: &Delivered,
-) -> Result<Option<i64>, Problem> {
+) -> Result<(), Problem> {
     let now_ms = platform.now_millis();
     let paused = delivered
         .endpoint
@@ -517,15 +529,12 @@ fn record_result(
         record.next_attempt_at = next;
     })?;
     if !written {
-        return Ok(None);
+        return Ok(());
     }
     match (status, next) {
-        (DeliveryStatus::Pending, Some(at)) => {
-            enqueue(platform, delivery, at)?;
-            Ok(Some(at.div_euclid(1000)))
-        }
-        (DeliveryStatus::Held, _) => hold(platform, delivery).map(|()| None),
-        _ => Ok(None),
+        (DeliveryStatus::Pending, Some(at)) => enqueue(platform, delivery, at),
+        (DeliveryStatus::Held, _) => hold(platform, delivery),
+        _ => Ok(()),
     }
 }
 

@@ -246,14 +246,12 @@ impl<P: Platform> Api<'_, P> {
                 },
             )?;
             match record.status {
-                DeliveryStatus::Pending => {
-                    dispatch::enqueue(self.platform, &delivery, now_ms)?;
-                    pending.push(delivery);
-                }
+                DeliveryStatus::Pending => pending.push(delivery),
                 DeliveryStatus::Held => dispatch::hold(self.platform, &delivery)?,
                 DeliveryStatus::Succeeded | DeliveryStatus::Failed => {}
             }
         }
+        dispatch::enqueue_all(self.platform, &pending, now_ms)?;
         Ok(pending)
     }
 

@@ -1,10 +1,13 @@
 //! Load on `hooksign serve` over loopback: creates, rotations, deletes, test
-//! sends, events and receiver-gateway deliveries at several concurrencies, with keep-alive clients. Prints
-//! requests/s, p50 and p99 per operation (the table in BENCHMARKS.md), and
-//! fails if any answer is a 5xx or any attempt record is missing.
+//! sends, events and receiver-gateway deliveries at several concurrencies,
+//! with keep-alive clients; then durable delivery: event accept latency with
+//! receivers that take 1 s, deliveries/s to 100 endpoints, and the drain of
+//! a 10,000-delivery backlog. Prints requests/s, p50 and p99 per operation
+//! (the tables in BENCHMARKS.md), and fails if any answer is a 5xx or any
+//! attempt or delivery is missing.
 //!
-//! `cargo bench --locked -p hooksign-host --bench load` (the components must
-//! be built first, as for the tests).
+//! `cargo bench --locked --bench load` (the components must be built first,
+//! as for the tests).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -183,6 +186,187 @@ fn main() {
     );
     assert_eq!(delivered, expected, "deliveries lost");
     assert_eq!(server_errors, 0, "the service answered 5xx");
+    drop(service);
+    durable_delivery();
+}
+
+/// Durable delivery: how fast events are accepted when receivers are slow,
+/// how fast deliveries go out to 100 endpoints, and how fast a backlog of
+/// 10,000 held deliveries drains once its endpoints are unpaused.
+fn durable_delivery() {
+    let variables = [
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "5000"),
+        ("auto_pause_after", "1000000"),
+    ];
+    // Accept latency must not depend on the receivers: they take 1 s.
+    let slow = SlowReceiver::start(Duration::from_secs(1));
+    let service = Service::start(&variables);
+    let client = Client {
+        base: service.base.clone(),
+    };
+    for _ in 0..BUSY_ENDPOINTS {
+        let body = json!({ "url": slow.url, "eventTypes": ["slow"] }).to_string();
+        assert_eq!(
+            client
+                .call(&client.agent(), "POST", "/webhooks", Some(&body))
+                .0,
+            201
+        );
+    }
+    let event_body = json!({ "type": "slow", "data": { "load": true } }).to_string();
+    let mut accepted = 0;
+    for concurrency in CONCURRENCIES {
+        let (_, figures) = client.run(concurrency, |agent, _| {
+            (
+                client.call(agent, "POST", "/events", Some(&event_body)).0,
+                (),
+            )
+        });
+        assert_eq!(figures.errors(), 0, "5xx accepting events");
+        figures.report("event accepted (receivers take 1 s)", concurrency);
+        accepted += REQUESTS * BUSY_ENDPOINTS;
+    }
+    // At least once: an attempt that timed out while the receiver still
+    // answered is retried, and the receiver counts both.
+    let delivered = wait_for(&slow.count, accepted, Duration::from_secs(120));
+    println!(
+        "\nslow receivers: {delivered} requests for {accepted} deliveries ({} retried after a timeout)",
+        delivered.saturating_sub(accepted)
+    );
+    assert!(delivered >= accepted, "slow deliveries lost");
+    drop(service);
+
+    // Deliveries/s to 100 endpoints: 20 events, 2,000 deliveries.
+    let fast = FastReceiver::start();
+    let service = Service::start(&variables);
+    let client = Client {
+        base: service.base.clone(),
+    };
+    let endpoints: Vec<String> = (0..100)
+        .map(|_| {
+            let body = json!({ "url": fast.url, "eventTypes": ["fan"] }).to_string();
+            let (_, created) = client.call(&client.agent(), "POST", "/webhooks", Some(&body));
+            created["endpoint"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let fan_body = json!({ "type": "fan", "data": { "load": true } }).to_string();
+    let started = Instant::now();
+    let (_, figures) = client.run_n(4, 20, |agent, _| {
+        (client.call(agent, "POST", "/events", Some(&fan_body)).0, ())
+    });
+    assert_eq!(figures.errors(), 0, "5xx accepting events");
+    let delivered = wait_for(&fast.count, 2000, Duration::from_secs(120));
+    let took = started.elapsed();
+    println!(
+        "\ndelivery to 100 endpoints: {delivered} deliveries in {:.2} s, {:.0} deliveries/s",
+        took.as_secs_f64(),
+        delivered as f64 / took.as_secs_f64()
+    );
+    assert_eq!(delivered, 2000, "fan-out deliveries lost");
+    // The receiver counts before the attempts are recorded: wait for those,
+    // so that the pauses below do not race them.
+    for id in &endpoints {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.attempts(id).len() < 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    // A backlog: 100 endpoints paused, 100 events held for each; then all
+    // unpaused at once, as when a receiver comes back.
+    let pause = |paused: bool| {
+        for id in &endpoints {
+            let body = json!({ "paused": paused }).to_string();
+            let path = format!("/webhooks/{id}");
+            let (status, answer) = client.call(&client.agent(), "PATCH", &path, Some(&body));
+            assert_eq!(status, 200, "{answer}");
+        }
+    };
+    pause(true);
+    let (_, figures) = client.run_n(4, 100, |agent, _| {
+        (client.call(agent, "POST", "/events", Some(&fan_body)).0, ())
+    });
+    assert_eq!(figures.errors(), 0, "5xx holding events");
+    let before = fast.count.load(Ordering::SeqCst);
+    let started = Instant::now();
+    pause(false);
+    let drained = wait_for(&fast.count, before + 10_000, Duration::from_secs(300)) - before;
+    let took = started.elapsed();
+    println!(
+        "backlog: {drained} held deliveries drained in {:.2} s after unpausing, {:.0} deliveries/s",
+        took.as_secs_f64(),
+        drained as f64 / took.as_secs_f64()
+    );
+    assert_eq!(drained, 10_000, "backlog deliveries lost");
+}
+
+/// Waits until `count` reaches `target` or `limit` passes; returns it.
+fn wait_for(count: &AtomicUsize, target: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    while count.load(Ordering::SeqCst) < target && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    count.load(Ordering::SeqCst)
+}
+
+/// A receiver that answers 204 after `delay`, a thread per connection.
+struct SlowReceiver {
+    url: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl SlowReceiver {
+    fn start(delay: Duration) -> SlowReceiver {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let counted = counted.clone();
+                std::thread::spawn(move || {
+                    // Keep-alive: answer each request on the connection.
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 16_384];
+                    loop {
+                        let Ok(read) = stream.read(&mut chunk) else {
+                            return;
+                        };
+                        if read == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..read]);
+                        while let Some(end) = request_end(&buffer) {
+                            buffer.drain(..end);
+                            std::thread::sleep(delay);
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SlowReceiver { url, count }
+    }
+}
+
+/// Where the first whole request in `buffer` ends (head and
+/// content-length body), if it has arrived.
+fn request_end(buffer: &[u8]) -> Option<usize> {
+    let head_end = buffer.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    (buffer.len() >= head_end + length).then_some(head_end + length)
 }
 
 struct Client {
