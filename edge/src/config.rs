@@ -157,23 +157,12 @@ impl Config {
             };
         let retry_schedule = match variable("retry_schedule") {
             None => DEFAULT_RETRY_SCHEDULE.to_vec(),
-            Some(text) => text
-                .split(',')
-                .map(|delay| {
-                    delay
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|delay| *delay <= 604_800)
-                })
-                .collect::<Option<Vec<u64>>>()
-                .filter(|schedule| (1..=20).contains(&schedule.len()))
-                .ok_or_else(|| {
-                    invalid(
-                        "retry_schedule",
-                        "1 to 20 comma-separated delays of 0 to 604800 seconds",
-                    )
-                })?,
+            Some(text) => parse_retry_schedule(&text).ok_or_else(|| {
+                invalid(
+                    "retry_schedule",
+                    "1 to 20 comma-separated delays of 0 to 604800 seconds",
+                )
+            })?,
         };
         let retention_days = number("retention_days", DEFAULT_RETENTION_DAYS, 1)?.min(365);
         let dispatch_concurrency =
@@ -194,4 +183,19 @@ impl Config {
                 .unwrap_or_else(|| InboundSources::parse("{}")),
         })
     }
+}
+
+/// `0,5,300`: 1 to 20 delays of at most a week, in seconds.
+fn parse_retry_schedule(text: &str) -> Option<Vec<u64>> {
+    let schedule = text
+        .split(',')
+        .map(|delay| {
+            delay
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|delay| *delay <= 604_800)
+        })
+        .collect::<Option<Vec<u64>>>()?;
+    (1..=20).contains(&schedule.len()).then_some(schedule)
 }

@@ -1095,3 +1095,18 @@ fn dispatch_needs_its_token() {
     assert_eq!(post(Some(&format!("Bearer {KEY}"))), 401);
     assert_eq!(post(Some("Bearer tok_secret")), 200);
 }
+
+#[test]
+fn a_malformed_retry_schedule_is_a_configuration_problem() {
+    for bad in ["", "a,b", "0,604801", &vec!["1"; 21].join(",")] {
+        let fake = Fake::new();
+        fake.set_variable("retry_schedule", bad);
+        let (status, problem) = fake.call("GET", "/webhooks", None);
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (500, Some("invalid_configuration")),
+            "{bad:?}"
+        );
+        assert!(problem["detail"].as_str().unwrap().contains("retry_schedule"));
+    }
+}
