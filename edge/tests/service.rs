@@ -1110,3 +1110,21 @@ fn a_malformed_retry_schedule_is_a_configuration_problem() {
         assert!(problem["detail"].as_str().unwrap().contains("retry_schedule"));
     }
 }
+
+#[test]
+fn the_multi_node_runtime_config_puts_the_store_in_redis_and_blocks_private_networks() {
+    let config: toml::Table = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/runtime-config.toml"
+    ))
+    .unwrap()
+    .parse()
+    .unwrap();
+    let store = &config["key_value_store"]["default"];
+    assert_eq!(store["type"].as_str(), Some("redis"));
+    assert!(store["url"].as_str().unwrap().starts_with("redis://"));
+    let blocked = config["outbound_networking"]["block_networks"]
+        .as_array()
+        .unwrap();
+    assert!(blocked.iter().any(|network| network.as_str() == Some("private")));
+}

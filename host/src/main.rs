@@ -99,9 +99,13 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: std::net::SocketAddr,
-        /// Directory of the key-value store.
+        /// Directory of the embedded key-value store.
         #[arg(long, value_name = "DIR", default_value = ".hooksign")]
         data: PathBuf,
+        /// A shared store instead, for several nodes: redis://[:PASSWORD@]HOST:PORT[/DB]
+        /// (or rediss://).
+        #[arg(long = "store", value_name = "URL")]
+        store_url: Option<String>,
         /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
         #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
         variables: Vec<(String, String)>,
@@ -231,6 +235,7 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Serve {
             listen,
             data,
+            store_url,
             variables,
             component,
             request_timeout_ms,
@@ -238,6 +243,7 @@ fn run(command: Command) -> Result<(), Failure> {
         } => serve(
             listen,
             data,
+            store_url,
             &variables,
             component,
             request_timeout_ms,
@@ -326,9 +332,11 @@ fn rotate(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one per flag of the command
 fn serve(
     listen: std::net::SocketAddr,
     data: PathBuf,
+    store_url: Option<String>,
     variables: &[(String, String)],
     component: Option<PathBuf>,
     request_timeout_ms: u64,
@@ -338,6 +346,7 @@ fn serve(
         component: component.unwrap_or_else(hooksign_host::serve::default_edge_component_path),
         listen,
         data,
+        store_url,
         variables: hooksign_host::variables_from(std::env::vars(), variables),
         request_deadline: std::time::Duration::from_millis(request_timeout_ms),
         dispatch_every: (dispatch_interval_ms > 0)

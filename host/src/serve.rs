@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::edge_imports::{self, EdgeState};
 use crate::outbound::OutboundPolicy;
-use crate::store::{KeyValueStore, SqliteStore};
+use crate::store::{KeyValueStore, RedisStore, SqliteStore};
 
 /// What `hooksign serve` needs.
 pub struct ServeOptions {
@@ -28,8 +28,10 @@ pub struct ServeOptions {
     pub component: PathBuf,
     /// Where to listen; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// The key-value store's directory.
+    /// The embedded key-value store's directory.
     pub data: PathBuf,
+    /// A shared store instead (`redis://…`, `rediss://…`).
+    pub store_url: Option<String>,
     /// The Spin variables.
     pub variables: HashMap<String, String>,
     /// How long one request may take, response body included; past it the
@@ -94,7 +96,10 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
 async fn run(options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
-    let store = Arc::new(SqliteStore::open(&options.data)?);
+    let store: Arc<dyn KeyValueStore> = match &options.store_url {
+        Some(url) => Arc::new(RedisStore::open(url)?),
+        None => Arc::new(SqliteStore::open(&options.data)?),
+    };
     let mut variables = options.variables;
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {

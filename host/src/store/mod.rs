@@ -1,9 +1,11 @@
 //! The key-value stores `hooksign serve` can keep the edge component's
-//! `default` store in, behind one trait: the embedded SQLite file today,
-//! and any shared store a node can point at next to it.
+//! `default` store in, behind one trait: the embedded SQLite file, and
+//! Redis for several nodes.
 
+mod redis;
 mod sqlite;
 
+pub use self::redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 /// A failed store operation, in words; never holds a value or a credential.
@@ -29,7 +31,7 @@ pub trait KeyValueStore: Send + Sync {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<Result<(), Option<Vec<u8>>>, StoreError>;
-    /// Adds `delta` to a counter (8 little-endian bytes; absent is 0) and
-    /// returns the new value.
+    /// Adds `delta` to a counter (absent is 0) in the store's own counter
+    /// format, and returns the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod redis;
 pub mod service;
 
 /// The signer component that `scripts/test` builds before `cargo test`.

@@ -1,0 +1,226 @@
+//! Several `hooksign serve` nodes on one real Redis (`--store redis://…`):
+//! concurrent changes through different nodes lose nothing, deliveries go
+//! out once per attempt with a dispatcher on every node, a killed node
+//! loses no delivery, and Redis going away is a 503 that heals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use common::service::{API_KEY, Receiver, Service};
+use serde_json::{Value, json};
+
+const LOCAL: [(&str, &str); 3] = [
+    ("allow_private_targets", "true"),
+    ("delivery_timeout_ms", "1000"),
+    ("auto_pause_after", "1000"),
+];
+
+fn node(redis: &RedisServer, extra: &[(&str, &str)]) -> Service {
+    let mut variables = LOCAL.to_vec();
+    variables.extend_from_slice(extra);
+    Service::start_with(&variables, &["--store", &redis.url()])
+}
+
+fn post_event(service: &Service, id: &str) {
+    let (status, answer) = service.call(
+        "POST",
+        "/events",
+        Some(API_KEY),
+        Some(&json!({ "type": "t", "data": {}, "id": id }).to_string()),
+    );
+    assert_eq!(status, 202, "{answer}");
+}
+
+#[test]
+fn the_api_on_redis_keeps_its_data_and_never_shows_the_password() {
+    let redis = RedisServer::start(Some("s3cret-redis-pass"));
+    let receiver = Receiver::start();
+    receiver.answer(204);
+    let service = node(&redis, &[]);
+    let (id, _) = service.create(&receiver.url);
+    let message = service.event("t");
+    assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+    // Another node on the same Redis sees the same endpoint and attempts.
+    let other = node(&redis, &[]);
+    let endpoint = other.ok("GET", &format!("/webhooks/{id}"), None);
+    assert!(endpoint["lastSuccessAt"].is_string(), "{endpoint}");
+    let log = service.stop() + &other.stop();
+    assert!(!log.contains("s3cret-redis-pass"), "{log}");
+}
+
+#[test]
+fn concurrent_changes_through_three_nodes_lose_nothing() {
+    let redis = RedisServer::start(None);
+    let receiver = Receiver::start();
+    let nodes: Vec<Arc<Service>> = (0..3).map(|_| Arc::new(node(&redis, &[]))).collect();
+    let (id, first) = nodes[0].create(&receiver.url);
+    // Nine rotations, three through each node, at once.
+    let rotations: Vec<_> = (0..9)
+        .map(|n| {
+            let (node, id) = (nodes[n % 3].clone(), id.clone());
+            std::thread::spawn(move || {
+                let rotated = node.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+                rotated["signingSecret"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let mut secrets: Vec<String> = rotations
+        .into_iter()
+        .map(|rotation| rotation.join().unwrap())
+        .collect();
+    secrets.push(first);
+    // Patches of different fields through different nodes, at once.
+    let patches: Vec<_> = [
+        json!({ "description": "patched" }),
+        json!({ "eventTypes": ["a.b"] }),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, patch)| {
+        let (node, id) = (nodes[n].clone(), id.clone());
+        std::thread::spawn(move || {
+            node.ok(
+                "PATCH",
+                &format!("/webhooks/{id}"),
+                Some(&patch.to_string()),
+            );
+        })
+    })
+    .collect();
+    for patch in patches {
+        patch.join().unwrap();
+    }
+    let endpoint = nodes[2].ok("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(endpoint["description"], "patched");
+    assert_eq!(endpoint["eventTypes"], json!(["a.b"]));
+    // Every secret still signs: the test send carries ten signatures, and
+    // each secret verifies one of them.
+    nodes[1].ok("POST", &format!("/webhooks/{id}/test"), None);
+    let received = receiver.last();
+    let signature = received.header("webhook-signature").unwrap().to_string();
+    assert_eq!(signature.split(' ').count(), 10, "{signature}");
+    for secret in &secrets {
+        assert!(
+            signature
+                .split(' ')
+                .any(|entry| common::service::verifies_with(&received, secret, Some(entry))),
+            "a rotation was lost"
+        );
+    }
+}
+
+#[test]
+fn events_on_any_node_go_out_once_per_attempt() {
+    let redis = RedisServer::start(None);
+    let receiver = Receiver::start();
+    // Every first attempt fails: the retries are the dispatchers'.
+    receiver.answer(500);
+    let extra = [("retry_schedule", "0,1,1")];
+    let nodes: Vec<Service> = (0..3)
+        .map(|_| {
+            let mut variables = LOCAL.to_vec();
+            variables.extend_from_slice(&extra);
+            Service::start_with(
+                &variables,
+                &["--store", &redis.url(), "--dispatch-interval-ms", "200"],
+            )
+        })
+        .collect();
+    nodes[0].create(&receiver.url);
+    for n in 0..15 {
+        post_event(&nodes[n % 3], &format!("evt_{n}"));
+    }
+    receiver.wait_for(45, 30);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut hits: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for request in receiver.received.lock().unwrap().iter() {
+        let key = (
+            request.header("webhook-id").unwrap().to_string(),
+            request.header("hooksign-attempt").unwrap().to_string(),
+        );
+        *hits.entry(key).or_insert(0) += 1;
+    }
+    assert_eq!(hits.len(), 45, "{hits:?}");
+    assert!(hits.values().all(|count| *count == 1), "{hits:?}");
+}
+
+#[test]
+fn a_killed_node_loses_no_delivery() {
+    let redis = RedisServer::start(None);
+    let receiver = Receiver::start();
+    receiver.answer(204);
+    receiver
+        .delay_ms
+        .store(20, std::sync::atomic::Ordering::SeqCst);
+    let survivor = node(&redis, &[]);
+    let doomed = node(&redis, &[]);
+    survivor.create(&receiver.url);
+    for n in 0..100 {
+        post_event(&doomed, &format!("evt_{n}"));
+    }
+    drop(doomed); // SIGKILL, mid-dispatch
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let distinct = || {
+        let mut ids: Vec<String> = receiver
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|request| request.header("webhook-id").unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    while distinct() < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(distinct(), 100, "deliveries lost with the node");
+    drop(survivor);
+}
+
+#[test]
+fn redis_going_away_is_a_503_and_the_node_heals() {
+    let mut redis = RedisServer::start(None);
+    let receiver = Receiver::start();
+    let service = node(&redis, &[]);
+    let created: Vec<String> = (0..5).map(|_| service.create(&receiver.url).0).collect();
+    redis.kill();
+    let (status, problem) = service.call(
+        "POST",
+        "/webhooks",
+        Some(API_KEY),
+        Some(&json!({ "url": receiver.url }).to_string()),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{problem}"
+    );
+    let (status, _) = service.call("GET", "/webhooks", Some(API_KEY), None);
+    assert_eq!(status, 503);
+    redis.restart();
+    // The node reconnects by itself; everything written before is whole.
+    let listed = service.ok("GET", "/webhooks?limit=200", None);
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|endpoint| endpoint["id"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = created.iter().map(String::as_str).rev().collect();
+    expected.sort_unstable();
+    let mut found = ids.clone();
+    found.sort_unstable();
+    assert_eq!(found, expected);
+    for id in &created {
+        let rotated: Value = service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+        assert!(rotated["signingSecret"].is_string());
+    }
+}
