@@ -1107,7 +1107,12 @@ fn a_malformed_retry_schedule_is_a_configuration_problem() {
             (500, Some("invalid_configuration")),
             "{bad:?}"
         );
-        assert!(problem["detail"].as_str().unwrap().contains("retry_schedule"));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("retry_schedule")
+        );
     }
 }
 
@@ -1126,5 +1131,9 @@ fn the_multi_node_runtime_config_puts_the_store_in_redis_and_blocks_private_netw
     let blocked = config["outbound_networking"]["block_networks"]
         .as_array()
         .unwrap();
-    assert!(blocked.iter().any(|network| network.as_str() == Some("private")));
+    assert!(
+        blocked
+            .iter()
+            .any(|network| network.as_str() == Some("private"))
+    );
 }
