@@ -73,6 +73,7 @@ impl<P: Platform> Api<'_, P> {
             updated_at: self.now,
             secrets: vec![SecretRecord::new(secret.to_text())],
             attempt_count: 0,
+            recent_attempts: Vec::new(),
         };
         store::create(self.platform, &record)?;
         Ok(Response::json(
@@ -132,7 +133,8 @@ impl<P: Platform> Api<'_, P> {
         }
         let mut unpaused = false;
         let record = store::modify(self.platform, self.org, id, |record| {
-            unpaused = record.paused && paused == Some(false);
+            // Sticky: a later round may find the unpause already written.
+            unpaused |= record.paused && paused == Some(false);
             if let Some(url) = &url {
                 record.url.clone_from(url);
             }
@@ -181,7 +183,12 @@ impl<P: Platform> Api<'_, P> {
         let secret = generate_secret()?;
         // Applied to the endpoint as stored at the write, so concurrent
         // rotations each keep the secrets the others added.
+        let secret_text = secret.to_text();
         let record = store::modify(self.platform, self.org, id, |record| {
+            // Rotated in already (by this request's own earlier write).
+            if record.secrets.iter().any(|kept| kept.key == secret_text) {
+                return Ok(());
+            }
             let keyring =
                 Keyring::from_records(&record.secrets).map_err(|_| stored_keyring_invalid())?;
             let rotated = match keyring.rotate(secret.clone(), self.now, grace) {

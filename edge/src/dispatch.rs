@@ -153,6 +153,13 @@ pub fn release(
                         record.next_attempt_at = Some(now_ms);
                         (Some(record), true)
                     }
+                    // Released by this call's own earlier write.
+                    Some(record)
+                        if record.status == DeliveryStatus::Pending
+                            && record.next_attempt_at == Some(now_ms) =>
+                    {
+                        (None, true)
+                    }
                     _ => (None, false),
                 })
             },
@@ -394,6 +401,15 @@ fn claim(
                 Some(record) if record.next_attempt_at.is_some_and(|at| at > now_ms) => {
                     (None, Claim::Settled)
                 }
+                // Leased by this call's own earlier write.
+                Some(record)
+                    if record
+                        .lease
+                        .as_ref()
+                        .is_some_and(|lease| lease.token == token) =>
+                {
+                    (None, Claim::Leased(record, token.clone()))
+                }
                 Some(record)
                     if record
                         .lease
@@ -589,8 +605,11 @@ fn finish(
                 {
                     change(&mut record);
                     record.lease = None;
+                    record.finished_lease = Some(token.to_string());
                     (Some(record), true)
                 }
+                // Finished by this call's own earlier write.
+                Some(record) if record.finished_lease.as_deref() == Some(token) => (None, true),
                 _ => (None, false),
             })
         },

@@ -2,9 +2,11 @@
 //! the source's keyring (docs/SPEC.md section 3, through the hooksign library),
 //! refuses replays, and forwards what verified to the origin.
 //!
-//! Keys: `inbound/{source}/seen/{webhook-id}` marks an id as being forwarded
-//! or accepted until its timestamp plus the tolerance (set by
-//! compare-and-swap, so of two copies arriving together one goes on);
+//! Keys: `inbound/{source}/claims/{webhook-id}` counts the requests that
+//! claimed an id (the one that counts 1 marks it);
+//! `inbound/{source}/seen/{webhook-id}` marks an id as being forwarded
+//! or accepted until its timestamp plus the tolerance (so of two copies
+//! arriving together one goes on);
 //! `inbound/{source}/expiring/{n}` lists the accepted ids whose marks expire
 //! in the 10 seconds from `10 n`, and `inbound/{source}/expiring` lists those
 //! `n`, so that expired marks are pruned a bucket at a time and no key grows
@@ -17,8 +19,9 @@ use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, Verified};
 use serde::{Deserialize, Serialize};
 
 use crate::config::InboundSource;
+use crate::model::new_uuid;
 use crate::problem::Code;
-use crate::store::{get_json, update_json, update_or_default};
+use crate::store::{get_json, set_json, update_json, update_or_default};
 use crate::{
     Config, OutboundRequest, OutboundResponse, Platform, Problem, Request, Response, SendFailure,
 };
@@ -27,11 +30,26 @@ use crate::{
 /// accepts; the rest is dropped unread.
 pub const MAX_RELAYED_BYTES: usize = crate::MAX_BODY_BYTES;
 
-/// A webhook id seen for a source, and until when it is refused.
+/// A webhook id seen for a source, until when it is refused, and the
+/// request that marked it.
 #[derive(Serialize, Deserialize)]
 struct Seen {
     until: i64,
+    token: String,
 }
+
+/// The stored counters, with the requests already counted (so that a
+/// count applied twice counts once).
+#[derive(Default, Serialize, Deserialize)]
+struct Counted {
+    #[serde(flatten)]
+    stats: Stats,
+    #[serde(default)]
+    recent: Vec<String>,
+}
+
+/// How many counted requests the stats remember.
+const RECENT_COUNTS: usize = 64;
 
 /// The counters of `GET /inbound/{source}/stats`.
 #[derive(Default, Serialize, Deserialize)]
@@ -54,10 +72,13 @@ pub async fn receive(
     let tolerance = source
         .tolerance_seconds
         .unwrap_or(DEFAULT_TOLERANCE_SECONDS);
-    let verified = verify(platform, source, name, request, now, tolerance)?;
+    let token = new_uuid()?;
+    let verified = verify(platform, source, name, request, now, tolerance, &token)?;
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
-    if !mark(platform, name, &verified.id, until, now)? {
-        count(platform, name, |stats| reject(stats, "duplicate_delivery"))?;
+    if !mark(platform, name, &verified.id, until, now, &token)? {
+        count(platform, name, &token, |stats| {
+            reject(stats, "duplicate_delivery");
+        })?;
         return Err(Problem::new(
             Code::DuplicateDelivery,
             "this webhook-id was already accepted within the tolerance window",
@@ -68,9 +89,9 @@ pub async fn receive(
     if accepted {
         remember(platform, name, &verified.id, until, now)?;
     } else {
-        platform.delete(&seen_key(name, &verified.id))?;
+        unmark(platform, name, &verified.id, &token)?;
     }
-    count(platform, name, |stats| match &answer {
+    count(platform, name, &token, |stats| match &answer {
         _ if accepted => {
             stats.accepted += 1;
             *stats
@@ -94,6 +115,7 @@ fn verify(
     request: &Request,
     now: i64,
     tolerance: u32,
+    token: &str,
 ) -> Result<Verified, Problem> {
     let keyring = Keyring::from_records(&source.secrets).map_err(|_| {
         Problem::new(
@@ -111,26 +133,64 @@ fn verify(
                     format!("inbound source {name} has a tolerance over 86400 seconds"),
                 ));
             }
-            count(platform, name, |stats| reject(stats, code.as_str()))?;
+            count(platform, name, token, |stats| reject(stats, code.as_str()))?;
             Err(Problem::new(code, error.to_string()).with_cause(error.code(), error.to_string()))
         })
 }
 
-/// Marks the id as being forwarded, in one compare-and-swap, so that of two
-/// copies arriving together exactly one goes on; `false` if it is marked.
+/// Marks the id as being forwarded, so that of two copies arriving
+/// together exactly one goes on; `false` if it is marked. The first request
+/// to count the id's claim counter to 1 creates the mark (a counter is
+/// atomic on every store; a compare-and-swap on an absent key is not on
+/// Spin's SQLite store). An expired mark is taken over by compare-and-swap
+/// on the existing record.
 fn mark(
     platform: &impl Platform,
     name: &str,
     id: &str,
     until: i64,
     now: i64,
+    token: &str,
 ) -> Result<bool, Problem> {
+    let ours = Seen {
+        until,
+        token: token.to_string(),
+    };
+    if platform.increment(&claim_key(name, id), 1)? == 1 {
+        set_json(platform, &seen_key(name, id), &ours)?;
+        return Ok(true);
+    }
+    // Counted before: marked now, or being marked (a 409; the sender
+    // retries), or expired, which one request takes over.
     update_json(platform, &seen_key(name, id), |seen: Option<Seen>| {
         Ok(match seen {
-            Some(seen) if seen.until >= now => (None, false),
-            _ => (Some(Seen { until }), true),
+            Some(seen) if seen.token == token => (None, true),
+            Some(seen) if seen.until < now => (
+                Some(Seen {
+                    until,
+                    token: token.to_string(),
+                }),
+                true,
+            ),
+            _ => (None, false),
         })
     })
+}
+
+fn claim_key(name: &str, id: &str) -> String {
+    format!("inbound/{name}/claims/{id}")
+}
+
+/// Removes this request's mark after the origin refused: a mark that
+/// another request took meanwhile (after this one's expired) stays.
+fn unmark(platform: &impl Platform, name: &str, id: &str, token: &str) -> Result<(), Problem> {
+    let key = seen_key(name, id);
+    if get_json::<Seen>(platform, &key)?.is_some_and(|seen| seen.token == token) {
+        // The claim first: a copy counting 1 meanwhile owns the id anew.
+        platform.delete(&claim_key(name, id))?;
+        platform.delete(&key)?;
+    }
+    Ok(())
 }
 
 /// Sends the verified delivery to the source's origin.
@@ -198,8 +258,8 @@ fn relay(
 /// `GET /inbound/{source}/stats`.
 pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
     config.inbound_sources.get(name)?;
-    let stats: Stats = get_json(platform, &stats_key(name))?.unwrap_or_default();
-    Ok(Response::json(200, &stats))
+    let counted: Counted = get_json(platform, &stats_key(name))?.unwrap_or_default();
+    Ok(Response::json(200, &counted.stats))
 }
 
 fn stats_key(name: &str) -> String {
@@ -210,12 +270,22 @@ fn reject(stats: &mut Stats, code: &str) {
     *stats.rejected.entry(code.to_string()).or_default() += 1;
 }
 
+/// Counts this request (`token`) once, however often the count is applied.
 fn count(
     platform: &impl Platform,
     name: &str,
-    update: impl FnMut(&mut Stats),
+    token: &str,
+    mut update: impl FnMut(&mut Stats),
 ) -> Result<(), Problem> {
-    update_or_default(platform, &stats_key(name), update)
+    update_or_default(platform, &stats_key(name), |counted: &mut Counted| {
+        if counted.recent.iter().any(|seen| seen == token) {
+            return;
+        }
+        update(&mut counted.stats);
+        counted.recent.push(token.to_string());
+        let excess = counted.recent.len().saturating_sub(RECENT_COUNTS);
+        counted.recent.drain(..excess);
+    })
 }
 
 /// The width of an expiry bucket, seconds.
@@ -245,7 +315,9 @@ fn remember(
         platform,
         &bucket_key(name, bucket),
         |ids: &mut Vec<String>| {
-            ids.push(id.to_string());
+            if !ids.iter().any(|listed| listed == id) {
+                ids.push(id.to_string());
+            }
         },
     )?;
     for expired in buckets
@@ -279,6 +351,7 @@ fn prune(
         let seen_key = seen_key(name, &id);
         if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
             platform.delete(&seen_key)?;
+            platform.delete(&claim_key(name, &id))?;
         }
     }
     platform.delete(&bucket_key(name, bucket))?;

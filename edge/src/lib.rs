@@ -153,6 +153,11 @@ pub trait Platform {
     ) -> Result<bool, StoreError>;
     /// Removes a value; removing a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Adds `delta` to a counter (absent: 0) as one atomic step and returns
+    /// the new value. Unlike a compare-and-swap on an absent key, this is
+    /// atomic on every store Spin has, so "the first to count 1" decides
+    /// who creates a record.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
     /// A configuration variable (`api_keys`, …), if set.
     fn variable(&self, name: &str) -> Option<String>;
     /// The wall clock, Unix milliseconds.

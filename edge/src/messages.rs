@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::dispatch::{self, DeliveryRef};
-use crate::model::{new_message_id, rfc3339};
+use crate::model::{new_message_id, new_uuid, rfc3339};
 use crate::problem::Code;
 use crate::request::{Body, Query, check_id};
 use crate::store::{self, get_json, update_json, update_or_default};
@@ -43,6 +43,8 @@ pub struct MessageRecord {
     pub endpoints: Vec<String>,
     /// Whole: every delivery, queue entry and log entry is written.
     pub accepted: bool,
+    /// The request that claimed the id (to know its own write again).
+    pub claim: String,
 }
 
 /// Where one message stands at one endpoint.
@@ -79,6 +81,9 @@ pub struct DeliveryRecord {
     pub last_attempt_at: Option<i64>,
     pub last_error: Option<String>,
     pub lease: Option<Lease>,
+    /// The last lease that finished, so that finishing twice is one finish.
+    #[serde(default)]
+    pub finished_lease: Option<String>,
 }
 
 impl DeliveryRecord {
@@ -90,6 +95,7 @@ impl DeliveryRecord {
             last_attempt_at: None,
             last_error: None,
             lease: None,
+            finished_lease: None,
         }
     }
 
@@ -174,6 +180,7 @@ impl<P: Platform> Api<'_, P> {
             created_at: self.now,
             endpoints,
             accepted: false,
+            claim: new_uuid()?,
         };
         // The claim: the first writer of the id owns it.
         let found = update_json(
@@ -181,6 +188,8 @@ impl<P: Platform> Api<'_, P> {
             &message_key(self.org, &id),
             |current: Option<MessageRecord>| match current {
                 None => Ok((Some(fresh.clone()), None)),
+                // This request's own claim, found by the confirming read.
+                Some(found) if found.claim == fresh.claim => Ok((None, None)),
                 Some(found) => Ok((None, Some(found))),
             },
         )?;

@@ -24,6 +24,10 @@ pub struct EndpointRecord {
     pub secrets: Vec<SecretRecord>,
     /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
     pub attempt_count: u64,
+    /// The newest attempts' ids and numbers, so that an attempt recorded
+    /// twice is counted once.
+    #[serde(default)]
+    pub recent_attempts: Vec<(String, u64)>,
 }
 
 impl EndpointRecord {

@@ -34,9 +34,13 @@ use crate::{Platform, Problem};
 /// How many attempts an endpoint keeps.
 pub const KEPT_ATTEMPTS: u64 = 200;
 
+/// How many recorded attempt ids an endpoint remembers, so that recording
+/// one twice counts it once.
+const RECENT_ATTEMPTS: usize = 32;
+
 /// How many times a change is retried when other requests keep changing
 /// the same key first; past it the request gets 503 `store_busy`.
-const MAX_TRIES: usize = 64;
+const MAX_TRIES: usize = 128;
 
 /// An attempt in its ring slot, with its number.
 #[derive(Serialize, Deserialize)]
@@ -85,8 +89,18 @@ pub fn set_json(
 }
 
 /// Reads a JSON value, lets `change` compute its successor (`None`: leave
-/// the key as it is) and a result, and writes the successor only if the key
-/// still holds what was read; otherwise starts again from a fresh read.
+/// the key as it is) and a result, and writes the successor by
+/// compare-and-swap against what was read. Whatever the swap reports, the
+/// key is read again and `change` applied again, until it finds itself in
+/// place (it returns `None`, or the value it would write is the one
+/// stored): a change is only taken as made once a read shows it.
+///
+/// So `change` must be idempotent: applied to its own result, it writes
+/// nothing and returns the same result. That keeps every update correct on
+/// stores whose compare-and-swap misreports (Spin's Redis provider reports
+/// every swap as failed, and with that fixed would report a conflicting
+/// one as done; its SQLite provider upserts a swap on an absent key), and
+/// on a swap whose answer is lost.
 pub fn update_json<T, R>(
     platform: &impl Platform,
     key: &str,
@@ -102,9 +116,12 @@ where
         let Some(next) = next else {
             return Ok(result);
         };
-        if platform.compare_and_swap(key, read.as_deref(), &encode(&next)?)? {
+        let next = encode(&next)?;
+        if read.as_deref() == Some(next.as_slice()) {
             return Ok(result);
         }
+        // Not trusted either way: the next round's read decides.
+        platform.compare_and_swap(key, read.as_deref(), &next)?;
     }
     Err(Problem::new(
         Code::StoreBusy,
@@ -112,8 +129,8 @@ where
     ))
 }
 
-/// [`update_json`] for a value that starts as its default and is always
-/// written back: counters, lists.
+/// [`update_json`] for a value that starts as its default: sets kept as
+/// lists. `change` must be idempotent (add if absent, remove).
 pub fn update_or_default<T>(
     platform: &impl Platform,
     key: &str,
@@ -220,11 +237,13 @@ pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
         platform,
         &index_key(&record.org),
         |listed: &mut Vec<Listed>| {
-            let entry = Listed {
-                id: record.id.clone(),
-                event_types: record.event_types.clone(),
-            };
-            listed.insert(0, entry);
+            if !listed.iter().any(|listed| listed.id == record.id) {
+                let entry = Listed {
+                    id: record.id.clone(),
+                    event_types: record.event_types.clone(),
+                };
+                listed.insert(0, entry);
+            }
         },
     )
 }
@@ -277,17 +296,34 @@ pub fn record_attempt(
     let written = update_json(platform, &key, |record: Option<EndpointRecord>| {
         Ok(match record {
             None => (None, None),
+            // Counted already (a swap that reported failure but was made).
+            Some(record)
+                if record
+                    .recent_attempts
+                    .iter()
+                    .any(|(id, _)| *id == attempt.id) =>
+            {
+                let number = record
+                    .recent_attempts
+                    .iter()
+                    .find(|(id, _)| *id == attempt.id)
+                    .map(|(_, number)| *number);
+                (None, number.map(|number| (record, number)))
+            }
             Some(mut record) => {
+                let number = record.attempt_count;
                 record.attempt_count += 1;
+                record.recent_attempts.push((attempt.id.clone(), number));
+                let excess = record.recent_attempts.len().saturating_sub(RECENT_ATTEMPTS);
+                record.recent_attempts.drain(..excess);
                 update(&mut record);
-                (Some(record.clone()), Some(record))
+                (Some(record.clone()), Some((record, number)))
             }
         })
     })?;
-    let Some(written) = written else {
+    let Some((written, number)) = written else {
         return Ok(None);
     };
-    let number = written.attempt_count - 1;
     set_json(
         platform,
         &attempt_key(&attempt.endpoint_id, number),

@@ -12,6 +12,20 @@ use crate::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError
 /// request wrote between a read and its write; returns `false` when done.
 pub type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
 
+/// A way a store's compare-and-swap misreports, as Spin's stores do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapDefect {
+    /// Every swap reports failure, made or not (Spin's Redis provider:
+    /// its UNWATCH after EXEC fails).
+    ReportsFailure,
+    /// A conflicting swap reports success with nothing written (that
+    /// provider with the UNWATCH fixed: EXEC's nil is taken as success).
+    ConflictReportsSuccess,
+    /// A swap on an absent key writes whatever is there (Spin's SQLite
+    /// provider's upsert).
+    AbsentUpserts,
+}
+
 /// Answers the `n`th send (from 0).
 pub type Responder =
     Box<dyn FnMut(usize, &OutboundRequest) -> Result<OutboundResponse, SendFailure>>;
@@ -36,6 +50,8 @@ pub struct FakePlatform {
     pub variables: RefCell<BTreeMap<String, String>>,
     /// The name of every variable read.
     pub variables_read: RefCell<std::collections::BTreeSet<String>>,
+    /// How compare-and-swap misreports, if it does.
+    pub defect: Cell<Option<SwapDefect>>,
 }
 
 impl Default for FakePlatform {
@@ -50,6 +66,7 @@ impl Default for FakePlatform {
             reads: RefCell::default(),
             variables: RefCell::default(),
             variables_read: RefCell::default(),
+            defect: Cell::new(None),
         }
     }
 }
@@ -114,16 +131,37 @@ impl Platform for FakePlatform {
             *meddler = None;
         }
         let mut entries = self.entries.borrow_mut();
-        if entries.get(key).map(Vec::as_slice) != expected {
-            return Ok(false);
+        let matches = entries.get(key).map(Vec::as_slice) == expected;
+        let defect = self.defect.get();
+        let writes = matches || (expected.is_none() && defect == Some(SwapDefect::AbsentUpserts));
+        if writes {
+            entries.insert(key.into(), value.to_vec());
         }
-        entries.insert(key.into(), value.to_vec());
-        Ok(true)
+        Ok(match defect {
+            Some(SwapDefect::ReportsFailure) => false,
+            Some(SwapDefect::ConflictReportsSuccess) => true,
+            Some(SwapDefect::AbsentUpserts) | None => writes,
+        })
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.entries.borrow_mut().remove(key);
         Ok(())
+    }
+
+    /// 8 little-endian bytes, as Spin's SQLite store keeps a counter.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.spend_write()?;
+        let mut entries = self.entries.borrow_mut();
+        let current = match entries.get(key) {
+            None => 0,
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(i64::from_le_bytes)
+                .map_err(|_| StoreError("not a counter".into()))?,
+        };
+        let next = current.saturating_add(delta);
+        entries.insert(key.into(), next.to_le_bytes().to_vec());
+        Ok(next)
     }
 
     fn variable(&self, name: &str) -> Option<String> {

@@ -106,6 +106,11 @@ enum Command {
         /// (or rediss://).
         #[arg(long = "store", value_name = "URL")]
         store_url: Option<String>,
+        /// Test mode: the store's compare-and-swap misreports as one of
+        /// Spin's stores does (reports-failure, conflict-reports-success,
+        /// absent-upserts).
+        #[arg(long, value_name = "NAME", hide = true, value_parser = parse_defect)]
+        store_defect: Option<hooksign_host::store::Defect>,
         /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
         #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
         variables: Vec<(String, String)>,
@@ -236,6 +241,7 @@ fn run(command: Command) -> Result<(), Failure> {
             listen,
             data,
             store_url,
+            store_defect,
             variables,
             component,
             request_timeout_ms,
@@ -244,6 +250,7 @@ fn run(command: Command) -> Result<(), Failure> {
             listen,
             data,
             store_url,
+            store_defect,
             &variables,
             component,
             request_timeout_ms,
@@ -337,6 +344,7 @@ fn serve(
     listen: std::net::SocketAddr,
     data: PathBuf,
     store_url: Option<String>,
+    store_defect: Option<hooksign_host::store::Defect>,
     variables: &[(String, String)],
     component: Option<PathBuf>,
     request_timeout_ms: u64,
@@ -347,6 +355,7 @@ fn serve(
         listen,
         data,
         store_url,
+        store_defect,
         variables: hooksign_host::variables_from(std::env::vars(), variables),
         request_deadline: std::time::Duration::from_millis(request_timeout_ms),
         dispatch_every: (dispatch_interval_ms > 0)
@@ -461,6 +470,11 @@ fn read_payload(file: Option<&Path>) -> Result<Vec<u8>, Failure> {
             Ok(payload)
         }
     }
+}
+
+/// A store defect's name.
+fn parse_defect(name: &str) -> Result<hooksign_host::store::Defect, String> {
+    hooksign_host::store::Defect::named(name).ok_or_else(|| format!("no store defect {name}"))
 }
 
 /// `name=value`.

@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::edge_imports::{self, EdgeState};
 use crate::outbound::OutboundPolicy;
-use crate::store::{KeyValueStore, RedisStore, SqliteStore};
+use crate::store::{Defect, Defective, KeyValueStore, RedisStore, SqliteStore};
 
 /// What `hooksign serve` needs.
 pub struct ServeOptions {
@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// A shared store instead (`redis://…`, `rediss://…`).
     pub store_url: Option<String>,
+    /// A test mode: the store's compare-and-swap misreports this way.
+    pub store_defect: Option<Defect>,
     /// The Spin variables.
     pub variables: HashMap<String, String>,
     /// How long one request may take, response body included; past it the
@@ -96,10 +98,17 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
 async fn run(options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
-    let store: Arc<dyn KeyValueStore> = match &options.store_url {
+    let mut store: Arc<dyn KeyValueStore> = match &options.store_url {
         Some(url) => Arc::new(RedisStore::open(url)?),
         None => Arc::new(SqliteStore::open(&options.data)?),
     };
+    if let Some(defect) = options.store_defect {
+        eprintln!("hooksign: test mode: the store's compare-and-swap misreports ({defect:?})");
+        store = Arc::new(Defective {
+            inner: store,
+            defect,
+        });
+    }
     let mut variables = options.variables;
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {

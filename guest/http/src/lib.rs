@@ -162,6 +162,10 @@ impl Platform for Spin {
         self.bucket()?.delete(key).map_err(bucket_error)
     }
 
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(self.bucket()?, key, delta).map_err(bucket_error)
+    }
+
     fn variable(&self, name: &str) -> Option<String> {
         spin_sdk::variables::get(name).ok()
     }

@@ -2,10 +2,12 @@
 //! `default` store in, behind one trait: the embedded SQLite file, and
 //! Redis for several nodes.
 
+mod defects;
 mod redis;
 mod sqlite;
 
 pub use self::redis::RedisStore;
+pub use defects::{Defect, Defective};
 pub use sqlite::SqliteStore;
 
 /// A failed store operation, in words; never holds a value or a credential.

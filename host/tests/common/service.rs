@@ -73,6 +73,11 @@ impl Service {
         for (name, value) in variables {
             command.args(["--variable", &format!("{name}={value}")]);
         }
+        // scripts/test runs the concurrency, fault and multi-node tests
+        // again with each of the misreporting stores of Spin.
+        if let Ok(defect) = std::env::var("HOOKSIGN_TEST_STORE_DEFECT") {
+            command.args(["--store-defect", &defect]);
+        }
         let mut child = command.spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
