@@ -188,6 +188,66 @@ fn main() {
     assert_eq!(server_errors, 0, "the service answered 5xx");
     drop(service);
     durable_delivery();
+    scale_out();
+}
+
+/// Creates and events at 16 clients on one node with the embedded store,
+/// one node on Redis, and two and three nodes on one Redis (requests
+/// spread over the nodes in turn). Every delivery must arrive.
+fn scale_out() {
+    use common::redis::RedisServer;
+    println!("\n| setup | operation | concurrency | requests | requests/s | p50 | p99 |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let receiver = FastReceiver::start();
+    let variables = [
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "5000"),
+    ];
+    for (setup, nodes) in [
+        ("1 node, SQLite", 0),
+        ("1 node, Redis", 1),
+        ("2 nodes, Redis", 2),
+        ("3 nodes, Redis", 3),
+    ] {
+        let redis = RedisServer::start(None);
+        let services: Vec<Service> = if nodes == 0 {
+            vec![Service::start(&variables)]
+        } else {
+            (0..nodes)
+                .map(|_| Service::start_with(&variables, &["--store", &redis.url()]))
+                .collect()
+        };
+        let clients: Vec<Client> = services
+            .iter()
+            .map(|service| Client {
+                base: service.base.clone(),
+            })
+            .collect();
+        let before = receiver.count.load(Ordering::SeqCst);
+        let body = json!({ "url": receiver.url, "eventTypes": ["scale"] }).to_string();
+        for _ in 0..BUSY_ENDPOINTS {
+            let (status, _) =
+                clients[0].call(&clients[0].agent(), "POST", "/webhooks", Some(&body));
+            assert_eq!(status, 201);
+        }
+        let create_body = json!({ "url": receiver.url, "eventTypes": ["never"] }).to_string();
+        let event_body = json!({ "type": "scale", "data": { "load": true } }).to_string();
+        for (operation, path, body) in [
+            ("create", "/webhooks", &create_body),
+            ("event (2 deliveries)", "/events", &event_body),
+        ] {
+            let (_, figures) = clients[0].run(16, |agent, n| {
+                let client = &clients[n % clients.len()];
+                (client.call(agent, "POST", path, Some(body)).0, ())
+            });
+            assert_eq!(figures.errors(), 0, "{setup}: 5xx on {operation}");
+            figures.report(&format!("{setup} | {operation}"), 16);
+        }
+        let expected = before + REQUESTS * BUSY_ENDPOINTS;
+        let delivered = wait_for(&receiver.count, expected, Duration::from_secs(120));
+        assert!(delivered >= expected, "{setup}: deliveries lost");
+        drop(services);
+    }
 }
 
 /// Durable delivery: how fast events are accepted when receivers are slow,
