@@ -134,8 +134,13 @@ fuzz_target!(|data: &[u8]| {
             let created: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
             newest_id = created["endpoint"]["id"].as_str().unwrap().to_string();
         }
-        // Whatever was stored is whole.
+        // Whatever was stored is whole: JSON, except the gateway's claim
+        // counters (8 little-endian bytes).
         for (key, value) in memory.entries.borrow().iter() {
+            if key.contains("/claims/") {
+                assert_eq!(value.len(), 8, "{key}");
+                continue;
+            }
             let value: serde_json::Value = serde_json::from_slice(value).unwrap();
             if key.starts_with("endpoint/") {
                 let records: Vec<SecretRecord> =
