@@ -43,6 +43,9 @@ impl<P: Platform> Api<'_, P> {
             ApiOperation::GetMessage => self.get_message(id),
             ApiOperation::Resend => self.resend(id, request),
             ApiOperation::InboundStats => inbound::stats(self.platform, self.config, id),
+            ApiOperation::ListKeys => self.list_keys(),
+            ApiOperation::CreateKey => self.create_key(request),
+            ApiOperation::RevokeKey => self.revoke_key(id),
         }
     }
 

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::problem::Code;
-use crate::{Config, Problem, Request};
+use crate::{Config, Platform, Problem, Request};
 
 /// Every API key starts with this.
 pub const API_KEY_PREFIX: &str = "sgn_live_";
@@ -41,6 +41,14 @@ impl ApiKeys {
             keys.insert(hash, org.to_string());
         }
         Some(ApiKeys(keys.into_iter().collect()))
+    }
+
+    /// The hashes of an organisation's keys.
+    pub fn hashes_of<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a [u8; 32]> + 'a {
+        self.0
+            .iter()
+            .filter(move |(_, owner)| owner == org)
+            .map(|(hash, _)| hash)
     }
 
     /// The organisation an API key belongs to. Every configured hash is
@@ -109,12 +117,20 @@ pub fn is_valid_organisation(org: &str) -> bool {
     !org.is_empty() && !org.contains([':', ','])
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// The organisation of the request's bearer key.
-pub fn authenticate<'c>(config: &'c Config, request: &Request) -> Result<&'c str, Problem> {
+/// The organisation of the request's bearer key: a bootstrap key of the
+/// `api_keys` variable, or a minted, unrevoked key. A key without the
+/// `sgn_live_` prefix is never one.
+pub fn authenticate(
+    config: &Config,
+    platform: &impl Platform,
+    request: &Request,
+    now: i64,
+) -> Result<String, Problem> {
     let header = request.header("authorization").unwrap_or("").trim();
     if header.is_empty() {
         return Err(Problem::new(
@@ -122,9 +138,14 @@ pub fn authenticate<'c>(config: &'c Config, request: &Request) -> Result<&'c str
             "send an API key as `Authorization: Bearer sgn_live_…`",
         ));
     }
-    bearer(request)
-        .and_then(|key| config.api_keys.organisation(key))
-        .ok_or_else(|| Problem::new(Code::InvalidCredentials, "the API key is not valid"))
+    let invalid = || Problem::new(Code::InvalidCredentials, "the API key is not valid");
+    let key = bearer(request)
+        .filter(|key| key.starts_with(API_KEY_PREFIX))
+        .ok_or_else(invalid)?;
+    if let Some(org) = config.api_keys.organisation(key) {
+        return Ok(org.to_string());
+    }
+    crate::keys::organisation(platform, key, now)?.ok_or_else(invalid)
 }
 
 #[cfg(test)]

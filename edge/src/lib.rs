@@ -13,6 +13,7 @@ mod config;
 mod deliver;
 mod dispatch;
 mod inbound;
+mod keys;
 mod messages;
 mod model;
 mod problem;

@@ -45,6 +45,8 @@ pub enum Code {
     DuplicateDelivery,
     /// 409: the event id was accepted with another type or payload.
     IdempotencyConflict,
+    /// 409: a bootstrap key (the `api_keys` variable) cannot be revoked here.
+    BootstrapKey,
     /// 413: the body is over 1 MiB.
     PayloadTooLarge,
     /// 500: a variable is malformed.
@@ -87,6 +89,7 @@ impl Code {
             Code::TooManySecrets => (409, "too_many_secrets", "Too many secrets"),
             Code::DuplicateDelivery => (409, "duplicate_delivery", "Duplicate delivery"),
             Code::IdempotencyConflict => (409, "idempotency_conflict", "Idempotency conflict"),
+            Code::BootstrapKey => (409, "bootstrap_key", "Bootstrap key"),
             Code::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
             Code::InvalidConfiguration => (500, "invalid_configuration", "Invalid configuration"),
             Code::InvalidKeyring => (500, "invalid_keyring", "Invalid stored keyring"),

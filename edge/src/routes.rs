@@ -39,6 +39,9 @@ pub enum ApiOperation {
     GetMessage,
     Resend,
     InboundStats,
+    ListKeys,
+    CreateKey,
+    RevokeKey,
 }
 
 use ApiOperation::*;
@@ -60,6 +63,9 @@ const ROUTES: &[(&str, &str, Operation)] = &[
     ("/messages/{}", "GET", Operation::Api(GetMessage)),
     ("/messages/{}/resend", "POST", Operation::Api(Resend)),
     ("/dispatch", "POST", Operation::Dispatch),
+    ("/api-keys", "GET", Operation::Api(ListKeys)),
+    ("/api-keys", "POST", Operation::Api(CreateKey)),
+    ("/api-keys/{}", "DELETE", Operation::Api(RevokeKey)),
     ("/inbound/{}", "POST", Operation::Receive),
     ("/inbound/{}/stats", "GET", Operation::Api(InboundStats)),
 ];
@@ -140,13 +146,14 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         Operation::Api(operation) => operation,
     };
     let config = Config::load(platform)?;
-    let org = authenticate(&config, request)?;
+    let now = platform.now_millis().div_euclid(1000);
+    let org = authenticate(&config, platform, request, now)?;
     check_size(request)?;
     let api = Api {
         platform,
         config: &config,
-        org,
-        now: platform.now_millis().div_euclid(1000),
+        org: &org,
+        now,
     };
     api.run(operation, parameter, request).await
 }

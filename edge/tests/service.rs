@@ -1245,3 +1245,83 @@ fn every_update_is_right_on_stores_whose_swap_misreports() {
         session_under(defect);
     }
 }
+
+/// A request with another key.
+fn call_with(fake: &Fake, key: &str, method: &str, path: &str) -> (u16, Value) {
+    let request = Request {
+        method: method.into(),
+        path: path.into(),
+        query: None,
+        headers: vec![("authorization".into(), format!("Bearer {key}"))],
+        body: Vec::new(),
+    };
+    let response = futures::executor::block_on(handle(&fake.0, &request));
+    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}
+
+#[test]
+fn api_keys_are_minted_listed_used_and_revoked() {
+    let fake = Fake::new();
+    let (status, created) = fake.call("POST", "/api-keys", Some(json!({ "name": "ci" })));
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    let id = created["apiKey"]["id"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sgn_live_") && key.len() >= "sgn_live_".len() + 48);
+    assert_eq!(created["apiKey"]["prefix"], key[..13]);
+    // Stored by its hash only.
+    for value in fake.entries.borrow().values() {
+        assert!(!String::from_utf8_lossy(value).contains(&key));
+    }
+
+    // It works, for its organisation; its use is noted at most once a minute.
+    assert_eq!(call_with(&fake, &key, "GET", "/webhooks").0, 200);
+    let listed = |fake: &Fake| fake.call("GET", "/api-keys", None).1;
+    let first_use = listed(&fake)["data"][0]["lastUsedAt"].clone();
+    assert!(first_use.is_string(), "{}", listed(&fake));
+    let before = fake.entries.borrow().clone();
+    fake.advance_seconds(30);
+    assert_eq!(call_with(&fake, &key, "GET", "/webhooks").0, 200);
+    assert_eq!(
+        *fake.entries.borrow(),
+        before,
+        "a use within the minute wrote"
+    );
+    fake.advance_seconds(31);
+    assert_eq!(call_with(&fake, &key, "GET", "/webhooks").0, 200);
+    assert_ne!(listed(&fake)["data"][0]["lastUsedAt"], first_use);
+
+    // The bootstrap key is listed, not revocable here.
+    let data = listed(&fake)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["bootstrap"], true);
+    assert_eq!(data[1]["prefix"], Value::Null);
+    let bootstrap = data[1]["id"].as_str().unwrap().to_string();
+    let (status, problem) = fake.call("DELETE", &format!("/api-keys/{bootstrap}"), None);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("bootstrap_key"))
+    );
+
+    // Revoked: refused at once; listed as revoked.
+    assert_eq!(fake.call("DELETE", &format!("/api-keys/{id}"), None).0, 204);
+    let (status, problem) = call_with(&fake, &key, "GET", "/webhooks");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    assert!(listed(&fake)["data"][0]["revokedAt"].is_string());
+    assert_eq!(fake.call("DELETE", &format!("/api-keys/{id}"), None).0, 204);
+    // A key without the prefix is never one, even with a valid hash.
+    fake.set_variable(
+        "api_keys",
+        format!("{},acme:{}", api_key_entry("acme", KEY), {
+            let entry = api_key_entry("acme", "plain_key_without_prefix");
+            entry.split_once(':').unwrap().1.to_string()
+        }),
+    );
+    assert_eq!(
+        call_with(&fake, "plain_key_without_prefix", "GET", "/webhooks").0,
+        401
+    );
+}

@@ -43,9 +43,12 @@ fn no_key_or_secret_in_logs_or_answers() {
     let mut answers: Vec<String> = Vec::new();
     let mut signing_secrets = Vec::new();
     let mut record = |(status, mut value): (u16, Value)| {
-        if let Some(secret) = value.get("signingSecret").and_then(Value::as_str) {
-            signing_secrets.push(secret.to_string());
-            value["signingSecret"] = Value::Null;
+        // The one-time fields: a signing secret, a minted API key.
+        for field in ["signingSecret", "key"] {
+            if let Some(secret) = value.get(field).and_then(Value::as_str) {
+                signing_secrets.push(secret.to_string());
+                value[field] = Value::Null;
+            }
         }
         answers.push(format!("{status} {value}"));
         value
@@ -104,6 +107,25 @@ fn no_key_or_secret_in_logs_or_answers() {
     ));
     record(service.call("POST", "/dispatch", Some(dispatch_token), None));
     record(service.call("POST", "/dispatch", Some(API_KEY), None));
+    // A minted key: used, listed, revoked, refused.
+    let minted = service.call(
+        "POST",
+        "/api-keys",
+        Some(API_KEY),
+        Some(r#"{"name": "hygiene"}"#),
+    );
+    let minted_key = minted.1["key"].as_str().unwrap().to_string();
+    let minted = record(minted);
+    let minted_id = minted["apiKey"]["id"].as_str().unwrap().to_string();
+    record(service.call("GET", "/webhooks", Some(&minted_key), None));
+    record(service.call("GET", "/api-keys", Some(API_KEY), None));
+    record(service.call(
+        "DELETE",
+        &format!("/api-keys/{minted_id}"),
+        Some(API_KEY),
+        None,
+    ));
+    record(service.call("GET", "/webhooks", Some(&minted_key), None));
     std::thread::sleep(std::time::Duration::from_millis(1500));
     record(service.call(
         "PATCH",
@@ -131,7 +153,7 @@ fn no_key_or_secret_in_logs_or_answers() {
     }
     record(service.call("GET", "/inbound/shop/stats", Some(API_KEY), None));
     answers.extend(inbound_answers);
-    assert_eq!(signing_secrets.len(), 2);
+    assert_eq!(signing_secrets.len(), 3);
 
     // What the receiver got: signatures, never the secrets themselves.
     let received = receiver.received.lock().unwrap().clone();
