@@ -79,10 +79,10 @@ impl<P: Platform> Api<'_, P> {
             recent_attempts: Vec::new(),
         };
         store::create(self.platform, &record)?;
-        Ok(Response::json(
+        Ok(with_secret(Response::json(
             201,
             &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
-        ))
+        )))
     }
 
     fn list(&self, request: &Request) -> Result<Response, Problem> {
@@ -208,10 +208,10 @@ impl<P: Platform> Api<'_, P> {
             record.updated_at = self.now;
             Ok(())
         })?;
-        Ok(Response::json(
+        Ok(with_secret(Response::json(
             200,
             &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
-        ))
+        )))
     }
 
     /// `?status=succeeded|failed` keeps those attempts only.
@@ -288,6 +288,14 @@ impl<P: Platform> Api<'_, P> {
             )),
         }
     }
+}
+
+/// An answer that carries a secret: never stored by a cache.
+pub fn with_secret(mut response: Response) -> Response {
+    response
+        .headers
+        .push(("cache-control".into(), "no-store".into()));
+    response
 }
 
 fn generate_secret() -> Result<Secret, Problem> {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::api::Api;
+use crate::api::{Api, with_secret};
 use crate::auth::{API_KEY_PREFIX, hex, new_api_key};
 use crate::model::{new_uuid, rfc3339};
 use crate::problem::Code;
@@ -147,11 +147,10 @@ impl<P: Platform> Api<'_, P> {
                 }
             },
         )?;
-        let mut response = Response::json(201, &json!({ "apiKey": record.view(), "key": key }));
-        response
-            .headers
-            .push(("cache-control".into(), "no-store".into()));
-        Ok(response)
+        Ok(with_secret(Response::json(
+            201,
+            &json!({ "apiKey": record.view(), "key": key }),
+        )))
     }
 
     /// `GET /api-keys`: minted keys newest first, then the bootstrap keys.

@@ -1325,3 +1325,45 @@ fn api_keys_are_minted_listed_used_and_revoked() {
         401
     );
 }
+
+#[test]
+fn answers_that_carry_a_secret_are_not_cached() {
+    let fake = Fake::new();
+    let post = |path: &str, body: Value| {
+        let request = Request {
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            headers: vec![("authorization".into(), format!("Bearer {KEY}"))],
+            body: body.to_string().into_bytes(),
+        };
+        futures::executor::block_on(handle(&fake.0, &request))
+    };
+    let created = post("/webhooks", json!({ "url": "https://example.com/hook" }));
+    let id = serde_json::from_slice::<Value>(&created.body).unwrap()["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = post(&format!("/webhooks/{id}/rotate"), json!({}));
+    let minted = post("/api-keys", json!({ "name": "n" }));
+    let listed = post("/webhooks/not-a-route/x", json!({}));
+    for (what, response) in [
+        ("create", &created),
+        ("rotate", &rotated),
+        ("api key", &minted),
+    ] {
+        assert!(
+            response
+                .headers
+                .contains(&("cache-control".to_string(), "no-store".to_string())),
+            "{what}: {:?}",
+            response.headers
+        );
+    }
+    assert!(
+        !listed
+            .headers
+            .iter()
+            .any(|(name, _)| name == "cache-control")
+    );
+}

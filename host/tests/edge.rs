@@ -774,3 +774,21 @@ fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
     assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
     assert_eq!(receiver.count(), 1);
 }
+
+#[test]
+fn the_store_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let service = Service::start(&local());
+    let receiver = Receiver::start();
+    service.create(&receiver.url);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(service.data()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("key_value.db") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{}: {mode:o}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1);
+}

@@ -29,6 +29,7 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
         let path = dir.join("key_value.db");
+        create_private(&path).map_err(|error| format!("{}: {error}", path.display()))?;
         let connection =
             Connection::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
         connection
@@ -126,6 +127,22 @@ impl KeyValueStore for SqliteStore {
             transaction.commit()?;
             Ok(Ok(next))
         })?
+    }
+}
+
+/// Creates the file readable by its owner only (SQLite gives its journal
+/// files the same mode); an existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
