@@ -105,6 +105,35 @@ impl Fake {
     }
 }
 
+/// Handles one request as it is (no follow-up sends).
+fn send(
+    fake: &Fake,
+    method: &str,
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Response {
+    let request = Request {
+        method: method.into(),
+        path: path.into(),
+        query: None,
+        headers,
+        body,
+    };
+    futures::executor::block_on(handle(&fake.0, &request))
+}
+
+/// `Authorization: Bearer KEY`.
+fn bearer(key: &str) -> Vec<(String, String)> {
+    vec![("authorization".into(), format!("Bearer {key}"))]
+}
+
+/// The status and the JSON body (null if none).
+fn status_and_json(response: &Response) -> (u16, Value) {
+    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}
+
 #[test]
 fn a_failed_store_write_leaves_no_half_written_endpoint() {
     for writes in 0..2 {
@@ -667,16 +696,7 @@ fn post_inbound(fake: &Fake, id: &str, signed: &[u8], sent: &[u8]) -> (u16, Valu
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect();
-    let request = Request {
-        method: "POST".into(),
-        path: "/inbound/shop".into(),
-        query: None,
-        headers,
-        body: sent.to_vec(),
-    };
-    let response = futures::executor::block_on(handle(&fake.0, &request));
-    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, value)
+    status_and_json(&send(fake, "POST", "/inbound/shop", headers, sent.to_vec()))
 }
 
 #[test]
@@ -1081,16 +1101,10 @@ fn messages_expire_a_day_at_a_time() {
 fn dispatch_needs_its_token() {
     let fake = Fake::new();
     let post = |authorization: Option<&str>| {
-        let request = Request {
-            method: "POST".into(),
-            path: "/dispatch".into(),
-            query: None,
-            headers: authorization
-                .map(|value| vec![("authorization".to_string(), value.to_string())])
-                .unwrap_or_default(),
-            body: Vec::new(),
-        };
-        futures::executor::block_on(handle(&fake.0, &request)).status
+        let headers = authorization
+            .map(|value| vec![("authorization".to_string(), value.to_string())])
+            .unwrap_or_default();
+        send(&fake, "POST", "/dispatch", headers, Vec::new()).status
     };
     assert_eq!(post(Some("Bearer anything")), 401, "no token configured");
     fake.set_variable("dispatch_token", "tok_secret");
@@ -1248,16 +1262,7 @@ fn every_update_is_right_on_stores_whose_swap_misreports() {
 
 /// A request with another key.
 fn call_with(fake: &Fake, key: &str, method: &str, path: &str) -> (u16, Value) {
-    let request = Request {
-        method: method.into(),
-        path: path.into(),
-        query: None,
-        headers: vec![("authorization".into(), format!("Bearer {key}"))],
-        body: Vec::new(),
-    };
-    let response = futures::executor::block_on(handle(&fake.0, &request));
-    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, value)
+    status_and_json(&send(fake, method, path, bearer(key), Vec::new()))
 }
 
 #[test]
@@ -1330,14 +1335,13 @@ fn api_keys_are_minted_listed_used_and_revoked() {
 fn answers_that_carry_a_secret_are_not_cached() {
     let fake = Fake::new();
     let post = |path: &str, body: Value| {
-        let request = Request {
-            method: "POST".into(),
-            path: path.into(),
-            query: None,
-            headers: vec![("authorization".into(), format!("Bearer {KEY}"))],
-            body: body.to_string().into_bytes(),
-        };
-        futures::executor::block_on(handle(&fake.0, &request))
+        send(
+            &fake,
+            "POST",
+            path,
+            bearer(KEY),
+            body.to_string().into_bytes(),
+        )
     };
     let created = post("/webhooks", json!({ "url": "https://example.com/hook" }));
     let id = serde_json::from_slice::<Value>(&created.body).unwrap()["endpoint"]["id"]
