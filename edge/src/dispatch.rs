@@ -238,8 +238,12 @@ pub async fn follow_up(
 /// `dispatch_concurrency` endpoints at once; at most `MAX_PER_PASS`
 /// attempts, so that a pass ends and the next sees new work.
 pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
+    pass(platform, &Config::load(platform)?).await
+}
+
+/// [`dispatch`] with the variables read already.
+pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassReport, Problem> {
     use futures::StreamExt as _;
-    let config = Config::load(platform)?;
     let now_ms = platform.now_millis();
     let now = now_ms.div_euclid(1000);
     messages::prune_expired_day(
@@ -282,7 +286,6 @@ pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
             break 'seconds;
         }
     }
-    let config = &config;
     let mut runs = futures::stream::iter(by_endpoint.into_values().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
         for delivery in &group {

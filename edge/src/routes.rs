@@ -141,7 +141,10 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
                     "POST /dispatch takes the dispatch_token variable as a bearer token",
                 ));
             }
-            return Ok(Response::json(200, &dispatch(platform).await?));
+            return Ok(Response::json(
+                200,
+                &dispatch::pass(platform, &config).await?,
+            ));
         }
         Operation::Api(operation) => operation,
     };
