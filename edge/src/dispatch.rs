@@ -368,7 +368,7 @@ fn forget_second(platform: &impl Platform, second: i64, now: i64) -> Result<(), 
     if !listed.is_empty() {
         return Ok(());
     }
-    platform.delete(&queue_key(second))?;
+    store::remove(platform, &queue_key(second))?;
     update_or_default(platform, SECONDS_KEY, |seconds: &mut Vec<i64>| {
         seconds.retain(|listed| *listed != second);
     })

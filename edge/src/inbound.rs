@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::InboundSource;
 use crate::model::new_uuid;
 use crate::problem::Code;
-use crate::store::{get_json, set_json, update_json, update_or_default};
+use crate::store::{self, get_json, set_json, update_json, update_or_default};
 use crate::{
     Config, OutboundRequest, OutboundResponse, Platform, Problem, Request, Response, SendFailure,
 };
@@ -188,7 +188,7 @@ fn unmark(platform: &impl Platform, name: &str, id: &str, token: &str) -> Result
     if get_json::<Seen>(platform, &key)?.is_some_and(|seen| seen.token == token) {
         // The claim first: a copy counting 1 meanwhile owns the id anew.
         platform.delete(&claim_key(name, id))?;
-        platform.delete(&key)?;
+        store::remove(platform, &key)?;
     }
     Ok(())
 }
@@ -350,11 +350,11 @@ fn prune(
     for id in ids {
         let seen_key = seen_key(name, &id);
         if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
-            platform.delete(&seen_key)?;
+            store::remove(platform, &seen_key)?;
             platform.delete(&claim_key(name, &id))?;
         }
     }
-    platform.delete(&bucket_key(name, bucket))?;
+    store::remove(platform, &bucket_key(name, bucket))?;
     update_or_default(platform, directory_key, |buckets: &mut Vec<i64>| {
         buckets.retain(|listed| *listed != bucket);
     })

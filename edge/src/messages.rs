@@ -476,13 +476,16 @@ pub fn prune_expired_day(
     for key in keys {
         if let Some(message) = get_json::<MessageRecord>(platform, &key)? {
             for endpoint in &message.endpoints {
-                platform.delete(&DeliveryRef::new(&message.org, &message.id, endpoint).key())?;
+                store::remove(
+                    platform,
+                    &DeliveryRef::new(&message.org, &message.id, endpoint).key(),
+                )?;
             }
-            platform.delete(&log_key(&message.org, day))?;
+            store::remove(platform, &log_key(&message.org, day))?;
         }
-        platform.delete(&key)?;
+        store::remove(platform, &key)?;
     }
-    platform.delete(&retention_key(day))?;
+    store::remove(platform, &retention_key(day))?;
     update_or_default(platform, RETENTION_DAYS_KEY, |days: &mut Vec<i64>| {
         days.retain(|listed| *listed != day);
     })

@@ -19,6 +19,8 @@
 //!   deliveries never share a slot; a slot whose number is not the expected
 //!   one (a failure between the two writes) is skipped when listing.
 //! - `inbound/…` keys belong to the receiver gateway.
+//! - `created/{key}` counts the requests that found `key` absent and would
+//!   create it: the first creates it (see [`update_json`]).
 //!
 //! Every read-modify-write of a shared key (an endpoint, an index, a
 //! counter) goes through [`update_json`]: the write is a compare-and-swap
@@ -120,13 +122,55 @@ where
         if read.as_deref() == Some(next.as_slice()) {
             return Ok(result);
         }
+        let creating = read.is_none();
+        if creating && !may_create(platform, key)? {
+            // Another request is creating the key: wait for its write.
+            std::thread::sleep(CREATION_WAIT);
+            continue;
+        }
         // Not trusted either way: the next round's read decides.
-        platform.compare_and_swap(key, read.as_deref(), &next)?;
+        if let Err(error) = platform.compare_and_swap(key, read.as_deref(), &next) {
+            if creating {
+                // Hand the turn on rather than leave others waiting for it.
+                let _ = platform.delete(&creation_key(key));
+            }
+            return Err(error.into());
+        }
     }
     Err(Problem::new(
         Code::StoreBusy,
         "other requests kept changing the same record; try again",
     ))
+}
+
+/// Whether this request may write an absent key. Spin's SQLite store
+/// upserts a compare-and-swap on an absent key, so two requests that both
+/// read "absent" would both write, the second over the first after the
+/// first had confirmed its write. So only one request per key creates it:
+/// the one whose count of the key's creation counter is 1, since counting
+/// is atomic on every store. A creator whose write fails hands the turn
+/// on; should it die before writing, the turn passes on after
+/// [`CREATOR_TURN`] more counts.
+fn may_create(platform: &impl Platform, key: &str) -> Result<bool, Problem> {
+    let ticket = platform.increment(&creation_key(key), 1)?;
+    Ok(ticket % CREATOR_TURN == 1)
+}
+
+/// How many creation counts one creator's turn lasts (each waiting round
+/// of another request counts one).
+const CREATOR_TURN: i64 = 256;
+
+/// How long a request waits for another's creation before reading again.
+const CREATION_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn creation_key(key: &str) -> String {
+    format!("created/{key}")
+}
+
+/// Removes a key written through [`update_json`], and its creation counter.
+pub fn remove(platform: &impl Platform, key: &str) -> Result<(), Problem> {
+    platform.delete(key)?;
+    Ok(platform.delete(&creation_key(key))?)
 }
 
 /// [`update_json`] for a value that starts as its default: sets kept as

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
 
-/// Runs just before a compare-and-swap with the whole store, as if another
-/// request wrote between a read and its write; returns `false` when done.
+/// Runs just before a compare-and-swap or an increment with the whole
+/// store, as if another request wrote between a read and this request's
+/// next step; returns `false` when done.
 pub type Meddler = Box<dyn FnMut(&mut BTreeMap<String, Vec<u8>>) -> bool>;
 
 /// A way a store's compare-and-swap misreports, as Spin's stores do.
@@ -93,6 +94,15 @@ impl FakePlatform {
         *self.responder.borrow_mut() = Box::new(move |_, _| Ok(answer(status)));
     }
 
+    fn meddle(&self) {
+        let mut meddler = self.meddler.borrow_mut();
+        if let Some(meddle) = meddler.as_mut()
+            && !meddle(&mut self.entries.borrow_mut())
+        {
+            *meddler = None;
+        }
+    }
+
     fn spend_write(&self) -> Result<(), StoreError> {
         match self.writes_left.get() {
             Some(0) => Err(StoreError("injected failure".into())),
@@ -124,12 +134,7 @@ impl Platform for FakePlatform {
         value: &[u8],
     ) -> Result<bool, StoreError> {
         self.spend_write()?;
-        let mut meddler = self.meddler.borrow_mut();
-        if let Some(meddle) = meddler.as_mut()
-            && !meddle(&mut self.entries.borrow_mut())
-        {
-            *meddler = None;
-        }
+        self.meddle();
         let mut entries = self.entries.borrow_mut();
         let matches = entries.get(key).map(Vec::as_slice) == expected;
         let defect = self.defect.get();
@@ -152,6 +157,7 @@ impl Platform for FakePlatform {
     /// 8 little-endian bytes, as Spin's SQLite store keeps a counter.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.spend_write()?;
+        self.meddle();
         let mut entries = self.entries.borrow_mut();
         let current = match entries.get(key) {
             None => 0,

@@ -224,6 +224,34 @@ fn a_rotation_racing_another_keeps_every_secret() {
 }
 
 #[test]
+fn two_first_writes_of_one_key_keep_both_on_a_store_that_upserts() {
+    // Spin's SQLite store: a swap on an absent key writes over whatever is
+    // there, so a second creator would erase the first's confirmed entry.
+    let fake = Fake::new();
+    fake.defect.set(Some(SwapDefect::AbsentUpserts));
+    *fake.meddler.borrow_mut() = Some(Box::new(|kv| {
+        // Another request creates the index first, as the service does.
+        kv.insert(
+            "created/org/acme/endpoints".into(),
+            1i64.to_le_bytes().to_vec(),
+        );
+        let theirs = json!([{ "id": "theirs", "eventTypes": [] }]);
+        kv.insert("org/acme/endpoints".into(), theirs.to_string().into_bytes());
+        false
+    }));
+    let (ours, _) = fake.create();
+    let index: Value =
+        serde_json::from_slice(&fake.entries.borrow()["org/acme/endpoints"]).unwrap();
+    let ids: Vec<&str> = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|listed| listed["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ours.as_str(), "theirs"]);
+}
+
+#[test]
 fn a_record_that_never_stops_changing_gets_store_busy() {
     let fake = Fake::new();
     let (id, _) = fake.create();
