@@ -106,6 +106,10 @@ enum Command {
         /// (or rediss://).
         #[arg(long = "store", value_name = "URL")]
         store_url: Option<String>,
+        /// PEM certificates to trust for a rediss:// store instead of the
+        /// Web PKI roots (a private CA).
+        #[arg(long, value_name = "FILE", requires = "store_url")]
+        store_ca: Option<PathBuf>,
         /// Test mode: the store's compare-and-swap misreports as one of
         /// Spin's stores does (reports-failure, conflict-reports-success,
         /// absent-upserts).
@@ -241,6 +245,7 @@ fn run(command: Command) -> Result<(), Failure> {
             listen,
             data,
             store_url,
+            store_ca,
             store_defect,
             variables,
             component,
@@ -249,8 +254,11 @@ fn run(command: Command) -> Result<(), Failure> {
         } => serve(
             listen,
             data,
-            store_url,
-            store_defect,
+            StoreChoice {
+                url: store_url,
+                ca: store_ca,
+                defect: store_defect,
+            },
             &variables,
             component,
             request_timeout_ms,
@@ -339,12 +347,17 @@ fn rotate(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)] // one per flag of the command
+/// `serve`'s store flags.
+struct StoreChoice {
+    url: Option<String>,
+    ca: Option<PathBuf>,
+    defect: Option<hooksign_host::store::Defect>,
+}
+
 fn serve(
     listen: std::net::SocketAddr,
     data: PathBuf,
-    store_url: Option<String>,
-    store_defect: Option<hooksign_host::store::Defect>,
+    store: StoreChoice,
     variables: &[(String, String)],
     component: Option<PathBuf>,
     request_timeout_ms: u64,
@@ -354,8 +367,9 @@ fn serve(
         component: component.unwrap_or_else(hooksign_host::serve::default_edge_component_path),
         listen,
         data,
-        store_url,
-        store_defect,
+        store_url: store.url,
+        store_ca: store.ca,
+        store_defect: store.defect,
         variables: hooksign_host::variables_from(std::env::vars(), variables),
         request_deadline: std::time::Duration::from_millis(request_timeout_ms),
         dispatch_every: (dispatch_interval_ms > 0)

@@ -32,6 +32,9 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// A shared store instead (`redis://…`, `rediss://…`).
     pub store_url: Option<String>,
+    /// PEM certificates a `rediss://` store's must chain to, instead of the
+    /// Web PKI roots.
+    pub store_ca: Option<PathBuf>,
     /// A test mode: the store's compare-and-swap misreports this way.
     pub store_defect: Option<Defect>,
     /// The Spin variables.
@@ -99,7 +102,16 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
     let mut store: Arc<dyn KeyValueStore> = match &options.store_url {
-        Some(url) => Arc::new(RedisStore::open(url)?),
+        Some(url) => {
+            let ca = match &options.store_ca {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|error| format!("cannot read {}: {error}", path.display()))?,
+                ),
+                None => None,
+            };
+            Arc::new(RedisStore::open(url, ca)?)
+        }
         None => Arc::new(SqliteStore::open(&options.data)?),
     };
     if let Some(defect) = options.store_defect {

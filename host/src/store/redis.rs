@@ -41,11 +41,26 @@ fn failed(error: &redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// A store on `redis://[:PASSWORD@]HOST:PORT[/DB]` or `rediss://…`;
-    /// connects on first use, so a Redis that is down now is not an error.
-    pub fn open(url: &str) -> Result<RedisStore, StoreError> {
-        let client = Client::open(url)
-            .map_err(|_| "the --store URL is not a redis:// or rediss:// URL".to_string())?;
+    /// A store on `redis://[:PASSWORD@]HOST:PORT[/DB]` or `rediss://…`
+    /// (whose certificate chains to `ca`, PEM, if given); connects on
+    /// first use, so a Redis that is down now is not an error.
+    pub fn open(url: &str, ca: Option<Vec<u8>>) -> Result<RedisStore, StoreError> {
+        let not_a_url = |_| "the --store URL is not a redis:// or rediss:// URL".to_string();
+        let client = match ca {
+            None => Client::open(url).map_err(not_a_url)?,
+            Some(root_cert) => {
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                Client::build_with_tls(url, certificates).map_err(|error| {
+                    format!(
+                        "--store-ca needs a rediss:// URL and PEM certificates ({})",
+                        error.category()
+                    )
+                })?
+            }
+        };
         Ok(RedisStore {
             client,
             connection: Mutex::new(None),

@@ -1,6 +1,7 @@
 //! A real Redis server (Debian's `redis-server`) of the test's own, on a
 //! free loopback port, persisting every write to a temporary directory so
-//! that a restart keeps what was written.
+//! that a restart keeps what was written. Optionally on TLS only, with a
+//! certificate from a CA of the test's own (made with `openssl`).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,12 +12,23 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     password: Option<String>,
+    tls: bool,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     /// Starts a server; with a password, clients must give it.
     pub fn start(password: Option<&str>) -> RedisServer {
+        RedisServer::start_as(password, false)
+    }
+
+    /// Starts a server that speaks TLS only (`rediss://`), its certificate
+    /// signed by the CA at [`RedisServer::ca_path`].
+    pub fn start_tls(password: Option<&str>) -> RedisServer {
+        RedisServer::start_as(password, true)
+    }
+
+    fn start_as(password: Option<&str>, tls: bool) -> RedisServer {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -25,16 +37,105 @@ impl RedisServer {
             child: None,
             port,
             password: password.map(str::to_string),
+            tls,
             dir: tempfile::tempdir().unwrap(),
         };
+        if tls {
+            server.make_certificates();
+        }
         server.run();
         server
     }
 
+    /// The CA certificate (PEM) a TLS server's certificate chains to.
+    pub fn ca_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A CA, and a server certificate for 127.0.0.1 signed by it.
+    fn make_certificates(&self) {
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl (Debian's openssl package) must be installed");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        std::fs::write(self.dir.path().join("san"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hooksign test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san",
+        ]);
+    }
+
     fn run(&mut self) {
+        let port = self.port.to_string();
         let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        if self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .args([
+                    "--tls-cert-file",
+                    "server.crt",
+                    "--tls-key-file",
+                    "server.key",
+                ])
+                .current_dir(self.dir.path());
+        } else {
+            command.args(["--port", &port]);
+        }
         command
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args([
                 "--save",
                 "",
@@ -61,11 +162,12 @@ impl RedisServer {
         }
     }
 
-    /// `redis://[:PASSWORD@]127.0.0.1:PORT`.
+    /// `redis://[:PASSWORD@]127.0.0.1:PORT` (`rediss://` with TLS).
     pub fn url(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
     }
 
