@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod config;
+mod dashboard;
 mod deliver;
 mod dispatch;
 mod inbound;

@@ -3,6 +3,7 @@
 
 use crate::api::Api;
 use crate::auth::authenticate;
+use crate::dashboard::{self, Asset};
 use crate::problem::Code;
 use crate::request::check_size;
 use crate::{Config, Platform, Problem, Request, Response, dispatch, inbound};
@@ -15,6 +16,8 @@ const OPENAPI: &str = include_str!("../../openapi.yaml");
 enum Operation {
     /// No credential.
     OpenApi,
+    /// No credential: the page asks for the key and calls the API with it.
+    Dashboard(Asset),
     /// The signature is the credential.
     Receive,
     /// The `dispatch_token` variable is the credential.
@@ -50,6 +53,18 @@ use ApiOperation::*;
 /// and operations; a path's methods are listed in this order in `Allow`.
 const ROUTES: &[(&str, &str, Operation)] = &[
     ("/openapi.yaml", "GET", Operation::OpenApi),
+    ("/", "GET", Operation::Dashboard(Asset::Home)),
+    ("/dashboard", "GET", Operation::Dashboard(Asset::Page)),
+    (
+        "/dashboard/app.js",
+        "GET",
+        Operation::Dashboard(Asset::Script),
+    ),
+    (
+        "/dashboard/app.css",
+        "GET",
+        Operation::Dashboard(Asset::Style),
+    ),
     ("/webhooks", "GET", Operation::Api(ListEndpoints)),
     ("/webhooks", "POST", Operation::Api(CreateEndpoint)),
     ("/webhooks/{}", "GET", Operation::Api(GetEndpoint)),
@@ -123,6 +138,9 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
                 vec![("content-type".into(), "application/yaml".into())],
                 OPENAPI.as_bytes().to_vec(),
             ));
+        }
+        Operation::Dashboard(asset) => {
+            return Ok(dashboard::serve(asset, request.query.as_deref()));
         }
         Operation::Receive => {
             let config = Config::load(platform)?;
