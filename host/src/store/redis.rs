@@ -45,6 +45,11 @@ impl RedisStore {
     /// (whose certificate chains to `ca`, PEM, if given); connects on
     /// first use, so a Redis that is down now is not an error.
     pub fn open(url: &str, ca: Option<Vec<u8>>) -> Result<RedisStore, StoreError> {
+        // When a build enables two providers (ring and aws-lc-rs, e.g. a
+        // workspace build with the benches' peers), rustls picks neither
+        // and a rediss:// connection panics. An error here means one is
+        // installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let not_a_url = |_| "the --store URL is not a redis:// or rediss:// URL".to_string();
         let client = match ca {
             None => Client::open(url).map_err(not_a_url)?,

@@ -1,0 +1,343 @@
+// The dashboard in a real browser: Debian's chromium, driven by
+// playwright-core, against `hooksign serve` on a fresh store with a local
+// receiver. HOOKSIGN_CLI names the hooksign binary, HOOKSIGN_HTTP_WASM the
+// edge component; HOOKSIGN_SCREENSHOTS, if set, a directory for the
+// screenshots of docs/.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+const CLI = process.env.HOOKSIGN_CLI;
+const COMPONENT = process.env.HOOKSIGN_HTTP_WASM;
+const SCREENSHOTS = process.env.HOOKSIGN_SCREENSHOTS;
+const KEY = `sgn_live_${randomBytes(24).toString('hex')}`;
+
+let receiver;
+let received = [];
+let service;
+let base;
+let browser;
+let dataDir;
+
+/** A receiver on a free loopback port: answers 200 with a small JSON body. */
+function startReceiver() {
+  return new Promise((resolve) => {
+    const server = http.createServer((request, response) => {
+      const chunks = [];
+      request.on('data', (chunk) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({ headers: request.headers, body: Buffer.concat(chunks).toString() });
+        response.writeHead(200, { 'content-type': 'application/json', 'x-receiver': 'dashboard-test' });
+        response.end('{"received":true}');
+      });
+    });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/** `hooksign serve` on a free port; resolves with its base URL. */
+function startService(receiverPort) {
+  dataDir = mkdtempSync(join(tmpdir(), 'hooksign-dashboard-'));
+  const entry = `acme:${createHash('sha256').update(KEY).digest('hex')}`;
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--dispatch-interval-ms', '200'];
+  if (COMPONENT) args.push('--component', COMPONENT);
+  args.push('--variable', `api_keys=${entry}`, '--variable', 'allow_private_targets=true');
+  service = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`hooksign serve did not start: ${output}`)), 30000);
+    service.stdout.on('data', (chunk) => {
+      output += chunk;
+      const found = /serving (http:\/\/\S+)/.exec(output);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+    service.on('exit', (code) => reject(new Error(`hooksign serve exited (${code}): ${output}`)));
+    void receiverPort;
+  });
+}
+
+/** Calls the API directly (not through the page). */
+async function api(method, path, key = KEY, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Whether a delivery's signature header has a v1 entry made with `secret`. */
+function signedWith(delivery, secret) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const signed = `${delivery.headers['webhook-id']}.${delivery.headers['webhook-timestamp']}.${delivery.body}`;
+  const expected = createHmac('sha256', key).update(signed).digest();
+  return delivery.headers['webhook-signature'].split(' ').some((entry) => {
+    const given = Buffer.from(entry.replace(/^v1,/, ''), 'base64');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+async function screenshot(page, name) {
+  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** A fresh page that fails the test on any script error or CSP violation. */
+async function newPage(viewport = { width: 1100, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (error) => page.errors.push(String(error)));
+  // Refused requests (a wrong key, a field error) are logged by the
+  // browser as failed loads: expected here. Anything else (a script error,
+  // a blocked inline script or style) is not.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      page.errors.push(message.text());
+    }
+  });
+  return page;
+}
+
+async function signIn(page, key = KEY) {
+  await page.goto(`${base}/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByLabel('API key').press('Enter');
+}
+
+before(async () => {
+  assert.ok(CLI, 'HOOKSIGN_CLI names the hooksign binary');
+  receiver = await startReceiver();
+  base = await startService(receiver.address().port);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    // Root in CI has no user namespace sandbox; the rest keeps chromium off
+    // the (closed) network.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  service?.kill();
+  receiver?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('the page is served with a strict policy and fitting caches', async () => {
+  const home = await fetch(`${base}/`, { redirect: 'manual' });
+  assert.equal(home.status, 302);
+  assert.equal(home.headers.get('location'), '/dashboard');
+  const page = await fetch(`${base}/dashboard`);
+  assert.equal(page.status, 200);
+  const policy = page.headers.get('content-security-policy');
+  assert.match(policy, /^default-src 'self'/);
+  assert.doesNotMatch(policy, /unsafe/);
+  assert.equal(page.headers.get('cache-control'), 'no-cache');
+  const html = await page.text();
+  const script = /src="(\/dashboard\/app\.js\?v=[0-9a-f]+)"/.exec(html)[1];
+  const asset = await fetch(`${base}${script}`);
+  assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.match(asset.headers.get('content-type'), /^text\/javascript/);
+});
+
+test('sign in, create an endpoint, test send, rotate, pause, attempts, delete', async () => {
+  const page = await newPage();
+  // A wrong key is refused with the API's words, and not kept.
+  await signIn(page, 'sgn_live_not-a-key');
+  await page.getByRole('alert').getByText('Invalid credentials').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
+  await page.getByLabel('API key').fill(KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Endpoints' }).waitFor();
+  await page.getByText('No endpoints yet.').waitFor();
+  // The key is in this tab's sessionStorage only: not in the URL, a cookie or the page.
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('hooksign.apiKey')), KEY);
+  assert.equal(await page.evaluate(() => document.cookie), '');
+  assert.ok(!page.url().includes(KEY));
+  assert.ok(!(await page.content()).includes(KEY));
+
+  // A field error is shown next to its field.
+  await page.getByLabel('URL').fill('ftp://example.com/hook');
+  await page.getByRole('button', { name: 'Create endpoint' }).click();
+  await page.locator('.field-error').first().waitFor();
+  assert.equal(await page.getByLabel('URL').getAttribute('aria-invalid'), 'true');
+
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+  await page.getByLabel('URL').fill(receiverUrl);
+  await page.getByLabel('Description').fill('Orders service');
+  await page.getByLabel('Event types').fill('order.paid, order.refunded');
+  await page.getByRole('button', { name: 'Create endpoint' }).click();
+  await page.getByRole('heading', { name: 'Signing secret' }).first().waitFor();
+  const secret = (await page.locator('code.secret').textContent()).trim();
+  assert.match(secret, /^whsec_/);
+  await page.getByRole('button', { name: 'Copy' }).click();
+  await page.getByText('Copied.').waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await screenshot(page, 'endpoint-created');
+
+  // A test send shows the receiver's answer; it was signed with that secret.
+  received = [];
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.getByRole('heading', { name: 'The receiver answered 200' }).waitFor();
+  await page.getByRole('cell', { name: 'dashboard-test' }).waitFor();
+  await page.getByText('{"received":true}').waitFor();
+  assert.equal(received.length, 1);
+  assert.ok(signedWith(received[0], secret));
+  await page.getByRole('cell', { name: 'test send' }).first().waitFor();
+
+  // Shown once: on coming back, the secret is nowhere on the page.
+  await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
+  await page.getByRole('link', { name: receiverUrl }).click();
+  await page.getByRole('heading', { name: 'Attempts' }).waitFor();
+  assert.ok(!(await page.content()).includes(secret));
+
+  // Rotate with no grace: a new secret, and only it signs from now on.
+  await page.getByLabel('The old secret stays valid for').selectOption('0');
+  await page.getByRole('button', { name: 'Rotate secret' }).click();
+  await page.getByRole('heading', { name: 'New signing secret' }).waitFor();
+  const rotated = (await page.locator('code.secret').textContent()).trim();
+  assert.notEqual(rotated, secret);
+  received = [];
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.getByRole('heading', { name: 'The receiver answered 200' }).waitFor();
+  assert.ok(signedWith(received[0], rotated));
+  assert.ok(!signedWith(received[0], secret));
+
+  // Pause and resume.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByText('Paused', { exact: true }).waitFor();
+  const id = new URL(page.url()).hash.split('/')[2];
+  assert.equal((await api('GET', `/webhooks/${id}`)).body.paused, true);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.getByText('Active', { exact: true }).waitFor();
+  assert.equal((await api('GET', `/webhooks/${id}`)).body.paused, false);
+
+  // An event's attempt appears in the table on refresh.
+  const event = await api('POST', '/events', KEY, { type: 'order.paid', data: { order: 42 } });
+  assert.equal(event.status, 202);
+  await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+  await page.getByRole('link', { name: 'order.paid #1' }).waitFor();
+  await screenshot(page, 'endpoint');
+
+  // Editing shows the change; deleting asks first.
+  await page.getByLabel('Description').fill('Orders service (v2)');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByText('Orders service (v2)', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Delete endpoint' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal((await api('GET', `/webhooks/${id}`)).status, 200);
+  await page.getByRole('button', { name: 'Delete endpoint' }).click();
+  await page.getByRole('button', { name: 'Yes, delete endpoint' }).click();
+  await page.getByText('No endpoints yet.').waitFor();
+  assert.equal((await api('GET', `/webhooks/${id}`)).status, 404);
+  assert.deepEqual(page.errors, []);
+});
+
+test('messages: the log, one message, resend', async () => {
+  const created = await api('POST', '/webhooks', KEY, {
+    url: `http://127.0.0.1:${receiver.address().port}/orders`,
+  });
+  await api('POST', '/events', KEY, { type: 'invoice.sent', data: { invoice: 7 }, id: 'evt_dashboard' });
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Messages', exact: true }).click();
+  await page.getByRole('link', { name: 'evt_dashboard' }).click();
+  await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+  await page.getByText('"invoice": 7').waitFor();
+  await screenshot(page, 'message');
+  received = [];
+  await page.getByRole('button', { name: 'Resend' }).click();
+  await page.getByText('Resent.').waitFor();
+  const deadline = Date.now() + 10000;
+  while (!received.some((delivery) => delivery.headers['webhook-id'] === 'evt_dashboard')) {
+    assert.ok(Date.now() < deadline, 'the resend never came');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // The filter by type.
+  await page.getByRole('link', { name: 'Messages', exact: true }).click();
+  await page.getByLabel('Event type').fill('nothing.like.it');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.getByText('No messages.').waitFor();
+  await api('DELETE', `/webhooks/${created.body.endpoint.id}`);
+  assert.deepEqual(page.errors, []);
+});
+
+test('API keys: create once, use, revoke, refused', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'API keys', exact: true }).click();
+  await page.getByText('bootstrap (the api_keys variable)').waitFor();
+  await page.getByLabel('Name').fill('CI robot');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByRole('heading', { name: 'API key “CI robot”' }).waitFor();
+  const minted = (await page.locator('code.secret').textContent()).trim();
+  assert.match(minted, /^sgn_live_/);
+  assert.equal((await api('GET', '/webhooks', minted)).status, 200);
+  await screenshot(page, 'api-keys');
+  // Another tab signed in with the new key.
+  const robot = await newPage();
+  await signIn(robot, minted);
+  await robot.getByRole('heading', { name: 'Endpoints' }).waitFor();
+  await page.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('button', { name: 'Yes, revoke' }).click();
+  await page.getByText(/^revoked /).waitFor();
+  assert.ok(!(await page.content()).includes(minted));
+  assert.equal((await api('GET', '/webhooks', minted)).status, 401);
+
+  // That tab's next call is refused: it is signed out, and told why.
+  await robot.getByRole('link', { name: 'Messages', exact: true }).click();
+  await robot.getByRole('alert').getByText(/^Signed out: Invalid credentials/).waitFor();
+  assert.equal(await robot.evaluate(() => sessionStorage.length), 0);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  assert.deepEqual(page.errors, []);
+});
+
+test('a phone-width screen needs no sideways scrolling', async () => {
+  await api('POST', '/webhooks', KEY, {
+    url: `http://127.0.0.1:${receiver.address().port}/a-rather-long-path/for/a/narrow/screen`,
+    eventTypes: ['order.paid'],
+  });
+  const page = await newPage({ width: 375, height: 740 });
+  await signIn(page);
+  await page.getByRole('heading', { name: 'Endpoints' }).waitFor();
+  await page.getByRole('table').waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  // Keyboard only: Tab reaches the endpoint's link, Enter opens it.
+  let focused = '';
+  for (let presses = 0; presses < 30 && !focused.includes('narrow'); presses += 1) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() =>
+      document.activeElement?.tagName === 'A' ? document.activeElement.textContent : '',
+    );
+  }
+  assert.match(focused, /narrow/);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Attempts' }).waitFor();
+  await screenshot(page, 'phone');
+  assert.deepEqual(page.errors, []);
+});
