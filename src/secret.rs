@@ -5,6 +5,7 @@ use core::fmt;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::encoding::{LENIENT_BASE64, STANDARD_BASE64};
@@ -24,10 +25,11 @@ pub const GENERATED_KEY_LEN: usize = 32;
 /// signature costs only the hashing of the message.
 ///
 /// `Debug` shows no key bytes, and there is no `Display`: the text form is
-/// only written by [`Secret::to_text`].
+/// only written by [`Secret::to_text`]. The key bytes are zeroed on drop
+/// (the keyed HMAC state is not: `hmac` offers no way to).
 #[derive(Clone)]
 pub struct Secret {
-    key: Vec<u8>,
+    key: Zeroizing<Vec<u8>>,
     mac: HmacSha256,
 }
 
@@ -40,9 +42,11 @@ impl Secret {
         if encoded.len() > MAX_KEY_LEN.div_ceil(3) * 4 {
             return Err(Error::InvalidSecret);
         }
-        let key = LENIENT_BASE64
-            .decode(encoded)
-            .map_err(|_| Error::InvalidSecret)?;
+        let key = Zeroizing::new(
+            LENIENT_BASE64
+                .decode(encoded)
+                .map_err(|_| Error::InvalidSecret)?,
+        );
         Secret::from_bytes(&key)
     }
 
@@ -53,16 +57,16 @@ impl Secret {
         }
         let mac = HmacSha256::new_from_slice(key).map_err(|_| Error::InvalidSecret)?;
         Ok(Secret {
-            key: key.to_vec(),
+            key: Zeroizing::new(key.to_vec()),
             mac,
         })
     }
 
     /// A new secret of 32 random bytes from the operating system (or WASI).
     pub fn generate() -> Result<Secret, RandomUnavailable> {
-        let mut key = [0u8; GENERATED_KEY_LEN];
-        getrandom::fill(&mut key).map_err(|_| RandomUnavailable)?;
-        Secret::from_bytes(&key).map_err(|_| RandomUnavailable)
+        let mut key = Zeroizing::new([0u8; GENERATED_KEY_LEN]);
+        getrandom::fill(key.as_mut_slice()).map_err(|_| RandomUnavailable)?;
+        Secret::from_bytes(key.as_slice()).map_err(|_| RandomUnavailable)
     }
 
     /// The text form, `whsec_` and padded base64. Treat the result as the
@@ -134,7 +138,8 @@ impl Window {
 /// A secret in its text form with its validity window: what is stored,
 /// configured and exchanged (`{"key": "whsec_…", "notBefore": …, "notAfter": …}`).
 ///
-/// `Debug` hides the key.
+/// `Debug` hides the key. (Its text is not zeroed on drop: a `Drop` would
+/// forbid building records with `..SecretRecord::new(key)`.)
 #[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",

@@ -60,8 +60,13 @@ impl<P: Platform> Api<'_, P> {
         };
         let url = self.check_url(&url)?;
         let secret = generate_secret()?;
+        let id = new_uuid()?;
+        let secrets = self
+            .config
+            .secrets
+            .close(&id, &[SecretRecord::new(secret.to_text())])?;
         let record = EndpointRecord {
-            id: new_uuid()?,
+            id,
             org: self.org.to_string(),
             url,
             description: description.unwrap_or_default(),
@@ -74,7 +79,7 @@ impl<P: Platform> Api<'_, P> {
             last_failure_at: None,
             created_at: self.now,
             updated_at: self.now,
-            secrets: vec![SecretRecord::new(secret.to_text())],
+            secrets,
             attempt_count: 0,
             recent_attempts: Vec::new(),
         };
@@ -136,6 +141,12 @@ impl<P: Platform> Api<'_, P> {
         }
         let mut unpaused = false;
         let record = store::modify(self.platform, self.org, id, |record| {
+            // A write seals the keyring anew if it is in clear or under an
+            // older sealing key (only then: the write must be repeatable).
+            if self.config.secrets.stale(&record.secrets) {
+                let secrets = self.config.secrets.open(&record.id, &record.secrets)?;
+                record.secrets = self.config.secrets.close(&record.id, &secrets)?;
+            }
             // Sticky: a later round may find the unpause already written.
             unpaused |= record.paused && paused == Some(false);
             if let Some(url) = &url {
@@ -188,12 +199,12 @@ impl<P: Platform> Api<'_, P> {
         // rotations each keep the secrets the others added.
         let secret_text = secret.to_text();
         let record = store::modify(self.platform, self.org, id, |record| {
+            let secrets = self.config.secrets.open(&record.id, &record.secrets)?;
             // Rotated in already (by this request's own earlier write).
-            if record.secrets.iter().any(|kept| kept.key == secret_text) {
+            if secrets.iter().any(|kept| kept.key == secret_text) {
                 return Ok(());
             }
-            let keyring =
-                Keyring::from_records(&record.secrets).map_err(|_| stored_keyring_invalid())?;
+            let keyring = Keyring::from_records(&secrets).map_err(|_| stored_keyring_invalid())?;
             let rotated = match keyring.rotate(secret.clone(), self.now, grace) {
                 Ok(rotated) => rotated,
                 Err(hooksign::Error::TooManySecrets) => {
@@ -204,7 +215,10 @@ impl<P: Platform> Api<'_, P> {
                 }
                 Err(_) => return Err(stored_keyring_invalid()),
             };
-            record.secrets = rotated.to_records();
+            record.secrets = self
+                .config
+                .secrets
+                .close(&record.id, &rotated.to_records())?;
             record.updated_at = self.now;
             Ok(())
         })?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{ApiKeys, DispatchToken};
 use crate::problem::Code;
+use crate::seal::SecretPolicy;
 use crate::{Platform, Problem};
 
 /// `auto_pause_after` when unset.
@@ -49,6 +50,9 @@ pub struct Config {
     pub dispatch_concurrency: usize,
     /// The bearer token of `POST /dispatch`; unset, the route refuses all.
     pub dispatch_token: Option<DispatchToken>,
+    /// How endpoints' keyrings are kept: `sealing_keys`,
+    /// `insecure_plaintext_secrets`.
+    pub secrets: SecretPolicy,
 }
 
 /// One source of the receiver gateway (an entry of `inbound_sources`).
@@ -167,7 +171,24 @@ impl Config {
         let retention_days = number("retention_days", DEFAULT_RETENTION_DAYS, 1)?.min(365);
         let dispatch_concurrency =
             number("dispatch_concurrency", DEFAULT_DISPATCH_CONCURRENCY, 1)?.min(256) as usize;
+        let insecure_plaintext = match variable("insecure_plaintext_secrets")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(invalid("insecure_plaintext_secrets", "true or false")),
+        };
+        let secrets =
+            SecretPolicy::from_variables(variable("sealing_keys").as_deref(), insecure_plaintext)
+                .ok_or_else(|| {
+                invalid(
+                    "sealing_keys",
+                    "a comma-separated list of ID:BASE64 with 32-byte keys and distinct ids",
+                )
+            })?;
         Ok(Config {
+            secrets,
             retry_schedule,
             retention_days,
             dispatch_concurrency,

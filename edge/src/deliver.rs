@@ -1,4 +1,4 @@
-use hooksign::Keyring;
+use hooksign::{Keyring, SecretRecord};
 
 use crate::model::{Attempt, EndpointRecord, new_uuid, rfc3339};
 use crate::problem::Code;
@@ -42,7 +42,8 @@ pub async fn deliver(
 ) -> Result<Delivered, Problem> {
     let started_ms = platform.now_millis();
     let now = started_ms.div_euclid(1000);
-    let request = signed_request(endpoint, message, now)?;
+    let secrets = config.secrets.open(&endpoint.id, &endpoint.secrets)?;
+    let request = signed_request(endpoint, &secrets, message, now)?;
     let result = platform.send(request, config.delivery_timeout_ms).await;
     let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
     let (succeeded, status, error) = outcome(&result, config.delivery_timeout_ms);
@@ -79,10 +80,11 @@ pub async fn deliver(
 /// The POST of a message, signed at `now` with every secret usable then.
 fn signed_request(
     endpoint: &EndpointRecord,
+    secrets: &[SecretRecord],
     message: &Message<'_>,
     now: i64,
 ) -> Result<OutboundRequest, Problem> {
-    let signed = Keyring::from_records(&endpoint.secrets)
+    let signed = Keyring::from_records(secrets)
         .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
         .map_err(|error| {
             Problem::new(

@@ -20,6 +20,7 @@ mod model;
 mod problem;
 mod request;
 mod routes;
+mod seal;
 mod store;
 mod target;
 #[cfg(feature = "testing")]
@@ -34,6 +35,7 @@ pub use config::{
 pub use dispatch::{DeliveryRef, PassReport, dispatch, follow_up};
 pub use problem::{Code, Problem};
 pub use routes::handle;
+pub use seal::new_sealing_key;
 pub use target::is_internal_ip;
 
 /// The largest request body accepted: 1 MiB.

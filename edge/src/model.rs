@@ -1,5 +1,6 @@
 use chrono::{DateTime, SecondsFormat};
-use hooksign::SecretRecord;
+
+use crate::seal::StoredSecrets;
 use serde::{Deserialize, Serialize};
 
 /// An endpoint as stored: one key-value entry holds all of it, keyring
@@ -20,8 +21,8 @@ pub struct EndpointRecord {
     pub last_failure_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// The signing keyring, current secret first.
-    pub secrets: Vec<SecretRecord>,
+    /// The signing keyring, current secret first, sealed (`seal.rs`).
+    pub secrets: StoredSecrets,
     /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
     pub attempt_count: u64,
     /// The newest attempts' ids and numbers, so that an attempt recorded

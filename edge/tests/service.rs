@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 
 const KEY: &str = "sgn_live_test";
 const SHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// `sealing_keys` entries: 32-byte keys.
+const SEAL_1: &str = "s1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const SEAL_2: &str = "s2:HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo=";
 
 /// The in-memory platform with the organisation `acme` (key [`KEY`]) and
 /// the gateway source `shop`.
@@ -31,6 +34,7 @@ impl Fake {
     fn new() -> Fake {
         let platform = FakePlatform::default();
         platform.set_variable("api_keys", api_key_entry("acme", KEY));
+        platform.set_variable("sealing_keys", SEAL_1);
         platform.set_variable(
             "inbound_sources",
             json!({ "shop": {
@@ -77,6 +81,15 @@ impl Fake {
     /// Moves the clock on.
     fn advance_seconds(&self, seconds: i64) {
         self.now_ms.set(self.now_ms.get() + seconds * 1000);
+    }
+
+    /// The platform with keyrings kept in clear, for tests that change
+    /// them in the store directly.
+    fn in_plaintext() -> Fake {
+        let fake = Fake::new();
+        fake.variables.borrow_mut().remove("sealing_keys");
+        fake.set_variable("insecure_plaintext_secrets", "true");
+        fake
     }
 
     fn create(&self) -> (String, String) {
@@ -155,7 +168,7 @@ fn a_failed_store_write_leaves_no_half_written_endpoint() {
         for (key, value) in fake.entries.borrow_mut().iter() {
             let record: Value = serde_json::from_slice(value).unwrap();
             assert!(key.starts_with("endpoint/"));
-            assert_eq!(record["secrets"].as_array().unwrap().len(), 1);
+            assert_eq!(record["secrets"]["sealed"]["key"], "s1");
         }
     }
 }
@@ -196,7 +209,7 @@ fn rotate_in_store(kv: &mut BTreeMap<String, Vec<u8>>, id: &str, now: i64) -> St
 
 #[test]
 fn a_rotation_racing_another_keeps_every_secret() {
-    let fake = Fake::new();
+    let fake = Fake::in_plaintext();
     let (id, first) = fake.create();
     let now = fake.now_ms.get() / 1000;
     let raced = Rc::new(RefCell::new(String::new()));
@@ -498,7 +511,8 @@ fn whole_floats_are_integers_and_null_is_left_out() {
 }
 
 /// Everything readable is whole: the listing and each listed endpoint, its
-/// attempts, and every stored endpoint's keyring.
+/// attempts, and every stored endpoint's keyring (whose seal checks the
+/// rest when it is used).
 fn assert_whole(fake: &Fake, what: &str) {
     let (status, listed) = fake.call("GET", "/webhooks?limit=200", None);
     assert_eq!(status, 200, "{what}: {listed}");
@@ -510,9 +524,10 @@ fn assert_whole(fake: &Fake, what: &str) {
     for (key, value) in fake.entries.borrow_mut().iter() {
         if key.starts_with("endpoint/") {
             let record: Value = serde_json::from_slice(value).unwrap();
-            let records: Vec<SecretRecord> =
-                serde_json::from_value(record["secrets"].clone()).unwrap();
-            Keyring::from_records(&records).unwrap();
+            let sealed = &record["secrets"]["sealed"];
+            for field in ["key", "nonce", "data"] {
+                assert!(sealed[field].is_string(), "{what}: {record}");
+            }
         }
     }
 }
@@ -1187,7 +1202,7 @@ fn the_multi_node_runtime_config_puts_the_store_in_redis_and_blocks_private_netw
 /// rotations racing another writer, events with retries (attempt counts,
 /// queue lists, leases), pause and release, the gateway (marks, stats).
 fn session_under(defect: SwapDefect) {
-    let fake = Fake::new();
+    let fake = Fake::in_plaintext();
     fake.defect.set(Some(defect));
     fake.set_variable("retry_schedule", "0,10");
     let (id, secret) = fake.create();
@@ -1398,4 +1413,161 @@ fn answers_that_carry_a_secret_are_not_cached() {
             .iter()
             .any(|(name, _)| name == "cache-control")
     );
+}
+
+/// Whether the last request sent verifies with `secret`.
+fn last_send_verifies_with(fake: &Fake, secret: &str) -> bool {
+    let request = fake.sent.borrow().last().unwrap().clone();
+    let now = fake.now_ms.get() / 1000;
+    Keyring::from_records(&[SecretRecord::new(secret)])
+        .unwrap()
+        .verify(&request.headers, &request.body, now, 0)
+        .is_ok()
+}
+
+/// Every stored value, as text.
+fn stored_text(fake: &Fake) -> String {
+    fake.entries
+        .borrow()
+        .values()
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn keyrings_are_sealed_at_rest_and_the_sealing_key_rotates() {
+    let fake = Fake::new();
+    let (id, secret) = fake.create();
+    let encoded = secret.trim_start_matches("whsec_");
+    let stored = stored_text(&fake);
+    assert!(
+        !stored.contains("whsec_") && !stored.contains(encoded),
+        "{stored}"
+    );
+    let test_send = |fake: &Fake| fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(test_send(&fake).0, 200);
+    assert!(last_send_verifies_with(&fake, &secret));
+
+    // A new sealing key first: the old one still opens; a write reseals.
+    fake.set_variable("sealing_keys", format!("{SEAL_2},{SEAL_1}"));
+    assert_eq!(test_send(&fake).0, 200);
+    let sealed_with = |fake: &Fake| -> Value {
+        let record: Value =
+            serde_json::from_slice(&fake.entries.borrow()[&format!("endpoint/{id}")]).unwrap();
+        record["secrets"]["sealed"]["key"].clone()
+    };
+    assert_eq!(sealed_with(&fake), "s1");
+    fake.call(
+        "PATCH",
+        &format!("/webhooks/{id}"),
+        Some(json!({ "description": "resealed" })),
+    );
+    assert_eq!(sealed_with(&fake), "s2");
+    fake.set_variable("sealing_keys", SEAL_2);
+    assert_eq!(test_send(&fake).0, 200);
+    assert!(last_send_verifies_with(&fake, &secret));
+
+    // A key that is gone is a configuration problem that names its id only.
+    fake.set_variable("sealing_keys", SEAL_1);
+    let (status, problem) = test_send(&fake);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (500, Some("invalid_configuration"))
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("s2") && !detail.contains("HxwdHh8"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn without_sealing_keys_no_secret_is_stored_or_used() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    fake.variables.borrow_mut().remove("sealing_keys");
+    let (status, problem) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/a" })),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (500, Some("invalid_configuration")),
+        "{problem}"
+    );
+    assert_eq!(
+        fake.entries
+            .borrow()
+            .keys()
+            .filter(|key| key.starts_with("endpoint/"))
+            .count(),
+        1
+    );
+    let (status, _) = fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(status, 500);
+    assert!(fake.sent.borrow().is_empty());
+    // Reading and changing what holds no secret still works.
+    let (status, _) = fake.call("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(status, 200);
+
+    // In clear only when asked for by name.
+    let plain = Fake::in_plaintext();
+    let (_, secret) = plain.create();
+    assert!(stored_text(&plain).contains(&secret));
+}
+
+#[test]
+fn a_tampered_sealed_keyring_is_refused_not_used() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let key = format!("endpoint/{id}");
+    let mut record: Value = serde_json::from_slice(&fake.entries.borrow()[&key]).unwrap();
+    let data = record["secrets"]["sealed"]["data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if data.starts_with('A') { "B" } else { "A" };
+    record["secrets"]["sealed"]["data"] = json!(format!("{flipped}{}", &data[1..]));
+    fake.entries
+        .borrow_mut()
+        .insert(key, serde_json::to_vec(&record).unwrap());
+    let (status, problem) = fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (500, Some("invalid_keyring")),
+        "{problem}"
+    );
+    let (status, problem) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (500, Some("invalid_keyring")),
+        "{problem}"
+    );
+    assert!(fake.sent.borrow().is_empty());
+}
+
+#[test]
+fn sealed_rotations_are_right_on_stores_whose_swap_misreports() {
+    for defect in [
+        SwapDefect::ReportsFailure,
+        SwapDefect::ConflictReportsSuccess,
+        SwapDefect::AbsentUpserts,
+    ] {
+        let fake = Fake::new();
+        fake.defect.set(Some(defect));
+        let (id, first) = fake.create();
+        let mut secrets = vec![first];
+        for _ in 0..2 {
+            let (status, rotated) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+            assert_eq!(status, 200, "{defect:?}: {rotated}");
+            secrets.push(rotated["signingSecret"].as_str().unwrap().to_string());
+        }
+        fake.call("POST", &format!("/webhooks/{id}/test"), None);
+        assert_eq!(fake.last_signature().split(' ').count(), 3, "{defect:?}");
+        for secret in &secrets {
+            assert!(last_send_verifies_with(&fake, secret), "{defect:?}");
+        }
+    }
 }

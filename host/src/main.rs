@@ -140,6 +140,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Make a sealing key for the `sealing_keys` variable.
+    SealingKey {
+        #[command(subcommand)]
+        command: SealingKeyCommand,
+    },
     /// Run vector files; prints each failed case, then `N passed, N failed`.
     Vectors {
         /// Vector files (hooksign-vectors/1 JSON).
@@ -183,6 +188,17 @@ enum ApiKeyCommand {
         /// The organisation the key belongs to.
         #[arg(long)]
         org: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SealingKeyCommand {
+    /// Print a new `ID:BASE64` entry (32 random bytes): list it first in
+    /// `sealing_keys` to seal with it, keep older ones after it to unseal.
+    New {
+        /// The key's id, recorded with everything it seals.
+        #[arg(long, default_value = "k1")]
+        id: String,
     },
 }
 
@@ -267,6 +283,9 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
         } => new_api_key(&org),
+        Command::SealingKey {
+            command: SealingKeyCommand::New { id },
+        } => new_sealing_key(&id),
         Command::Inbound {
             command:
                 InboundCommand::Add {
@@ -387,6 +406,14 @@ fn new_api_key(org: &str) -> Result<(), Failure> {
     let key = hooksign_edge::new_api_key().map_err(|error| Failure::Usage(error.to_string()))?;
     println!("key:      {key}");
     println!("api_keys: {}", hooksign_edge::api_key_entry(org, &key));
+    Ok(())
+}
+
+fn new_sealing_key(id: &str) -> Result<(), Failure> {
+    let entry = hooksign_edge::new_sealing_key(id)
+        .ok_or_else(|| Failure::Usage("a key id is 1 to 32 letters, digits, - or _".into()))?
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("{entry}");
     Ok(())
 }
 

@@ -306,3 +306,22 @@ fn every_command_has_help() {
         assert!(stdout(&output).contains("Usage: hooksign"), "{command}");
     }
 }
+
+#[test]
+fn sealing_key_new_prints_an_entry_the_service_accepts() {
+    let first = hooksign(&["sealing-key", "new", "--id", "k2"], b"");
+    assert!(first.status.success());
+    let entry = String::from_utf8(first.stdout).unwrap().trim().to_string();
+    let (id, key) = entry.split_once(':').unwrap();
+    assert_eq!(id, "k2");
+    // 32 bytes: 44 characters of padded base64.
+    assert_eq!((key.len(), key.ends_with('=')), (44, true), "{entry}");
+    let second = hooksign(&["sealing-key", "new", "--id", "k2"], b"");
+    assert_ne!(String::from_utf8(second.stdout).unwrap().trim(), entry);
+    let config = hooksign_edge::Config::from_variables(|name| {
+        (name == "sealing_keys").then(|| entry.clone())
+    });
+    assert!(config.is_ok());
+    let refused = hooksign(&["sealing-key", "new", "--id", "not an id"], b"");
+    assert!(!refused.status.success());
+}

@@ -1,13 +1,14 @@
 //! Secret hygiene: a run of the edge service with known API keys and
 //! secrets, through every route and failure; no key or secret may appear in
 //! anything it prints or answers, except the `signingSecret` field that
-//! exists to hand a new secret over.
+//! exists to hand a new secret over, nor in the store's files (keyrings are
+//! sealed, API keys hashed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::service::{API_KEY, OTHER_KEY, Receiver, Service};
+use common::service::{API_KEY, OTHER_KEY, Receiver, SEALING_KEYS, Service};
 use hooksign::{Keyring, Secret, SecretRecord};
 use serde_json::{Value, json};
 
@@ -158,12 +159,23 @@ fn no_key_or_secret_in_logs_or_answers() {
     // What the receiver got: signatures, never the secrets themselves.
     let received = receiver.received.lock().unwrap().clone();
     assert!(!received.is_empty());
+    let stored = common::files_text(service.data());
+    for secret in signing_secrets.iter().chain([&API_KEY.to_string()]) {
+        for form in forms(secret) {
+            assert!(!stored.contains(&form), "the store holds a secret in clear");
+        }
+    }
+    assert!(
+        stored.contains("\"sealed\""),
+        "no sealed keyring in the store"
+    );
     let log = service.stop();
     let mut secrets: Vec<String> = vec![
         API_KEY.into(),
         OTHER_KEY.into(),
         inbound_secret.clone(),
         dispatch_token.into(),
+        SEALING_KEYS.split_once(':').unwrap().1.into(),
     ];
     secrets.extend(signing_secrets);
     for secret in &secrets {

@@ -43,7 +43,7 @@ fn the_api_on_redis_keeps_its_data_and_never_shows_the_password() {
     let receiver = Receiver::start();
     receiver.answer(204);
     let service = node(&redis, &[]);
-    let (id, _) = service.create(&receiver.url);
+    let (id, secret) = service.create(&receiver.url);
     let message = service.event("t");
     assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
     // Another node on the same Redis sees the same endpoint and attempts.
@@ -52,6 +52,11 @@ fn the_api_on_redis_keeps_its_data_and_never_shows_the_password() {
     assert!(endpoint["lastSuccessAt"].is_string(), "{endpoint}");
     let log = service.stop() + &other.stop();
     assert!(!log.contains("s3cret-redis-pass"), "{log}");
+    // Redis's own file holds the keyring sealed, never in clear.
+    let persisted = redis.persisted();
+    assert!(persisted.contains(&format!("endpoint/{id}")));
+    assert!(persisted.contains("\"sealed\""));
+    assert!(!persisted.contains(secret.trim_start_matches("whsec_")));
 }
 
 #[test]

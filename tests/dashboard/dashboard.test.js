@@ -49,7 +49,9 @@ function startService(receiverPort) {
   const entry = `acme:${createHash('sha256').update(KEY).digest('hex')}`;
   const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--dispatch-interval-ms', '200'];
   if (COMPONENT) args.push('--component', COMPONENT);
+  const sealing = `t1:${randomBytes(32).toString('base64')}`;
   args.push('--variable', `api_keys=${entry}`, '--variable', 'allow_private_targets=true');
+  args.push('--variable', `sealing_keys=${sealing}`);
   service = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let output = '';

@@ -48,3 +48,20 @@ pub fn component() -> &'static hooksign_host::SignerComponent {
 pub fn vector_files() -> Vec<PathBuf> {
     hooksign_vectors::project_files().expect("the vector files")
 }
+
+/// Every file under `dir` (recursively), its bytes as text, for looking for
+/// what must not be stored in clear.
+pub fn files_text(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                pending.push(entry.unwrap().path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}

@@ -47,6 +47,11 @@ impl RedisServer {
         server
     }
 
+    /// Everything the server has persisted (its append-only file).
+    pub fn persisted(&self) -> String {
+        super::files_text(self.dir.path())
+    }
+
     /// The CA certificate (PEM) a TLS server's certificate chains to.
     pub fn ca_path(&self) -> std::path::PathBuf {
         self.dir.path().join("ca.crt")

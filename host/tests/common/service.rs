@@ -12,6 +12,9 @@ use std::time::Duration;
 use hooksign::{Keyring, SecretRecord};
 use serde_json::{Value, json};
 
+/// The `sealing_keys` of every test service: one 32-byte key.
+pub const SEALING_KEYS: &str = "t1:7ubNnUJ1IsD+rWWw2P3ZmX8HTLrN1oJKzw1TPnE4yQk=";
+
 pub const API_KEY: &str = "sgn_live_acme_test_key_0123456789";
 pub const OTHER_KEY: &str = "sgn_live_globex_test_key_9876543210";
 
@@ -68,6 +71,7 @@ impl Service {
             .arg(super::edge_component_path())
             .args(arguments)
             .env("SPIN_VARIABLE_API_KEYS", api_keys)
+            .env("SPIN_VARIABLE_SEALING_KEYS", SEALING_KEYS)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in variables {

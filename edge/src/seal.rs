@@ -1,0 +1,300 @@
+//! Secrets at rest. An endpoint's keyring is stored sealed
+//! (XChaCha20-Poly1305, a random 24-byte nonce per sealing, the endpoint's
+//! id as associated data so that a sealed keyring cannot be moved to
+//! another endpoint) under the first key of the secret variable
+//! `sealing_keys`; every key listed there unseals, so the sealing key can be
+//! rotated: list the new key first and keep the old one until every record
+//! has been written again. Without `sealing_keys` the service refuses to
+//! store or use a secret, unless `insecure_plaintext_secrets=true`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hooksign::SecretRecord;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::Problem;
+use crate::problem::Code;
+
+/// A keyring as stored: sealed, or in clear (written under
+/// `insecure_plaintext_secrets`, or before sealing was configured).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoredSecrets {
+    /// `{"sealed": {"key", "nonce", "data"}}`.
+    Sealed { sealed: Sealed },
+    /// The records in clear.
+    Plain(Vec<SecretRecord>),
+}
+
+/// A sealed value: the sealing key's id, the nonce and the ciphertext with
+/// its tag, base64.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    key: String,
+    nonce: String,
+    data: String,
+}
+
+/// A key of `sealing_keys`; its bytes never leave the cipher.
+#[derive(Clone)]
+pub struct SealingKey {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+/// How stored secrets are kept, from the variables.
+#[derive(Clone)]
+pub enum SecretPolicy {
+    /// Sealed under the first key; any key unseals.
+    Seal(Vec<SealingKey>),
+    /// `insecure_plaintext_secrets=true` without `sealing_keys`.
+    Plaintext,
+    /// Neither: secrets are neither stored nor used.
+    Refuse,
+}
+
+impl std::fmt::Debug for SecretPolicy {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretPolicy::Seal(keys) => {
+                let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+                formatter.debug_tuple("Seal").field(&ids).finish()
+            }
+            SecretPolicy::Plaintext => formatter.write_str("Plaintext"),
+            SecretPolicy::Refuse => formatter.write_str("Refuse"),
+        }
+    }
+}
+
+fn misconfigured(detail: impl Into<String>) -> Problem {
+    Problem::new(Code::InvalidConfiguration, detail)
+}
+
+fn unusable() -> Problem {
+    Problem::new(
+        Code::InvalidKeyring,
+        "the endpoint's sealed keyring does not open with its sealing key",
+    )
+}
+
+/// A sealing key's id: 1 to 32 letters, digits, `-` or `_`.
+fn is_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The associated data of an endpoint's sealed keyring.
+fn context(endpoint: &str) -> Vec<u8> {
+    format!("hooksign endpoint secrets {endpoint}").into_bytes()
+}
+
+impl SecretPolicy {
+    /// From `sealing_keys` (`ID:BASE64` entries of 32-byte keys, comma
+    /// separated) and `insecure_plaintext_secrets`; `None` if malformed.
+    pub fn from_variables(sealing_keys: Option<&str>, insecure_plaintext: bool) -> Option<Self> {
+        let Some(text) = sealing_keys.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Some(if insecure_plaintext {
+                SecretPolicy::Plaintext
+            } else {
+                SecretPolicy::Refuse
+            });
+        };
+        let mut keys: Vec<SealingKey> = Vec::new();
+        for entry in text.split(',') {
+            let (id, encoded) = entry.trim().split_once(':')?;
+            if !is_key_id(id) || keys.iter().any(|key| key.id == id) {
+                return None;
+            }
+            let bytes = Zeroizing::new(STANDARD.decode(encoded.trim()).ok()?);
+            let cipher = XChaCha20Poly1305::new_from_slice(&bytes).ok()?;
+            keys.push(SealingKey {
+                id: id.to_string(),
+                cipher,
+            });
+        }
+        Some(SecretPolicy::Seal(keys))
+    }
+
+    /// The endpoint's keyring, unsealed.
+    pub fn open(
+        &self,
+        endpoint: &str,
+        stored: &StoredSecrets,
+    ) -> Result<Vec<SecretRecord>, Problem> {
+        match (self, stored) {
+            (SecretPolicy::Refuse, _) => Err(refused()),
+            (_, StoredSecrets::Plain(records)) => Ok(records.clone()),
+            (SecretPolicy::Plaintext, StoredSecrets::Sealed { .. }) => Err(misconfigured(
+                "this endpoint's keyring is sealed and the variable sealing_keys is not set",
+            )),
+            (SecretPolicy::Seal(keys), StoredSecrets::Sealed { sealed }) => {
+                let key = keys.iter().find(|key| key.id == sealed.key).ok_or_else(|| {
+                    misconfigured(format!(
+                        "this endpoint's keyring is sealed with the key {}, which sealing_keys no longer lists",
+                        sealed.key
+                    ))
+                })?;
+                let nonce = STANDARD.decode(&sealed.nonce).map_err(|_| unusable())?;
+                let nonce = XNonce::try_from(nonce.as_slice()).map_err(|_| unusable())?;
+                let data = STANDARD.decode(&sealed.data).map_err(|_| unusable())?;
+                let aad = context(endpoint);
+                let plain = Zeroizing::new(
+                    key.cipher
+                        .decrypt(
+                            &nonce,
+                            Payload {
+                                msg: &data,
+                                aad: &aad,
+                            },
+                        )
+                        .map_err(|_| unusable())?,
+                );
+                serde_json::from_slice(&plain).map_err(|_| unusable())
+            }
+        }
+    }
+
+    /// The keyring to store for the endpoint.
+    pub fn close(
+        &self,
+        endpoint: &str,
+        records: &[SecretRecord],
+    ) -> Result<StoredSecrets, Problem> {
+        let keys = match self {
+            SecretPolicy::Refuse => return Err(refused()),
+            SecretPolicy::Plaintext => return Ok(StoredSecrets::Plain(records.to_vec())),
+            SecretPolicy::Seal(keys) => keys,
+        };
+        let Some(key) = keys.first() else {
+            return Err(refused());
+        };
+        let plain = Zeroizing::new(
+            serde_json::to_vec(records).map_err(|_| misconfigured("unserialisable keyring"))?,
+        );
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|_| Problem::random_unavailable())?;
+        let aad = context(endpoint);
+        let data = key
+            .cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| unusable())?;
+        Ok(StoredSecrets::Sealed {
+            sealed: Sealed {
+                key: key.id.clone(),
+                nonce: STANDARD.encode(nonce),
+                data: STANDARD.encode(data),
+            },
+        })
+    }
+
+    /// Whether a stored keyring should be written again: in clear or under
+    /// another key while sealing is on.
+    pub fn stale(&self, stored: &StoredSecrets) -> bool {
+        match (self, stored) {
+            (SecretPolicy::Seal(keys), StoredSecrets::Plain(_)) => !keys.is_empty(),
+            (SecretPolicy::Seal(keys), StoredSecrets::Sealed { sealed }) => {
+                keys.first().is_some_and(|first| first.id != sealed.key)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A new `sealing_keys` entry: `ID:` and 32 random bytes, base64; `None`
+/// if the id is not 1 to 32 letters, digits, `-` or `_`.
+pub fn new_sealing_key(id: &str) -> Option<Result<String, getrandom::Error>> {
+    if !is_key_id(id) {
+        return None;
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    Some(getrandom::fill(key.as_mut_slice()).map(|()| format!("{id}:{}", STANDARD.encode(*key))))
+}
+
+fn refused() -> Problem {
+    misconfigured(
+        "signing secrets are stored sealed: set the secret variable sealing_keys (or insecure_plaintext_secrets=true for local experiments)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "k2:HxwdHh8AAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo=";
+
+    fn policy(text: &str) -> SecretPolicy {
+        SecretPolicy::from_variables(Some(text), false).unwrap_or(SecretPolicy::Refuse)
+    }
+
+    fn keyring() -> Vec<SecretRecord> {
+        vec![SecretRecord::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    }
+
+    #[test]
+    fn a_sealed_keyring_opens_with_any_listed_key_for_its_endpoint_only() {
+        let sealed = policy(K1)
+            .close("e1", &keyring())
+            .unwrap_or(StoredSecrets::Plain(vec![]));
+        let text = serde_json::to_string(&sealed).unwrap_or_default();
+        assert!(text.starts_with("{\"sealed\":{\"key\":\"k1\""), "{text}");
+        assert!(!text.contains("whsec_") && !text.contains("MfKQ9r8"));
+        let rotated = policy(&format!("{K2},{K1}"));
+        assert!(
+            rotated
+                .open("e1", &sealed)
+                .is_ok_and(|opened| opened == keyring())
+        );
+        assert!(rotated.stale(&sealed));
+        let moved = rotated
+            .open("e2", &sealed)
+            .err()
+            .map(|problem| problem.code());
+        assert_eq!(moved, Some("invalid_keyring"));
+        let dropped = policy(K2)
+            .open("e1", &sealed)
+            .err()
+            .map(|problem| problem.code());
+        assert_eq!(dropped, Some("invalid_configuration"));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_and_never_shown() {
+        for text in [
+            "k1",
+            "k1:short",
+            ":AAAA",
+            "k 1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            &format!("{K1},{K1}"),
+        ] {
+            assert!(
+                SecretPolicy::from_variables(Some(text), false).is_none(),
+                "{text}"
+            );
+        }
+        let shown = format!("{:?}", policy(&format!("{K1},{K2}")));
+        assert_eq!(shown, "Seal([\"k1\", \"k2\"])");
+    }
+
+    #[test]
+    fn without_sealing_keys_secrets_are_refused_unless_plaintext_is_allowed() {
+        let refuse = SecretPolicy::from_variables(None, false);
+        let closed = refuse.map(|policy| policy.close("e1", &keyring()).is_err());
+        assert_eq!(closed, Some(true));
+        let plain = SecretPolicy::from_variables(None, true);
+        let closed = plain.and_then(|policy| policy.close("e1", &keyring()).ok());
+        assert!(closed.is_some_and(|stored| stored == StoredSecrets::Plain(keyring())));
+    }
+}
