@@ -59,6 +59,17 @@ impl<P: Platform> Api<'_, P> {
             return Err(Problem::field("url", "is required"));
         };
         let url = self.check_url(&url)?;
+        // Read, not reserved: creates racing at the limit may pass it by
+        // as many as run at once.
+        let count = store::list_ids(self.platform, self.org)?.len();
+        if count >= self.config.max_endpoints_per_org {
+            return Err(Problem::new(
+                Code::QuotaExceeded,
+                format!(
+                    "the organisation has {count} endpoints, as many as max_endpoints_per_org allows; delete one first"
+                ),
+            ));
+        }
         let secret = generate_secret()?;
         let id = new_uuid()?;
         let secrets = self

@@ -91,7 +91,7 @@ impl std::fmt::Debug for DispatchToken {
 }
 
 /// The key of an `Authorization: Bearer KEY` header.
-fn bearer(request: &Request) -> Option<&str> {
+pub(crate) fn bearer(request: &Request) -> Option<&str> {
     request
         .header("authorization")?
         .trim()

@@ -25,6 +25,13 @@ pub const DEFAULT_RETRY_SCHEDULE: [u64; 8] = [0, 5, 300, 1800, 7200, 18_000, 36_
 /// `retention_days` when unset.
 pub const DEFAULT_RETENTION_DAYS: u64 = 7;
 
+/// `max_endpoints_per_org` when unset.
+pub const DEFAULT_MAX_ENDPOINTS_PER_ORG: u64 = 1000;
+
+/// `rate_limit_per_key` when unset: requests per second per API key
+/// (Stripe's default for live mode is 100).
+pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
+
 /// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
 pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 
@@ -53,6 +60,10 @@ pub struct Config {
     /// How endpoints' keyrings are kept: `sealing_keys`,
     /// `insecure_plaintext_secrets`.
     pub secrets: SecretPolicy,
+    /// Endpoints an organisation may have.
+    pub max_endpoints_per_org: usize,
+    /// Requests per second per API key, and the burst; 0: no limit.
+    pub rate_limit_per_key: u64,
 }
 
 /// One source of the receiver gateway (an entry of `inbound_sources`).
@@ -187,8 +198,13 @@ impl Config {
                     "a comma-separated list of ID:BASE64 with 32-byte keys and distinct ids",
                 )
             })?;
+        let max_endpoints_per_org =
+            number("max_endpoints_per_org", DEFAULT_MAX_ENDPOINTS_PER_ORG, 1)? as usize;
+        let rate_limit_per_key = number("rate_limit_per_key", DEFAULT_RATE_LIMIT_PER_KEY, 0)?;
         Ok(Config {
             secrets,
+            max_endpoints_per_org,
+            rate_limit_per_key,
             retry_schedule,
             retention_days,
             dispatch_concurrency,

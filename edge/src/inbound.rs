@@ -11,7 +11,8 @@
 //! in the 10 seconds from `10 n`, and `inbound/{source}/expiring` lists those
 //! `n`, so that expired marks are pruned a bucket at a time and no key grows
 //! with the accept rate times the tolerance; `inbound/{source}/stats` holds
-//! the counters.
+//! the counters of verified deliveries; `inbound/{source}/refused/{code}`
+//! counts the deliveries that failed verification (see [`count_refusal`]).
 
 use std::collections::BTreeMap;
 
@@ -73,7 +74,7 @@ pub async fn receive(
         .tolerance_seconds
         .unwrap_or(DEFAULT_TOLERANCE_SECONDS);
     let token = new_uuid()?;
-    let verified = verify(platform, source, name, request, now, tolerance, &token)?;
+    let verified = verify(platform, source, name, request, now, tolerance)?;
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
     if !mark(platform, name, &verified.id, until, now, &token)? {
         count(platform, name, &token, |stats| {
@@ -107,7 +108,8 @@ pub async fn receive(
 }
 
 /// Verifies the delivery with the source's keyring; a failure is counted
-/// and becomes the problem of its library error.
+/// (sampled past the first hundred) and becomes the problem of its library
+/// error.
 fn verify(
     platform: &impl Platform,
     source: &InboundSource,
@@ -115,7 +117,6 @@ fn verify(
     request: &Request,
     now: i64,
     tolerance: u32,
-    token: &str,
 ) -> Result<Verified, Problem> {
     let keyring = Keyring::from_records(&source.secrets).map_err(|_| {
         Problem::new(
@@ -133,7 +134,7 @@ fn verify(
                     format!("inbound source {name} has a tolerance over 86400 seconds"),
                 ));
             }
-            count(platform, name, token, |stats| reject(stats, code.as_str()))?;
+            count_refusal(platform, name, code)?;
             Err(Problem::new(code, error.to_string()).with_cause(error.code(), error.to_string()))
         })
 }
@@ -193,6 +194,12 @@ fn unmark(platform: &impl Platform, name: &str, id: &str, token: &str) -> Result
     Ok(())
 }
 
+/// Marks the gateway's own forwards, the only requests `hooksign serve`
+/// lets reach an internal origin (a tenant's endpoint at the same address
+/// is checked like any other); the host removes it before sending.
+/// Deliveries carry a fixed set of headers, so no tenant can set it.
+pub const GATEWAY_FORWARD_HEADER: &str = "hooksign-gateway-forward";
+
 /// Sends the verified delivery to the source's origin.
 async fn forward(
     platform: &impl Platform,
@@ -211,6 +218,8 @@ async fn forward(
             "hooksign-verified-secret".to_string(),
             verified.secret.to_string(),
         ),
+        // Only this request may reach an operator's internal origin.
+        (GATEWAY_FORWARD_HEADER.to_string(), "1".to_string()),
     ];
     if let Some(content_type) = request.header("content-type") {
         headers.push(("content-type".into(), content_type.into()));
@@ -258,8 +267,57 @@ fn relay(
 /// `GET /inbound/{source}/stats`.
 pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
     config.inbound_sources.get(name)?;
-    let counted: Counted = get_json(platform, &stats_key(name))?.unwrap_or_default();
+    let mut counted: Counted = get_json(platform, &stats_key(name))?.unwrap_or_default();
+    for code in REFUSALS {
+        let refused = store::read_counter(platform, &refusal_key(name, code))?;
+        if refused > 0 {
+            *counted
+                .stats
+                .rejected
+                .entry(code.as_str().into())
+                .or_default() += refused.unsigned_abs();
+        }
+    }
     Ok(Response::json(200, &counted.stats))
+}
+
+/// The codes of a failed verification.
+const REFUSALS: [Code; 6] = [
+    Code::MissingHeader,
+    Code::InvalidHeader,
+    Code::TimestampTooOld,
+    Code::TimestampTooNew,
+    Code::NoUsableSecret,
+    Code::NoMatchingSignature,
+];
+
+/// Refusals of one kind counted one by one, before sampling starts.
+const EXACT_REFUSALS: i64 = 100;
+
+/// Past [`EXACT_REFUSALS`], one refusal in this many is counted, as this
+/// many.
+const REFUSAL_SAMPLE: i64 = 16;
+
+fn refusal_key(name: &str, code: Code) -> String {
+    format!("inbound/{name}/refused/{}", code.as_str())
+}
+
+/// Counts a delivery that failed verification, by an atomic count of its
+/// own (never a compare-and-swap that verified deliveries wait on): each
+/// one up to [`EXACT_REFUSALS`], then one in [`REFUSAL_SAMPLE`], so that a
+/// flood of bad signatures costs a store write for few of its requests.
+fn count_refusal(platform: &impl Platform, name: &str, code: Code) -> Result<(), Problem> {
+    let key = refusal_key(name, code);
+    if store::read_counter(platform, &key)? < EXACT_REFUSALS {
+        platform.increment(&key, 1)?;
+        return Ok(());
+    }
+    let mut draw = [0u8; 1];
+    getrandom::fill(&mut draw).map_err(|_| Problem::random_unavailable())?;
+    if i64::from(draw[0]) % REFUSAL_SAMPLE == 0 {
+        platform.increment(&key, REFUSAL_SAMPLE)?;
+    }
+    Ok(())
 }
 
 fn stats_key(name: &str) -> String {

@@ -15,6 +15,7 @@ mod deliver;
 mod dispatch;
 mod inbound;
 mod keys;
+mod limits;
 mod messages;
 mod model;
 mod problem;
@@ -33,6 +34,7 @@ pub use config::{
     Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
 };
 pub use dispatch::{DeliveryRef, PassReport, dispatch, follow_up};
+pub use inbound::GATEWAY_FORWARD_HEADER;
 pub use problem::{Code, Problem};
 pub use routes::handle;
 pub use seal::new_sealing_key;

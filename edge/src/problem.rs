@@ -47,8 +47,12 @@ pub enum Code {
     IdempotencyConflict,
     /// 409: a bootstrap key (the `api_keys` variable) cannot be revoked here.
     BootstrapKey,
+    /// 409: the organisation has as many endpoints as `max_endpoints_per_org`.
+    QuotaExceeded,
     /// 413: the body is over 1 MiB.
     PayloadTooLarge,
+    /// 429: the API key is over `rate_limit_per_key` (with `Retry-After`).
+    RateLimited,
     /// 500: a variable is malformed.
     InvalidConfiguration,
     /// 500: an endpoint's stored keyring cannot be used.
@@ -90,7 +94,9 @@ impl Code {
             Code::DuplicateDelivery => (409, "duplicate_delivery", "Duplicate delivery"),
             Code::IdempotencyConflict => (409, "idempotency_conflict", "Idempotency conflict"),
             Code::BootstrapKey => (409, "bootstrap_key", "Bootstrap key"),
+            Code::QuotaExceeded => (409, "quota_exceeded", "Quota exceeded"),
             Code::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
+            Code::RateLimited => (429, "rate_limited", "Rate limited"),
             Code::InvalidConfiguration => (500, "invalid_configuration", "Invalid configuration"),
             Code::InvalidKeyring => (500, "invalid_keyring", "Invalid stored keyring"),
             Code::InternalError => (500, "internal_error", "Internal error"),
@@ -149,6 +155,8 @@ struct Document {
     cause: Option<Cause>,
     #[serde(skip)]
     allow: Option<String>,
+    #[serde(skip)]
+    retry_after: Option<i64>,
 }
 
 /// What underlies a problem: the library's error at the gateway, or how a
@@ -184,6 +192,7 @@ impl Problem {
             errors: Vec::new(),
             cause: None,
             allow: None,
+            retry_after: None,
         }))
     }
 
@@ -193,6 +202,12 @@ impl Problem {
             code: code.into(),
             detail: detail.into(),
         });
+        self
+    }
+
+    /// With a `Retry-After` header of this many seconds.
+    pub fn with_retry_after(mut self, seconds: i64) -> Problem {
+        self.0.retry_after = Some(seconds);
         self
     }
 
@@ -263,6 +278,11 @@ impl Problem {
         response.headers[0].1 = "application/problem+json".into();
         if let Some(allow) = self.0.allow {
             response.headers.push(("allow".into(), allow));
+        }
+        if let Some(seconds) = self.0.retry_after {
+            response
+                .headers
+                .push(("retry-after".into(), seconds.to_string()));
         }
         response
     }

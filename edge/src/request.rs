@@ -6,6 +6,9 @@ use serde_json::{Map, Value};
 use crate::problem::{Code, FieldError};
 use crate::{Problem, Request};
 
+/// How many event types an endpoint may subscribe to.
+pub const MAX_EVENT_TYPES: usize = 100;
+
 /// A JSON number without a fractional part (JSON Schema's `integer`: `5.0`
 /// is one), as an `i64`.
 fn whole_number(value: &Value) -> Option<i64> {
@@ -122,6 +125,7 @@ impl Body {
     }
 
     /// A list of 0 to 100 event type names of 1 to 256 characters.
+    /// `eventTypes`: at most [`MAX_EVENT_TYPES`] names of 1 to 256 characters.
     pub fn optional_event_types(&mut self) -> Option<Vec<String>> {
         let value = match self.take("eventTypes") {
             None | Some(Value::Null) => return None,
@@ -138,7 +142,7 @@ impl Body {
                 .collect()
         });
         match types {
-            Some(types) if types.len() <= 100 => Some(types),
+            Some(types) if types.len() <= MAX_EVENT_TYPES => Some(types),
             _ => {
                 self.error(
                     "eventTypes",

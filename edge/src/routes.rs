@@ -6,7 +6,7 @@ use crate::auth::authenticate;
 use crate::dashboard::{self, Asset};
 use crate::problem::Code;
 use crate::request::check_size;
-use crate::{Config, Platform, Problem, Request, Response, dispatch, inbound};
+use crate::{Config, Platform, Problem, Request, Response, dispatch, inbound, limits};
 
 /// The OpenAPI document, served at `GET /openapi.yaml`.
 const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -169,6 +169,14 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
     let config = Config::load(platform)?;
     let now = platform.now_millis().div_euclid(1000);
     let org = authenticate(&config, platform, request, now)?;
+    if let Some(key) = crate::auth::bearer(request) {
+        limits::take(
+            platform,
+            key,
+            config.rate_limit_per_key,
+            platform.now_millis(),
+        )?;
+    }
     check_size(request)?;
     let api = Api {
         platform,

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Attempt, EndpointRecord};
 use crate::problem::Code;
+use crate::request::MAX_EVENT_TYPES;
 use crate::{Platform, Problem};
 
 /// How many attempts an endpoint keeps.
@@ -173,6 +174,25 @@ pub fn remove(platform: &impl Platform, key: &str) -> Result<(), Problem> {
     Ok(platform.delete(&creation_key(key))?)
 }
 
+/// A counter written by [`Platform::increment`] (absent: 0). Stores keep
+/// them differently: Spin's SQLite store as 8 little-endian bytes, Redis as
+/// decimal text; 8 decimal digits never end in a zero byte, and a count
+/// small enough to matter (under 2^56) always does.
+pub fn read_counter(platform: &impl Platform, key: &str) -> Result<i64, Problem> {
+    let Some(bytes) = platform.get(key)? else {
+        return Ok(0);
+    };
+    if let Ok(little_endian) = <[u8; 8]>::try_from(bytes.as_slice())
+        && little_endian[7] == 0
+    {
+        return Ok(i64::from_le_bytes(little_endian));
+    }
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .ok_or_else(Problem::store_unavailable)
+}
+
 /// [`update_json`] for a value that starts as its default: sets kept as
 /// lists. `change` must be idempotent (add if absent, remove).
 pub fn update_or_default<T>(
@@ -232,7 +252,10 @@ pub fn may_want(
 }
 
 /// Widens an endpoint's index entry to include `event_types` (empty: every
-/// type), before the endpoint itself is changed to them.
+/// type), before the endpoint itself is changed to them. An entry is never
+/// narrowed (a narrowing racing another patch could hide a subscriber), so
+/// one that would list more types than an endpoint may have becomes "every
+/// type": an event then loads the endpoint and checks it.
 pub fn widen_subscriptions(
     platform: &impl Platform,
     org: &str,
@@ -253,6 +276,11 @@ pub fn widen_subscriptions(
                         if !types.contains(wanted) {
                             types.push(wanted.clone());
                         }
+                    }
+                    // Past what one endpoint may hold, "every type" is the
+                    // superset: the entry never grows with the patches.
+                    if types.len() > MAX_EVENT_TYPES {
+                        types.clear();
                     }
                 }
             }

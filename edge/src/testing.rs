@@ -53,6 +53,8 @@ pub struct FakePlatform {
     pub variables_read: RefCell<std::collections::BTreeSet<String>>,
     /// How compare-and-swap misreports, if it does.
     pub defect: Cell<Option<SwapDefect>>,
+    /// Writes made (sets, swaps, increments).
+    pub writes: Cell<usize>,
 }
 
 impl Default for FakePlatform {
@@ -68,6 +70,7 @@ impl Default for FakePlatform {
             variables: RefCell::default(),
             variables_read: RefCell::default(),
             defect: Cell::new(None),
+            writes: Cell::new(0),
         }
     }
 }
@@ -104,6 +107,7 @@ impl FakePlatform {
     }
 
     fn spend_write(&self) -> Result<(), StoreError> {
+        self.writes.set(self.writes.get() + 1);
         match self.writes_left.get() {
             Some(0) => Err(StoreError("injected failure".into())),
             Some(left) => {

@@ -35,6 +35,8 @@ impl Fake {
         let platform = FakePlatform::default();
         platform.set_variable("api_keys", api_key_entry("acme", KEY));
         platform.set_variable("sealing_keys", SEAL_1);
+        // The clock stands still here: the rate limit has its own test.
+        platform.set_variable("rate_limit_per_key", "0");
         platform.set_variable(
             "inbound_sources",
             json!({ "shop": {
@@ -740,6 +742,30 @@ fn post_inbound(fake: &Fake, id: &str, signed: &[u8], sent: &[u8]) -> (u16, Valu
         .map(|(name, value)| (name.to_string(), value))
         .collect();
     status_and_json(&send(fake, "POST", "/inbound/shop", headers, sent.to_vec()))
+}
+
+#[test]
+fn a_flood_of_bad_signatures_costs_few_store_writes() {
+    let fake = Fake::new();
+    assert_eq!(deliver_inbound(&fake, "msg_good"), 200);
+    let before = fake.writes.get();
+    for n in 0..400 {
+        let (status, _) = post_inbound(&fake, &format!("msg_bad_{n}"), b"{}", b"{\"x\":1}");
+        assert_eq!(status, 401);
+    }
+    // The first hundred are counted one by one, then one in sixteen (a
+    // compare-and-swap per refusal made 400 writes, each with a read).
+    let writes = fake.writes.get() - before;
+    assert!(writes < 200, "{writes} writes for 400 refusals");
+    let (_, stats) = fake.call("GET", "/inbound/shop/stats", None);
+    let refused = stats["rejected"]["no_matching_signature"].as_u64().unwrap();
+    assert!((100..=100 + 300 * 16).contains(&refused), "{stats}");
+    assert_eq!(refused % 16, 100 % 16, "{stats}");
+    assert_eq!(stats["accepted"], 1);
+    // Verified deliveries still count one by one.
+    assert_eq!(deliver_inbound(&fake, "msg_good_2"), 200);
+    let (_, stats) = fake.call("GET", "/inbound/shop/stats", None);
+    assert_eq!(stats["accepted"], 2);
 }
 
 #[test]
@@ -1570,4 +1596,93 @@ fn sealed_rotations_are_right_on_stores_whose_swap_misreports() {
             assert!(last_send_verifies_with(&fake, secret), "{defect:?}");
         }
     }
+}
+
+#[test]
+fn an_api_key_past_its_rate_is_429_with_retry_after_until_it_refills() {
+    let fake = Fake::new();
+    fake.set_variable("rate_limit_per_key", "5");
+    let other = "sgn_live_other_org_key";
+    fake.set_variable(
+        "api_keys",
+        format!(
+            "{},{}",
+            api_key_entry("acme", KEY),
+            api_key_entry("globex", other)
+        ),
+    );
+    let get = |key: &str| send(&fake, "GET", "/webhooks", bearer(key), Vec::new());
+    for _ in 0..5 {
+        assert_eq!(get(KEY).status, 200);
+    }
+    let limited = get(KEY);
+    let (status, problem) = status_and_json(&limited);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{problem}"
+    );
+    let retry_after = limited
+        .headers
+        .iter()
+        .find(|(name, _)| name == "retry-after")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(retry_after, Some("1"));
+    // Another key has a bucket of its own.
+    assert_eq!(get(other).status, 200);
+    // A fifth of a second gives one token back (5 per second).
+    fake.now_ms.set(fake.now_ms.get() + 200);
+    assert_eq!(get(KEY).status, 200);
+    assert_eq!(get(KEY).status, 429);
+    // A second refills the burst, and no more than it.
+    fake.advance_seconds(10);
+    for _ in 0..5 {
+        assert_eq!(get(KEY).status, 200);
+    }
+    assert_eq!(get(KEY).status, 429);
+}
+
+#[test]
+fn an_organisation_past_its_endpoint_quota_is_refused() {
+    let fake = Fake::new();
+    fake.set_variable("max_endpoints_per_org", "2");
+    fake.create();
+    let (id, _) = fake.create();
+    let (status, problem) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/3" })),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("quota_exceeded")),
+        "{problem}"
+    );
+    fake.call("DELETE", &format!("/webhooks/{id}"), None);
+    fake.create();
+}
+
+#[test]
+fn an_index_entry_stays_bounded_however_often_types_change() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    for round in 0..30 {
+        let types: Vec<String> = (0..100).map(|n| format!("type.{round}.{n}")).collect();
+        let (status, _) = fake.call(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            Some(json!({ "eventTypes": types })),
+        );
+        assert_eq!(status, 200);
+    }
+    let index = fake.entries.borrow()["org/acme/endpoints"].len();
+    assert!(index < 100 * 20, "the index is {index} bytes");
+    // Still a superset: an event of the endpoint's types reaches it.
+    let (status, _) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "type.29.7", "data": {} })),
+    );
+    assert_eq!(status, 202);
+    assert_eq!(fake.sent.borrow().len(), 1);
 }

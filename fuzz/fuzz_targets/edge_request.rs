@@ -140,10 +140,14 @@ fuzz_target!(|data: &[u8]| {
             newest_id = created["endpoint"]["id"].as_str().unwrap().to_string();
         }
         // Whatever was stored is whole: JSON, except the counters (the
-        // gateway's claims, the creation counters: 8 little-endian bytes);
+        // gateway's claims and refusals, the creation counters: 8
+        // little-endian bytes);
         // every endpoint's keyring sealed.
         for (key, value) in memory.entries.borrow().iter() {
-            if key.contains("/claims/") || key.starts_with("created/") {
+            let counter = key.contains("/claims/")
+                || key.contains("/refused/")
+                || key.starts_with("created/");
+            if counter {
                 assert_eq!(value.len(), 8, "{key}");
                 continue;
             }

@@ -95,41 +95,7 @@ enum Command {
         new_secret: Option<String>,
     },
     /// Serve the edge API (the Spin HTTP component) with an on-disk key-value store.
-    Serve {
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        listen: std::net::SocketAddr,
-        /// Directory of the embedded key-value store.
-        #[arg(long, value_name = "DIR", default_value = ".hooksign")]
-        data: PathBuf,
-        /// A shared store instead, for several nodes: redis://[:PASSWORD@]HOST:PORT[/DB]
-        /// (or rediss://).
-        #[arg(long = "store", value_name = "URL")]
-        store_url: Option<String>,
-        /// PEM certificates to trust for a rediss:// store instead of the
-        /// Web PKI roots (a private CA).
-        #[arg(long, value_name = "FILE", requires = "store_url")]
-        store_ca: Option<PathBuf>,
-        /// Test mode: the store's compare-and-swap misreports as one of
-        /// Spin's stores does (reports-failure, conflict-reports-success,
-        /// absent-upserts).
-        #[arg(long, value_name = "NAME", hide = true, value_parser = parse_defect)]
-        store_defect: Option<hooksign_host::store::Defect>,
-        /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
-        #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
-        variables: Vec<(String, String)>,
-        /// The edge component
-        /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_http.wasm].
-        #[arg(long, value_name = "PATH")]
-        component: Option<PathBuf>,
-        /// How long one request may take before it is stopped with a 503.
-        #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_REQUEST_DEADLINE_MS)]
-        request_timeout_ms: u64,
-        /// How often the dispatcher sends due deliveries; 0 turns it off
-        /// (accepted events still get their first attempt at once).
-        #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_DISPATCH_INTERVAL_MS)]
-        dispatch_interval_ms: u64,
-    },
+    Serve(ServeArgs),
     /// Configure the receiver gateway (`POST /inbound/{source}`).
     Inbound {
         #[command(subcommand)]
@@ -179,6 +145,55 @@ enum InboundCommand {
         #[arg(long, value_name = "FILE")]
         into: Option<PathBuf>,
     },
+}
+
+/// `hooksign serve`'s flags.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: std::net::SocketAddr,
+    /// Directory of the embedded key-value store.
+    #[arg(long, value_name = "DIR", default_value = ".hooksign")]
+    data: PathBuf,
+    /// A shared store instead, for several nodes: redis://[:PASSWORD@]HOST:PORT[/DB]
+    /// (or rediss://).
+    #[arg(long = "store", value_name = "URL")]
+    store_url: Option<String>,
+    /// PEM certificates to trust for a rediss:// store instead of the
+    /// Web PKI roots (a private CA).
+    #[arg(long, value_name = "FILE", requires = "store_url")]
+    store_ca: Option<PathBuf>,
+    /// Test mode: the store's compare-and-swap misreports as one of
+    /// Spin's stores does (reports-failure, conflict-reports-success,
+    /// absent-upserts).
+    #[arg(long, value_name = "NAME", hide = true, value_parser = parse_defect)]
+    store_defect: Option<hooksign_host::store::Defect>,
+    /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+    /// The edge component
+    /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_http.wasm].
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+    /// How long one request may take before it is stopped with a 503.
+    #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_REQUEST_DEADLINE_MS)]
+    request_timeout_ms: u64,
+    /// How often the dispatcher sends due deliveries; 0 turns it off
+    /// (accepted events still get their first attempt at once).
+    #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_DISPATCH_INTERVAL_MS)]
+    dispatch_interval_ms: u64,
+    /// How long a client may take to send a request's headers, and how
+    /// long a kept-alive connection may sit idle, before it is closed.
+    #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_HEADER_TIMEOUT_MS)]
+    header_timeout_ms: u64,
+    /// Open connections at most; further ones wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = hooksign_host::serve::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Test mode: NAME=ADDRESS answers the outbound check (and plain
+    /// http's connection) for NAME without DNS.
+    #[arg(long, value_name = "NAME=ADDRESS", hide = true, value_parser = parse_pin)]
+    resolve: Vec<(String, std::net::IpAddr)>,
 }
 
 #[derive(Subcommand)]
@@ -257,29 +272,7 @@ fn run(command: Command) -> Result<(), Failure> {
             now,
             new_secret,
         } => rotate(&keyring, grace, now, new_secret.as_deref()),
-        Command::Serve {
-            listen,
-            data,
-            store_url,
-            store_ca,
-            store_defect,
-            variables,
-            component,
-            request_timeout_ms,
-            dispatch_interval_ms,
-        } => serve(
-            listen,
-            data,
-            StoreChoice {
-                url: store_url,
-                ca: store_ca,
-                defect: store_defect,
-            },
-            &variables,
-            component,
-            request_timeout_ms,
-            dispatch_interval_ms,
-        ),
+        Command::Serve(args) => serve(args),
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
         } => new_api_key(&org),
@@ -366,33 +359,23 @@ fn rotate(
     Ok(())
 }
 
-/// `serve`'s store flags.
-struct StoreChoice {
-    url: Option<String>,
-    ca: Option<PathBuf>,
-    defect: Option<hooksign_host::store::Defect>,
-}
-
-fn serve(
-    listen: std::net::SocketAddr,
-    data: PathBuf,
-    store: StoreChoice,
-    variables: &[(String, String)],
-    component: Option<PathBuf>,
-    request_timeout_ms: u64,
-    dispatch_interval_ms: u64,
-) -> Result<(), Failure> {
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let millis = std::time::Duration::from_millis;
     let options = hooksign_host::serve::ServeOptions {
-        component: component.unwrap_or_else(hooksign_host::serve::default_edge_component_path),
-        listen,
-        data,
-        store_url: store.url,
-        store_ca: store.ca,
-        store_defect: store.defect,
-        variables: hooksign_host::variables_from(std::env::vars(), variables),
-        request_deadline: std::time::Duration::from_millis(request_timeout_ms),
-        dispatch_every: (dispatch_interval_ms > 0)
-            .then(|| std::time::Duration::from_millis(dispatch_interval_ms)),
+        component: args
+            .component
+            .unwrap_or_else(hooksign_host::serve::default_edge_component_path),
+        listen: args.listen,
+        data: args.data,
+        store_url: args.store_url,
+        store_ca: args.store_ca,
+        store_defect: args.store_defect,
+        variables: hooksign_host::variables_from(std::env::vars(), &args.variables),
+        request_deadline: millis(args.request_timeout_ms),
+        dispatch_every: (args.dispatch_interval_ms > 0).then(|| millis(args.dispatch_interval_ms)),
+        header_timeout: millis(args.header_timeout_ms),
+        max_connections: args.max_connections.max(1),
+        resolve: args.resolve,
     };
     hooksign_host::serve::serve(options).map_err(Failure::Usage)
 }
@@ -511,6 +494,17 @@ fn read_payload(file: Option<&Path>) -> Result<Vec<u8>, Failure> {
             Ok(payload)
         }
     }
+}
+
+/// `NAME=ADDRESS` of `--resolve`.
+fn parse_pin(text: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, address) = text
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=ADDRESS".to_string())?;
+    let address = address
+        .parse()
+        .map_err(|_| format!("{address} is not an IP address"))?;
+    Ok((name.to_string(), address))
 }
 
 /// A store defect's name.

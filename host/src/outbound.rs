@@ -3,7 +3,15 @@
 //! refuses the rest at send time, when a name resolves to an internal
 //! address, unless the `allow_private_targets` variable is `true`. The
 //! receiver gateway's origins (`forwardUrl` in `inbound_sources`) are the
-//! operator's own and may be internal.
+//! operator's own and may be internal: the gateway's forwards, marked by
+//! the edge with [`hooksign_edge::GATEWAY_FORWARD_HEADER`], are spared
+//! when they go to one; a tenant's endpoint at the same address is not.
+//!
+//! Plain http connects to the address that was checked (the `Host` header
+//! keeps the name), so a name that answers differently the second time
+//! (DNS rebinding) cannot reach an internal address. https keeps the name
+//! for TLS: a rebound connection would have to present a certificate for
+//! the attacker's name, which an internal service does not have.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +25,8 @@ pub struct OutboundPolicy {
     allow_private: bool,
     /// `host:port` of every configured origin.
     origins: Arc<Vec<String>>,
+    /// Names answered without DNS (a test mode, `--resolve`).
+    pinned: Arc<Vec<(String, std::net::IpAddr)>>,
 }
 
 impl OutboundPolicy {
@@ -37,13 +47,46 @@ impl OutboundPolicy {
         OutboundPolicy {
             allow_private: config.allow_private_targets,
             origins: Arc::new(origins),
+            pinned: Arc::default(),
         }
     }
 
+    /// The policy, answering these names with these addresses instead of
+    /// DNS (for the check and for plain http's connection).
+    pub fn pinning(mut self, pinned: Vec<(String, std::net::IpAddr)>) -> OutboundPolicy {
+        self.pinned = Arc::new(pinned);
+        self
+    }
+
+    /// Whether `authority`'s name is answered without DNS.
+    fn pins(&self, authority: &str) -> bool {
+        authority
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| self.pinned.iter().any(|(name, _)| name == host))
+    }
+
+    /// The addresses of `authority` (`host:port`).
+    async fn resolve(&self, authority: &str) -> Result<Vec<std::net::SocketAddr>, Error> {
+        if let Some((host, port)) = authority.rsplit_once(':')
+            && let Some((_, address)) = self.pinned.iter().find(|(name, _)| name == host)
+            && let Ok(port) = port.parse()
+        {
+            return Ok(vec![std::net::SocketAddr::new(*address, port)]);
+        }
+        Ok(tokio::net::lookup_host(authority)
+            .await
+            .map_err(|_| Error::DnsError {
+                rcode: Some("the name did not resolve".into()),
+                info_code: None,
+            })?
+            .collect())
+    }
+
     /// Whether a request to `authority` (`host:port`) needs its addresses
-    /// checked.
-    fn checks(&self, authority: &str) -> bool {
-        !self.allow_private && !self.origins.iter().any(|origin| origin == authority)
+    /// checked; `forward`: the gateway marked it as its own.
+    fn checks(&self, authority: &str, forward: bool) -> bool {
+        let own_origin = forward && self.origins.iter().any(|origin| origin == authority);
+        !(self.allow_private || own_origin)
     }
 }
 
@@ -60,26 +103,31 @@ fn authority_with_port(uri: &hyper::Uri) -> Option<String> {
     Some(format!("{host}:{port}"))
 }
 
-/// Refuses `authority` if any address it resolves to is internal.
-pub async fn refuse_internal(authority: &str) -> Result<(), Error> {
-    let addresses = tokio::net::lookup_host(authority)
-        .await
-        .map_err(|_| Error::DnsError {
-            rcode: Some("the name did not resolve".into()),
-            info_code: None,
-        })?;
-    let mut any = false;
-    for address in addresses {
-        any = true;
-        if hooksign_edge::is_internal_ip(address.ip()) {
-            return Err(Error::DestinationIpProhibited);
-        }
+/// The first of `addresses`; refused if any of them is internal.
+fn checked_address(addresses: &[std::net::SocketAddr]) -> Result<std::net::SocketAddr, Error> {
+    if addresses
+        .iter()
+        .any(|address| hooksign_edge::is_internal_ip(address.ip()))
+    {
+        return Err(Error::DestinationIpProhibited);
     }
-    if any {
-        Ok(())
-    } else {
-        Err(Error::DestinationNotFound)
+    addresses.first().copied().ok_or(Error::DestinationNotFound)
+}
+
+/// The request sent to `address` instead of the name it named.
+fn to_address(
+    request: hyper::Request<WasiBody>,
+    address: std::net::SocketAddr,
+) -> Result<hyper::Request<WasiBody>, Error> {
+    let (mut parts, body) = request.into_parts();
+    let mut uri = hyper::Uri::builder()
+        .scheme(parts.uri.scheme_str().unwrap_or("http"))
+        .authority(address.to_string());
+    if let Some(path) = parts.uri.path_and_query() {
+        uri = uri.path_and_query(path.clone());
     }
+    parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
+    Ok(hyper::Request::from_parts(parts, body))
 }
 
 /// What a send hook answers: the response and the task that feeds its body.
@@ -98,12 +146,28 @@ impl WasiHttpHooks for OutboundPolicy {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = Exchange> + Send> {
-        let check = authority_with_port(request.uri()).filter(|authority| self.checks(authority));
+        let mut request = request;
+        let forward = request
+            .headers_mut()
+            .remove(hooksign_edge::GATEWAY_FORWARD_HEADER)
+            .is_some();
+        let authority = authority_with_port(request.uri());
+        let policy = self.clone();
         Box::new(async move {
-            // The connection resolves the name again: a name whose answer
-            // changes in between (DNS rebinding) is not caught here.
-            if let Some(authority) = check {
-                refuse_internal(&authority).await?;
+            // Nothing to check is nothing to send.
+            let authority = authority.ok_or(Error::HttpRequestUriInvalid)?;
+            let checks = policy.checks(&authority, forward);
+            if checks || policy.pins(&authority) {
+                let addresses = policy.resolve(&authority).await?;
+                let address = if checks {
+                    checked_address(&addresses)?
+                } else {
+                    let first = addresses.first().copied();
+                    first.ok_or(Error::DestinationNotFound)?
+                };
+                if request.uri().scheme_str() != Some("https") {
+                    request = to_address(request, address)?;
+                }
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
@@ -131,16 +195,31 @@ mod tests {
     #[test]
     fn names_that_resolve_inside_are_refused() {
         // `localhost` resolves through the hosts file on every machine.
+        let policy = OutboundPolicy::default();
+        let check = |authority: &str| {
+            run(policy.resolve(authority)).and_then(|addresses| checked_address(&addresses))
+        };
         for authority in ["localhost:80", "127.0.0.1:8080", "[::1]:443", "10.1.2.3:80"] {
             assert!(
-                matches!(
-                    run(refuse_internal(authority)),
-                    Err(Error::DestinationIpProhibited)
-                ),
+                matches!(check(authority), Err(Error::DestinationIpProhibited)),
                 "{authority}"
             );
         }
-        assert!(run(refuse_internal("93.184.215.14:443")).is_ok());
+        assert_eq!(
+            check("93.184.215.14:443").ok(),
+            "93.184.215.14:443".parse().ok()
+        );
+    }
+
+    #[test]
+    fn plain_http_goes_to_the_checked_address_with_its_name_kept() {
+        let request = hyper::Request::post("http://hooks.example.com:8080/in?x=1")
+            .header("host", "hooks.example.com:8080")
+            .body(WasiBody::default())
+            .unwrap();
+        let sent = to_address(request, "93.184.215.14:8080".parse().unwrap()).unwrap();
+        assert_eq!(sent.uri().to_string(), "http://93.184.215.14:8080/in?x=1");
+        assert_eq!(sent.headers()["host"], "hooks.example.com:8080");
     }
 
     #[test]
@@ -154,13 +233,16 @@ mod tests {
         .into_iter()
         .collect();
         let policy = OutboundPolicy::from_variables(&variables);
-        assert!(!policy.checks("127.0.0.1:8080"));
-        assert!(!policy.checks("origin.internal:443"));
-        assert!(policy.checks("127.0.0.1:8081"));
-        assert!(policy.checks("example.com:443"));
+        // The gateway's own forwards to its origins only.
+        assert!(!policy.checks("127.0.0.1:8080", true));
+        assert!(!policy.checks("origin.internal:443", true));
+        assert!(policy.checks("127.0.0.1:8080", false));
+        assert!(policy.checks("origin.internal:443", false));
+        assert!(policy.checks("127.0.0.1:8081", true));
+        assert!(policy.checks("example.com:443", true));
 
         let mut variables = variables;
         variables.insert("allow_private_targets".into(), "true".into());
-        assert!(!OutboundPolicy::from_variables(&variables).checks("example.com:443"));
+        assert!(!OutboundPolicy::from_variables(&variables).checks("example.com:443", false));
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hooksign_edge::{Code, Problem};
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::io::TokioIo;
@@ -46,6 +47,13 @@ pub struct ServeOptions {
     /// How often the dispatcher runs a pass (`POST /dispatch`); `None`:
     /// never, and only the accepting requests' first attempts are made.
     pub dispatch_every: Option<Duration>,
+    /// How long a client may take to send a request's headers, and a
+    /// kept-alive connection may sit idle, before it is closed.
+    pub header_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A test mode: these names resolve to these addresses, not by DNS.
+    pub resolve: Vec<(String, std::net::IpAddr)>,
 }
 
 /// The default dispatch interval, in milliseconds.
@@ -59,6 +67,13 @@ const MAX_CONCURRENT_PASSES: usize = 2;
 /// timeouts, so that a delivery that times out still gets its attempt
 /// recorded.
 pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4 * hooksign_edge::DEFAULT_DELIVERY_TIMEOUT_MS;
+
+/// `--header-timeout-ms` when not given: nginx's `client_header_timeout`
+/// is 60 s; headers from a real client take milliseconds.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+
+/// `--max-connections` when not given.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Where `cargo build --release --target wasm32-wasip2 -p hooksign-http`
 /// writes the edge component.
@@ -135,7 +150,7 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let server = Arc::new(Server {
         pre,
         store,
-        outbound: OutboundPolicy::from_variables(&variables),
+        outbound: OutboundPolicy::from_variables(&variables).pinning(options.resolve.clone()),
         variables: Arc::new(variables),
         request_deadline: options.request_deadline,
     });
@@ -149,7 +164,12 @@ async fn run(options: ServeOptions) -> Result<(), String> {
         .local_addr()
         .map_err(|error| format!("cannot read the listening address: {error}"))?;
     println!("hooksign: serving http://{address}");
+    let open = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
     loop {
+        // At the cap, stop accepting: further clients wait in the backlog.
+        let Ok(permit) = open.clone().acquire_owned().await else {
+            return Err("the connection limit was closed".into());
+        };
         let (connection, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -158,16 +178,24 @@ async fn run(options: ServeOptions) -> Result<(), String> {
             }
         };
         let server = server.clone();
+        let header_timeout = options.header_timeout;
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
                 async move { Ok::<_, Infallible>(server.handle(request).await) }
             });
-            // A client that hangs up mid-request is not the server's problem.
+            // The timer turns on hyper's header-read timeout, which also
+            // closes a kept-alive connection that sends nothing: a client
+            // that sends its headers a byte at a time cannot hold a
+            // connection. A client that hangs up mid-request is not the
+            // server's problem.
             let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(connection), service)
                 .await;
+            drop(permit);
         });
     }
 }

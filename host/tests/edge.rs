@@ -728,36 +728,20 @@ fn one_events_deliveries_go_out_concurrently() {
     assert_eq!(outcomes, [true, true], "{attempts:?}");
 }
 
-/// A name other than `localhost` that resolves only to internal addresses
-/// (the machine's own name, through the hosts file), so that the component
-/// cannot tell it from a public one.
-fn internal_name() -> String {
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    [hostname.trim(), "localhost.localdomain", "ip6-localhost"]
-        .into_iter()
-        .filter(|name| !name.is_empty() && *name != "localhost")
-        .find(|name| {
-            use std::net::ToSocketAddrs as _;
-            let addresses: Vec<_> = (*name, 80)
-                .to_socket_addrs()
-                .map(Iterator::collect)
-                .unwrap_or_default();
-            !addresses.is_empty()
-                && addresses
-                    .iter()
-                    .all(|address| hooksign_edge::is_internal_ip(address.ip()))
-        })
-        .expect("no name on this machine other than localhost resolves to loopback")
-        .to_string()
-}
-
 #[test]
 fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
     let receiver = Receiver::start();
     let port = receiver.url.rsplit(':').next().unwrap().to_string();
-    let url = format!("http://{}:{port}", internal_name());
+    // A public-looking name that resolves to loopback (pinned: no DNS here).
+    let name = "hooks.rebinding.example";
+    let pin = format!("{name}=127.0.0.1");
+    let url = format!("http://{name}:{port}");
     let data = tempfile::tempdir().unwrap();
-    let strict = Service::start_in(data.path(), &[("delivery_timeout_ms", "1500")], &[]);
+    let strict = Service::start_in(
+        data.path(),
+        &[("delivery_timeout_ms", "1500")],
+        &["--resolve", &pin],
+    );
     // The component cannot resolve names: the endpoint is taken...
     let (id, _) = strict.create(&url);
     // ...and the host refuses the delivery.
@@ -769,10 +753,58 @@ fn names_that_resolve_to_internal_addresses_are_refused_at_send_time() {
     assert_eq!(receiver.count(), 0);
     drop(strict);
 
-    let allowed = Service::start_in(data.path(), &local(), &[]);
+    let allowed = Service::start_in(data.path(), &local(), &["--resolve", &pin]);
     let sent = allowed.ok("POST", &format!("/webhooks/{id}/test"), None);
     assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
     assert_eq!(receiver.count(), 1);
+}
+
+#[test]
+fn a_tenant_endpoint_at_the_gateways_origin_is_not_exempt() {
+    // The origin is internal (loopback) and the operator's own; a tenant
+    // who names it gets no pass from being at the same address.
+    let origin = Receiver::start();
+    let port = origin.url.rsplit(':').next().unwrap().to_string();
+    let name = "orders.corp.example";
+    let pin = format!("{name}=127.0.0.1");
+    let sources = json!({ "shop": {
+        "secrets": [{ "key": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }],
+        "forwardUrl": format!("http://{name}:{port}/in"),
+    } });
+    let service = Service::start_with(
+        &[
+            ("delivery_timeout_ms", "1500"),
+            ("inbound_sources", &sources.to_string()),
+        ],
+        &["--resolve", &pin],
+    );
+    let (id, _) = service.create(&format!("http://{name}:{port}/admin"));
+    let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(
+        sent["attempt"]["error"], "delivery failed: the host's outbound policy refused the target",
+        "{sent}"
+    );
+    assert_eq!(origin.count(), 0);
+    // The gateway's own forward gets through.
+    let keyring = hooksign::Keyring::from_records(&[hooksign::SecretRecord::new(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )])
+    .unwrap();
+    let headers: Vec<(&str, String)> = keyring
+        .sign_headers("msg_gateway", hooksign::unix_now(), b"{}")
+        .unwrap()
+        .into_iter()
+        .collect();
+    let (status, _, _) = service.raw_with_headers("/inbound/shop", &headers, b"{}");
+    assert_eq!(status, 200);
+    assert_eq!(origin.count(), 1);
+    // The origin never sees the marker.
+    let received = origin.last();
+    assert!(
+        received
+            .header(hooksign_edge::GATEWAY_FORWARD_HEADER)
+            .is_none()
+    );
 }
 
 #[test]

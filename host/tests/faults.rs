@@ -1,5 +1,6 @@
-//! Receivers that misbehave, and requests that run too long: each ends as a
-//! failed attempt or a problem document, and the service keeps serving.
+//! Receivers that misbehave, requests that run too long, and clients that
+//! send slowly or not at all: each ends as a failed attempt, a problem
+//! document or a closed connection, and the service keeps serving.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -178,4 +179,67 @@ fn a_store_that_fails_mid_request_is_a_503_and_loses_nothing() {
     assert_eq!(signatures.split(' ').count(), 1, "{signatures}");
     assert!(common::service::verifies_with(&delivery, &secret, None));
     service.ok("POST", &format!("/webhooks/{id}/rotate"), None);
+}
+
+/// Connects and either sends a request's headers a byte every 200 ms
+/// (slowloris) or nothing; returns how long until the server closed the
+/// connection, or `None` if it was still open after 15 s.
+fn hold_connection(address: &str, trickle: bool) -> Option<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).unwrap();
+    // The read timeout paces the bytes.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut head = b"GET /openapi.yaml HTTP/1.1\r\nhost: hooksign\r\nx-padding: "
+        .iter()
+        .chain(std::iter::repeat(&b'a'));
+    let mut buffer = [0u8; 512];
+    while started.elapsed() < Duration::from_secs(15) {
+        if trickle && stream.write_all(&[*head.next().unwrap()]).is_err() {
+            return Some(started.elapsed());
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return Some(started.elapsed()),
+            // An answer (a 408) before the close.
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn slow_and_silent_clients_are_cut_off_and_cannot_hold_the_server() {
+    let service = Service::start_with(
+        &[],
+        &["--header-timeout-ms", "1000", "--max-connections", "4"],
+    );
+    let address = service.base.trim_start_matches("http://").to_string();
+    // Every connection the server allows: three slowloris clients and one
+    // that never sends a byte.
+    let holders: Vec<_> = [true, true, true, false]
+        .into_iter()
+        .map(|trickle| {
+            let address = address.clone();
+            std::thread::spawn(move || hold_connection(&address, trickle))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A real client still gets its answer: a slot frees when the header
+    // timeout closes a holder.
+    let (status, _) = service.call("GET", "/openapi.yaml", None, None);
+    assert_eq!(status, 200);
+    for holder in holders {
+        let closed = holder.join().unwrap();
+        assert!(
+            closed.is_some(),
+            "a slow or silent client held its connection for 15 s"
+        );
+    }
 }

@@ -1,0 +1,78 @@
+//! `rate_limit_per_key`: a token bucket per API key whose burst equals its
+//! rate, kept in the store (`ratelimit/{sha256 of the key}`) so that the
+//! limit holds across instances and nodes. A request past it is 429
+//! `rate_limited` with `Retry-After`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::new_uuid;
+use crate::problem::Code;
+use crate::store::update_json;
+use crate::{Platform, Problem};
+
+/// How many takes a bucket remembers, so that a take confirmed by a
+/// second read is not taken twice.
+const RECENT_TAKES: usize = 16;
+
+/// A bucket: thousandths of a token, when they were counted, and the
+/// newest takes.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bucket {
+    milli_tokens: i64,
+    at_ms: i64,
+    recent: Vec<String>,
+}
+
+/// Takes a token from the bucket of the API key `key` at `rate` per second
+/// (0: no limit); 429 with the seconds to wait when there is none.
+pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Result<(), Problem> {
+    if rate == 0 {
+        return Ok(());
+    }
+    let rate = i64::try_from(rate).unwrap_or(i64::MAX);
+    let full = rate.saturating_mul(1000);
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    let take = new_uuid()?;
+    let wait_ms = update_json(
+        platform,
+        &format!("ratelimit/{hex}"),
+        |bucket: Option<Bucket>| {
+            let mut bucket = bucket.unwrap_or(Bucket {
+                milli_tokens: full,
+                at_ms: now_ms,
+                recent: Vec::new(),
+            });
+            if bucket.recent.contains(&take) {
+                return Ok((None, 0));
+            }
+            let elapsed = now_ms.saturating_sub(bucket.at_ms).max(0);
+            bucket.milli_tokens = bucket
+                .milli_tokens
+                .saturating_add(elapsed.saturating_mul(rate))
+                .min(full);
+            bucket.at_ms = bucket.at_ms.max(now_ms);
+            if bucket.milli_tokens < 1000 {
+                // Milliseconds until a whole token: 1000 milli-tokens at `rate` per ms.
+                let missing = 1000 - bucket.milli_tokens;
+                return Ok((None, (missing + rate - 1) / rate));
+            }
+            bucket.milli_tokens -= 1000;
+            bucket.recent.push(take.clone());
+            let excess = bucket.recent.len().saturating_sub(RECENT_TAKES);
+            bucket.recent.drain(..excess);
+            Ok((Some(bucket), 0))
+        },
+    )?;
+    if wait_ms == 0 {
+        return Ok(());
+    }
+    let seconds = ((wait_ms + 999) / 1000).max(1);
+    Err(Problem::new(
+        Code::RateLimited,
+        format!("this API key is over rate_limit_per_key ({rate} requests per second); retry in {seconds} s"),
+    )
+    .with_retry_after(seconds))
+}
