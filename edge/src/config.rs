@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_ENDPOINTS_PER_ORG: u64 = 1000;
 /// (Stripe's default for live mode is 100).
 pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 
+/// `max_in_flight_per_endpoint` when unset: sends to one endpoint at once.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u64 = 10;
+
 /// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
 pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 
@@ -64,6 +67,8 @@ pub struct Config {
     pub max_endpoints_per_org: usize,
     /// Requests per second per API key, and the burst; 0: no limit.
     pub rate_limit_per_key: u64,
+    /// Sends to one endpoint at once; 0: no limit.
+    pub max_in_flight_per_endpoint: u64,
 }
 
 /// One source of the receiver gateway (an entry of `inbound_sources`).
@@ -201,7 +206,13 @@ impl Config {
         let max_endpoints_per_org =
             number("max_endpoints_per_org", DEFAULT_MAX_ENDPOINTS_PER_ORG, 1)? as usize;
         let rate_limit_per_key = number("rate_limit_per_key", DEFAULT_RATE_LIMIT_PER_KEY, 0)?;
+        let max_in_flight_per_endpoint = number(
+            "max_in_flight_per_endpoint",
+            DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
+            0,
+        )?;
         Ok(Config {
+            max_in_flight_per_endpoint,
             secrets,
             max_endpoints_per_org,
             rate_limit_per_key,

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::deliver::{Delivered, Message, deliver};
+use crate::limits::{self, SendSlot};
 use crate::messages::{self, DeliveryRecord, DeliveryStatus, Lease, segment};
 use crate::model::new_uuid;
 use crate::store::{self, get_json, update_json, update_or_default};
@@ -495,6 +496,21 @@ async fn attempt_leased(
         }
         return Ok(Outcome::Settled);
     }
+    let until_ms = now_ms
+        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
+        .saturating_add(LEASE_MARGIN_MS);
+    let slot = limits::take_send_slot(
+        platform,
+        &delivery.endpoint,
+        config.max_in_flight_per_endpoint,
+        now_ms,
+        until_ms,
+    )?;
+    if let SendSlot::Full = slot {
+        // As many sends to the endpoint as it may take are out: a later pass.
+        finish(platform, delivery, token, |_| {})?;
+        return Ok(Outcome::Busy);
+    }
     let number = record.attempts.saturating_add(1);
     let delivered = deliver(
         platform,
@@ -508,8 +524,9 @@ async fn attempt_leased(
             attempt_number: number,
         },
     )
-    .await?;
-    record_result(platform, config, delivery, token, number, &delivered)?;
+    .await;
+    limits::give_back(platform, &slot)?;
+    record_result(platform, config, delivery, token, number, &delivered?)?;
     Ok(Outcome::Attempted)
 }
 

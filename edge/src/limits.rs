@@ -1,7 +1,10 @@
-//! `rate_limit_per_key`: a token bucket per API key whose burst equals its
-//! rate, kept in the store (`ratelimit/{sha256 of the key}`) so that the
-//! limit holds across instances and nodes. A request past it is 429
-//! `rate_limited` with `Retry-After`.
+//! Limits that hold across instances and nodes, so they live in the store.
+//!
+//! - `rate_limit_per_key`: a token bucket per API key whose burst equals
+//!   its rate (`ratelimit/{sha256 of the key}`). A request past it is 429
+//!   `rate_limited` with `Retry-After`.
+//! - `max_in_flight_per_endpoint`: sends to one endpoint at once, as that
+//!   many slots (`inflight/{endpoint}/{n}`) leased like deliveries.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -75,4 +78,78 @@ pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Resu
         format!("this API key is over rate_limit_per_key ({rate} requests per second); retry in {seconds} s"),
     )
     .with_retry_after(seconds))
+}
+
+/// A send slot of an endpoint (`inflight/{endpoint}/{n}`): held until
+/// `until` by the send `token`. A send that dies leaves its slot to expire
+/// with its lease.
+#[derive(Clone, Serialize, Deserialize)]
+struct Slot {
+    until: i64,
+    token: String,
+}
+
+/// What asking for a send slot got.
+pub enum SendSlot {
+    /// No limit is set: send.
+    Unlimited,
+    /// This slot, until given back: send.
+    Held { key: String, token: String },
+    /// Every slot is held: not now.
+    Full,
+}
+
+/// Takes one of the endpoint's `limit` send slots until `until_ms`
+/// (`limit` 0: no limit).
+pub fn take_send_slot(
+    platform: &impl Platform,
+    endpoint: &str,
+    limit: u64,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<SendSlot, Problem> {
+    if limit == 0 {
+        return Ok(SendSlot::Unlimited);
+    }
+    let token = new_uuid()?;
+    for n in 0..limit {
+        let key = format!("inflight/{endpoint}/{n}");
+        let taken = update_json(platform, &key, |slot: Option<Slot>| {
+            Ok(match slot {
+                Some(slot) if slot.token == token => (None, true),
+                Some(slot) if slot.until > now_ms => (None, false),
+                _ => {
+                    let slot = Slot {
+                        until: until_ms,
+                        token: token.clone(),
+                    };
+                    (Some(slot), true)
+                }
+            })
+        })?;
+        if taken {
+            return Ok(SendSlot::Held { key, token });
+        }
+    }
+    Ok(SendSlot::Full)
+}
+
+/// Gives a held send slot back (marks it expired, if it is still this
+/// send's).
+pub fn give_back(platform: &impl Platform, slot: &SendSlot) -> Result<(), Problem> {
+    let SendSlot::Held { key, token } = slot else {
+        return Ok(());
+    };
+    update_json(platform, key, |slot: Option<Slot>| {
+        Ok(match slot {
+            Some(slot) if slot.token == *token && slot.until != 0 => {
+                let expired = Slot {
+                    until: 0,
+                    token: token.clone(),
+                };
+                (Some(expired), ())
+            }
+            _ => (None, ()),
+        })
+    })
 }

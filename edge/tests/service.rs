@@ -1686,3 +1686,40 @@ fn an_index_entry_stays_bounded_however_often_types_change() {
     assert_eq!(status, 202);
     assert_eq!(fake.sent.borrow().len(), 1);
 }
+
+#[test]
+fn an_endpoint_with_every_send_slot_held_waits_for_one() {
+    let fake = Fake::new();
+    fake.set_variable("max_in_flight_per_endpoint", "2");
+    let (id, _) = fake.create();
+    // Two sends to it are out elsewhere (other nodes), for a minute.
+    let until = fake.now_ms.get() + 60_000;
+    for n in 0..2 {
+        let held = json!({ "until": until, "token": format!("elsewhere-{n}") });
+        fake.entries
+            .borrow_mut()
+            .insert(format!("inflight/{id}/{n}"), held.to_string().into_bytes());
+    }
+    let (status, _) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt_slots" })),
+    );
+    assert_eq!(status, 202);
+    fake.dispatch();
+    assert!(fake.sent.borrow().is_empty(), "sent past the limit");
+    let (_, message) = fake.call("GET", "/messages/evt_slots", None);
+    assert_eq!(message["deliveries"][0]["status"], "pending", "{message}");
+    // One slot's lease runs out: the delivery goes, and its slot is free again.
+    let other: Value = json!({ "until": fake.now_ms.get() - 1, "token": "elsewhere-1" });
+    fake.entries
+        .borrow_mut()
+        .insert(format!("inflight/{id}/1"), other.to_string().into_bytes());
+    fake.dispatch();
+    assert_eq!(fake.sent.borrow().len(), 1);
+    let slot: Value =
+        serde_json::from_slice(&fake.entries.borrow()[&format!("inflight/{id}/1")]).unwrap();
+    assert_eq!(slot["until"], 0, "{slot}");
+    let (_, message) = fake.call("GET", "/messages/evt_slots", None);
+    assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+}
