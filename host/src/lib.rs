@@ -12,6 +12,7 @@ mod outbound;
 pub mod serve;
 mod signer;
 pub mod store;
+mod tls_send;
 mod vectors;
 
 pub use edge_imports::variables_from;

@@ -190,8 +190,12 @@ struct ServeArgs {
     /// Open connections at most; further ones wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = hooksign_host::serve::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// Test mode: NAME=ADDRESS answers the outbound check (and plain
-    /// http's connection) for NAME without DNS.
+    /// PEM certificates that https receivers may chain to, besides the
+    /// Web PKI roots (receivers under a private CA).
+    #[arg(long, value_name = "FILE")]
+    outbound_ca: Option<PathBuf>,
+    /// Test mode: NAME=ADDRESS answers the outbound check (and the
+    /// connection) for NAME without DNS.
     #[arg(long, value_name = "NAME=ADDRESS", hide = true, value_parser = parse_pin)]
     resolve: Vec<(String, std::net::IpAddr)>,
 }
@@ -376,6 +380,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         header_timeout: millis(args.header_timeout_ms),
         max_connections: args.max_connections.max(1),
         resolve: args.resolve,
+        outbound_ca: args.outbound_ca,
     };
     hooksign_host::serve::serve(options).map_err(Failure::Usage)
 }

@@ -7,17 +7,18 @@
 //! the edge with [`hooksign_edge::GATEWAY_FORWARD_HEADER`], are spared
 //! when they go to one; a tenant's endpoint at the same address is not.
 //!
-//! Plain http connects to the address that was checked (the `Host` header
-//! keeps the name), so a name that answers differently the second time
-//! (DNS rebinding) cannot reach an internal address. https keeps the name
-//! for TLS: a rebound connection would have to present a certificate for
-//! the attacker's name, which an internal service does not have.
+//! Every request connects to the address that was checked (plain http
+//! keeps the name in `Host`, https in TLS's server name, `tls_send.rs`), so
+//! a name that answers differently the second time (DNS rebinding) cannot
+//! reach an internal address.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::tls_send;
 
 /// Which outbound requests may reach internal addresses.
 #[derive(Clone, Default)]
@@ -27,6 +28,9 @@ pub struct OutboundPolicy {
     origins: Arc<Vec<String>>,
     /// Names answered without DNS (a test mode, `--resolve`).
     pinned: Arc<Vec<(String, std::net::IpAddr)>>,
+    /// What https receivers' certificates must chain to; unset, the Web
+    /// PKI roots.
+    roots: Option<tls_send::Roots>,
 }
 
 impl OutboundPolicy {
@@ -48,7 +52,14 @@ impl OutboundPolicy {
             allow_private: config.allow_private_targets,
             origins: Arc::new(origins),
             pinned: Arc::default(),
+            roots: None,
         }
+    }
+
+    /// The policy, trusting these roots for https.
+    pub fn trusting(mut self, roots: tls_send::Roots) -> OutboundPolicy {
+        self.roots = Some(roots);
+        self
     }
 
     /// The policy, answering these names with these addresses instead of
@@ -157,6 +168,17 @@ impl WasiHttpHooks for OutboundPolicy {
             // Nothing to check is nothing to send.
             let authority = authority.ok_or(Error::HttpRequestUriInvalid)?;
             let checks = policy.checks(&authority, forward);
+            if request.uri().scheme_str() == Some("https") {
+                let addresses = policy.resolve(&authority).await?;
+                let address = if checks {
+                    checked_address(&addresses)?
+                } else {
+                    let first = addresses.first().copied();
+                    first.ok_or(Error::DestinationNotFound)?
+                };
+                let roots = policy.roots.clone().unwrap_or_else(tls_send::web_pki);
+                return tls_send::send(request, options, address, roots).await;
+            }
             if checks || policy.pins(&authority) {
                 let addresses = policy.resolve(&authority).await?;
                 let address = if checks {
@@ -165,9 +187,7 @@ impl WasiHttpHooks for OutboundPolicy {
                     let first = addresses.first().copied();
                     first.ok_or(Error::DestinationNotFound)?
                 };
-                if request.uri().scheme_str() != Some("https") {
-                    request = to_address(request, address)?;
-                }
+                request = to_address(request, address)?;
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((

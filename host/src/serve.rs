@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// A test mode: these names resolve to these addresses, not by DNS.
     pub resolve: Vec<(String, std::net::IpAddr)>,
+    /// PEM certificates https receivers may chain to, besides the Web PKI.
+    pub outbound_ca: Option<PathBuf>,
 }
 
 /// The default dispatch interval, in milliseconds.
@@ -150,7 +152,20 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let server = Arc::new(Server {
         pre,
         store,
-        outbound: OutboundPolicy::from_variables(&variables).pinning(options.resolve.clone()),
+        outbound: {
+            let policy =
+                OutboundPolicy::from_variables(&variables).pinning(options.resolve.clone());
+            match &options.outbound_ca {
+                None => policy,
+                Some(path) => {
+                    let pem = std::fs::read(path)
+                        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                    let roots = crate::tls_send::web_pki_and(&pem)
+                        .map_err(|error| format!("{}: {error}", path.display()))?;
+                    policy.trusting(roots)
+                }
+            }
+        },
         variables: Arc::new(variables),
         request_deadline: options.request_deadline,
     });

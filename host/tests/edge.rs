@@ -824,3 +824,64 @@ fn the_store_file_is_readable_by_its_owner_only() {
     }
     assert!(checked >= 1);
 }
+
+/// An https receiver (Python's `http.server` with `ssl`) whose certificate,
+/// for `name`, a CA of the test's own signed; its port, the CA's file and
+/// the process.
+fn https_receiver(
+    name: &str,
+    dir: &std::path::Path,
+) -> (u16, std::path::PathBuf, std::process::Child) {
+    use std::io::BufRead as _;
+    common::tls::certificates(dir, &format!("DNS:{name}"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/https_receiver.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir.join("server.crt"))
+        .arg(dir.join("server.key"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (line.trim().parse().unwrap(), dir.join("ca.crt"), child)
+}
+
+#[test]
+fn https_goes_to_the_checked_address_under_the_names_certificate() {
+    // A name that does not resolve here: only the pinned address (what the
+    // outbound check saw) can have been connected to, and TLS checked the
+    // certificate against the name.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "hooks.tls.example";
+    let (port, ca, mut receiver) = https_receiver(name, dir.path());
+    let pin = format!("{name}=127.0.0.1");
+    let url = format!("https://{name}:{port}/hook");
+    let ca = ca.to_str().unwrap();
+    let trusting = Service::start_with(&local(), &["--resolve", &pin, "--outbound-ca", ca]);
+    let (id, _) = trusting.create(&url);
+    let sent = trusting.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
+    assert_eq!(sent["response"]["body"], "ok", "{sent}");
+    // Without the CA, the certificate is refused.
+    let untrusting = Service::start_with(&local(), &["--resolve", &pin]);
+    let (id, _) = untrusting.create(&url);
+    let sent = untrusting.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["attempt"]["succeeded"], false, "{sent}");
+    // Strict: the address the name resolves to is internal, so nothing goes.
+    let strict = Service::start_with(
+        &[("delivery_timeout_ms", "1500")],
+        &["--resolve", &pin, "--outbound-ca", ca],
+    );
+    let (id, _) = strict.create(&url);
+    let sent = strict.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(
+        sent["attempt"]["error"], "delivery failed: the host's outbound policy refused the target",
+        "{sent}"
+    );
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub mod redis;
 pub mod service;
+pub mod tls;
 
 /// The signer component that `scripts/test` builds before `cargo test`.
 #[allow(dead_code)] // not every test file uses every helper

@@ -41,7 +41,7 @@ impl RedisServer {
             dir: tempfile::tempdir().unwrap(),
         };
         if tls {
-            server.make_certificates();
+            super::tls::certificates(server.dir.path(), "IP:127.0.0.1");
         }
         server.run();
         server
@@ -55,65 +55,6 @@ impl RedisServer {
     /// The CA certificate (PEM) a TLS server's certificate chains to.
     pub fn ca_path(&self) -> std::path::PathBuf {
         self.dir.path().join("ca.crt")
-    }
-
-    /// A CA, and a server certificate for 127.0.0.1 signed by it.
-    fn make_certificates(&self) {
-        let openssl = |args: &[&str]| {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(self.dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl (Debian's openssl package) must be installed");
-            assert!(status.success(), "openssl {args:?}");
-        };
-        std::fs::write(self.dir.path().join("san"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=hooksign test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san",
-        ]);
     }
 
     fn run(&mut self) {

@@ -1,0 +1,155 @@
+//! An https request sent over a connection to an address the outbound
+//! policy chose (the one it checked), with TLS for the request's own host
+//! name: wasmtime-wasi-http's sender always resolves the name itself.
+//! Timeouts follow the request's options as that sender's do.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+use crate::outbound::Exchange;
+
+/// What a timeout of the options is when the guest sets none.
+const UNSET: Duration = Duration::from_secs(600);
+
+/// The certificates https receivers must chain to.
+pub type Roots = Arc<rustls::RootCertStore>;
+
+/// The Web PKI roots.
+pub fn web_pki() -> Roots {
+    Arc::new(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    })
+}
+
+/// The Web PKI roots and the certificates of `pem`.
+pub fn web_pki_and(pem: &[u8]) -> Result<Roots, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = (*web_pki()).clone();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+        let certificate = certificate.map_err(|_| "not PEM certificates".to_string())?;
+        roots
+            .add(certificate)
+            .map_err(|_| "a certificate that cannot be a root".to_string())?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// Sends `request` (an https one) over TLS to `address`.
+pub async fn send(
+    mut request: hyper::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    address: SocketAddr,
+    roots: Roots,
+) -> Exchange {
+    let option = |pick: fn(&RequestOptions) -> Option<Duration>| {
+        options.as_ref().and_then(pick).unwrap_or(UNSET)
+    };
+    let connect_timeout = option(|options| options.connect_timeout);
+    let first_byte_timeout = option(|options| options.first_byte_timeout);
+    let between_bytes_timeout = option(|options| options.between_bytes_timeout);
+
+    let host = request
+        .uri()
+        .host()
+        .ok_or(Error::HttpRequestUriInvalid)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let name = ServerName::try_from(host).map_err(|_| Error::HttpRequestUriInvalid)?;
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+        .map_err(Error::Connect)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| Error::Tls(std::io::Error::other(error)))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(Error::Tls)?;
+    let (mut sender, connection) = tokio::time::timeout(
+        connect_timeout,
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)),
+    )
+    .await
+    .map_err(|_| Error::ConnectionTimeout)??;
+    // The connection runs on its own while the answer streams.
+    let driver = tokio::spawn(connection);
+
+    // The request line carries the path only (no proxy here).
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_string();
+    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)??;
+    let response = response.map(|incoming| {
+        BetweenBytes {
+            incoming,
+            limit: between_bytes_timeout,
+            timer: Box::pin(tokio::time::sleep(between_bytes_timeout)),
+        }
+        .boxed_unsync()
+    });
+    let io = async move {
+        match driver.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::HttpProtocolError),
+        }
+    };
+    Ok((
+        response,
+        Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ))
+}
+
+/// A response body that fails when no frame comes for `limit`.
+struct BetweenBytes {
+    incoming: Incoming,
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Body for BetweenBytes {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.incoming).poll_frame(context) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(frame.map(|frame| frame.map_err(Error::from)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(context) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+}
