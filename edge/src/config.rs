@@ -33,9 +33,9 @@ pub const DEFAULT_MAX_ENDPOINTS_PER_ORG: u64 = 1000;
 pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 
 /// `max_in_flight_per_endpoint` when unset: no limit. A dispatch pass
-/// sends one delivery per endpoint, so under a cap the deliveries past it
-/// go one per pass: with receivers that take a second, a burst of 600 to
-/// one endpoint would take ten minutes (BENCHMARKS.md).
+/// sends each endpoint's deliveries one at a time, so under a cap the
+/// deliveries past it go one at a time: with receivers that take a second,
+/// a burst of 600 to one endpoint would take ten minutes (BENCHMARKS.md).
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u64 = 0;
 
 /// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
