@@ -6,6 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::Response;
+use crate::auth::hex;
 
 const PAGE: &str = include_str!("../dashboard/index.html");
 const SCRIPT: &str = include_str!("../dashboard/app.js");
@@ -37,10 +38,7 @@ fn version() -> String {
         .chain_update(SCRIPT)
         .chain_update(STYLE)
         .finalize();
-    digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&digest[..8])
 }
 
 /// Serves a dashboard file; `query` is the request's query string.

@@ -383,6 +383,14 @@ enum Claim {
     Settled,
 }
 
+/// When a lease (a delivery's, a send slot's) taken at `now_ms` ends: the
+/// send's timeout and a margin.
+fn lease_until(config: &Config, now_ms: i64) -> i64 {
+    now_ms
+        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
+        .saturating_add(LEASE_MARGIN_MS)
+}
+
 /// Leases a delivery that is pending and due.
 fn claim(
     platform: &impl Platform,
@@ -391,9 +399,7 @@ fn claim(
     now_ms: i64,
 ) -> Result<Claim, Problem> {
     let token = new_uuid()?;
-    let until = now_ms
-        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
-        .saturating_add(LEASE_MARGIN_MS);
+    let until = lease_until(config, now_ms);
     update_json(
         platform,
         &delivery.key(),
@@ -496,15 +502,12 @@ async fn attempt_leased(
         }
         return Ok(Outcome::Settled);
     }
-    let until_ms = now_ms
-        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
-        .saturating_add(LEASE_MARGIN_MS);
     let slot = limits::take_send_slot(
         platform,
         &delivery.endpoint,
         config.max_in_flight_per_endpoint,
         now_ms,
-        until_ms,
+        lease_until(config, now_ms),
     )?;
     if let SendSlot::Full = slot {
         // As many sends to the endpoint as it may take are out: a later pass.

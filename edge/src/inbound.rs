@@ -268,7 +268,7 @@ fn relay(
 pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
     config.inbound_sources.get(name)?;
     let mut counted: Counted = get_json(platform, &stats_key(name))?.unwrap_or_default();
-    for code in REFUSALS {
+    for code in refusals() {
         let refused = store::read_counter(platform, &refusal_key(name, code))?;
         if refused > 0 {
             *counted
@@ -281,15 +281,14 @@ pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Re
     Ok(Response::json(200, &counted.stats))
 }
 
-/// The codes of a failed verification.
-const REFUSALS: [Code; 6] = [
-    Code::MissingHeader,
-    Code::InvalidHeader,
-    Code::TimestampTooOld,
-    Code::TimestampTooNew,
-    Code::NoUsableSecret,
-    Code::NoMatchingSignature,
-];
+/// The codes a failed verification can have (the others are the source's
+/// configuration, never counted).
+fn refusals() -> impl Iterator<Item = Code> {
+    hooksign::Error::ALL
+        .into_iter()
+        .map(Code::of_verification)
+        .filter(|code| *code != Code::InvalidConfiguration)
+}
 
 /// Refusals of one kind counted one by one, before sampling starts.
 const EXACT_REFUSALS: i64 = 100;

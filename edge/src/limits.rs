@@ -7,8 +7,8 @@
 //!   many slots (`inflight/{endpoint}/{n}`) leased like deliveries.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::keys::key_hash;
 use crate::model::new_uuid;
 use crate::problem::Code;
 use crate::store::update_json;
@@ -36,12 +36,10 @@ pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Resu
     }
     let rate = i64::try_from(rate).unwrap_or(i64::MAX);
     let full = rate.saturating_mul(1000);
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     let take = new_uuid()?;
     let wait_ms = update_json(
         platform,
-        &format!("ratelimit/{hex}"),
+        &format!("ratelimit/{}", key_hash(key)),
         |bucket: Option<Bucket>| {
             let mut bucket = bucket.unwrap_or(Bucket {
                 milli_tokens: full,

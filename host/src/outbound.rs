@@ -76,6 +76,16 @@ impl OutboundPolicy {
             .is_some_and(|(host, _)| self.pinned.iter().any(|(name, _)| name == host))
     }
 
+    /// The address to connect to for `authority`: its first, refused if
+    /// `checks` and any is internal.
+    async fn address(&self, authority: &str, checks: bool) -> Result<std::net::SocketAddr, Error> {
+        let addresses = self.resolve(authority).await?;
+        if checks {
+            return checked_address(&addresses);
+        }
+        addresses.first().copied().ok_or(Error::DestinationNotFound)
+    }
+
     /// The addresses of `authority` (`host:port`).
     async fn resolve(&self, authority: &str) -> Result<Vec<std::net::SocketAddr>, Error> {
         if let Some((host, port)) = authority.rsplit_once(':')
@@ -169,24 +179,12 @@ impl WasiHttpHooks for OutboundPolicy {
             let authority = authority.ok_or(Error::HttpRequestUriInvalid)?;
             let checks = policy.checks(&authority, forward);
             if request.uri().scheme_str() == Some("https") {
-                let addresses = policy.resolve(&authority).await?;
-                let address = if checks {
-                    checked_address(&addresses)?
-                } else {
-                    let first = addresses.first().copied();
-                    first.ok_or(Error::DestinationNotFound)?
-                };
+                let address = policy.address(&authority, checks).await?;
                 let roots = policy.roots.clone().unwrap_or_else(tls_send::web_pki);
                 return tls_send::send(request, options, address, roots).await;
             }
             if checks || policy.pins(&authority) {
-                let addresses = policy.resolve(&authority).await?;
-                let address = if checks {
-                    checked_address(&addresses)?
-                } else {
-                    let first = addresses.first().copied();
-                    first.ok_or(Error::DestinationNotFound)?
-                };
+                let address = policy.address(&authority, checks).await?;
                 request = to_address(request, address)?;
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
