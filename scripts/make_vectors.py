@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """Writes tests/vectors/*.json (except starter.json, copied from shared/).
 
-Expected signatures come from Python's own hmac and hashlib, an implementation
-independent of hooksign's; expected errors and keyrings are written out by
-hand from docs/SPEC.md. Run it again after editing: `python3 scripts/make_vectors.py`.
+Expected signatures come from Python's own hmac and hashlib and from the
+`cryptography` package's Ed25519, implementations independent of hooksign's,
+and from the providers' own documentation where it publishes an example;
+expected errors and keyrings are written out by hand from docs/SPEC.md. Run it
+again after editing, in the tests' virtual environment (scripts/test makes
+it; `cryptography` is pinned in hosts/python/requirements.txt):
+`$CARGO_TARGET_DIR/venv/bin/python3 scripts/make_vectors.py`.
 """
 import base64
 import hashlib
 import hmac
 import json
 import pathlib
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "vectors"
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -445,9 +452,326 @@ def active_file():
     return "Active secrets (docs/SPEC.md sections 1 and 4): window boundaries.", cases
 
 
+# Ed25519 (Standard Webhooks v1a), docs/SPEC.md sections 1 to 3.
+ED_SEED = key_bytes(32, 40)
+ED_OTHER_SEED = key_bytes(32, 90)
+# The order of the Ed25519 group: a signature's S plus it is the same
+# signature in another (malleable) encoding, which must not verify.
+ED_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+def ed_public(seed):
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def whsk(seed, with_public=False):
+    raw = seed + ed_public(seed) if with_public else seed
+    return "whsk_" + base64.b64encode(raw).decode()
+
+
+def whpk(seed):
+    return "whpk_" + base64.b64encode(ed_public(seed)).decode()
+
+
+def ed_signature(seed, msg_id=SPEC_ID, ts=SPEC_TS, body=SPEC_BODY):
+    body = body.encode() if isinstance(body, str) else body
+    content = f"{msg_id}.{ts}.".encode() + body
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(content)
+
+
+def v1a(seed, **message):
+    return "v1a," + base64.b64encode(ed_signature(seed, **message)).decode()
+
+
+def v1a_file():
+    sk, sk64, pk = whsk(ED_SEED), whsk(ED_SEED, with_public=True), whpk(ED_SEED)
+    other_pk = whpk(ED_OTHER_SEED)
+    t = SPEC_TS
+    cases = []
+    add = cases.append
+    signature = v1a(ED_SEED)
+
+    def signed(header):
+        return hdrs(signature=header)
+
+    # Keys: the seed form and the seed-and-public-key form sign alike; the
+    # 64-byte form's public half must be its seed's.
+    add(sign_case("sign-whsk-32-byte-seed", [rec(sk)], {"signature": signature}))
+    add(sign_case("sign-whsk-64-byte-seed-and-public-key", [rec(sk64)], {"signature": signature}))
+    add(sign_case("sign-whsk-unpadded", [rec(sk.rstrip("="))], {"signature": signature}))
+    mismatched = "whsk_" + base64.b64encode(ED_SEED + ed_public(ED_OTHER_SEED)).decode()
+    add(sign_case("whsk-64-byte-form-with-another-public-key", [rec(mismatched)], err("invalid-secret")))
+    add(sign_case("whsk-31-bytes", [rec("whsk_" + base64.b64encode(ED_SEED[:31]).decode())],
+                  err("invalid-secret")))
+    add(sign_case("whsk-33-bytes", [rec("whsk_" + base64.b64encode(ED_SEED + b"x").decode())],
+                  err("invalid-secret")))
+    add(sign_case("whsk-empty", [rec("whsk_")], err("invalid-secret")))
+    add(sign_case("whpk-31-bytes", [rec("whpk_" + base64.b64encode(ed_public(ED_SEED)[:31]).decode())],
+                  err("invalid-secret")))
+    # y = 2 is not the y of any curve point.
+    not_a_point = "whpk_" + base64.b64encode((2).to_bytes(32, "little")).decode()
+    add(sign_case("whpk-not-a-curve-point", [rec(not_a_point)], err("invalid-secret")))
+    # The identity point: a small-order key that would verify forged signatures.
+    identity = "whpk_" + base64.b64encode((1).to_bytes(32, "little")).decode()
+    add(sign_case("whpk-small-order-point", [rec(identity)], err("invalid-secret")))
+    add(sign_case("whpk-prefix-upper-case", [rec(pk.replace("whpk_", "WHPK_"))], err("invalid-secret")))
+
+    # Signing: v1 and v1a entries in keyring order; public keys cannot sign.
+    add(sign_case("sign-hmac-then-ed25519", [rec(SPEC_KEY), rec(sk)],
+                  {"signature": SPEC_SIG + " " + signature}))
+    add(sign_case("sign-ed25519-then-hmac", [rec(sk), rec(SPEC_KEY)],
+                  {"signature": signature + " " + SPEC_SIG}))
+    add(sign_case("sign-skips-public-keys", [rec(pk), rec(sk)], {"signature": signature}))
+    add(sign_case("sign-with-only-a-public-key", [rec(pk)], err("no-usable-secret")))
+    add(sign_case("sign-skips-expired-ed25519-key", [rec(sk, not_after=t), rec(SPEC_KEY)],
+                  {"signature": SPEC_SIG}))
+    binary = bytes([0xff, 0x00, 0xfe, 0x80])
+    add(sign_case("sign-ed25519-binary-payload", [rec(sk)], {"signature": v1a(ED_SEED, body=binary)},
+                  body=binary))
+
+    # Verification.
+    add(verify_case("verify-with-public-key", ok(), secrets=[rec(pk)], headers=signed(signature)))
+    add(verify_case("verify-with-signing-key", ok(), secrets=[rec(sk)], headers=signed(signature)))
+    add(verify_case("verify-with-64-byte-signing-key", ok(), secrets=[rec(sk64)], headers=signed(signature)))
+    add(verify_case("verify-svix-header-names", ok(), secrets=[rec(pk)],
+                    headers=hdrs(signature=signature, family="svix")))
+    add(verify_case("verify-mixed-header-hmac-key", ok(), secrets=[rec(SPEC_KEY)],
+                    headers=signed(SPEC_SIG + " " + signature)))
+    add(verify_case("verify-mixed-header-public-key", ok(), secrets=[rec(pk)],
+                    headers=signed(SPEC_SIG + " " + signature)))
+    add(verify_case("verify-mixed-keyring-second-key-matches", ok(1),
+                    secrets=[rec(NEW_KEY), rec(pk)], headers=signed(SPEC_SIG + " " + signature)))
+    add(verify_case("verify-rotated-public-keys-previous-matches", ok(1),
+                    secrets=[rec(other_pk), rec(pk, not_after=t + 10)], headers=signed(signature)))
+    add(verify_case("verify-v1a-entry-never-matches-hmac-key", err("no-matching-signature"),
+                    secrets=[rec(SPEC_KEY)], headers=signed(signature)))
+    add(verify_case("verify-v1-entry-never-matches-public-key", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=signed(SPEC_SIG)))
+    add(verify_case("verify-v1a-as-v1-entry-never-matches", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=signed(signature.replace("v1a,", "v1,"))))
+    add(verify_case("verify-another-key", err("no-matching-signature"),
+                    secrets=[rec(other_pk)], headers=signed(signature)))
+    add(verify_case("verify-tampered-body", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=signed(signature), body=SPEC_BODY + " "))
+    add(verify_case("verify-tampered-id", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=hdrs(msg_id=SPEC_ID + "x", signature=signature)))
+    raw = ed_signature(ED_SEED)
+    s_value = int.from_bytes(raw[32:], "little") + ED_ORDER
+    malleated = "v1a," + base64.b64encode(raw[:32] + s_value.to_bytes(32, "little")).decode()
+    add(verify_case("verify-malleated-signature-s-plus-order", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=signed(malleated)))
+    add(verify_case("verify-v1a-63-bytes-skipped", err("no-matching-signature"),
+                    secrets=[rec(pk)], headers=signed("v1a," + base64.b64encode(raw[:63]).decode())))
+    add(verify_case("verify-v1a-unpadded", ok(), secrets=[rec(pk)], headers=signed(signature.rstrip("="))))
+    add(verify_case("verify-v1a-not-base64-skipped", ok(), secrets=[rec(pk)],
+                    headers=signed("v1a,@@@@ " + signature)))
+    decoys = [v1a(ED_OTHER_SEED, msg_id=f"decoy{i}") for i in range(11)]
+    add(verify_case("verify-12-v1a-entries-last-matches", ok(), secrets=[rec(pk)],
+                    headers=signed(" ".join(decoys + [signature]))))
+    add(verify_case("verify-13-v1a-entries-invalid-header", err("invalid-header"), secrets=[rec(pk)],
+                    headers=signed(" ".join(decoys + [decoys[0], signature]))))
+    add(verify_case("verify-stale-before-signature", err("timestamp-too-old"), secrets=[rec(pk)],
+                    headers=signed(signature), now=t + 301))
+    add(verify_case("verify-public-key-outside-window", err("no-usable-secret"),
+                    secrets=[rec(pk, not_before=t + 1)], headers=signed(signature)))
+
+    # Rotation and windows: the same rules for every kind; keys are written
+    # back in the seed form.
+    add({"name": "rotate-ed25519-to-hmac", "op": "rotate", "secrets": [rec(sk64)], "now": t,
+         "graceSeconds": 3600, "newSecret": NEW_KEY,
+         "expect": {"secrets": [rec(NEW_KEY), rec(sk, not_after=t + 3600)]}})
+    add({"name": "rotate-public-keys", "op": "rotate", "secrets": [rec(pk)], "now": t,
+         "newSecret": other_pk, "expect": {"secrets": [rec(other_pk), rec(pk, not_after=t + 86400)]}})
+    add({"name": "rotate-to-invalid-whsk", "op": "rotate", "secrets": [rec(sk)], "now": t,
+         "newSecret": "whsk_AAAA", "expect": err("invalid-secret")})
+    add({"name": "active-mixed-kinds", "op": "active", "now": t,
+         "secrets": [rec(sk, not_before=t + 1), rec(pk), rec(SPEC_KEY, not_after=t)],
+         "expect": {"active": [1]}})
+    return ("Standard Webhooks v1a (Ed25519): whsk_ and whpk_ keys, signing and verifying mixed "
+            "headers, strict verification, rotation.", cases)
+
+
+# The providers' schemes (docs/SPEC.md section 7).
+STRIPE_KEY = "whsec_" + "stripeTestSecret0123456789abcdef"
+GITHUB_DOC_SECRET = "It's a Secret to Everybody"
+GITHUB_DOC_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+SLACK_DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_DOC_TS = 1531420618
+SLACK_DOC_BODY = ("token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+                  "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+                  "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+                  "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+SLACK_DOC_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def provider_mac(secret, content):
+    return hmac.new(secret.encode(), content, hashlib.sha256).digest()
+
+
+def stripe_value(secrets, ts=SPEC_TS, body=SPEC_BODY):
+    entries = [f"v1={provider_mac(key, f'{ts}.{body}'.encode()).hex()}" for key in secrets]
+    return ",".join([f"t={ts}"] + entries)
+
+
+def github_value(secret, body=SPEC_BODY):
+    return "sha256=" + provider_mac(secret, body.encode()).hex()
+
+
+def slack_value(secret, ts=SPEC_TS, body=SPEC_BODY):
+    return "v0=" + provider_mac(secret, f"v0:{ts}:{body}".encode()).hex()
+
+
+def shopify_value(secret, body=SPEC_BODY):
+    return base64.b64encode(provider_mac(secret, body.encode())).decode()
+
+
+def providers_file():
+    # The published examples, recomputed here so that a typo cannot pass.
+    assert github_value(GITHUB_DOC_SECRET, "Hello, World!") == GITHUB_DOC_SIGNATURE
+    assert slack_value(SLACK_DOC_SECRET, SLACK_DOC_TS, SLACK_DOC_BODY) == SLACK_DOC_SIGNATURE
+    t = SPEC_TS
+    other = "another provider secret"
+    cases = []
+
+    def case(scheme, **fields):
+        name, op = fields.pop("name"), fields.pop("op")
+        built = (sign_case if op == "sign" else verify_case)(name, **fields)
+        cases.append({"name": built.pop("name"), "op": built.pop("op"), "scheme": scheme, **built})
+
+    # Stripe: the whole `whsec_` text is the key (never base64-decoded).
+    stripe = lambda value: [["Stripe-Signature", value]]
+    case("stripe", name="stripe-sign", op="sign", secrets=[rec(STRIPE_KEY)],
+         expect={"signature": stripe_value([STRIPE_KEY])})
+    case("stripe", name="stripe-sign-every-usable-secret", op="sign",
+         secrets=[rec(STRIPE_KEY), rec(other, not_after=t + 60)],
+         expect={"signature": stripe_value([STRIPE_KEY, other])})
+    case("stripe", name="stripe-verify", op="verify", expect=ok(), secrets=[rec(STRIPE_KEY)],
+         headers=stripe(stripe_value([STRIPE_KEY])))
+    case("stripe", name="stripe-verify-second-v1-entry-and-v0-ignored", op="verify", expect=ok(),
+         secrets=[rec(STRIPE_KEY)],
+         headers=stripe(f"t={t},v1={'0' * 64},v0={'1' * 64},"
+                        + stripe_value([STRIPE_KEY]).split(",")[1]))
+    case("stripe", name="stripe-verify-previous-secret", op="verify", expect=ok(1),
+         secrets=[rec(other), rec(STRIPE_KEY, not_after=t + 60)], headers=stripe(stripe_value([STRIPE_KEY])))
+    # (The key's text after `whsec_` is valid base64 too: this is the mistake it pins.)
+    case("stripe", name="stripe-secret-is-text-not-base64", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(STRIPE_KEY)],
+         headers=stripe(f"t={t},v1=" + hmac.new(decode_key(STRIPE_KEY), f"{t}.{SPEC_BODY}".encode(),
+                                                hashlib.sha256).hexdigest()))
+    case("stripe", name="stripe-tampered-body", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY])), body=SPEC_BODY + " ")
+    case("stripe", name="stripe-stale", op="verify", expect=err("timestamp-too-old"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY])), now=t + 301)
+    case("stripe", name="stripe-future", op="verify", expect=err("timestamp-too-new"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY])), now=t - 301)
+    case("stripe", name="stripe-tolerance-600", op="verify", expect=ok(), tolerance=600,
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY])), now=t + 600)
+    case("stripe", name="stripe-no-timestamp", op="verify", expect=err("invalid-header"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY]).split(",", 1)[1]))
+    case("stripe", name="stripe-two-timestamps", op="verify", expect=err("invalid-header"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(f"t={t}," + stripe_value([STRIPE_KEY])))
+    case("stripe", name="stripe-33-entries", op="verify", expect=err("invalid-header"),
+         secrets=[rec(STRIPE_KEY)], headers=stripe(stripe_value([STRIPE_KEY]) + ",v0=0" * 32))
+    case("stripe", name="stripe-missing-header", op="verify", expect=err("missing-header"),
+         secrets=[rec(STRIPE_KEY)], headers=hdrs())
+    case("stripe", name="stripe-no-usable-secret", op="verify", expect=err("no-usable-secret"),
+         secrets=[rec(STRIPE_KEY, not_after=t)], headers=stripe(stripe_value([STRIPE_KEY])))
+    case("stripe", name="stripe-empty-secret", op="sign", secrets=[rec("")], expect=err("invalid-secret"))
+    case("stripe", name="stripe-secret-257-bytes", op="sign", secrets=[rec("s" * 257)],
+         expect=err("invalid-secret"))
+    case("stripe", name="stripe-secret-256-bytes", op="sign", secrets=[rec("s" * 256)],
+         expect={"signature": stripe_value(["s" * 256])})
+
+    # GitHub: the body only; the id is X-GitHub-Delivery.
+    def github(value, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958"):
+        return [["X-GitHub-Delivery", delivery], ["X-Hub-Signature-256", value]]
+    case("github", name="github-documented-example", op="verify", expect=ok(),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github(GITHUB_DOC_SIGNATURE), body="Hello, World!")
+    case("github", name="github-documented-example-sign", op="sign", secrets=[rec(GITHUB_DOC_SECRET)],
+         body="Hello, World!", expect={"signature": GITHUB_DOC_SIGNATURE})
+    case("github", name="github-upper-case-hex", op="verify", expect=ok(),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github("sha256=" + GITHUB_DOC_SIGNATURE[7:].upper()),
+         body="Hello, World!")
+    case("github", name="github-previous-secret", op="verify", expect=ok(1),
+         secrets=[rec(other), rec(GITHUB_DOC_SECRET, not_after=t + 1)], headers=github(GITHUB_DOC_SIGNATURE),
+         body="Hello, World!")
+    case("github", name="github-tampered-body", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github(GITHUB_DOC_SIGNATURE), body="Hello, World?")
+    case("github", name="github-sha1-prefix-never-matches", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github("sha1=" + GITHUB_DOC_SIGNATURE[7:]),
+         body="Hello, World!")
+    case("github", name="github-missing-delivery", op="verify", expect=err("missing-header"),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github(GITHUB_DOC_SIGNATURE)[1:], body="Hello, World!")
+    case("github", name="github-delivery-with-space", op="verify", expect=err("invalid-header"),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github(GITHUB_DOC_SIGNATURE, "a b"), body="Hello, World!")
+    case("github", name="github-repeated-signature", op="verify", expect=err("invalid-header"),
+         secrets=[rec(GITHUB_DOC_SECRET)],
+         headers=github(GITHUB_DOC_SIGNATURE) + [["x-hub-signature-256", GITHUB_DOC_SIGNATURE]],
+         body="Hello, World!")
+    case("github", name="github-no-timestamp-check", op="verify", expect=ok(),
+         secrets=[rec(GITHUB_DOC_SECRET)], headers=github(GITHUB_DOC_SIGNATURE), body="Hello, World!",
+         now=I64_MAX)
+
+    # Slack: v0:timestamp:body.
+    def slack(value, ts=SLACK_DOC_TS):
+        return [["X-Slack-Request-Timestamp", str(ts)], ["X-Slack-Signature", value]]
+    case("slack", name="slack-documented-example", op="verify", expect=ok(), secrets=[rec(SLACK_DOC_SECRET)],
+         headers=slack(SLACK_DOC_SIGNATURE), body=SLACK_DOC_BODY, now=SLACK_DOC_TS)
+    case("slack", name="slack-documented-example-sign", op="sign", secrets=[rec(SLACK_DOC_SECRET)],
+         body=SLACK_DOC_BODY, ts=SLACK_DOC_TS, expect={"signature": SLACK_DOC_SIGNATURE})
+    case("slack", name="slack-stale", op="verify", expect=err("timestamp-too-old"),
+         secrets=[rec(SLACK_DOC_SECRET)], headers=slack(SLACK_DOC_SIGNATURE), body=SLACK_DOC_BODY,
+         now=SLACK_DOC_TS + 301)
+    case("slack", name="slack-timestamp-not-digits", op="verify", expect=err("invalid-header"),
+         secrets=[rec(SLACK_DOC_SECRET)], headers=slack(SLACK_DOC_SIGNATURE, ts="-1"), body=SLACK_DOC_BODY,
+         now=SLACK_DOC_TS)
+    case("slack", name="slack-tampered-body", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(SLACK_DOC_SECRET)], headers=slack(SLACK_DOC_SIGNATURE), body=SLACK_DOC_BODY + "&x=1",
+         now=SLACK_DOC_TS)
+    case("slack", name="slack-other-version-never-matches", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(SLACK_DOC_SECRET)], headers=slack("v1=" + SLACK_DOC_SIGNATURE[3:]),
+         body=SLACK_DOC_BODY, now=SLACK_DOC_TS)
+    case("slack", name="slack-missing-timestamp", op="verify", expect=err("missing-header"),
+         secrets=[rec(SLACK_DOC_SECRET)], headers=slack(SLACK_DOC_SIGNATURE)[1:], body=SLACK_DOC_BODY,
+         now=SLACK_DOC_TS)
+    case("slack", name="slack-previous-secret", op="verify", expect=ok(1),
+         secrets=[rec(other), rec(SLACK_DOC_SECRET)], headers=slack(slack_value(SLACK_DOC_SECRET), ts=t))
+
+    # Shopify: base64 of the body's HMAC; the id is X-Shopify-Webhook-Id.
+    shop = "shpss_0123456789abcdef0123456789abcdef"
+
+    def shopify(value):
+        return [["X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"],
+                ["X-Shopify-Hmac-Sha256", value]]
+    case("shopify", name="shopify-sign", op="sign", secrets=[rec(shop)],
+         expect={"signature": shopify_value(shop)})
+    case("shopify", name="shopify-verify", op="verify", expect=ok(), secrets=[rec(shop)],
+         headers=shopify(shopify_value(shop)))
+    case("shopify", name="shopify-verify-unpadded", op="verify", expect=ok(), secrets=[rec(shop)],
+         headers=shopify(shopify_value(shop).rstrip("=")))
+    case("shopify", name="shopify-hex-never-matches", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(shop)], headers=shopify(provider_mac(shop, SPEC_BODY.encode()).hex()))
+    case("shopify", name="shopify-previous-secret", op="verify", expect=ok(1),
+         secrets=[rec(other), rec(shop, not_before=t - 10)], headers=shopify(shopify_value(shop)))
+    case("shopify", name="shopify-tampered-body", op="verify", expect=err("no-matching-signature"),
+         secrets=[rec(shop)], headers=shopify(shopify_value(shop)), body="{}")
+    case("shopify", name="shopify-missing-id", op="verify", expect=err("missing-header"),
+         secrets=[rec(shop)], headers=shopify(shopify_value(shop))[1:])
+
+    # Rotation keeps the scheme's text keys as given.
+    cases.append({"name": "slack-rotate", "op": "rotate", "scheme": "slack", "secrets": [rec(SLACK_DOC_SECRET)],
+                  "now": t, "graceSeconds": 60, "newSecret": "a new slack secret",
+                  "expect": {"secrets": [rec("a new slack secret"), rec(SLACK_DOC_SECRET, not_after=t + 60)]}})
+    cases.append({"name": "stripe-rotate-empty-secret", "op": "rotate", "scheme": "stripe",
+                  "secrets": [rec(STRIPE_KEY)], "now": t, "newSecret": "", "expect": err("invalid-secret")})
+    return ("The providers' schemes (docs/SPEC.md section 7): Stripe, GitHub, Slack and Shopify, with their "
+            "published examples where there are some.", cases)
+
+
 def main():
     for stem, build in [("secrets", secrets_file), ("sign", sign_file), ("verify", verify_file),
-                        ("rotate", rotate_file), ("active", active_file)]:
+                        ("rotate", rotate_file), ("active", active_file), ("v1a", v1a_file),
+                        ("providers", providers_file)]:
         description, cases = build()
         names = [c["name"] for c in cases]
         assert len(names) == len(set(names)), f"{stem}: duplicate case names"

@@ -1,10 +1,11 @@
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use base64::Engine as _;
 
 use crate::encoding::STANDARD_BASE64;
-use crate::{Error, Secret, SecretRecord, Window};
+use crate::{Error, KeyKind, Scheme, Secret, SecretRecord, Window};
 
 /// The longest message id accepted for signing, in bytes.
 pub const MAX_ID_LEN: usize = 256;
@@ -25,35 +26,55 @@ pub struct KeyEntry {
 }
 
 /// An ordered list of secrets, the current one first, parsed once so that
-/// signing and verification do no key work.
+/// signing and verification do no key work; with the [`Scheme`] it signs
+/// and verifies.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     entries: Vec<KeyEntry>,
+    scheme: Scheme,
 }
 
-/// The three headers of a signed delivery, in sending order.
-pub type SignedHeaders = [(&'static str, String); 3];
+/// The headers of a signed delivery, in sending order.
+pub type SignedHeaders = Vec<(&'static str, String)>;
 
 impl Keyring {
-    /// A keyring of already parsed entries, in order.
+    /// A Standard Webhooks keyring of already parsed entries, in order.
     pub fn new(entries: Vec<KeyEntry>) -> Keyring {
-        Keyring { entries }
+        Keyring {
+            entries,
+            scheme: Scheme::StandardWebhooks,
+        }
     }
 
-    /// Parses secret records; any invalid key is [`Error::InvalidSecret`].
+    /// Parses secret records of a Standard Webhooks keyring (any mix of
+    /// `whsec_`, `whsk_` and `whpk_` keys); any invalid key is
+    /// [`Error::InvalidSecret`].
     pub fn from_records<'a>(
+        records: impl IntoIterator<Item = &'a SecretRecord>,
+    ) -> Result<Keyring, Error> {
+        Keyring::from_records_for(Scheme::StandardWebhooks, records)
+    }
+
+    /// Parses secret records for `scheme` (keys read by [`Secret::parse_for`]).
+    pub fn from_records_for<'a>(
+        scheme: Scheme,
         records: impl IntoIterator<Item = &'a SecretRecord>,
     ) -> Result<Keyring, Error> {
         let entries = records
             .into_iter()
             .map(|record| {
                 Ok(KeyEntry {
-                    secret: Secret::parse(&record.key)?,
+                    secret: Secret::parse_for(scheme, &record.key)?,
                     window: record.window(),
                 })
             })
             .collect::<Result<_, Error>>()?;
-        Ok(Keyring { entries })
+        Ok(Keyring { entries, scheme })
+    }
+
+    /// The scheme it signs and verifies.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     /// The records to persist this keyring: text keys and windows.
@@ -64,6 +85,23 @@ impl Keyring {
                 key: entry.secret.to_text(),
                 not_before: entry.window.not_before,
                 not_after: entry.window.not_after,
+            })
+            .collect()
+    }
+
+    /// The records a receiver needs to verify `v1a` signatures and cannot
+    /// sign with: each Ed25519 key's public key (`whpk_`) with its window,
+    /// in keyring order. HMAC secrets have no public form and are left out.
+    pub fn public_records(&self) -> Vec<SecretRecord> {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                let public = entry.secret.public_key()?;
+                Some(SecretRecord {
+                    key: public.to_text(),
+                    not_before: entry.window.not_before,
+                    not_after: entry.window.not_after,
+                })
             })
             .collect()
     }
@@ -96,25 +134,55 @@ impl Keyring {
             .map(|(index, entry)| (index, &entry.secret))
     }
 
-    /// The `webhook-signature` value for a message: one `v1,<base64>` entry
-    /// per secret usable at `timestamp`, in keyring order, space-separated.
+    /// The signature header's value for a message. Standard Webhooks: one
+    /// entry per key usable at `timestamp`, in keyring order, space-separated:
+    /// `v1,<base64>` for an HMAC secret, `v1a,<base64>` for an Ed25519
+    /// signing key (public keys cannot sign and are skipped). A provider's
+    /// scheme: its own value, with the first usable secret (Stripe: one `v1`
+    /// per usable secret).
     ///
     /// The id must be 1 to 256 printable ASCII bytes without `.` or space and
     /// the timestamp non-negative ([`Error::InvalidInput`]); at least one
-    /// secret must be usable ([`Error::NoUsableSecret`]).
+    /// key must be able to sign ([`Error::NoUsableSecret`]).
     pub fn sign(&self, id: &str, timestamp: i64, payload: &[u8]) -> Result<String, Error> {
         if !is_valid_message_id(id) || timestamp < 0 {
             return Err(Error::InvalidInput);
         }
         let mut digits = itoa::Buffer::new();
         let timestamp_text = digits.format(timestamp);
+        if self.scheme != Scheme::StandardWebhooks {
+            return self.sign_provider(timestamp_text, payload, timestamp);
+        }
+        let content = [
+            id.as_bytes(),
+            b".",
+            timestamp_text.as_bytes(),
+            b".",
+            payload,
+        ];
+        // Built once, and only for an Ed25519 key.
+        let mut joined: Option<Vec<u8>> = None;
         let mut header = String::new();
         for (_, secret) in self.usable(timestamp) {
+            let (version, signature) = match secret.kind() {
+                KeyKind::HmacSha256 => match secret.hmac_of(&content) {
+                    Some(tag) => ("v1,", STANDARD_BASE64.encode(tag)),
+                    None => continue,
+                },
+                KeyKind::Ed25519 => {
+                    let joined = joined.get_or_insert_with(|| content.concat());
+                    match secret.ed25519_sign(joined) {
+                        Some(signature) => ("v1a,", STANDARD_BASE64.encode(signature)),
+                        None => continue,
+                    }
+                }
+                KeyKind::Ed25519Public => continue,
+            };
             if !header.is_empty() {
                 header.push(' ');
             }
-            header.push_str("v1,");
-            STANDARD_BASE64.encode_string(secret.tag(id, timestamp_text, payload), &mut header);
+            header.push_str(version);
+            header.push_str(&signature);
         }
         if header.is_empty() {
             return Err(Error::NoUsableSecret);
@@ -122,8 +190,11 @@ impl Keyring {
         Ok(header)
     }
 
-    /// The three headers to send with a payload: `webhook-id`,
-    /// `webhook-timestamp` and `webhook-signature` (see [`Keyring::sign`]).
+    /// The headers to send with a payload, for the keyring's scheme:
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` (see
+    /// [`Keyring::sign`]); `stripe-signature`; `x-github-delivery` and
+    /// `x-hub-signature-256`; `x-slack-request-timestamp` and
+    /// `x-slack-signature`; `x-shopify-webhook-id` and `x-shopify-hmac-sha256`.
     pub fn sign_headers(
         &self,
         id: &str,
@@ -131,14 +202,27 @@ impl Keyring {
         payload: &[u8],
     ) -> Result<SignedHeaders, Error> {
         let signature = self.sign(id, timestamp, payload)?;
-        Ok([
-            ("webhook-id", String::from(id)),
-            (
-                "webhook-timestamp",
-                itoa::Buffer::new().format(timestamp).into(),
-            ),
-            ("webhook-signature", signature),
-        ])
+        let timestamp = || String::from(itoa::Buffer::new().format(timestamp));
+        Ok(match self.scheme {
+            Scheme::StandardWebhooks => vec![
+                ("webhook-id", String::from(id)),
+                ("webhook-timestamp", timestamp()),
+                ("webhook-signature", signature),
+            ],
+            Scheme::Stripe => vec![("stripe-signature", signature)],
+            Scheme::Github => vec![
+                ("x-github-delivery", String::from(id)),
+                ("x-hub-signature-256", signature),
+            ],
+            Scheme::Slack => vec![
+                ("x-slack-request-timestamp", timestamp()),
+                ("x-slack-signature", signature),
+            ],
+            Scheme::Shopify => vec![
+                ("x-shopify-webhook-id", String::from(id)),
+                ("x-shopify-hmac-sha256", signature),
+            ],
+        })
     }
 
     /// Starts using `new_secret`: it goes first, with no window, and every
@@ -181,7 +265,10 @@ impl Keyring {
         if entries.len() - 1 > MAX_PREVIOUS_SECRETS {
             return Err(Error::TooManySecrets);
         }
-        Ok(Keyring { entries })
+        Ok(Keyring {
+            entries,
+            scheme: self.scheme,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ extern crate std;
 mod encoding;
 mod error;
 mod keyring;
+mod scheme;
 mod secret;
 mod verify;
 
@@ -17,13 +18,14 @@ pub use keyring::{
     DEFAULT_GRACE_SECONDS, KeyEntry, Keyring, MAX_GRACE_SECONDS, MAX_ID_LEN, MAX_PREVIOUS_SECRETS,
     SignedHeaders, is_valid_message_id,
 };
+pub use scheme::Scheme;
 pub use secret::{
-    GENERATED_KEY_LEN, MAX_KEY_LEN, MIN_KEY_LEN, RandomUnavailable, SECRET_PREFIX, Secret,
-    SecretRecord, Window,
+    GENERATED_KEY_LEN, KeyKind, MAX_KEY_LEN, MAX_TEXT_SECRET_LEN, MIN_KEY_LEN, PUBLIC_KEY_PREFIX,
+    RandomUnavailable, SECRET_PREFIX, SIGNING_KEY_PREFIX, Secret, SecretRecord, Window,
 };
 pub use verify::{
     DEFAULT_TOLERANCE_SECONDS, MAX_SIGNATURE_ENTRIES, MAX_SIGNATURE_HEADER_LEN,
-    MAX_TOLERANCE_SECONDS, Verified,
+    MAX_TOLERANCE_SECONDS, MAX_V1A_ENTRIES, Verified,
 };
 
 /// The system clock in Unix seconds; times before 1970 come out negative.

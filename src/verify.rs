@@ -1,10 +1,11 @@
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::encoding::LENIENT_BASE64;
-use crate::{Error, Keyring};
+use crate::{Error, Keyring, Scheme};
 
 /// The default timestamp tolerance: five minutes either way.
 pub const DEFAULT_TOLERANCE_SECONDS: u32 = 300;
@@ -14,6 +15,9 @@ pub const MAX_TOLERANCE_SECONDS: u32 = 86_400;
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 8192;
 /// The most signature entries accepted in one header.
 pub const MAX_SIGNATURE_ENTRIES: usize = 32;
+/// The most `v1a` entries accepted in one header: each is an Ed25519
+/// verification per usable public key, so they are bounded more tightly.
+pub const MAX_V1A_ENTRIES: usize = 12;
 
 /// The Standard Webhooks header names, then Svix's, read when none of the
 /// first family is present.
@@ -23,7 +27,9 @@ const HEADER_FAMILIES: [[&str; 3]; 2] = [
 ];
 
 /// HMAC-SHA256 output length; any other decoded length never matches.
-const TAG_LEN: usize = 32;
+pub(crate) const TAG_LEN: usize = 32;
+/// Ed25519 signature length.
+const ED25519_SIGNATURE_LEN: usize = 64;
 
 /// A delivery that verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,24 +59,44 @@ impl Keyring {
         if tolerance_seconds > MAX_TOLERANCE_SECONDS {
             return Err(Error::InvalidInput);
         }
-        let [id, timestamp_text, signatures] = webhook_headers(headers)?;
+        if self.scheme() != Scheme::StandardWebhooks {
+            return self.verify_provider(headers, payload, now, tolerance_seconds);
+        }
+        let [id, timestamp_text, signatures] = header_values(headers, family(headers))?;
         let timestamp = parse_timestamp(timestamp_text)?;
         let candidates = SignatureEntries::parse(signatures)?;
+        check_age(timestamp, now, tolerance_seconds)?;
 
-        // i128 cannot overflow for any pair of i64 values.
-        let age = i128::from(now) - i128::from(timestamp);
-        if age > i128::from(tolerance_seconds) {
-            return Err(Error::TimestampTooOld);
-        }
-        if -age > i128::from(tolerance_seconds) {
-            return Err(Error::TimestampTooNew);
-        }
-
+        // The signed content, built once and only for an Ed25519 check.
+        let mut content: Option<Vec<u8>> = None;
         let mut any_usable = false;
         for (index, secret) in self.usable(now) {
             any_usable = true;
-            let expected = secret.tag(id, timestamp_text, payload);
-            if candidates.contains(&expected) {
+            let matched = match secret.hmac_of(&[
+                id.as_bytes(),
+                b".",
+                timestamp_text.as_bytes(),
+                b".",
+                payload,
+            ]) {
+                Some(expected) => candidates.contains(&expected),
+                None => {
+                    let content = content.get_or_insert_with(|| {
+                        [
+                            id.as_bytes(),
+                            b".",
+                            timestamp_text.as_bytes(),
+                            b".",
+                            payload,
+                        ]
+                        .concat()
+                    });
+                    candidates
+                        .asymmetric()
+                        .any(|signature| secret.ed25519_verifies(content, &signature))
+                }
+            };
+            if matched {
                 return Ok(Verified {
                     secret: index,
                     id: String::from(id),
@@ -97,27 +123,32 @@ impl Keyring {
     }
 }
 
-/// Finds the id, timestamp and signature values, each present once and non-empty.
-fn webhook_headers<N: AsRef<str>, V: AsRef<str>>(headers: &[(N, V)]) -> Result<[&str; 3], Error> {
-    let is_one_of = |family: &[&str; 3], name: &str| {
-        family
+/// The Standard Webhooks names, or Svix's when none of them is present.
+fn family<N: AsRef<str>, V: AsRef<str>>(headers: &[(N, V)]) -> &'static [&'static str; 3] {
+    let standard = &HEADER_FAMILIES[0];
+    if headers.iter().any(|(name, _)| {
+        standard
             .iter()
-            .any(|wanted| name.eq_ignore_ascii_case(wanted))
-    };
-    let family = if headers
-        .iter()
-        .any(|(name, _)| is_one_of(&HEADER_FAMILIES[0], name.as_ref()))
-    {
-        &HEADER_FAMILIES[0]
+            .any(|wanted| name.as_ref().eq_ignore_ascii_case(wanted))
+    }) {
+        standard
     } else {
         &HEADER_FAMILIES[1]
-    };
+    }
+}
 
-    let mut values: [Option<&str>; 3] = [None; 3];
-    let mut counts = [0usize; 3];
+/// The values of the named headers (matched case-insensitively), each
+/// present and non-empty ([`Error::MissingHeader`]) and present once
+/// ([`Error::InvalidHeader`]).
+pub(crate) fn header_values<'h, N: AsRef<str>, V: AsRef<str>, const COUNT: usize>(
+    headers: &'h [(N, V)],
+    names: &[&str; COUNT],
+) -> Result<[&'h str; COUNT], Error> {
+    let mut values: [Option<&str>; COUNT] = [None; COUNT];
+    let mut counts = [0usize; COUNT];
     for (name, value) in headers {
         let (name, value) = (name.as_ref(), value.as_ref());
-        for (slot, wanted) in family.iter().enumerate() {
+        for (slot, wanted) in names.iter().enumerate() {
             if name.eq_ignore_ascii_case(wanted) {
                 counts[slot] += 1;
                 if !value.is_empty() && values[slot].is_none() {
@@ -126,17 +157,31 @@ fn webhook_headers<N: AsRef<str>, V: AsRef<str>>(headers: &[(N, V)]) -> Result<[
             }
         }
     }
-    let [Some(id), Some(timestamp), Some(signature)] = values else {
-        return Err(Error::MissingHeader);
-    };
+    let mut found = [""; COUNT];
+    for (slot, value) in values.into_iter().enumerate() {
+        found[slot] = value.ok_or(Error::MissingHeader)?;
+    }
     if counts.iter().any(|&count| count > 1) {
         return Err(Error::InvalidHeader);
     }
-    Ok([id, timestamp, signature])
+    Ok(found)
+}
+
+/// [`Error::TimestampTooOld`] or [`Error::TimestampTooNew`] past the tolerance.
+pub(crate) fn check_age(timestamp: i64, now: i64, tolerance_seconds: u32) -> Result<(), Error> {
+    // i128 cannot overflow for any pair of i64 values.
+    let age = i128::from(now) - i128::from(timestamp);
+    if age > i128::from(tolerance_seconds) {
+        return Err(Error::TimestampTooOld);
+    }
+    if -age > i128::from(tolerance_seconds) {
+        return Err(Error::TimestampTooNew);
+    }
+    Ok(())
 }
 
 /// 1 to 19 ASCII digits that fit in an `i64`.
-fn parse_timestamp(text: &str) -> Result<i64, Error> {
+pub(crate) fn parse_timestamp(text: &str) -> Result<i64, Error> {
     if !(1..=19).contains(&text.len()) || !text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(Error::InvalidHeader);
     }
@@ -149,8 +194,10 @@ struct SignatureEntries<'h>(&'h str);
 
 impl<'h> SignatureEntries<'h> {
     fn parse(header: &'h str) -> Result<SignatureEntries<'h>, Error> {
+        let entries = || header.split(' ').filter(|entry| !entry.is_empty());
         if header.len() > MAX_SIGNATURE_HEADER_LEN
-            || header.split(' ').filter(|entry| !entry.is_empty()).count() > MAX_SIGNATURE_ENTRIES
+            || entries().count() > MAX_SIGNATURE_ENTRIES
+            || entries().filter(|entry| entry.starts_with("v1a,")).count() > MAX_V1A_ENTRIES
         {
             return Err(Error::InvalidHeader);
         }
@@ -162,17 +209,25 @@ impl<'h> SignatureEntries<'h> {
         self.0
             .split(' ')
             .filter_map(|entry| entry.strip_prefix("v1,"))
-            .filter_map(decode_tag)
+            .filter_map(decode_exact::<TAG_LEN>)
     }
 
     /// Whether any entry equals `expected`, compared in constant time.
     fn contains(&self, expected: &[u8; TAG_LEN]) -> bool {
         self.tags().any(|tag| tags_equal(&tag, expected))
     }
+
+    /// The `v1a` entries that are base64 of 64 bytes; others are skipped.
+    fn asymmetric(&self) -> impl Iterator<Item = [u8; ED25519_SIGNATURE_LEN]> + 'h {
+        self.0
+            .split(' ')
+            .filter_map(|entry| entry.strip_prefix("v1a,"))
+            .filter_map(decode_exact::<ED25519_SIGNATURE_LEN>)
+    }
 }
 
 /// Constant-time equality of two tags, compared as four 64-bit words.
-fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
+pub(crate) fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
     let words = |tag: &[u8; TAG_LEN]| -> [u64; 4] {
         core::array::from_fn(|i| {
             let mut word = [0u8; 8];
@@ -183,14 +238,16 @@ fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
     bool::from(words(a).ct_eq(&words(b)))
 }
 
-/// Base64 of exactly 32 bytes, or nothing.
-fn decode_tag(value: &str) -> Option<[u8; TAG_LEN]> {
-    // 43 or 44 characters encode 32 bytes; anything else cannot, so skip decoding it.
-    if !(43..=44).contains(&value.len()) {
+/// Base64 of exactly `LEN` bytes, or nothing.
+pub(crate) fn decode_exact<const LEN: usize>(value: &str) -> Option<[u8; LEN]> {
+    // Only 4 * ceil(LEN / 3) characters, or that less its padding, encode
+    // LEN bytes; anything else cannot, so skip decoding it.
+    let padded = LEN.div_ceil(3) * 4;
+    if !(padded - (3 - LEN % 3) % 3..=padded).contains(&value.len()) {
         return None;
     }
     // Room for the decoder's over-estimate of the output length.
-    let mut buffer = [0u8; TAG_LEN + 3];
+    let mut buffer = [0u8; 96];
     let written = LENIENT_BASE64.decode_slice(value, &mut buffer).ok()?;
     buffer[..written].try_into().ok()
 }

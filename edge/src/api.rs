@@ -5,7 +5,7 @@ use hooksign::{Keyring, MAX_GRACE_SECONDS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
 use crate::deliver::{Message, deliver};
-use crate::model::{EndpointRecord, new_message_id, new_uuid, rfc3339};
+use crate::model::{EndpointRecord, SignatureKind, new_message_id, new_uuid, rfc3339};
 use crate::problem::Code;
 use crate::request::{Body, Query, check_id};
 use crate::routes::ApiOperation;
@@ -54,9 +54,15 @@ impl<P: Platform> Api<'_, P> {
         let url = body.required_string("url");
         let description = body.optional_string("description");
         let event_types = body.optional_event_types();
+        let signature = body.optional_string("signature");
         body.finish()?;
         let (Some(url), description, event_types) = (url, description, event_types) else {
             return Err(Problem::field("url", "is required"));
+        };
+        let signature = match signature.as_deref() {
+            None => SignatureKind::V1,
+            Some(name) => SignatureKind::from_name(name)
+                .ok_or_else(|| Problem::field("signature", "must be \"v1\" or \"v1a\""))?,
         };
         let url = self.check_url(&url)?;
         // Read, not reserved: creates racing at the limit may pass it by
@@ -70,7 +76,7 @@ impl<P: Platform> Api<'_, P> {
                 ),
             ));
         }
-        let secret = generate_secret()?;
+        let secret = generate_key(signature)?;
         let id = new_uuid()?;
         let secrets = self
             .config
@@ -91,14 +97,13 @@ impl<P: Platform> Api<'_, P> {
             created_at: self.now,
             updated_at: self.now,
             secrets,
+            signature,
+            signing_public_key: public_key_text(&secret),
             attempt_count: 0,
             recent_attempts: Vec::new(),
         };
         store::create(self.platform, &record)?;
-        Ok(with_secret(Response::json(
-            201,
-            &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
-        )))
+        Ok(key_answer(201, &record, &secret))
     }
 
     fn list(&self, request: &Request) -> Result<Response, Problem> {
@@ -205,7 +210,8 @@ impl<P: Platform> Api<'_, P> {
         body.finish()?;
         let grace = grace.map_or(hooksign::DEFAULT_GRACE_SECONDS, |grace| grace as u32);
         check_id(id)?;
-        let secret = generate_secret()?;
+        let signature = self.load(id)?.signature;
+        let secret = generate_key(signature)?;
         // Applied to the endpoint as stored at the write, so concurrent
         // rotations each keep the secrets the others added.
         let secret_text = secret.to_text();
@@ -230,13 +236,11 @@ impl<P: Platform> Api<'_, P> {
                 .config
                 .secrets
                 .close(&record.id, &rotated.to_records())?;
+            record.signing_public_key = public_key_text(&secret);
             record.updated_at = self.now;
             Ok(())
         })?;
-        Ok(with_secret(Response::json(
-            200,
-            &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
-        )))
+        Ok(key_answer(200, &record, &secret))
     }
 
     /// `?status=succeeded|failed` keeps those attempts only.
@@ -323,8 +327,34 @@ pub fn with_secret(mut response: Response) -> Response {
     response
 }
 
-fn generate_secret() -> Result<Secret, Problem> {
-    Secret::generate().map_err(|_| Problem::random_unavailable())
+/// A new key of the endpoint's kind.
+fn generate_key(signature: SignatureKind) -> Result<Secret, Problem> {
+    match signature {
+        SignatureKind::V1 => Secret::generate(),
+        SignatureKind::V1a => Secret::generate_ed25519(),
+    }
+    .map_err(|_| Problem::random_unavailable())
+}
+
+/// An Ed25519 key's public key, `whpk_`; none for an HMAC secret.
+fn public_key_text(secret: &Secret) -> Option<String> {
+    secret.public_key().map(|public| public.to_text())
+}
+
+/// The answer to a create or rotate: the endpoint with what its receiver
+/// verifies with, `signingSecret` (shown once) or `signingPublicKey` (the
+/// private key never leaves the store).
+fn key_answer(status: u16, record: &EndpointRecord, secret: &Secret) -> Response {
+    match public_key_text(secret) {
+        Some(public) => Response::json(
+            status,
+            &json!({ "endpoint": record.view(), "signingPublicKey": public }),
+        ),
+        None => with_secret(Response::json(
+            status,
+            &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
+        )),
+    }
 }
 
 fn stored_keyring_invalid() -> Problem {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use hooksign::SecretRecord;
+use hooksign::{Scheme, SecretRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{ApiKeys, DispatchToken};
@@ -85,6 +85,13 @@ pub struct InboundSource {
     pub tolerance_seconds: Option<u32>,
     /// Where verified deliveries go.
     pub forward_url: String,
+    /// How its deliveries are signed; Standard Webhooks when absent.
+    #[serde(default, skip_serializing_if = "is_standard")]
+    pub scheme: Scheme,
+}
+
+fn is_standard(scheme: &Scheme) -> bool {
+    *scheme == Scheme::StandardWebhooks
 }
 
 /// The `inbound_sources` variable: a JSON object of sources by name. A

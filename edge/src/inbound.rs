@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, Verified};
+use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, Scheme, Verified};
 use serde::{Deserialize, Serialize};
 
 use crate::config::InboundSource;
@@ -118,7 +118,7 @@ fn verify(
     now: i64,
     tolerance: u32,
 ) -> Result<Verified, Problem> {
-    let keyring = Keyring::from_records(&source.secrets).map_err(|_| {
+    let keyring = Keyring::from_records_for(source.scheme, &source.secrets).map_err(|_| {
         Problem::new(
             Code::InvalidConfiguration,
             format!("inbound source {name} has an invalid secret"),
@@ -200,6 +200,16 @@ fn unmark(platform: &impl Platform, name: &str, id: &str, token: &str) -> Result
 /// Deliveries carry a fixed set of headers, so no tenant can set it.
 pub const GATEWAY_FORWARD_HEADER: &str = "hooksign-gateway-forward";
 
+/// A provider's headers that say what a delivery is (its event type), which
+/// the origin needs as much as the body.
+fn passed_on(scheme: Scheme) -> &'static [&'static str] {
+    match scheme {
+        Scheme::StandardWebhooks | Scheme::Stripe | Scheme::Slack => &[],
+        Scheme::Github => &["x-github-event", "x-github-hook-id"],
+        Scheme::Shopify => &["x-shopify-topic", "x-shopify-shop-domain"],
+    }
+}
+
 /// Sends the verified delivery to the source's origin.
 async fn forward(
     platform: &impl Platform,
@@ -223,6 +233,11 @@ async fn forward(
     ];
     if let Some(content_type) = request.header("content-type") {
         headers.push(("content-type".into(), content_type.into()));
+    }
+    for name in passed_on(source.scheme) {
+        if let Some(value) = request.header(name) {
+            headers.push(((*name).into(), value.into()));
+        }
     }
     let forwarded = OutboundRequest {
         url: source.forward_url.clone(),

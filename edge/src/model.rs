@@ -23,6 +23,14 @@ pub struct EndpointRecord {
     pub updated_at: i64,
     /// The signing keyring, current secret first, sealed (`seal.rs`).
     pub secrets: StoredSecrets,
+    /// What its deliveries are signed with (`v1` when stored before there
+    /// was a choice).
+    #[serde(default)]
+    pub signature: SignatureKind,
+    /// The current Ed25519 key's public key, `whpk_` (`v1a` endpoints):
+    /// not secret, so shown with the endpoint and kept outside the seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_public_key: Option<String>,
     /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
     pub attempt_count: u64,
     /// The newest attempts' ids and numbers, so that an attempt recorded
@@ -52,6 +60,8 @@ impl EndpointRecord {
             last_failure_at: self.last_failure_at.map(rfc3339),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
+            signature: self.signature,
+            signing_public_key: self.signing_public_key.as_deref(),
         }
     }
 }
@@ -72,6 +82,32 @@ pub struct EndpointView<'a> {
     last_failure_at: Option<String>,
     created_at: String,
     updated_at: String,
+    signature: SignatureKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_public_key: Option<&'a str>,
+}
+
+/// An endpoint's signature: `v1` (HMAC-SHA256 with a shared `whsec_`
+/// secret) or `v1a` (Ed25519: the receiver holds only the public key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureKind {
+    /// HMAC-SHA256.
+    #[default]
+    V1,
+    /// Ed25519.
+    V1a,
+}
+
+impl SignatureKind {
+    /// The kind named in a request body.
+    pub fn from_name(name: &str) -> Option<SignatureKind> {
+        match name {
+            "v1" => Some(SignatureKind::V1),
+            "v1a" => Some(SignatureKind::V1a),
+            _ => None,
+        }
+    }
 }
 
 /// One delivery attempt, stored and shown as is.

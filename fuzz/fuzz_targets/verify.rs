@@ -1,13 +1,16 @@
 //! The whole of `verify` over arbitrary header lists, bodies, clocks and
-//! tolerances, with a keyring that can match: it returns, never panics.
+//! tolerances, under every scheme, with a keyring that can match (an HMAC
+//! secret, an expiring one and, for Standard Webhooks, an Ed25519 key): it
+//! returns, never panics.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use hooksign::{Keyring, SecretRecord};
+use hooksign::{Keyring, Scheme, SecretRecord};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    scheme: u8,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     now: i64,
@@ -17,14 +20,20 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let keyring = Keyring::from_records(&[
+    let scheme = Scheme::ALL[usize::from(input.scheme) % Scheme::ALL.len()];
+    let mut records = vec![
         SecretRecord::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         SecretRecord {
             not_after: Some(input.now),
             ..SecretRecord::new("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         },
-    ])
-    .unwrap();
+    ];
+    if scheme == Scheme::StandardWebhooks {
+        records.push(SecretRecord::new(
+            "whsk_KCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRkc=",
+        ));
+    }
+    let keyring = Keyring::from_records_for(scheme, &records).unwrap();
     let mut headers = input.headers;
     if let Some((id, timestamp)) = input.sign {
         if let Ok(signed) = keyring.sign_headers(&id, timestamp, &input.body) {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hooksign::{DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Keyring, Secret, SecretRecord};
+use hooksign::{
+    DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Keyring, Scheme, Secret, SecretRecord,
+};
 use hooksign_edge::InboundSource;
 use hooksign_host::{ComponentBackend, SignerComponent, default_component_path};
 use hooksign_vectors::{Native, run_files};
@@ -27,7 +29,9 @@ struct Cli {
 /// The keyring, from `--secret` values or a keyring file.
 #[derive(Args)]
 struct KeyringArgs {
-    /// A secret, current first; repeat for a keyring.
+    /// A key, current first; repeat for a keyring. Standard Webhooks:
+    /// `whsec_` (HMAC), `whsk_` (Ed25519 signing key) or `whpk_` (Ed25519
+    /// public key, verify only); other schemes: the provider's secret.
     #[arg(
         long = "secret",
         value_name = "SECRET",
@@ -37,19 +41,55 @@ struct KeyringArgs {
     /// A keyring file: a JSON list of {"key", "notBefore"?, "notAfter"?}.
     #[arg(long, value_name = "FILE", conflicts_with = "secrets")]
     keyring: Option<PathBuf>,
+    /// How deliveries are signed: standard-webhooks, stripe, github, slack
+    /// or shopify.
+    #[arg(long, value_name = "SCHEME", default_value = "standard-webhooks", value_parser = parse_scheme)]
+    scheme: Scheme,
 }
 
 impl KeyringArgs {
     fn load(&self) -> Result<Keyring, Failure> {
-        load_keyring(&self.secrets, self.keyring.as_deref())
+        load_keyring(&self.secrets, self.keyring.as_deref(), self.scheme)
+    }
+}
+
+fn parse_scheme(name: &str) -> Result<Scheme, String> {
+    Scheme::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Scheme::ALL.iter().map(|scheme| scheme.name()).collect();
+        format!("not one of {}", names.join(", "))
+    })
+}
+
+/// The kind of key to make.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyKindArg {
+    /// A shared secret, `whsec_` (signs `v1`).
+    HmacSha256,
+    /// An Ed25519 key pair, `whsk_` and its public `whpk_` (signs `v1a`).
+    Ed25519,
+}
+
+impl KeyKindArg {
+    fn generate(self) -> Result<Secret, Failure> {
+        match self {
+            KeyKindArg::HmacSha256 => Secret::generate(),
+            KeyKindArg::Ed25519 => Secret::generate_ed25519(),
+        }
+        .map_err(|error| Failure::Usage(error.to_string()))
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print a new random secret (`whsec_` and base64 of 32 bytes).
-    GenerateSecret,
-    /// Sign a payload (FILE, or standard input) and print the three headers.
+    /// Print a new random secret (`whsec_` and base64 of 32 bytes), or an
+    /// Ed25519 signing key (`whsk_`, its 32-byte seed) and, on a second
+    /// line, its public key (`whpk_`).
+    GenerateSecret {
+        /// The kind of key.
+        #[arg(long, value_enum, default_value_t = KeyKindArg::HmacSha256)]
+        kind: KeyKindArg,
+    },
+    /// Sign a payload (FILE, or standard input) and print the scheme's headers.
     Sign {
         #[command(flatten)]
         keyring: KeyringArgs,
@@ -90,9 +130,15 @@ enum Command {
         /// The clock, Unix seconds; default: now.
         #[arg(long)]
         now: Option<i64>,
-        /// The new secret; default: a freshly generated one.
+        /// The new secret; default: a freshly generated one of `--kind`.
         #[arg(long, value_name = "SECRET")]
         new_secret: Option<String>,
+        /// The kind of key to generate when no `--new-secret` is given.
+        #[arg(long, value_enum, default_value_t = KeyKindArg::HmacSha256, conflicts_with = "new_secret")]
+        kind: KeyKindArg,
+        /// The keyring's scheme (a provider's secret needs `--new-secret`).
+        #[arg(long, value_name = "SCHEME", default_value = "standard-webhooks", value_parser = parse_scheme)]
+        scheme: Scheme,
     },
     /// Serve the edge API (the Spin HTTP component) with an on-disk key-value store.
     Serve(ServeArgs),
@@ -256,7 +302,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::GenerateSecret => generate_secret(),
+        Command::GenerateSecret { kind } => generate_secret(kind),
         Command::Sign {
             keyring,
             id,
@@ -275,7 +321,9 @@ fn run(command: Command) -> Result<(), Failure> {
             grace,
             now,
             new_secret,
-        } => rotate(&keyring, grace, now, new_secret.as_deref()),
+            kind,
+            scheme,
+        } => rotate(&keyring, grace, now, new_secret.as_deref(), kind, scheme),
         Command::Serve(args) => serve(args),
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
@@ -301,9 +349,12 @@ fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-fn generate_secret() -> Result<(), Failure> {
-    let secret = Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?;
+fn generate_secret(kind: KeyKindArg) -> Result<(), Failure> {
+    let secret = kind.generate()?;
     println!("{}", secret.to_text());
+    if let Some(public) = secret.public_key() {
+        println!("{}", public.to_text());
+    }
     Ok(())
 }
 
@@ -347,11 +398,19 @@ fn rotate(
     grace: u32,
     now: Option<i64>,
     new_secret: Option<&str>,
+    kind: KeyKindArg,
+    scheme: Scheme,
 ) -> Result<(), Failure> {
-    let keyring = load_keyring(&[], Some(keyring))?;
+    let keyring = load_keyring(&[], Some(keyring), scheme)?;
     let new_secret = match new_secret {
-        Some(text) => Secret::parse(text).map_err(Failure::Contract)?,
-        None => Secret::generate().map_err(|error| Failure::Usage(error.to_string()))?,
+        Some(text) => Secret::parse_for(scheme, text).map_err(Failure::Contract)?,
+        None if scheme == Scheme::StandardWebhooks => kind.generate()?,
+        None => {
+            return Err(Failure::Usage(format!(
+                "{} issues its own secrets: pass the new one with --new-secret",
+                scheme.name()
+            )));
+        }
     };
     let now = now.unwrap_or_else(hooksign::unix_now);
     let rotated = keyring
@@ -435,6 +494,7 @@ fn add_inbound_source(
         secrets: keyring.to_records(),
         tolerance_seconds: tolerance,
         forward_url,
+        scheme: keyring.scheme(),
     };
     sources.insert(name, source);
     let json =
@@ -467,7 +527,11 @@ fn vectors(files: &[PathBuf], engine: Engine, component: Option<PathBuf>) -> Res
 
 /// The keyring from `--secret` values or a keyring file. Errors name the
 /// secret's position, never its text.
-fn load_keyring(secrets: &[String], file: Option<&Path>) -> Result<Keyring, Failure> {
+fn load_keyring(
+    secrets: &[String],
+    file: Option<&Path>,
+    scheme: Scheme,
+) -> Result<Keyring, Failure> {
     let records: Vec<SecretRecord> = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -484,7 +548,7 @@ fn load_keyring(secrets: &[String], file: Option<&Path>) -> Result<Keyring, Fail
         }
         None => secrets.iter().map(SecretRecord::new).collect(),
     };
-    Keyring::from_records(&records).map_err(Failure::Contract)
+    Keyring::from_records_for(scheme, &records).map_err(Failure::Contract)
 }
 
 fn read_payload(file: Option<&Path>) -> Result<Vec<u8>, Failure> {

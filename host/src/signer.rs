@@ -240,9 +240,18 @@ impl Session {
         self.deadline_ticks = ticks(deadline);
     }
 
-    /// Parses secret records into a keyring.
+    /// Parses secret records into a Standard Webhooks keyring.
     pub fn parse_keyring(
         &mut self,
+        records: &[hooksign::SecretRecord],
+    ) -> Result<KeyringHandle, HostError> {
+        self.parse_keyring_for(hooksign::Scheme::StandardWebhooks, records)
+    }
+
+    /// Parses secret records into a keyring of `scheme`.
+    pub fn parse_keyring_for(
+        &mut self,
+        scheme: hooksign::Scheme,
         records: &[hooksign::SecretRecord],
     ) -> Result<KeyringHandle, HostError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
@@ -251,7 +260,7 @@ impl Session {
             .bindings
             .hooksign_webhooks_signing()
             .keyring()
-            .call_parse(&mut self.store, &records)?;
+            .call_parse(&mut self.store, &records, Some(to_wit_scheme(scheme)))?;
         Ok(KeyringHandle(keyring.map_err(from_wit_error)?))
     }
 
@@ -347,6 +356,20 @@ impl Session {
         Ok(records.into_iter().map(from_wit_record).collect())
     }
 
+    /// The keyring's Ed25519 public keys with their windows.
+    pub fn public_keys(
+        &mut self,
+        keyring: KeyringHandle,
+    ) -> Result<Vec<hooksign::SecretRecord>, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let records = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_public_keys(&mut self.store, keyring.0)?;
+        Ok(records.into_iter().map(from_wit_record).collect())
+    }
+
     /// A new random secret.
     pub fn generate_secret(&mut self) -> Result<String, HostError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
@@ -354,6 +377,15 @@ impl Session {
             .bindings
             .hooksign_webhooks_signing()
             .call_generate_secret(&mut self.store)?)
+    }
+
+    /// A new random Ed25519 signing key, `whsk_`.
+    pub fn generate_ed25519_key(&mut self) -> Result<String, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        Ok(self
+            .bindings
+            .hooksign_webhooks_signing()
+            .call_generate_key(&mut self.store, signing::KeyKind::Ed25519)?)
     }
 
     /// Frees a keyring inside the instance.
@@ -376,6 +408,16 @@ fn from_wit_record(record: signing::SecretRecord) -> hooksign::SecretRecord {
         key: record.key,
         not_before: record.not_before,
         not_after: record.not_after,
+    }
+}
+
+fn to_wit_scheme(scheme: hooksign::Scheme) -> signing::Scheme {
+    match scheme {
+        hooksign::Scheme::StandardWebhooks => signing::Scheme::StandardWebhooks,
+        hooksign::Scheme::Stripe => signing::Scheme::Stripe,
+        hooksign::Scheme::Github => signing::Scheme::Github,
+        hooksign::Scheme::Slack => signing::Scheme::Slack,
+        hooksign::Scheme::Shopify => signing::Scheme::Shopify,
     }
 }
 

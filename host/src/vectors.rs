@@ -18,11 +18,12 @@ impl<'a> ComponentBackend<'a> {
     /// become [`Outcome::Error`], anything else a backend failure.
     fn with_keyring(
         &self,
+        scheme: hooksign::Scheme,
         secrets: &[hooksign::SecretRecord],
         op: impl FnOnce(&mut Session, KeyringHandle) -> Result<Outcome, HostError>,
     ) -> Result<Outcome, String> {
         let result = self.component.session().and_then(|mut session| {
-            let keyring = session.parse_keyring(secrets)?;
+            let keyring = session.parse_keyring_for(scheme, secrets)?;
             op(&mut session, keyring)
         });
         match result {
@@ -35,14 +36,14 @@ impl<'a> ComponentBackend<'a> {
 
 impl Backend for ComponentBackend<'_> {
     fn sign(&mut self, input: &SignInput) -> Result<Outcome, String> {
-        self.with_keyring(&input.secrets, |session, keyring| {
+        self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
             let signature = session.sign(keyring, &input.id, input.timestamp, &input.payload)?;
             Ok(Outcome::Signature(signature))
         })
     }
 
     fn verify(&mut self, input: &VerifyInput) -> Result<Outcome, String> {
-        self.with_keyring(&input.secrets, |session, keyring| {
+        self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
             let verified = session.verify(
                 keyring,
                 &input.headers,
@@ -57,7 +58,7 @@ impl Backend for ComponentBackend<'_> {
     }
 
     fn rotate(&mut self, input: &RotateInput) -> Result<Outcome, String> {
-        self.with_keyring(&input.secrets, |session, keyring| {
+        self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
             let rotated = session.rotate(
                 keyring,
                 &input.new_secret,
@@ -69,7 +70,7 @@ impl Backend for ComponentBackend<'_> {
     }
 
     fn active(&mut self, input: &ActiveInput) -> Result<Outcome, String> {
-        self.with_keyring(&input.secrets, |session, keyring| {
+        self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
             let active = session.active(keyring, Some(input.now))?;
             Ok(Outcome::Active(active.into_iter().map(u64::from).collect()))
         })

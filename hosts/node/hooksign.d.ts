@@ -23,16 +23,21 @@ export interface Verified {
 export type Headers = Array<[string, string]> | Record<string, string>;
 export type Payload = Uint8Array | string;
 
+export type Scheme = "standard-webhooks" | "stripe" | "github" | "slack" | "shopify";
+export type KeyKind = "hmac-sha256" | "ed25519";
+
 export class Keyring {
-  static parse(secrets: SecretRecord[]): Keyring;
+  static parse(secrets: SecretRecord[], scheme?: Scheme): Keyring;
   sign(id: string, timestamp: number | bigint, payload: Payload): string;
   verify(headers: Headers, payload: Payload, options?: { now?: number | bigint; toleranceSeconds?: number }): Verified;
   rotate(newSecret: string, options?: { now?: number | bigint; graceSeconds?: number }): Keyring;
   active(now?: number | bigint): number[];
   secrets(): Array<{ key: string; notBefore?: bigint; notAfter?: bigint }>;
+  publicKeys(): Array<{ key: string; notBefore?: bigint; notAfter?: bigint }>;
 }
 
 export function generateSecret(): string;
+export function generateKey(kind: KeyKind): string;
 export function sign(secrets: SecretRecord[], id: string, timestamp: number | bigint, payload: Payload): string;
 export function verify(secrets: SecretRecord[], headers: Headers, payload: Payload, options?: { now?: number | bigint; toleranceSeconds?: number }): Verified;
 export function rotate(secrets: SecretRecord[], newSecret: string, options?: { now?: number | bigint; graceSeconds?: number }): Array<{ key: string; notBefore?: bigint; notAfter?: bigint }>;

@@ -4,4 +4,4 @@ import { signing } from "./gen/signer.js";
 import { wrap } from "./wrap.js";
 
 export { HooksignError } from "./wrap.js";
-export const { Keyring, generateSecret, sign, verify, rotate } = wrap(signing);
+export const { Keyring, generateSecret, generateKey, sign, verify, rotate } = wrap(signing);

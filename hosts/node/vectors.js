@@ -4,7 +4,7 @@
 import { HooksignError } from "./wrap.js";
 
 const KNOWN = new Set(["name", "op", "secrets", "id", "timestamp", "payload", "payloadBase64", "headers",
-  "now", "toleranceSeconds", "graceSeconds", "newSecret", "expect"]);
+  "now", "toleranceSeconds", "graceSeconds", "newSecret", "expect", "scheme"]);
 
 /** A vector file's JSON. JSON.parse rounds integers past 2^53 and the vectors
  * hold i64 extremes, so long integer literals are read as strings, then BigInts. */
@@ -19,7 +19,7 @@ const payload = (c) => (c.payloadBase64 !== undefined ? fromBase64(c.payloadBase
 export const normalise = (value) => JSON.parse(JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : typeof v === "number" ? String(v) : v)));
 
 function run({ Keyring }, c) {
-  const keyring = Keyring.parse(secrets(c.secrets));
+  const keyring = Keyring.parse(secrets(c.secrets), c.scheme);
   switch (c.op) {
     case "sign": return { signature: keyring.sign(c.id, BigInt(c.timestamp), payload(c)) };
     case "verify": return { ok: { secret: keyring.verify(c.headers, payload(c), { now: BigInt(c.now), toleranceSeconds: c.toleranceSeconds }).secret } };

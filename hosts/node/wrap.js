@@ -49,9 +49,10 @@ export function wrap(signing) {
       this.#inner = inner;
     }
 
-    /** Secrets as docs/SPEC.md records: {key, notBefore?, notAfter?} (numbers or bigints). */
-    static parse(secrets) {
-      return new Keyring(checked(() => signing.Keyring.parse(secrets.map(toRecord))));
+    /** Secrets as docs/SPEC.md records: {key, notBefore?, notAfter?} (numbers or bigints),
+     * for a scheme: "standard-webhooks" (default), "stripe", "github", "slack" or "shopify". */
+    static parse(secrets, scheme) {
+      return new Keyring(checked(() => signing.Keyring.parse(secrets.map(toRecord), scheme)));
     }
 
     sign(id, timestamp, payload) {
@@ -77,10 +78,18 @@ export function wrap(signing) {
     secrets() {
       return this.#inner.secrets().map(fromRecord);
     }
+
+    /** The Ed25519 keys' public keys (`whpk_`) with their windows. */
+    publicKeys() {
+      return this.#inner.publicKeys().map(fromRecord);
+    }
   }
 
   /** A new `whsec_` secret of 32 random bytes. */
   const generateSecret = () => signing.generateSecret();
+
+  /** A new key: "hmac-sha256" (`whsec_`) or "ed25519" (`whsk_`). */
+  const generateKey = (kind) => signing.generateKey(kind);
 
   /** The `webhook-signature` value for a message, signed with every usable secret. */
   const sign = (secrets, id, timestamp, payload) => Keyring.parse(secrets).sign(id, timestamp, payload);
@@ -91,5 +100,5 @@ export function wrap(signing) {
   /** The secret records after rotating to `newSecret`. */
   const rotate = (secrets, newSecret, options) => Keyring.parse(secrets).rotate(newSecret, options).secrets();
 
-  return { Keyring, generateSecret, sign, verify, rotate };
+  return { Keyring, generateSecret, generateKey, sign, verify, rotate };
 }

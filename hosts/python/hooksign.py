@@ -74,9 +74,15 @@ class Signer:
     def generate_secret(self) -> str:
         return self._call("generate-secret")
 
-    def keyring(self, secrets: list[dict]) -> "Keyring":
-        """Secrets as docs/SPEC.md records: {"key", "notBefore"?, "notAfter"?}, current first."""
-        return Keyring(self, _checked(self._call("[static]keyring.parse", [_record(s) for s in secrets])))
+    def generate_key(self, kind: str) -> str:
+        """A new key: kind "hmac-sha256" (whsec_) or "ed25519" (whsk_)."""
+        return self._call("generate-key", kind)
+
+    def keyring(self, secrets: list[dict], scheme: str | None = None) -> "Keyring":
+        """Secrets as docs/SPEC.md records: {"key", "notBefore"?, "notAfter"?}, current first;
+        scheme "standard-webhooks" (default), "stripe", "github", "slack" or "shopify"."""
+        records = [_record(s) for s in secrets]
+        return Keyring(self, _checked(self._call("[static]keyring.parse", records, scheme)))
 
 
 class Keyring:
@@ -105,3 +111,7 @@ class Keyring:
 
     def secrets(self) -> list[dict]:
         return [_secret(record) for record in self._signer._call("[method]keyring.secrets", self._handle)]
+
+    def public_keys(self) -> list[dict]:
+        """The Ed25519 keys' public keys (whpk_) with their windows."""
+        return [_secret(record) for record in self._signer._call("[method]keyring.public-keys", self._handle)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hooksign::{Error, SecretRecord};
+use hooksign::{Error, Scheme, SecretRecord};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -56,6 +56,8 @@ pub enum Input {
 /// Inputs of a `sign` case.
 #[derive(Debug, Clone)]
 pub struct SignInput {
+    /// The keyring's scheme (`scheme`, default Standard Webhooks).
+    pub scheme: Scheme,
     /// The keyring, current secret first.
     pub secrets: Vec<SecretRecord>,
     /// The message id.
@@ -69,6 +71,8 @@ pub struct SignInput {
 /// Inputs of a `verify` case.
 #[derive(Debug, Clone)]
 pub struct VerifyInput {
+    /// The keyring's scheme (`scheme`, default Standard Webhooks).
+    pub scheme: Scheme,
     /// The keyring, current secret first.
     pub secrets: Vec<SecretRecord>,
     /// Header name and value pairs, as received.
@@ -84,6 +88,8 @@ pub struct VerifyInput {
 /// Inputs of a `rotate` case.
 #[derive(Debug, Clone)]
 pub struct RotateInput {
+    /// The keyring's scheme (`scheme`, default Standard Webhooks).
+    pub scheme: Scheme,
     /// The keyring before rotation.
     pub secrets: Vec<SecretRecord>,
     /// The clock.
@@ -97,6 +103,8 @@ pub struct RotateInput {
 /// Inputs of an `active` case.
 #[derive(Debug, Clone)]
 pub struct ActiveInput {
+    /// The keyring's scheme (`scheme`, default Standard Webhooks).
+    pub scheme: Scheme,
     /// The keyring.
     pub secrets: Vec<SecretRecord>,
     /// The clock.
@@ -329,6 +337,7 @@ fn parse_case(mut fields: Map<String, Value>) -> Result<Case, String> {
             let payload = payload(raw.payload, raw.payload_base64).map_err(in_case)?;
             let expect = expectation(raw.expect, &["signature"]).map_err(in_case)?;
             let input = SignInput {
+                scheme: raw.scheme,
                 secrets: raw.secrets,
                 id: raw.id,
                 timestamp: raw.timestamp,
@@ -341,6 +350,7 @@ fn parse_case(mut fields: Map<String, Value>) -> Result<Case, String> {
             let payload = payload(raw.payload, raw.payload_base64).map_err(in_case)?;
             let expect = expectation(raw.expect, &["ok"]).map_err(in_case)?;
             let input = VerifyInput {
+                scheme: raw.scheme,
                 secrets: raw.secrets,
                 headers: raw
                     .headers
@@ -357,6 +367,7 @@ fn parse_case(mut fields: Map<String, Value>) -> Result<Case, String> {
             let raw: RawRotate = from_value(fields).map_err(in_case)?;
             let expect = expectation(raw.expect, &["secrets"]).map_err(in_case)?;
             let input = RotateInput {
+                scheme: raw.scheme,
                 secrets: raw.secrets,
                 now: raw.now,
                 grace_seconds: raw.grace_seconds,
@@ -368,6 +379,7 @@ fn parse_case(mut fields: Map<String, Value>) -> Result<Case, String> {
             let raw: RawActive = from_value(fields).map_err(in_case)?;
             let expect = expectation(raw.expect, &["active"]).map_err(in_case)?;
             let input = ActiveInput {
+                scheme: raw.scheme,
                 secrets: raw.secrets,
                 now: raw.now,
             };
@@ -432,6 +444,8 @@ fn expectation(expect: Map<String, Value>, success: &[&str]) -> Result<Outcome, 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawSign {
+    #[serde(default)]
+    scheme: Scheme,
     secrets: Vec<SecretRecord>,
     id: String,
     timestamp: i64,
@@ -443,6 +457,8 @@ struct RawSign {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawVerify {
+    #[serde(default)]
+    scheme: Scheme,
     secrets: Vec<SecretRecord>,
     headers: Vec<[String; 2]>,
     payload: Option<String>,
@@ -455,6 +471,8 @@ struct RawVerify {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRotate {
+    #[serde(default)]
+    scheme: Scheme,
     secrets: Vec<SecretRecord>,
     now: i64,
     grace_seconds: Option<u32>,
@@ -465,6 +483,8 @@ struct RawRotate {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawActive {
+    #[serde(default)]
+    scheme: Scheme,
     secrets: Vec<SecretRecord>,
     now: i64,
     expect: Map<String, Value>,

@@ -5,7 +5,7 @@
 
 wit_bindgen::generate!({ world: "signer", path: "../../wit" });
 
-use exports::hooksign::webhooks::signing::{self, Error, SecretRecord, Verified};
+use exports::hooksign::webhooks::signing::{self, Error, KeyKind, Scheme, SecretRecord, Verified};
 
 struct Signer;
 
@@ -17,19 +17,29 @@ impl signing::Guest for Signer {
     type Keyring = Keyring;
 
     fn generate_secret() -> String {
+        Self::generate_key(KeyKind::HmacSha256)
+    }
+
+    fn generate_key(kind: KeyKind) -> String {
+        let generated = match kind {
+            KeyKind::HmacSha256 => hooksign::Secret::generate(),
+            KeyKind::Ed25519 => hooksign::Secret::generate_ed25519(),
+        };
         // The wasm32-wasip2 random source is wasi:random's get-random-u64,
         // which cannot fail; a failure here means a broken host.
         #[allow(clippy::expect_used)]
-        hooksign::Secret::generate()
-            .expect("wasi:random is infallible")
-            .to_text()
+        generated.expect("wasi:random is infallible").to_text()
     }
 }
 
 impl signing::GuestKeyring for Keyring {
-    fn parse(secrets: Vec<SecretRecord>) -> Result<signing::Keyring, Error> {
+    fn parse(
+        secrets: Vec<SecretRecord>,
+        scheme: Option<Scheme>,
+    ) -> Result<signing::Keyring, Error> {
         let records: Vec<hooksign::SecretRecord> = secrets.into_iter().map(from_wit).collect();
-        let keyring = hooksign::Keyring::from_records(&records).map_err(to_wit)?;
+        let scheme = scheme.map_or(hooksign::Scheme::StandardWebhooks, from_wit_scheme);
+        let keyring = hooksign::Keyring::from_records_for(scheme, &records).map_err(to_wit)?;
         Ok(signing::Keyring::new(Keyring(keyring)))
     }
 
@@ -63,7 +73,8 @@ impl signing::GuestKeyring for Keyring {
         now: Option<i64>,
         grace_seconds: Option<u32>,
     ) -> Result<signing::Keyring, Error> {
-        let new_secret = hooksign::Secret::parse(&new_secret).map_err(to_wit)?;
+        let new_secret =
+            hooksign::Secret::parse_for(self.0.scheme(), &new_secret).map_err(to_wit)?;
         let now = now.unwrap_or_else(hooksign::unix_now);
         let grace = grace_seconds.unwrap_or(hooksign::DEFAULT_GRACE_SECONDS);
         let rotated = self.0.rotate(new_secret, now, grace).map_err(to_wit)?;
@@ -76,14 +87,14 @@ impl signing::GuestKeyring for Keyring {
     }
 
     fn secrets(&self) -> Vec<SecretRecord> {
+        self.0.to_records().into_iter().map(to_wit_record).collect()
+    }
+
+    fn public_keys(&self) -> Vec<SecretRecord> {
         self.0
-            .to_records()
+            .public_records()
             .into_iter()
-            .map(|record| SecretRecord {
-                key: record.key,
-                not_before: record.not_before,
-                not_after: record.not_after,
-            })
+            .map(to_wit_record)
             .collect()
     }
 }
@@ -98,6 +109,24 @@ fn from_wit(record: SecretRecord) -> hooksign::SecretRecord {
         key: record.key,
         not_before: record.not_before,
         not_after: record.not_after,
+    }
+}
+
+fn to_wit_record(record: hooksign::SecretRecord) -> SecretRecord {
+    SecretRecord {
+        key: record.key,
+        not_before: record.not_before,
+        not_after: record.not_after,
+    }
+}
+
+fn from_wit_scheme(scheme: Scheme) -> hooksign::Scheme {
+    match scheme {
+        Scheme::StandardWebhooks => hooksign::Scheme::StandardWebhooks,
+        Scheme::Stripe => hooksign::Scheme::Stripe,
+        Scheme::Github => hooksign::Scheme::Github,
+        Scheme::Slack => hooksign::Scheme::Slack,
+        Scheme::Shopify => hooksign::Scheme::Shopify,
     }
 }
 

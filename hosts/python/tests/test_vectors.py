@@ -14,7 +14,7 @@ CASES = [
     for case in json.loads(path.read_text())["cases"]
 ]
 KNOWN = {"name", "op", "secrets", "id", "timestamp", "payload", "payloadBase64", "headers", "now",
-         "toleranceSeconds", "graceSeconds", "newSecret", "expect"}
+         "toleranceSeconds", "graceSeconds", "newSecret", "expect", "scheme"}
 
 
 def payload(case) -> bytes:
@@ -24,7 +24,7 @@ def payload(case) -> bytes:
 
 
 def run(signer, case):
-    keyring = signer.keyring(case["secrets"])
+    keyring = signer.keyring(case["secrets"], case.get("scheme"))
     op = case["op"]
     if op == "sign":
         return {"signature": keyring.sign(case["id"], case["timestamp"], payload(case))}
