@@ -5,6 +5,11 @@
 
 const KEY_ITEM = 'hooksign.apiKey';
 const REFRESH_MS = 5000;
+const SIGNATURE_CHOICES = [
+  ['v1: HMAC-SHA256 with a shared secret', 'v1'],
+  ['v1a: Ed25519 with a public key', 'v1a'],
+];
+
 const GRACE_CHOICES = [
   ['Now (the old secret stops at once)', 0],
   ['1 hour', 3600],
@@ -378,6 +383,13 @@ async function endpointsView() {
       { name: 'url', label: 'URL', type: 'url', required: true, hint: 'Where deliveries are POSTed (http or https).' },
       { name: 'description', label: 'Description' },
       { name: 'eventTypes', label: 'Event types', hint: 'Comma-separated; empty for every type.' },
+      {
+        name: 'signature',
+        label: 'Signature',
+        options: SIGNATURE_CHOICES,
+        value: 'v1',
+        hint: 'v1a: receivers verify with a public key, so their copy cannot sign.',
+      },
     ],
     submitLabel: 'Create endpoint',
     submit: async (values) => {
@@ -385,9 +397,11 @@ async function endpointsView() {
         url: values.url,
         description: values.description,
         eventTypes: eventTypesOf(values.eventTypes),
+        signature: values.signature,
       });
       const view = `endpoint/${created.endpoint.id}`;
-      oneTime = { view, label: 'Signing secret', value: created.signingSecret };
+      // A v1a endpoint's public key is not secret: the page always shows it.
+      if (created.signingSecret) oneTime = { view, label: 'Signing secret', value: created.signingSecret };
       location.hash = `#/endpoints/${created.endpoint.id}`;
     },
   });
@@ -419,6 +433,7 @@ async function endpointView(id) {
   const endpoint = await api('GET', `/webhooks/${encodeURIComponent(id)}`);
   const shown = takeOneTime(view);
   const rerender = () => render();
+  const keyWord = endpoint.signature === 'v1a' ? 'key' : 'secret';
 
   const pause = h('button', { type: 'button', text: endpoint.paused ? 'Resume' : 'Pause' });
   pause.addEventListener('click', async () => {
@@ -452,15 +467,15 @@ async function endpointView(id) {
     fields: [
       {
         name: 'graceSeconds',
-        label: 'The old secret stays valid for',
+        label: `The old ${keyWord} stays valid for`,
         options: GRACE_CHOICES,
         value: 86400,
       },
     ],
-    submitLabel: 'Rotate secret',
+    submitLabel: `Rotate ${keyWord}`,
     submit: async ({ graceSeconds }) => {
       const rotated = await api('POST', `/webhooks/${id}/rotate`, { graceSeconds: Number(graceSeconds) });
-      oneTime = { view, label: 'New signing secret', value: rotated.signingSecret };
+      if (rotated.signingSecret) oneTime = { view, label: 'New signing secret', value: rotated.signingSecret };
       rerender();
     },
   });
@@ -524,6 +539,10 @@ async function endpointView(id) {
       h('dd', { text: when(endpoint.lastSuccessAt) }),
       h('dt', { text: 'Last failure' }),
       h('dd', { text: when(endpoint.lastFailureAt) }),
+      h('dt', { text: 'Signature' }),
+      h('dd', { text: endpoint.signature === 'v1a' ? 'v1a (Ed25519)' : 'v1 (HMAC-SHA256)' }),
+      endpoint.signingPublicKey ? h('dt', { text: 'Public key' }) : null,
+      endpoint.signingPublicKey ? h('dd', {}, h('code', { class: 'public-key', text: endpoint.signingPublicKey })) : null,
       h('dt', { text: 'Id' }),
       h('dd', {}, h('code', { text: endpoint.id })),
     ),
@@ -541,7 +560,12 @@ async function endpointView(id) {
       ),
       attempts,
     ),
-    h('section', { 'aria-labelledby': 'rotate-title' }, h('h2', { id: 'rotate-title', text: 'Signing secret' }), rotate),
+    h(
+      'section',
+      { 'aria-labelledby': 'rotate-title' },
+      h('h2', { id: 'rotate-title', text: endpoint.signature === 'v1a' ? 'Signing key' : 'Signing secret' }),
+      rotate,
+    ),
     h('section', { 'aria-labelledby': 'edit-title' }, h('h2', { id: 'edit-title', text: 'Edit' }), edit),
     h(
       'section',

@@ -1723,3 +1723,143 @@ fn an_endpoint_with_every_send_slot_held_waits_for_one() {
     let (_, message) = fake.call("GET", "/messages/evt_slots", None);
     assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
 }
+
+#[test]
+fn a_v1a_endpoint_signs_with_ed25519_and_shows_only_its_public_key() {
+    let fake = Fake::new();
+    let (status, created) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/hook", "signature": "v1a" })),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("signingSecret").is_none(), "{created}");
+    let public = created["signingPublicKey"].as_str().unwrap().to_string();
+    assert!(public.starts_with("whpk_"), "{public}");
+    assert_eq!(created["endpoint"]["signature"], "v1a");
+    assert_eq!(created["endpoint"]["signingPublicKey"], public.as_str());
+    let id = created["endpoint"]["id"].as_str().unwrap().to_string();
+    // The private key is in the store, sealed; the public key is not secret.
+    let stored = stored_text(&fake);
+    assert!(!stored.contains("whsk_"), "{stored}");
+
+    let test_send = |fake: &Fake| fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(test_send(&fake).0, 200);
+    let signature = fake.last_signature();
+    assert!(
+        signature.starts_with("v1a,") && !signature.contains(' '),
+        "{signature}"
+    );
+    assert!(last_send_verifies_with(&fake, &public));
+
+    // Rotation: a new key pair; the previous public key verifies through the grace.
+    let (status, rotated) = fake.call("POST", &format!("/webhooks/{id}/rotate"), None);
+    assert_eq!(status, 200, "{rotated}");
+    let new_public = rotated["signingPublicKey"].as_str().unwrap().to_string();
+    assert!(new_public.starts_with("whpk_") && new_public != public);
+    assert!(rotated.get("signingSecret").is_none(), "{rotated}");
+    let (_, shown) = fake.call("GET", &format!("/webhooks/{id}"), None);
+    assert_eq!(shown["signingPublicKey"], new_public.as_str());
+    assert_eq!(test_send(&fake).0, 200);
+    assert_eq!(fake.last_signature().matches("v1a,").count(), 2);
+    assert!(last_send_verifies_with(&fake, &public));
+    assert!(last_send_verifies_with(&fake, &new_public));
+    assert!(!stored_text(&fake).contains("whsk_"));
+
+    // An HMAC endpoint says so; an unknown kind is a field error.
+    let (_, plain) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/other" })),
+    );
+    assert_eq!(plain["endpoint"]["signature"], "v1");
+    assert!(plain["endpoint"].get("signingPublicKey").is_none());
+    let (status, problem) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://example.com/x", "signature": "v2" })),
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["errors"][0]["path"], "signature");
+}
+
+#[test]
+fn a_source_with_a_providers_scheme_verifies_it_and_passes_its_event_on() {
+    let fake = Fake::new();
+    let github_secret = "It's a Secret to Everybody";
+    fake.set_variable(
+        "inbound_sources",
+        json!({ "repo": {
+            "secrets": [{ "key": github_secret }],
+            "forwardUrl": "https://origin.example/github",
+            "scheme": "github",
+        } })
+        .to_string(),
+    );
+    let keyring = Keyring::from_records_for(
+        hooksign::Scheme::Github,
+        &[SecretRecord::new(github_secret)],
+    )
+    .unwrap();
+    let post = |delivery: &str, signed: &[u8], sent: &[u8]| {
+        let mut headers: Vec<(String, String)> = keyring
+            .sign_headers(delivery, fake.now_ms.get() / 1000, signed)
+            .unwrap()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        headers.push(("X-GitHub-Event".into(), "push".into()));
+        status_and_json(&send(
+            &fake,
+            "POST",
+            "/inbound/repo",
+            headers,
+            sent.to_vec(),
+        ))
+    };
+    assert_eq!(post("d-1", b"{\"ref\":1}", b"{\"ref\":1}").0, 200);
+    let forwarded = fake.sent.borrow().last().unwrap().clone();
+    let header = |name: &str| {
+        forwarded
+            .headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    assert_eq!(header("webhook-id").as_deref(), Some("d-1"));
+    assert_eq!(header("x-github-event").as_deref(), Some("push"));
+    assert_eq!(header("hooksign-verified-secret").as_deref(), Some("0"));
+    // A replayed delivery id is refused; a tampered body never forwarded.
+    assert_eq!(post("d-1", b"{\"ref\":1}", b"{\"ref\":1}").0, 409);
+    let before = fake.sent.borrow().len();
+    let (status, problem) = post("d-2", b"{\"ref\":1}", b"{\"ref\":2}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("no_matching_signature"))
+    );
+    assert_eq!(fake.sent.borrow().len(), before);
+    // Standard Webhooks headers mean nothing to a GitHub source.
+    let (status, problem) = post_inbound_to(&fake, "repo");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("missing_header"))
+    );
+}
+
+/// A Standard Webhooks delivery signed with the `shop` secret, posted to `source`.
+fn post_inbound_to(fake: &Fake, source: &str) -> (u16, Value) {
+    let keyring = Keyring::from_records(&[SecretRecord::new(SHOP_SECRET)]).unwrap();
+    let headers = keyring
+        .sign_headers("msg_std", fake.now_ms.get() / 1000, b"{}")
+        .unwrap()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    status_and_json(&send(
+        fake,
+        "POST",
+        &format!("/inbound/{source}"),
+        headers,
+        b"{}".to_vec(),
+    ))
+}

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, generateKeyPairSync, randomBytes, timingSafeEqual, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -89,6 +89,15 @@ function signedWith(delivery, secret) {
     const given = Buffer.from(entry.replace(/^v1,/, ''), 'base64');
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
+}
+
+/** Whether a delivery's signature header has a v1a entry that `publicKey` (`whpk_`) verifies. */
+function signedBy(delivery, publicKey) {
+  const x = Buffer.from(publicKey.replace(/^whpk_/, ''), 'base64').toString('base64url');
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+  const signed = Buffer.from(`${delivery.headers['webhook-id']}.${delivery.headers['webhook-timestamp']}.${delivery.body}`);
+  return delivery.headers['webhook-signature'].split(' ').some((entry) =>
+    entry.startsWith('v1a,') && verify(null, signed, key, Buffer.from(entry.slice(4), 'base64')));
 }
 
 async function screenshot(page, name) {
@@ -341,5 +350,39 @@ test('a phone-width screen needs no sideways scrolling', async () => {
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Attempts' }).waitFor();
   await screenshot(page, 'phone');
+  assert.deepEqual(page.errors, []);
+});
+
+test('a v1a endpoint shows its public key, never a secret, and its test sends verify with it', async () => {
+  const page = await newPage();
+  await signIn(page);
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/ed25519`;
+  await page.getByLabel('URL').fill(receiverUrl);
+  await page.getByLabel('Signature').selectOption('v1a');
+  await page.getByRole('button', { name: 'Create endpoint' }).click();
+  await page.getByText('v1a (Ed25519)').waitFor();
+  assert.equal(await page.locator('code.secret').count(), 0);
+  const publicKey = (await page.locator('code.public-key').textContent()).trim();
+  assert.match(publicKey, /^whpk_/);
+  assert.ok(!(await page.content()).includes('whsk_'));
+
+  received = [];
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.getByRole('heading', { name: 'The receiver answered 200' }).waitFor();
+  assert.ok(signedBy(received[0], publicKey));
+
+  // Rotating keeps the old public key valid for the chosen grace, and shows the new one.
+  await page.getByLabel('The old key stays valid for').selectOption('3600');
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await page.waitForFunction((old) => document.querySelector('code.public-key')?.textContent !== old, publicKey);
+  const rotated = (await page.locator('code.public-key').textContent()).trim();
+  assert.match(rotated, /^whpk_/);
+  received = [];
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.getByRole('heading', { name: 'The receiver answered 200' }).waitFor();
+  assert.ok(signedBy(received[0], rotated));
+  assert.ok(signedBy(received[0], publicKey));
+  const stranger = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x;
+  assert.ok(!signedBy(received[0], `whpk_${Buffer.from(stranger, 'base64url').toString('base64')}`));
   assert.deepEqual(page.errors, []);
 });
