@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{Hmac, Mac as _};
 use hooksign::{Keyring, Secret, SecretRecord};
 use hooksign_host::SignerComponent;
@@ -130,6 +131,69 @@ fn native(c: &mut Criterion) {
     }
 }
 
+/// A fixed Ed25519 key, as `whsk_` and `whpk_` text and as ed25519-dalek's.
+fn ed25519_key() -> (SigningKey, String, String) {
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let secret = Secret::parse(&format!(
+        "whsk_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [5u8; 32])
+    ))
+    .unwrap();
+    let public = secret.public_key().unwrap().to_text();
+    (key, secret.to_text(), public)
+}
+
+/// Ed25519 `v1a` against bare ed25519-dalek over the same bytes (the
+/// signed content already joined), 1 KiB.
+fn ed25519(c: &mut Criterion) {
+    let message = Message::new(1024);
+    let (key, secret, public) = ed25519_key();
+    let content = [
+        ID.as_bytes(),
+        b".",
+        message.timestamp.to_string().as_bytes(),
+        b".",
+        &message.body,
+    ]
+    .concat();
+    let signature = key.sign(&content);
+    let verifying = key.verifying_key();
+    c.bench_function("raw_ed25519_verify_strict/1KiB", |b| {
+        b.iter(|| {
+            verifying
+                .verify_strict(black_box(&content), &signature)
+                .unwrap()
+        })
+    });
+    c.bench_function("raw_ed25519_sign/1KiB", |b| {
+        b.iter(|| key.sign(black_box(&content)))
+    });
+    let signer = Keyring::from_records(&[SecretRecord::new(secret.as_str())]).unwrap();
+    let verifier = Keyring::from_records(&[SecretRecord::new(public.as_str())]).unwrap();
+    let headers = signer
+        .sign_headers(ID, message.timestamp, &message.body)
+        .unwrap();
+    c.bench_function("native_verify_v1a/1KiB/keyring1", |b| {
+        b.iter(|| {
+            verifier
+                .verify(
+                    black_box(&headers),
+                    black_box(&message.body),
+                    message.timestamp,
+                    300,
+                )
+                .unwrap()
+        })
+    });
+    c.bench_function("native_sign_v1a/1KiB/keyring1", |b| {
+        b.iter(|| {
+            signer
+                .sign(ID, message.timestamp, black_box(&message.body))
+                .unwrap()
+        })
+    });
+}
+
 fn peers(c: &mut Criterion) {
     for (label, len) in [("1KiB", 1024), ("64KiB", 65536)] {
         let message = Message::new(len);
@@ -219,6 +283,51 @@ fn component_variant(c: &mut Criterion, variant: &str, deadline: Option<std::tim
     c.bench_function(&format!("component_instantiate{variant}"), |b| {
         b.iter(|| black_box(component.session().unwrap()))
     });
+    if deadline.is_some() {
+        component_ed25519(c, &component);
+    }
+}
+
+/// Ed25519 `v1a` sign and verify of 1 KiB through the component, instance
+/// and keyring reused.
+fn component_ed25519(c: &mut Criterion, component: &SignerComponent) {
+    let message = Message::new(1024);
+    let (_, secret, public) = ed25519_key();
+    let mut session = component.session().unwrap();
+    let signer = session
+        .parse_keyring(&[SecretRecord::new(secret.as_str())])
+        .unwrap();
+    let verifier = session
+        .parse_keyring(&[SecretRecord::new(public.as_str())])
+        .unwrap();
+    let signature = session
+        .sign(signer, ID, message.timestamp, &message.body)
+        .unwrap();
+    let headers = vec![
+        ("webhook-id".to_string(), ID.to_string()),
+        ("webhook-timestamp".into(), message.timestamp.to_string()),
+        ("webhook-signature".into(), signature),
+    ];
+    c.bench_function("component_verify_v1a_reused/1KiB/keyring1", |b| {
+        b.iter(|| {
+            session
+                .verify(
+                    verifier,
+                    black_box(&headers),
+                    black_box(&message.body),
+                    Some(message.timestamp),
+                    Some(300),
+                )
+                .unwrap()
+        })
+    });
+    c.bench_function("component_sign_v1a_reused/1KiB/keyring1", |b| {
+        b.iter(|| {
+            session
+                .sign(signer, ID, message.timestamp, black_box(&message.body))
+                .unwrap()
+        })
+    });
 }
 
 criterion_group! {
@@ -227,6 +336,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3));
-    targets = raw_hmac, native, peers, component
+    targets = raw_hmac, native, ed25519, peers, component
 }
 criterion_main!(benches);

@@ -133,6 +133,93 @@ fn rotate_prints_the_new_keyring() {
 }
 
 #[test]
+fn ed25519_keyrings_and_provider_schemes_rotate_and_configure_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = dir.path().join("keyring.json");
+    let pair = stdout(&hooksign(&["generate-secret", "--kind", "ed25519"], b""));
+    let (secret, public) = pair.trim().split_once('\n').unwrap();
+    std::fs::write(&keyring, format!(r#"[{{"key": "{secret}"}}]"#)).unwrap();
+    let path = keyring.to_str().unwrap();
+    let rotated = hooksign(
+        &[
+            "rotate",
+            "--keyring",
+            path,
+            "--kind",
+            "ed25519",
+            "--now",
+            "1000",
+        ],
+        b"",
+    );
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let records: Vec<hooksign::SecretRecord> = serde_json::from_str(&stdout(&rotated)).unwrap();
+    assert!(records[0].key.starts_with("whsk_") && records[0].key != secret);
+    assert_eq!(records[1].key, secret);
+
+    // A provider issues its own secrets: rotating needs the new one.
+    std::fs::write(&keyring, r#"[{"key": "whsec_stripe"}]"#).unwrap();
+    let refused = hooksign(&["rotate", "--keyring", path, "--scheme", "stripe"], b"");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("--new-secret"));
+    let rotated = hooksign(
+        &[
+            "rotate",
+            "--keyring",
+            path,
+            "--scheme",
+            "stripe",
+            "--new-secret",
+            "whsec_next",
+        ],
+        b"",
+    );
+    assert!(
+        stdout(&rotated).contains(r#""key": "whsec_next""#),
+        "{}",
+        stderr(&rotated)
+    );
+    let unknown = hooksign(&["verify", "--scheme", "paypal", "--secret", "x"], b"");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("stripe, github, slack, shopify"));
+
+    // `inbound add` records the scheme; a public key is a Standard Webhooks source's key.
+    let added = hooksign(
+        &[
+            "inbound",
+            "add",
+            "--source",
+            "repo",
+            "--scheme",
+            "github",
+            "--secret",
+            "s3cret",
+            "--forward",
+            "http://127.0.0.1:1/hook",
+        ],
+        b"",
+    );
+    let sources: serde_json::Value = serde_json::from_str(&stdout(&added)).unwrap();
+    assert_eq!(sources["repo"]["scheme"], "github");
+    let added = hooksign(
+        &[
+            "inbound",
+            "add",
+            "--source",
+            "std",
+            "--secret",
+            public,
+            "--forward",
+            "http://127.0.0.1:1/hook",
+        ],
+        b"",
+    );
+    let sources: serde_json::Value = serde_json::from_str(&stdout(&added)).unwrap();
+    assert!(sources["std"].get("scheme").is_none(), "{sources}");
+    assert_eq!(sources["std"]["secrets"][0]["key"], public);
+}
+
+#[test]
 fn vectors_command_on_both_engines() {
     let files: Vec<String> = common::vector_files()
         .iter()
