@@ -1,6 +1,7 @@
 //! The signature and timestamp headers against a model of docs/SPEC.md section 3
 //! written from the text (checks 1 to 5, in order), with HMAC computed
-//! straight from the hmac crate: `verify` must give the model's answer.
+//! straight from the hmac crate: `verify` must give the model's answer (the
+//! keyring holds HMAC secrets only, so `v1a` entries count but never match).
 //!
 //! Input: timestamp text, NUL, signature text, NUL, payload. `{A}` and `{B}`
 //! in the signature text stand for the right base64 tag for the first and
@@ -43,7 +44,11 @@ fn model(timestamp: &str, signature: &str, payload: &[u8]) -> Result<usize, Erro
         .split(' ')
         .filter(|entry| !entry.is_empty())
         .collect();
-    if signature.len() > 8192 || entries.len() > 32 {
+    let asymmetric = entries
+        .iter()
+        .filter(|entry| entry.starts_with("v1a,"))
+        .count();
+    if signature.len() > 8192 || entries.len() > 32 || asymmetric > 12 {
         return Err(Error::InvalidHeader);
     }
     if NOW - sent > TOLERANCE {
