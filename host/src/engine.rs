@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The most linear memory one instance may grow to: room for a 64 MiB
 /// payload and its copy, not for a runaway guest.
@@ -13,12 +13,39 @@ pub const MAX_INSTANCE_MEMORY: usize = 512 << 20;
 /// The epoch tick: deadlines are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How many instances a pooled engine holds at once; one more fails to
+/// instantiate (an error, not a wait).
+pub const MAX_POOLED_INSTANCES: u32 = 100;
+
+/// How an engine allocates instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Memory mapped for each instance and unmapped after it.
+    OnDemand,
+    /// Slots reserved once and reused, their first MiB of memory kept
+    /// resident and zeroed in place: a fresh instance takes no page faults
+    /// there (BENCHMARKS.md). At most [`MAX_POOLED_INSTANCES`] at once.
+    Pooled,
+}
+
 /// An engine; with `interruptible`, guests check the epoch in their loops
 /// and a ticker advances it every [`EPOCH_TICK`] for as long as the engine
 /// lives.
-pub fn engine(interruptible: bool) -> wasmtime::Result<Engine> {
+pub fn engine(interruptible: bool, allocation: Allocation) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(interruptible);
+    if allocation == Allocation::Pooled {
+        let mut pool = PoolingAllocationConfig::default();
+        // A component holds a few core instances, tables and memories.
+        pool.total_component_instances(MAX_POOLED_INSTANCES)
+            .total_core_instances(MAX_POOLED_INSTANCES * 8)
+            .total_tables(MAX_POOLED_INSTANCES * 8)
+            .total_memories(MAX_POOLED_INSTANCES * 2)
+            .max_memory_size(MAX_INSTANCE_MEMORY)
+            .linear_memory_keep_resident(0)
+            .table_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     let engine = Engine::new(&config)?;
     if interruptible {
         let weak = engine.weak();

@@ -16,7 +16,7 @@ mod tls_send;
 mod vectors;
 
 pub use edge_imports::variables_from;
-pub use engine::MAX_INSTANCE_MEMORY;
+pub use engine::{MAX_INSTANCE_MEMORY, MAX_POOLED_INSTANCES};
 pub use signer::{DEFAULT_CALL_DEADLINE, HostError, KeyringHandle, Session, SignerComponent};
 pub use vectors::ComponentBackend;
 

@@ -238,7 +238,7 @@ async fn dispatcher(server: Arc<Server>, every: Duration, token: String) {
 fn load(path: &Path) -> wasmtime::Result<ProxyPre<EdgeState>> {
     // Guests yield to the runtime every epoch tick, so a request that
     // computes for ever cannot hold a worker thread past its deadline.
-    let engine = crate::engine::engine(true)?;
+    let engine = crate::engine::engine(true, crate::engine::Allocation::OnDemand)?;
     let component = Component::from_file(&engine, path)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

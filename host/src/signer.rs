@@ -46,7 +46,10 @@ pub enum HostError {
 ///
 /// Limits: each instance's memory is capped at [`crate::MAX_INSTANCE_MEMORY`],
 /// and each call is interrupted (a trap, so an error) once it has run for
-/// the call deadline, [`DEFAULT_CALL_DEADLINE`] unless set.
+/// the call deadline, [`DEFAULT_CALL_DEADLINE`] unless set. Instances come
+/// from a pool of reused slots, which makes a fresh one cheaper: at most
+/// [`crate::MAX_POOLED_INSTANCES`] sessions live at once, and one more is
+/// an error until another ends.
 #[derive(Clone)]
 pub struct SignerComponent {
     engine: Engine,
@@ -171,7 +174,7 @@ impl SignerComponent {
         bytes: &[u8],
         call_deadline: Option<Duration>,
     ) -> Result<SignerComponent, HostError> {
-        let engine = engine::engine(call_deadline.is_some())?;
+        let engine = engine::engine(call_deadline.is_some(), engine::Allocation::Pooled)?;
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

@@ -120,6 +120,20 @@ fn rotated_keyrings_come_back_out_of_the_component() {
 }
 
 #[test]
+fn sessions_past_the_pool_are_an_error_until_one_ends() {
+    let component = component();
+    let mut live: Vec<_> = (0..hooksign_host::MAX_POOLED_INSTANCES)
+        .map(|_| component.session().unwrap())
+        .collect();
+    assert!(matches!(component.session(), Err(HostError::Wasm(_))));
+    // Ending one frees its slot, and the sessions still alive still work.
+    live.pop();
+    let mut again = component.session().unwrap();
+    assert!(again.generate_secret().unwrap().starts_with("whsec_"));
+    assert!(live[0].generate_secret().unwrap().starts_with("whsec_"));
+}
+
+#[test]
 fn misuse_is_an_error_not_a_panic() {
     let component = component();
     let mut first = component.session().unwrap();
