@@ -26,5 +26,6 @@ const gatewayWorker :Workerd.Worker = (
     (name = "HOOKSIGN_SECRETS", fromEnvironment = "HOOKSIGN_SECRETS"),
     (name = "ORIGIN_URL", fromEnvironment = "ORIGIN_URL"),
     (name = "TOLERANCE_SECONDS", fromEnvironment = "TOLERANCE_SECONDS"),
+    (name = "HOOKSIGN_SCHEME", fromEnvironment = "HOOKSIGN_SCHEME"),
   ],
 );

@@ -4,7 +4,9 @@
 // answers (docs/API.md, "Receiver gateway").
 //
 // Bindings: HOOKSIGN_SECRETS (secret; JSON secret records, current first, as
-// in docs/SPEC.md), ORIGIN_URL, TOLERANCE_SECONDS (optional, default 300).
+// in docs/SPEC.md), ORIGIN_URL, TOLERANCE_SECONDS (optional, default 300),
+// HOOKSIGN_SCHEME (optional: standard-webhooks, stripe, github, slack or
+// shopify; docs/SPEC.md section 7).
 import { HooksignError } from "../node/wrap.js";
 import { signer } from "./signer.js";
 
@@ -35,12 +37,19 @@ function problem(status, code, title, detail, { cause, allow } = {}) {
   return new Response(JSON.stringify(document), { status, headers });
 }
 
-// The keyring parsed once per isolate for the bindings' text.
-let parsed = { text: undefined, keyring: undefined };
+// A provider's headers that name the event, passed on as hooksign's own
+// gateway does (edge/src/inbound.rs).
+const PASSED_ON = {
+  github: ["x-github-event", "x-github-hook-id"],
+  shopify: ["x-shopify-topic", "x-shopify-shop-domain"],
+};
 
-function keyring({ Keyring }, text) {
-  if (parsed.text !== text) {
-    parsed = { text, keyring: Keyring.parse(JSON.parse(text)) };
+// The keyring parsed once per isolate for the bindings' text and scheme.
+let parsed = { text: undefined, scheme: undefined, keyring: undefined };
+
+function keyring({ Keyring }, text, scheme) {
+  if (parsed.text !== text || parsed.scheme !== scheme) {
+    parsed = { text, scheme, keyring: Keyring.parse(JSON.parse(text), scheme) };
   }
   return parsed.keyring;
 }
@@ -58,12 +67,14 @@ export default {
       return problem(413, "payload_too_large", "Payload too large", `The body is over ${MAX_BODY_BYTES} bytes.`);
     }
     const hooksign = await signer();
+    const scheme = env.HOOKSIGN_SCHEME || undefined;
     let verifier;
     try {
-      verifier = keyring(hooksign, env.HOOKSIGN_SECRETS ?? "");
+      verifier = keyring(hooksign, env.HOOKSIGN_SECRETS ?? "", scheme);
     } catch {
       // Never the error's text: it could quote the secrets.
-      return problem(500, "invalid_configuration", "Invalid configuration", "HOOKSIGN_SECRETS is not a list of valid secret records.");
+      return problem(500, "invalid_configuration", "Invalid configuration",
+        "HOOKSIGN_SECRETS is not a list of valid secret records, or HOOKSIGN_SCHEME is not a scheme.");
     }
     const tolerance = env.TOLERANCE_SECONDS ? Number(env.TOLERANCE_SECONDS) : undefined;
     if (tolerance !== undefined && !(Number.isInteger(tolerance) && tolerance >= 0 && tolerance < 2 ** 32)) {
@@ -84,8 +95,10 @@ export default {
       "webhook-timestamp": String(verified.timestamp),
       "hooksign-verified-secret": String(verified.secret),
     };
-    const contentType = request.headers.get("content-type");
-    if (contentType) headers["content-type"] = contentType;
+    for (const name of ["content-type", ...(PASSED_ON[scheme] ?? [])]) {
+      const value = request.headers.get(name);
+      if (value) headers[name] = value;
+    }
     let answer;
     try {
       answer = await fetch(env.ORIGIN_URL, {

@@ -4,7 +4,7 @@
 // with docs/API.md's codes and never reach the origin.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 
 import { origin, workerd } from "./workerd.js";
@@ -121,5 +121,36 @@ test("wrangler.jsonc runs the worker as wrangler bundles it (wasm imports and al
     await refused(await fetch(deployed.http), 405, "method_not_allowed");
   } finally {
     deployed.stop();
+  }
+});
+
+test("HOOKSIGN_SCHEME=github verifies GitHub's signature and passes its event on; a bad scheme is a 500", async () => {
+  const secret = `github ${randomBytes(8).toString("hex")}`;
+  const github = await workerd({ HOOKSIGN_SECRETS: JSON.stringify([{ key: secret }]), HOOKSIGN_SCHEME: "github", ORIGIN_URL: receiver.url });
+  try {
+    const body = JSON.stringify({ ref: "refs/heads/main" });
+    // GitHub's scheme, from Node's own HMAC: sha256= and the hex of the body's MAC.
+    const signature = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+    const headers = { "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "x-hub-signature-256": signature, "x-github-event": "push", "content-type": "application/json" };
+    const response = await fetch(github.gateway, { method: "POST", headers, body });
+    assert.equal(response.status, 202);
+    const forwarded = receiver.received.at(-1);
+    assert.equal(forwarded.headers["webhook-id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert.equal(forwarded.headers["x-github-event"], "push");
+    assert.equal(forwarded.body.toString("utf8"), body);
+    const before = receiver.received.length;
+    await refused(await fetch(github.gateway, { method: "POST", headers, body: `${body} ` }), 401, "no_matching_signature");
+    const sent = message(400);
+    await refused(await fetch(github.gateway, { method: "POST", headers: signed(current, sent), body: sent.body }), 400, "missing_header");
+    assert.equal(receiver.received.length, before);
+  } finally {
+    github.stop();
+  }
+  const unknown = await workerd({ HOOKSIGN_SECRETS: JSON.stringify([{ key: secret }]), HOOKSIGN_SCHEME: "paypal", ORIGIN_URL: receiver.url });
+  try {
+    const sent = message(401);
+    await refused(await fetch(unknown.gateway, { method: "POST", headers: signed(current, sent), body: sent.body }), 500, "invalid_configuration");
+  } finally {
+    unknown.stop();
   }
 });
