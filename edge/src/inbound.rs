@@ -7,10 +7,12 @@
 //! `inbound/{source}/seen/{webhook-id}` marks an id as being forwarded
 //! or accepted until its timestamp plus the tolerance (so of two copies
 //! arriving together one goes on);
-//! `inbound/{source}/expiring/{n}` lists the accepted ids whose marks expire
-//! in the 10 seconds from `10 n`, and `inbound/{source}/expiring` lists those
-//! `n`, so that expired marks are pruned a bucket at a time and no key grows
-//! with the accept rate times the tolerance; `inbound/{source}/stats` holds
+//! `inbound/{source}/expiring/{n}/{shard}` lists the accepted ids whose marks
+//! expire in the 10 seconds from `10 n`, spread over 32 shards by their
+//! hash, and `inbound/{source}/expiring` lists those `n`, so that expired
+//! marks are pruned a bucket at a time, no key grows with the accept rate
+//! times the tolerance, and concurrent deliveries rarely rewrite the same
+//! list; `inbound/{source}/stats` holds
 //! the counters of verified deliveries; `inbound/{source}/refused/{code}`
 //! counts the deliveries that failed verification (see [`count_refusal`]).
 
@@ -385,7 +387,7 @@ fn remember(
     })?;
     update_or_default(
         platform,
-        &bucket_key(name, bucket),
+        &bucket_key(name, bucket, shard_of(id)),
         |ids: &mut Vec<String>| {
             if !ids.iter().any(|listed| listed == id) {
                 ids.push(id.to_string());
@@ -405,12 +407,27 @@ fn seen_key(name: &str, id: &str) -> String {
     format!("inbound/{name}/seen/{id}")
 }
 
-fn bucket_key(name: &str, bucket: i64) -> String {
+/// How many lists one bucket's ids are spread over: each delivery rewrites
+/// one list, so a bucket's list holds a thirty-second of the ids accepted in
+/// its ten seconds, and deliveries at once mostly touch different keys.
+const BUCKET_SHARDS: u8 = 32;
+
+fn shard_of(id: &str) -> u8 {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(id.as_bytes())[0] % BUCKET_SHARDS
+}
+
+fn bucket_key(name: &str, bucket: i64, shard: u8) -> String {
+    format!("inbound/{name}/expiring/{bucket}/{shard}")
+}
+
+/// A bucket's one list, as stored before the shards.
+fn unsharded_bucket_key(name: &str, bucket: i64) -> String {
     format!("inbound/{name}/expiring/{bucket}")
 }
 
 /// Removes an expired bucket's marks (unless an id was accepted again
-/// since, with a later mark), then the bucket.
+/// since, with a later mark), then its lists, then the bucket.
 fn prune(
     platform: &impl Platform,
     name: &str,
@@ -418,15 +435,20 @@ fn prune(
     bucket: i64,
     now: i64,
 ) -> Result<(), Problem> {
-    let ids: Vec<String> = get_json(platform, &bucket_key(name, bucket))?.unwrap_or_default();
-    for id in ids {
-        let seen_key = seen_key(name, &id);
-        if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
-            store::remove(platform, &seen_key)?;
-            platform.delete(&claim_key(name, &id))?;
+    let lists = (0..BUCKET_SHARDS)
+        .map(|shard| bucket_key(name, bucket, shard))
+        .chain([unsharded_bucket_key(name, bucket)]);
+    for list in lists {
+        let ids: Vec<String> = get_json(platform, &list)?.unwrap_or_default();
+        for id in ids {
+            let seen_key = seen_key(name, &id);
+            if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
+                store::remove(platform, &seen_key)?;
+                platform.delete(&claim_key(name, &id))?;
+            }
         }
+        store::remove(platform, &list)?;
     }
-    store::remove(platform, &bucket_key(name, bucket))?;
     update_or_default(platform, directory_key, |buckets: &mut Vec<i64>| {
         buckets.retain(|listed| *listed != bucket);
     })

@@ -817,7 +817,8 @@ fn replay_marks_are_pruned_a_bucket_at_a_time() {
         "{}",
         keys("inbound/shop/seen/")
     );
-    assert!(keys("inbound/shop/expiring/") <= 31);
+    // At most 31 live buckets of 10 ids, each id in one of its bucket's lists.
+    assert!(keys("inbound/shop/expiring/") <= 31 * 10);
     for (key, value) in fake.entries.borrow_mut().iter() {
         if key.starts_with("inbound/shop/expiring/") {
             let ids: Vec<String> = serde_json::from_slice(value).unwrap();
@@ -833,6 +834,53 @@ fn replay_marks_are_pruned_a_bucket_at_a_time() {
     fake.now_ms.set(fake.now_ms.get() + 20_000);
     assert_eq!(deliver_inbound(&fake, "msg_later"), 200);
     assert_eq!(deliver_inbound(&fake, "msg_again"), 409);
+}
+
+#[test]
+fn a_burst_of_accepted_ids_spreads_over_its_buckets_lists() {
+    let fake = Fake::new();
+    // 640 deliveries within one second: one bucket. Each delivery rewrites
+    // one of its lists, so no list holds more than a few dozen ids (one list
+    // held all 640 before: each delivery rewrote 640 ids at the end).
+    for n in 0..640 {
+        assert_eq!(deliver_inbound(&fake, &format!("msg_burst_{n}")), 200);
+    }
+    let lists: Vec<usize> = fake
+        .entries
+        .borrow()
+        .iter()
+        .filter(|(key, _)| key.starts_with("inbound/shop/expiring/"))
+        .map(|(_, value)| serde_json::from_slice::<Vec<String>>(value).unwrap().len())
+        .collect();
+    assert!(lists.len() >= 16, "{lists:?}");
+    assert!(lists.iter().all(|&len| len <= 64), "{lists:?}");
+    assert_eq!(lists.iter().sum::<usize>(), 640);
+    assert_eq!(deliver_inbound(&fake, "msg_burst_7"), 409);
+
+    // A bucket stored as one list (before the shards) is pruned too.
+    let bucket = (fake.now_ms.get() / 1000 + 300) / 10 + 1;
+    let legacy = format!("inbound/shop/expiring/{bucket}");
+    fake.entries
+        .borrow_mut()
+        .insert(legacy.clone(), br#"["msg_legacy"]"#.to_vec());
+    fake.entries.borrow_mut().insert(
+        "inbound/shop/seen/msg_legacy".into(),
+        json!({ "until": fake.now_ms.get() / 1000 + 310, "token": "old" })
+            .to_string()
+            .into_bytes(),
+    );
+    let directory = "inbound/shop/expiring".to_string();
+    let mut listed: Vec<i64> = serde_json::from_slice(&fake.entries.borrow()[&directory]).unwrap();
+    listed.push(bucket);
+    fake.entries
+        .borrow_mut()
+        .insert(directory, serde_json::to_vec(&listed).unwrap());
+    fake.advance_seconds(400);
+    assert_eq!(deliver_inbound(&fake, "msg_after"), 200);
+    let entries = fake.entries.borrow();
+    assert!(!entries.contains_key(&legacy));
+    assert!(!entries.contains_key("inbound/shop/seen/msg_legacy"));
+    assert!(!entries.contains_key("inbound/shop/seen/msg_burst_7"));
 }
 
 #[test]
