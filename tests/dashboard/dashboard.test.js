@@ -370,6 +370,7 @@ test('a v1a endpoint shows its public key, never a secret, and its test sends ve
   await page.getByRole('button', { name: 'Send a test' }).click();
   await page.getByRole('heading', { name: 'The receiver answered 200' }).waitFor();
   assert.ok(signedBy(received[0], publicKey));
+  await screenshot(page, 'endpoint-v1a');
 
   // Rotating keeps the old public key valid for the chosen grace, and shows the new one.
   await page.getByLabel('The old key stays valid for').selectOption('3600');
