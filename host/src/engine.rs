@@ -22,9 +22,11 @@ pub const MAX_POOLED_INSTANCES: u32 = 100;
 pub enum Allocation {
     /// Memory mapped for each instance and unmapped after it.
     OnDemand,
-    /// Slots reserved once and reused, their first MiB of memory kept
-    /// resident and zeroed in place: a fresh instance takes no page faults
-    /// there (BENCHMARKS.md). At most [`MAX_POOLED_INSTANCES`] at once.
+    /// Slots reserved once and reused, the first 128 KiB of their memory
+    /// kept resident and zeroed in place rather than handed back to the
+    /// kernel: the signer's stack, data and first heap pages (its stack is
+    /// 64 KiB, guest/signer/build.rs), so a fresh instance takes no page
+    /// faults (BENCHMARKS.md). At most [`MAX_POOLED_INSTANCES`] at once.
     Pooled,
 }
 
@@ -42,7 +44,7 @@ pub fn engine(interruptible: bool, allocation: Allocation) -> wasmtime::Result<E
             .total_tables(MAX_POOLED_INSTANCES * 8)
             .total_memories(MAX_POOLED_INSTANCES * 2)
             .max_memory_size(MAX_INSTANCE_MEMORY)
-            .linear_memory_keep_resident(0)
+            .linear_memory_keep_resident(128 << 10)
             .table_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
