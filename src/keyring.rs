@@ -153,13 +153,7 @@ impl Keyring {
         if self.scheme != Scheme::StandardWebhooks {
             return self.sign_provider(timestamp_text, payload, timestamp);
         }
-        let content = [
-            id.as_bytes(),
-            b".",
-            timestamp_text.as_bytes(),
-            b".",
-            payload,
-        ];
+        let content = self.scheme.signed_parts(id, timestamp_text, payload);
         // Built once, and only for an Ed25519 key.
         let mut joined: Option<Vec<u8>> = None;
         let mut header = String::new();

@@ -63,14 +63,23 @@ impl Scheme {
     pub fn from_name(name: &str) -> Option<Scheme> {
         Scheme::ALL.into_iter().find(|scheme| scheme.name() == name)
     }
-}
 
-/// The bytes a provider's HMAC covers, in parts.
-fn signed_parts<'a>(scheme: Scheme, timestamp: &'a str, payload: &'a [u8]) -> [&'a [u8]; 4] {
-    match scheme {
-        Scheme::Stripe => [timestamp.as_bytes(), b".", payload, b""],
-        Scheme::Slack => [b"v0:", timestamp.as_bytes(), b":", payload],
-        _ => [payload, b"", b"", b""],
+    /// The bytes a signature covers, in parts (to hash without copying):
+    /// `id.timestamp.payload`, `timestamp.payload` (Stripe),
+    /// `v0:timestamp:payload` (Slack), or the payload alone.
+    pub(crate) fn signed_parts<'a>(
+        self,
+        id: &'a str,
+        timestamp: &'a str,
+        payload: &'a [u8],
+    ) -> [&'a [u8]; 5] {
+        let (id, timestamp) = (id.as_bytes(), timestamp.as_bytes());
+        match self {
+            Scheme::StandardWebhooks => [id, b".", timestamp, b".", payload],
+            Scheme::Stripe => [timestamp, b".", payload, b"", b""],
+            Scheme::Slack => [b"v0:", timestamp, b":", payload, b""],
+            Scheme::Github | Scheme::Shopify => [payload, b"", b"", b"", b""],
+        }
     }
 }
 
@@ -101,9 +110,10 @@ impl Keyring {
         now: i64,
     ) -> Result<String, Error> {
         let scheme = self.scheme();
+        let parts = scheme.signed_parts("", timestamp, payload);
         let mut tags = self
             .usable(now)
-            .filter_map(|(_, secret)| secret.hmac_of(&signed_parts(scheme, timestamp, payload)));
+            .filter_map(|(_, secret)| secret.hmac_of(&parts));
         let first = tags.next().ok_or(Error::NoUsableSecret)?;
         Ok(match scheme {
             Scheme::Stripe => {
@@ -165,25 +175,16 @@ impl Keyring {
             }
             None => now,
         };
-        let mut any_usable = false;
-        for (index, secret) in self.usable(now) {
-            any_usable = true;
-            let parts = signed_parts(scheme, timestamp_text.unwrap_or(""), payload);
-            let Some(expected) = secret.hmac_of(&parts) else {
-                continue;
-            };
-            if candidates.contains(scheme, &expected) {
-                return Ok(Verified {
-                    secret: index,
-                    id: id.map_or_else(|| hex(&expected), String::from),
-                    timestamp,
-                });
-            }
-        }
-        Err(if any_usable {
-            Error::NoMatchingSignature
-        } else {
-            Error::NoUsableSecret
+        let parts = scheme.signed_parts("", timestamp_text.unwrap_or(""), payload);
+        let (index, expected) = self.first_match(now, |secret| {
+            secret
+                .hmac_of(&parts)
+                .filter(|expected| candidates.contains(scheme, expected))
+        })?;
+        Ok(Verified {
+            secret: index,
+            id: id.map_or_else(|| hex(&expected), String::from),
+            timestamp,
         })
     }
 }

@@ -102,11 +102,7 @@ impl Secret {
         if !(1..=MAX_TEXT_SECRET_LEN).contains(&text.len()) {
             return Err(Error::InvalidSecret);
         }
-        let mut secret = Secret::hmac(text.as_bytes())?;
-        if let Key::Hmac { text, .. } = &mut secret.0 {
-            *text = true;
-        }
-        Ok(secret)
+        Secret::hmac(text.as_bytes(), true)
     }
 
     /// Takes a raw HMAC key of 24 to 64 bytes.
@@ -114,15 +110,16 @@ impl Secret {
         if !(MIN_KEY_LEN..=MAX_KEY_LEN).contains(&key.len()) {
             return Err(Error::InvalidSecret);
         }
-        Secret::hmac(key)
+        Secret::hmac(key, false)
     }
 
-    fn hmac(key: &[u8]) -> Result<Secret, Error> {
+    /// `text`: a provider's secret, written back as given.
+    fn hmac(key: &[u8], text: bool) -> Result<Secret, Error> {
         let mac = HmacSha256::new_from_slice(key).map_err(|_| Error::InvalidSecret)?;
         Ok(Secret(Key::Hmac {
             key: Zeroizing::new(key.to_vec()),
             mac,
-            text: false,
+            text,
         }))
     }
 

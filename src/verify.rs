@@ -5,7 +5,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::encoding::LENIENT_BASE64;
-use crate::{Error, Keyring, Scheme};
+use crate::{Error, Keyring, Scheme, Secret};
 
 /// The default timestamp tolerance: five minutes either way.
 pub const DEFAULT_TOLERANCE_SECONDS: u32 = 300;
@@ -67,41 +67,42 @@ impl Keyring {
         let candidates = SignatureEntries::parse(signatures)?;
         check_age(timestamp, now, tolerance_seconds)?;
 
-        // The signed content, built once and only for an Ed25519 check.
+        let parts = Scheme::StandardWebhooks.signed_parts(id, timestamp_text, payload);
+        // The signed content joined, once and only for an Ed25519 check.
         let mut content: Option<Vec<u8>> = None;
-        let mut any_usable = false;
-        for (index, secret) in self.usable(now) {
-            any_usable = true;
-            let matched = match secret.hmac_of(&[
-                id.as_bytes(),
-                b".",
-                timestamp_text.as_bytes(),
-                b".",
-                payload,
-            ]) {
+        let (index, ()) = self.first_match(now, |secret| {
+            let matched = match secret.hmac_of(&parts) {
                 Some(expected) => candidates.contains(&expected),
                 None => {
-                    let content = content.get_or_insert_with(|| {
-                        [
-                            id.as_bytes(),
-                            b".",
-                            timestamp_text.as_bytes(),
-                            b".",
-                            payload,
-                        ]
-                        .concat()
-                    });
+                    let content = content.get_or_insert_with(|| parts.concat());
                     candidates
                         .asymmetric()
                         .any(|signature| secret.ed25519_verifies(content, &signature))
                 }
             };
-            if matched {
-                return Ok(Verified {
-                    secret: index,
-                    id: String::from(id),
-                    timestamp,
-                });
+            matched.then_some(())
+        })?;
+        Ok(Verified {
+            secret: index,
+            id: String::from(id),
+            timestamp,
+        })
+    }
+
+    /// The index of the first key usable at `now` (keyring order) that
+    /// `matches` accepts, with what it gave; else docs/SPEC.md section 3's
+    /// check 4 or 5: [`Error::NoUsableSecret`] if no key is usable,
+    /// [`Error::NoMatchingSignature`] if none matched.
+    pub(crate) fn first_match<T>(
+        &self,
+        now: i64,
+        mut matches: impl FnMut(&Secret) -> Option<T>,
+    ) -> Result<(usize, T), Error> {
+        let mut any_usable = false;
+        for (index, secret) in self.usable(now) {
+            any_usable = true;
+            if let Some(found) = matches(secret) {
+                return Ok((index, found));
             }
         }
         Err(if any_usable {
