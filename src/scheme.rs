@@ -2,6 +2,7 @@
 //! an HMAC-SHA256 of its own signed bytes in its own headers and encoding,
 //! keyed by the secret's text.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 
 use base64::Engine as _;
@@ -133,34 +134,38 @@ impl Keyring {
     /// Verifies a delivery signed under a provider's scheme. The id of a
     /// scheme without one (Stripe, Slack) is the hex of the matching tag:
     /// a replayed request carries the same one.
-    pub(crate) fn verify_provider<N: AsRef<str>, V: AsRef<str>>(
+    pub(crate) fn verify_provider<'h, N: AsRef<str>, V: AsRef<str>>(
         &self,
-        headers: &[(N, V)],
+        headers: &'h [(N, V)],
         payload: &[u8],
         now: i64,
         tolerance_seconds: u32,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Verified<'h>, Error> {
         let scheme = self.scheme();
         let (id, timestamp_text, candidates) = match scheme {
             Scheme::Stripe => {
-                let [value] = header_values(headers, &["stripe-signature"])?;
+                let [value] = header_values(headers, &[["stripe-signature"]])?;
                 let (timestamp, entries) = stripe_entries(value)?;
                 (None, Some(timestamp), entries)
             }
             Scheme::Slack => {
-                let [timestamp, value] =
-                    header_values(headers, &["x-slack-request-timestamp", "x-slack-signature"])?;
+                let [timestamp, value] = header_values(
+                    headers,
+                    &[["x-slack-request-timestamp", "x-slack-signature"]],
+                )?;
                 (None, Some(timestamp), Candidates::one(value, "v0=")?)
             }
             Scheme::Github => {
                 let [id, value] =
-                    header_values(headers, &["x-github-delivery", "x-hub-signature-256"])?;
+                    header_values(headers, &[["x-github-delivery", "x-hub-signature-256"]])?;
                 (Some(id), None, Candidates::one(value, "sha256=")?)
             }
             // Shopify (Standard Webhooks is verified in verify.rs).
             _ => {
-                let [id, value] =
-                    header_values(headers, &["x-shopify-webhook-id", "x-shopify-hmac-sha256"])?;
+                let [id, value] = header_values(
+                    headers,
+                    &[["x-shopify-webhook-id", "x-shopify-hmac-sha256"]],
+                )?;
                 (Some(id), None, Candidates::one(value, "")?)
             }
         };
@@ -183,7 +188,7 @@ impl Keyring {
         })?;
         Ok(Verified {
             secret: index,
-            id: id.map_or_else(|| hex(&expected), String::from),
+            id: id.map_or_else(|| Cow::Owned(hex(&expected)), Cow::Borrowed),
             timestamp,
         })
     }

@@ -1,10 +1,10 @@
-use alloc::string::String;
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
-use crate::encoding::LENIENT_BASE64;
+use crate::encoding::{LENIENT_BASE64, STANDARD_BASE64};
 use crate::{Error, Keyring, Scheme, Secret};
 
 /// The default timestamp tolerance: five minutes either way.
@@ -28,16 +28,21 @@ const HEADER_FAMILIES: [[&str; 3]; 2] = [
 
 /// HMAC-SHA256 output length; any other decoded length never matches.
 pub(crate) const TAG_LEN: usize = 32;
+/// A tag's base64 without its one padding character.
+const ENCODED_TAG_LEN: usize = TAG_LEN.div_ceil(3) * 4 - 1;
+/// An encoded tag, its padding and zeros, in 64-bit words.
+const ENCODED_TAG_WORDS: usize = (ENCODED_TAG_LEN + 1).div_ceil(8);
 /// Ed25519 signature length.
 const ED25519_SIGNATURE_LEN: usize = 64;
 
-/// A delivery that verified.
+/// A delivery that verified. It borrows the id from the headers it was
+/// verified from where it can: nothing is allocated for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
+pub struct Verified<'h> {
     /// The keyring index of the first usable secret whose signature matched.
     pub secret: usize,
     /// The message id, as received.
-    pub id: String,
+    pub id: Cow<'h, str>,
     /// The message timestamp, Unix seconds.
     pub timestamp: i64,
 }
@@ -49,20 +54,20 @@ impl Keyring {
     ///
     /// The checks run in the order of docs/SPEC.md section 3 and the first failure
     /// is returned. Signatures are compared in constant time.
-    pub fn verify<N: AsRef<str>, V: AsRef<str>>(
+    pub fn verify<'h, N: AsRef<str>, V: AsRef<str>>(
         &self,
-        headers: &[(N, V)],
+        headers: &'h [(N, V)],
         payload: &[u8],
         now: i64,
         tolerance_seconds: u32,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Verified<'h>, Error> {
         if tolerance_seconds > MAX_TOLERANCE_SECONDS {
             return Err(Error::InvalidInput);
         }
         if self.scheme() != Scheme::StandardWebhooks {
             return self.verify_provider(headers, payload, now, tolerance_seconds);
         }
-        let [id, timestamp_text, signatures] = header_values(headers, family(headers))?;
+        let [id, timestamp_text, signatures] = header_values(headers, &HEADER_FAMILIES)?;
         let timestamp = parse_timestamp(timestamp_text)?;
         let candidates = SignatureEntries::parse(signatures)?;
         check_age(timestamp, now, tolerance_seconds)?;
@@ -84,7 +89,7 @@ impl Keyring {
         })?;
         Ok(Verified {
             secret: index,
-            id: String::from(id),
+            id: Cow::Borrowed(id),
             timestamp,
         })
     }
@@ -114,55 +119,59 @@ impl Keyring {
 
     /// [`Keyring::verify`] at the system clock's current time.
     #[cfg(feature = "std")]
-    pub fn verify_now<N: AsRef<str>, V: AsRef<str>>(
+    pub fn verify_now<'h, N: AsRef<str>, V: AsRef<str>>(
         &self,
-        headers: &[(N, V)],
+        headers: &'h [(N, V)],
         payload: &[u8],
         tolerance_seconds: u32,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Verified<'h>, Error> {
         self.verify(headers, payload, crate::unix_now(), tolerance_seconds)
     }
 }
 
-/// The Standard Webhooks names, or Svix's when none of them is present.
-fn family<N: AsRef<str>, V: AsRef<str>>(headers: &[(N, V)]) -> &'static [&'static str; 3] {
-    let standard = &HEADER_FAMILIES[0];
-    if headers.iter().any(|(name, _)| {
-        standard
-            .iter()
-            .any(|wanted| name.as_ref().eq_ignore_ascii_case(wanted))
-    }) {
-        standard
-    } else {
-        &HEADER_FAMILIES[1]
-    }
-}
-
-/// The values of the named headers (matched case-insensitively), each
-/// present and non-empty ([`Error::MissingHeader`]) and present once
-/// ([`Error::InvalidHeader`]).
-pub(crate) fn header_values<'h, N: AsRef<str>, V: AsRef<str>, const COUNT: usize>(
+/// The values of one family of named headers (matched case-insensitively):
+/// the first family any of whose names is present, else the last. Each value
+/// must be present and non-empty ([`Error::MissingHeader`]) and present once
+/// ([`Error::InvalidHeader`]). One pass over the headers: this runs on every
+/// verification.
+pub(crate) fn header_values<
+    'h,
+    N: AsRef<str>,
+    V: AsRef<str>,
+    const COUNT: usize,
+    const FAMILIES: usize,
+>(
     headers: &'h [(N, V)],
-    names: &[&str; COUNT],
+    families: &[[&str; COUNT]; FAMILIES],
 ) -> Result<[&'h str; COUNT], Error> {
-    let mut values: [Option<&str>; COUNT] = [None; COUNT];
-    let mut counts = [0usize; COUNT];
-    for (name, value) in headers {
+    let mut values: [[Option<&str>; COUNT]; FAMILIES] = [[None; COUNT]; FAMILIES];
+    let mut counts = [[0usize; COUNT]; FAMILIES];
+    'headers: for (name, value) in headers {
         let (name, value) = (name.as_ref(), value.as_ref());
-        for (slot, wanted) in names.iter().enumerate() {
-            if name.eq_ignore_ascii_case(wanted) {
-                counts[slot] += 1;
-                if !value.is_empty() && values[slot].is_none() {
-                    values[slot] = Some(value);
+        for (family, names) in families.iter().enumerate() {
+            for (slot, wanted) in names.iter().enumerate() {
+                // Names usually arrive in lowercase, as HTTP/2 sends them:
+                // an exact compare is the cheap first try.
+                if name == *wanted || name.eq_ignore_ascii_case(wanted) {
+                    counts[family][slot] += 1;
+                    if !value.is_empty() && values[family][slot].is_none() {
+                        values[family][slot] = Some(value);
+                    }
+                    // The names are distinct: no other can match.
+                    continue 'headers;
                 }
             }
         }
     }
+    let chosen = counts
+        .iter()
+        .position(|family| family.iter().any(|&count| count > 0))
+        .unwrap_or(FAMILIES - 1);
     let mut found = [""; COUNT];
-    for (slot, value) in values.into_iter().enumerate() {
+    for (slot, value) in values[chosen].into_iter().enumerate() {
         found[slot] = value.ok_or(Error::MissingHeader)?;
     }
-    if counts.iter().any(|&count| count > 1) {
+    if counts[chosen].iter().any(|&count| count > 1) {
         return Err(Error::InvalidHeader);
     }
     Ok(found)
@@ -183,14 +192,27 @@ pub(crate) fn check_age(timestamp: i64, now: i64, tolerance_seconds: u32) -> Res
 
 /// 1 to 19 ASCII digits that fit in an `i64`.
 pub(crate) fn parse_timestamp(text: &str) -> Result<i64, Error> {
-    if !(1..=19).contains(&text.len()) || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+    if !(1..=19).contains(&text.len()) {
         return Err(Error::InvalidHeader);
     }
-    text.parse().map_err(|_| Error::InvalidHeader)
+    // Digits checked as they are added, in one pass (no sign, unlike
+    // `parse`); 18 digits cannot overflow, so only the 19th is checked.
+    let (head, last) = text.as_bytes().split_at(text.len().min(18));
+    let digit = |byte: u8| Some(byte.wrapping_sub(b'0')).filter(|digit| *digit <= 9);
+    let mut value = 0i64;
+    for &byte in head {
+        value = value * 10 + i64::from(digit(byte).ok_or(Error::InvalidHeader)?);
+    }
+    match last.first() {
+        None => Ok(value),
+        Some(&byte) => digit(byte)
+            .and_then(|digit| value.checked_mul(10)?.checked_add(i64::from(digit)))
+            .ok_or(Error::InvalidHeader),
+    }
 }
 
-/// The signature header, checked for size and entry count. Tags are decoded
-/// while matching, into a stack buffer: nothing is allocated or copied.
+/// The signature header, checked for size and entry count. Entries are
+/// matched as they are found: nothing is allocated.
 struct SignatureEntries<'h>(&'h str);
 
 impl<'h> SignatureEntries<'h> {
@@ -198,7 +220,12 @@ impl<'h> SignatureEntries<'h> {
         if header.len() > MAX_SIGNATURE_HEADER_LEN {
             return Err(Error::InvalidHeader);
         }
-        // One pass: this runs on every verification.
+        // Every entry takes at least two bytes with its separator (a `v1a`
+        // entry six), so a header this short is within both caps: skip
+        // counting, which would be a second pass over it.
+        if header.len() < 2 * MAX_SIGNATURE_ENTRIES {
+            return Ok(SignatureEntries(header));
+        }
         let (mut entries, mut asymmetric) = (0, 0);
         for entry in header.split(' ').filter(|entry| !entry.is_empty()) {
             entries += 1;
@@ -210,17 +237,32 @@ impl<'h> SignatureEntries<'h> {
         Ok(SignatureEntries(header))
     }
 
-    /// The `v1` entries that are base64 of 32 bytes; others are skipped.
-    fn tags(&self) -> impl Iterator<Item = [u8; TAG_LEN]> + 'h {
+    /// Whether any `v1` entry is the base64 of `expected`, compared in
+    /// constant time. Decoding is strict (no stray bits after the last
+    /// byte, padding optional), so 32 bytes have exactly one encoding with
+    /// its padding and one without: comparing the text is comparing the
+    /// bytes, and `expected` is encoded once instead of every entry decoded.
+    fn contains(&self, expected: &[u8; TAG_LEN]) -> bool {
+        let mut encoded = [0u8; ENCODED_TAG_WORDS * 8];
+        let written = STANDARD_BASE64.encode_slice(expected, &mut encoded);
+        debug_assert_eq!(written, Ok(ENCODED_TAG_LEN + 1));
+        encoded[ENCODED_TAG_LEN] = 0;
         self.0
             .split(' ')
             .filter_map(|entry| entry.strip_prefix("v1,"))
-            .filter_map(decode_exact::<TAG_LEN>)
-    }
-
-    /// Whether any entry equals `expected`, compared in constant time.
-    fn contains(&self, expected: &[u8; TAG_LEN]) -> bool {
-        self.tags().any(|tag| tags_equal(&tag, expected))
+            .any(|entry| {
+                let entry = match entry.as_bytes() {
+                    [unpadded @ .., b'='] | unpadded => unpadded,
+                };
+                if entry.len() != ENCODED_TAG_LEN {
+                    return false;
+                }
+                let mut received = [0u8; ENCODED_TAG_WORDS * 8];
+                received[..ENCODED_TAG_LEN].copy_from_slice(entry);
+                let received: [u64; ENCODED_TAG_WORDS] = words(&received);
+                let encoded: [u64; ENCODED_TAG_WORDS] = words(&encoded);
+                bool::from(received.ct_eq(&encoded))
+            })
     }
 
     /// The `v1a` entries that are base64 of 64 bytes; others are skipped.
@@ -234,14 +276,18 @@ impl<'h> SignatureEntries<'h> {
 
 /// Constant-time equality of two tags, compared as four 64-bit words.
 pub(crate) fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
-    let words = |tag: &[u8; TAG_LEN]| -> [u64; 4] {
-        core::array::from_fn(|i| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&tag[i * 8..i * 8 + 8]);
-            u64::from_ne_bytes(word)
-        })
-    };
-    bool::from(words(a).ct_eq(&words(b)))
+    let (a, b): ([u64; 4], [u64; 4]) = (words(a), words(b));
+    bool::from(a.ct_eq(&b))
+}
+
+/// Bytes as native-endian 64-bit words, for a constant-time compare
+/// (`WORDS * 8` is `BYTES`).
+fn words<const BYTES: usize, const WORDS: usize>(bytes: &[u8; BYTES]) -> [u64; WORDS] {
+    core::array::from_fn(|i| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(word)
+    })
 }
 
 /// Base64 of exactly `LEN` bytes, or nothing.
@@ -256,4 +302,42 @@ pub(crate) fn decode_exact<const LEN: usize>(value: &str) -> Option<[u8; LEN]> {
     let mut buffer = [0u8; 96];
     let written = LENIENT_BASE64.decode_slice(value, &mut buffer).ok()?;
     buffer[..written].try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::format;
+    use alloc::string::String;
+
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Comparing a tag's encoding is comparing the decoded bytes: the
+        /// same answer as decoding each entry, for the canonical encoding
+        /// with or without its padding and for any one character changed.
+        #[test]
+        fn comparing_encodings_agrees_with_decoding(
+            expected in any::<[u8; TAG_LEN]>(),
+            change in proptest::option::of((0..44usize, proptest::char::range('*', 'z'))),
+            padded in any::<bool>(),
+        ) {
+            let mut entry = STANDARD_BASE64.encode(expected);
+            if let Some((at, replacement)) = change {
+                entry.replace_range(at..at + 1, &String::from(replacement));
+            }
+            if !padded && entry.ends_with('=') {
+                entry.pop();
+            }
+            let header = format!("v1,{entry}");
+            let decoded = decode_exact::<TAG_LEN>(&entry);
+            prop_assert_eq!(
+                SignatureEntries(&header).contains(&expected),
+                decoded == Some(expected),
+                "entry {}", entry
+            );
+        }
+    }
 }

@@ -112,14 +112,14 @@ pub async fn receive(
 /// Verifies the delivery with the source's keyring; a failure is counted
 /// (sampled past the first hundred) and becomes the problem of its library
 /// error.
-fn verify(
+fn verify<'r>(
     platform: &impl Platform,
     source: &InboundSource,
     name: &str,
-    request: &Request,
+    request: &'r Request,
     now: i64,
     tolerance: u32,
-) -> Result<Verified, Problem> {
+) -> Result<Verified<'r>, Problem> {
     let keyring = Keyring::from_records_for(source.scheme, &source.secrets).map_err(|_| {
         Problem::new(
             Code::InvalidConfiguration,
@@ -218,10 +218,10 @@ async fn forward(
     config: &Config,
     source: &InboundSource,
     request: &Request,
-    verified: &Verified,
+    verified: &Verified<'_>,
 ) -> Result<OutboundResponse, SendFailure> {
     let mut headers = vec![
-        ("webhook-id".to_string(), verified.id.clone()),
+        ("webhook-id".to_string(), verified.id.to_string()),
         (
             "webhook-timestamp".to_string(),
             verified.timestamp.to_string(),

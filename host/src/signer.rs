@@ -292,7 +292,7 @@ impl Session {
         payload: &[u8],
         now: Option<i64>,
         tolerance_seconds: Option<u32>,
-    ) -> Result<hooksign::Verified, HostError> {
+    ) -> Result<hooksign::Verified<'static>, HostError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let verified = self
             .bindings
@@ -309,7 +309,7 @@ impl Session {
         let verified = verified.map_err(from_wit_error)?;
         Ok(hooksign::Verified {
             secret: verified.secret as usize,
-            id: verified.id,
+            id: verified.id.into(),
             timestamp: verified.timestamp,
         })
     }

@@ -62,7 +62,7 @@ impl signing::GuestKeyring for Keyring {
             .map_err(to_wit)?;
         Ok(Verified {
             secret: index(verified.secret),
-            id: verified.id,
+            id: verified.id.into_owned(),
             timestamp: verified.timestamp,
         })
     }
