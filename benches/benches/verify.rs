@@ -214,7 +214,7 @@ fn component_path() -> PathBuf {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
         PathBuf::from,
     );
-    target.join("wasm32-wasip2/release/hooksign_signer.wasm")
+    target.join("wasm32-wasip2/component/hooksign_signer.wasm")
 }
 
 fn component(c: &mut Criterion) {

@@ -427,7 +427,7 @@ fn the_manifest_declares_what_the_service_reads() {
     let component = manifest["component"]["hooksign"].as_table().unwrap();
     assert_eq!(
         component["source"].as_str(),
-        Some("target/wasm32-wasip2/release/hooksign_http.wasm")
+        Some("target/wasm32-wasip2/component/hooksign_http.wasm")
     );
     assert_eq!(
         component["key_value_stores"].as_array().unwrap()[0].as_str(),

@@ -22,11 +22,11 @@ pub use vectors::ComponentBackend;
 
 use std::path::PathBuf;
 
-/// Where `cargo build --release --target wasm32-wasip2 -p hooksign-signer`
+/// Where `cargo build --profile component --target wasm32-wasip2 -p hooksign-signer`
 /// writes the component: under `$CARGO_TARGET_DIR`, or `target/` of the
 /// current directory.
 pub fn default_component_path() -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("wasm32-wasip2/release/hooksign_signer.wasm")
+    target.join("wasm32-wasip2/component/hooksign_signer.wasm")
 }

@@ -166,7 +166,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Engine::Native)]
         engine: Engine,
         /// The signer component, for `--engine component`
-        /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_signer.wasm].
+        /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/component/hooksign_signer.wasm].
         #[arg(long, value_name = "PATH")]
         component: Option<PathBuf>,
     },
@@ -219,7 +219,7 @@ struct ServeArgs {
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
     /// The edge component
-    /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/release/hooksign_http.wasm].
+    /// [default: $CARGO_TARGET_DIR or target/, then wasm32-wasip2/component/hooksign_http.wasm].
     #[arg(long, value_name = "PATH")]
     component: Option<PathBuf>,
     /// How long one request may take before it is stopped with a 503.

@@ -77,12 +77,12 @@ pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 /// `--max-connections` when not given.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-/// Where `cargo build --release --target wasm32-wasip2 -p hooksign-http`
+/// Where `cargo build --profile component --target wasm32-wasip2 -p hooksign-http`
 /// writes the edge component.
 pub fn default_edge_component_path() -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("wasm32-wasip2/release/hooksign_http.wasm")
+    target.join("wasm32-wasip2/component/hooksign_http.wasm")
 }
 
 struct Server {

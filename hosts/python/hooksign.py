@@ -1,7 +1,7 @@
 """The hooksign signer component from Python, through the `wasmtime` package.
 
     from hooksign import Signer
-    signer = Signer("target/wasm32-wasip2/release/hooksign_signer.wasm")
+    signer = Signer("target/wasm32-wasip2/component/hooksign_signer.wasm")
     keyring = signer.keyring([{"key": signer.generate_secret()}])
     signature = keyring.sign("msg_1", 1700000000, b'{"a": 1}')
     keyring.verify(headers, body, now=1700000000)  # -> {"secret": 0, "id": ..., "timestamp": ...}
@@ -19,7 +19,7 @@ from wasmtime.component import Component, Linker, Record, Variant
 INTERFACE = "hooksign:webhooks/signing@0.1.0"
 DEFAULT_COMPONENT = (
     Path(os.environ.get("CARGO_TARGET_DIR", Path(__file__).resolve().parents[2] / "target"))
-    / "wasm32-wasip2/release/hooksign_signer.wasm"
+    / "wasm32-wasip2/component/hooksign_signer.wasm"
 )
 
 

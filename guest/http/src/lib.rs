@@ -6,7 +6,7 @@
 #![allow(unsafe_code)] // the export glue that `#[http_component]` generates
 
 // Linked for its `hooksign:webhooks/signing` exports (the `edge` world).
-extern crate hooksign_signer;
+extern crate hooksign_signing;
 
 use std::future::Future;
 use std::pin::{Pin, pin};

@@ -25,10 +25,10 @@ fn built_component(file: &str) -> PathBuf {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
         PathBuf::from,
     );
-    let path = target.join("wasm32-wasip2/release").join(file);
+    let path = target.join("wasm32-wasip2/component").join(file);
     assert!(
         path.exists(),
-        "{} is missing: build the components with `cargo build --release --locked --target wasm32-wasip2 -p hooksign-signer -p hooksign-http` (scripts/test does)",
+        "{} is missing: build the components with scripts/build-components (scripts/test does)",
         path.display()
     );
     path
