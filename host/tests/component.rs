@@ -193,6 +193,33 @@ fn the_signer_imports_only_a_clock_and_a_random_source() {
 }
 
 #[test]
+fn one_instance_frees_what_each_call_allocated() {
+    // 600 calls of 1 MiB each through one instance: more than its 512 MiB
+    // memory cap in all, so this passes only if the component's allocator
+    // takes back each call's arguments and result.
+    let mut session = component().session().unwrap();
+    let key = session.generate_secret().unwrap();
+    let records = [SecretRecord::new(key.as_str())];
+    let keyring = session.parse_keyring(&records).unwrap();
+    let body = vec![b'a'; 1 << 20];
+    let signature = Keyring::from_records(&records)
+        .unwrap()
+        .sign("msg", 1_700_000_000, &body)
+        .unwrap();
+    let headers = [
+        ("webhook-id".to_string(), "msg".to_string()),
+        ("webhook-timestamp".to_string(), "1700000000".to_string()),
+        ("webhook-signature".to_string(), signature),
+    ];
+    for _ in 0..600 {
+        let verified = session
+            .verify(keyring, &headers, &body, Some(1_700_000_000), None)
+            .unwrap();
+        assert_eq!(verified.secret, 0);
+    }
+}
+
+#[test]
 fn abuse_is_an_answer_or_an_error_never_a_crash() {
     let component = component();
     let mut session = component.session().unwrap();
