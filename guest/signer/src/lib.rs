@@ -62,7 +62,9 @@ unsafe impl talc::source::Source for InitialThenGrown {
             }
         }
         // Enough for the chunk, its alignment and talc's bookkeeping.
-        let wanted = layout.size() + layout.align() + 4 * talc::base::CHUNK_UNIT;
+        let wanted = layout
+            .size()
+            .saturating_add(layout.align() + 4 * talc::base::CHUNK_UNIT);
         let pages = wanted.div_ceil(PAGE);
         let previous = memory_grow::<0>(pages);
         if previous == usize::MAX {
@@ -100,14 +102,22 @@ unsafe extern "C" fn cabi_realloc(
     align: usize,
     new_len: usize,
 ) -> *mut u8 {
-    let pointer = if old_len == 0 {
-        if new_len == 0 {
-            return align as *mut u8;
+    // Zero bytes take no memory: the ABI only needs an aligned address.
+    if new_len == 0 {
+        if old_len != 0 {
+            // SAFETY: `old` came from this allocator with this layout.
+            unsafe {
+                alloc::alloc::dealloc(old, Layout::from_size_align_unchecked(old_len, align));
+            }
         }
+        return core::ptr::without_provenance_mut(align);
+    }
+    let pointer = if old_len == 0 {
         // SAFETY: the ABI's alignment is a power of two; the size is not zero.
         unsafe { alloc::alloc::alloc(Layout::from_size_align_unchecked(new_len, align)) }
     } else {
-        // SAFETY: `old` came from this allocator with this layout.
+        // SAFETY: `old` came from this allocator with this layout; the new
+        // size is not zero.
         unsafe {
             alloc::alloc::realloc(
                 old,
