@@ -247,6 +247,7 @@ impl<'h> SignatureEntries<'h> {
         let written = STANDARD_BASE64.encode_slice(expected, &mut encoded);
         debug_assert_eq!(written, Ok(ENCODED_TAG_LEN + 1));
         encoded[ENCODED_TAG_LEN] = 0;
+        let encoded: [u64; ENCODED_TAG_WORDS] = words(&encoded);
         self.0
             .split(' ')
             .filter_map(|entry| entry.strip_prefix("v1,"))
@@ -260,7 +261,6 @@ impl<'h> SignatureEntries<'h> {
                 let mut received = [0u8; ENCODED_TAG_WORDS * 8];
                 received[..ENCODED_TAG_LEN].copy_from_slice(entry);
                 let received: [u64; ENCODED_TAG_WORDS] = words(&received);
-                let encoded: [u64; ENCODED_TAG_WORDS] = words(&encoded);
                 bool::from(received.ct_eq(&encoded))
             })
     }
@@ -280,9 +280,9 @@ pub(crate) fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
     bool::from(a.ct_eq(&b))
 }
 
-/// Bytes as native-endian 64-bit words, for a constant-time compare
-/// (`WORDS * 8` is `BYTES`).
+/// Bytes as native-endian 64-bit words, for a constant-time compare.
 fn words<const BYTES: usize, const WORDS: usize>(bytes: &[u8; BYTES]) -> [u64; WORDS] {
+    const { assert!(WORDS * 8 == BYTES, "every byte in exactly one word") };
     core::array::from_fn(|i| {
         let mut word = [0u8; 8];
         word.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
