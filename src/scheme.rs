@@ -10,9 +10,9 @@ use base64::Engine as _;
 use crate::encoding::STANDARD_BASE64;
 use crate::verify::{
     MAX_SIGNATURE_ENTRIES, MAX_SIGNATURE_HEADER_LEN, TAG_LEN, check_age, decode_exact,
-    header_values, parse_timestamp, tags_equal,
+    parse_timestamp, required, tags_equal,
 };
-use crate::{Error, Keyring, Verified, is_valid_message_id};
+use crate::{Error, HeaderValues, Keyring, Verified, is_valid_message_id};
 
 /// How deliveries are signed: the headers, the signed bytes and the encoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -134,9 +134,9 @@ impl Keyring {
     /// Verifies a delivery signed under a provider's scheme. The id of a
     /// scheme without one (Stripe, Slack) is the hex of the matching tag:
     /// a replayed request carries the same one.
-    pub(crate) fn verify_provider<'h, N: AsRef<str>, V: AsRef<str>>(
+    pub(crate) fn verify_provider<'h>(
         &self,
-        headers: &'h [(N, V)],
+        values: HeaderValues<'h>,
         payload: &[u8],
         now: i64,
         tolerance_seconds: u32,
@@ -144,29 +144,24 @@ impl Keyring {
         let scheme = self.scheme();
         let (id, timestamp_text, candidates) = match scheme {
             Scheme::Stripe => {
-                let [value] = header_values(headers, &[["stripe-signature"]])?;
-                let (timestamp, entries) = stripe_entries(value)?;
+                let (timestamp, entries) = stripe_entries(required(values.signature)?)?;
                 (None, Some(timestamp), entries)
             }
             Scheme::Slack => {
-                let [timestamp, value] = header_values(
-                    headers,
-                    &[["x-slack-request-timestamp", "x-slack-signature"]],
-                )?;
-                (None, Some(timestamp), Candidates::one(value, "v0=")?)
+                let timestamp = required(values.timestamp)?;
+                let signature = required(values.signature)?;
+                (None, Some(timestamp), Candidates::one(signature, "v0=")?)
             }
             Scheme::Github => {
-                let [id, value] =
-                    header_values(headers, &[["x-github-delivery", "x-hub-signature-256"]])?;
-                (Some(id), None, Candidates::one(value, "sha256=")?)
+                let id = required(values.id)?;
+                let signature = required(values.signature)?;
+                (Some(id), None, Candidates::one(signature, "sha256=")?)
             }
             // Shopify (Standard Webhooks is verified in verify.rs).
             _ => {
-                let [id, value] = header_values(
-                    headers,
-                    &[["x-shopify-webhook-id", "x-shopify-hmac-sha256"]],
-                )?;
-                (Some(id), None, Candidates::one(value, "")?)
+                let id = required(values.id)?;
+                let signature = required(values.signature)?;
+                (Some(id), None, Candidates::one(signature, "")?)
             }
         };
         if id.is_some_and(|id| !is_valid_message_id(id)) {

@@ -47,10 +47,87 @@ pub struct Verified<'h> {
     pub timestamp: i64,
 }
 
+/// The values of the headers a scheme's verification reads (see
+/// [`HeaderValues::find`] for the names), looked up by the caller when it
+/// calls [`Keyring::verify_values`]. A value the scheme does not read is
+/// ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderValues<'h> {
+    /// The message id; Stripe and Slack send none.
+    pub id: Option<&'h str>,
+    /// The timestamp; Stripe's is in its signature header, GitHub and
+    /// Shopify send none.
+    pub timestamp: Option<&'h str>,
+    /// The signature header's value.
+    pub signature: Option<&'h str>,
+}
+
+impl<'h> HeaderValues<'h> {
+    /// Finds the values `scheme` reads among `headers` (name and value pairs
+    /// as received, names matched case-insensitively):
+    /// - Standard Webhooks: `webhook-id`, `webhook-timestamp` and
+    ///   `webhook-signature`, or `svix-id`, `svix-timestamp` and
+    ///   `svix-signature` when no `webhook-` one is present;
+    /// - Stripe: `Stripe-Signature`;
+    /// - GitHub: `X-GitHub-Delivery` and `X-Hub-Signature-256`;
+    /// - Slack: `X-Slack-Request-Timestamp` and `X-Slack-Signature`;
+    /// - Shopify: `X-Shopify-Webhook-Id` and `X-Shopify-Hmac-Sha256`.
+    ///
+    /// Each must be present and non-empty ([`Error::MissingHeader`]) and
+    /// present once ([`Error::InvalidHeader`]).
+    pub fn find<N: AsRef<str>, V: AsRef<str>>(
+        scheme: Scheme,
+        headers: &'h [(N, V)],
+    ) -> Result<HeaderValues<'h>, Error> {
+        let (id, timestamp, signature) = match scheme {
+            Scheme::StandardWebhooks => {
+                let [id, timestamp, signature] = header_values(headers, &HEADER_FAMILIES)?;
+                (Some(id), Some(timestamp), signature)
+            }
+            Scheme::Stripe => {
+                let [signature] = header_values(headers, &[["stripe-signature"]])?;
+                (None, None, signature)
+            }
+            Scheme::Github => {
+                let [id, signature] =
+                    header_values(headers, &[["x-github-delivery", "x-hub-signature-256"]])?;
+                (Some(id), None, signature)
+            }
+            Scheme::Slack => {
+                let [timestamp, signature] = header_values(
+                    headers,
+                    &[["x-slack-request-timestamp", "x-slack-signature"]],
+                )?;
+                (None, Some(timestamp), signature)
+            }
+            Scheme::Shopify => {
+                let [id, signature] = header_values(
+                    headers,
+                    &[["x-shopify-webhook-id", "x-shopify-hmac-sha256"]],
+                )?;
+                (Some(id), None, signature)
+            }
+        };
+        Ok(HeaderValues {
+            id,
+            timestamp,
+            signature: Some(signature),
+        })
+    }
+}
+
+/// A value a scheme reads: [`Error::MissingHeader`] if absent or empty.
+pub(crate) fn required(value: Option<&str>) -> Result<&str, Error> {
+    value
+        .filter(|value| !value.is_empty())
+        .ok_or(Error::MissingHeader)
+}
+
 impl Keyring {
     /// Verifies a delivery: its headers (name and value pairs as received,
-    /// names matched case-insensitively) and its raw payload, at time `now`,
-    /// accepting timestamps up to `tolerance_seconds` (0 to 86400) away.
+    /// names matched case-insensitively; see [`HeaderValues::find`]) and its
+    /// raw payload, at time `now`, accepting timestamps up to
+    /// `tolerance_seconds` (0 to 86400) away.
     ///
     /// The checks run in the order of docs/SPEC.md section 3 and the first failure
     /// is returned. Signatures are compared in constant time.
@@ -61,13 +138,46 @@ impl Keyring {
         now: i64,
         tolerance_seconds: u32,
     ) -> Result<Verified<'h>, Error> {
-        if tolerance_seconds > MAX_TOLERANCE_SECONDS {
-            return Err(Error::InvalidInput);
-        }
+        check_tolerance(tolerance_seconds)?;
         if self.scheme() != Scheme::StandardWebhooks {
-            return self.verify_provider(headers, payload, now, tolerance_seconds);
+            let values = HeaderValues::find(self.scheme(), headers)?;
+            return self.verify_provider(values, payload, now, tolerance_seconds);
         }
-        let [id, timestamp_text, signatures] = header_values(headers, &HEADER_FAMILIES)?;
+        let [id, timestamp, signature] = header_values(headers, &HEADER_FAMILIES)?;
+        self.verify_standard(id, timestamp, signature, payload, now, tolerance_seconds)
+    }
+
+    /// [`Keyring::verify`] from the header values, looked up by the caller:
+    /// the same checks and errors after the lookup's, and a value the
+    /// scheme reads that is absent or empty is [`Error::MissingHeader`].
+    pub fn verify_values<'h>(
+        &self,
+        values: HeaderValues<'h>,
+        payload: &[u8],
+        now: i64,
+        tolerance_seconds: u32,
+    ) -> Result<Verified<'h>, Error> {
+        check_tolerance(tolerance_seconds)?;
+        if self.scheme() != Scheme::StandardWebhooks {
+            return self.verify_provider(values, payload, now, tolerance_seconds);
+        }
+        let id = required(values.id)?;
+        let timestamp = required(values.timestamp)?;
+        let signature = required(values.signature)?;
+        self.verify_standard(id, timestamp, signature, payload, now, tolerance_seconds)
+    }
+
+    /// Standard Webhooks' checks after the header lookup (docs/SPEC.md
+    /// section 3).
+    fn verify_standard<'h>(
+        &self,
+        id: &'h str,
+        timestamp_text: &str,
+        signatures: &str,
+        payload: &[u8],
+        now: i64,
+        tolerance_seconds: u32,
+    ) -> Result<Verified<'h>, Error> {
         let timestamp = parse_timestamp(timestamp_text)?;
         let candidates = SignatureEntries::parse(signatures)?;
         check_age(timestamp, now, tolerance_seconds)?;
@@ -152,7 +262,9 @@ pub(crate) fn header_values<
             for (slot, wanted) in names.iter().enumerate() {
                 // Names usually arrive in lowercase, as HTTP/2 sends them:
                 // an exact compare is the cheap first try.
-                if name == *wanted || name.eq_ignore_ascii_case(wanted) {
+                if same_bytes(name.as_bytes(), wanted.as_bytes())
+                    || name.eq_ignore_ascii_case(wanted)
+                {
                     counts[family][slot] += 1;
                     if !value.is_empty() && values[family][slot].is_none() {
                         values[family][slot] = Some(value);
@@ -175,6 +287,31 @@ pub(crate) fn header_values<
         return Err(Error::InvalidHeader);
     }
     Ok(found)
+}
+
+/// Byte equality in 64-bit words, the last one overlapping: wasm's
+/// `memcmp` (wasi-libc) goes a byte at a time, and header names are
+/// compared on every verification.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) else {
+        return a == b;
+    };
+    let word = |bytes: &[u8; 8]| u64::from_ne_bytes(*bytes);
+    a.len() == b.len()
+        && word(a_last) == word(b_last)
+        && a.as_chunks::<8>()
+            .0
+            .iter()
+            .zip(b.as_chunks::<8>().0)
+            .all(|(x, y)| word(x) == word(y))
+}
+
+/// [`Error::InvalidInput`] for a tolerance over [`MAX_TOLERANCE_SECONDS`].
+fn check_tolerance(tolerance_seconds: u32) -> Result<(), Error> {
+    if tolerance_seconds > MAX_TOLERANCE_SECONDS {
+        return Err(Error::InvalidInput);
+    }
+    Ok(())
 }
 
 /// [`Error::TimestampTooOld`] or [`Error::TimestampTooNew`] past the tolerance.

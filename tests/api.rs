@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hooksign::{Error, Keyring, MAX_KEY_LEN, MIN_KEY_LEN, Secret, SecretRecord};
+use hooksign::{
+    Error, HeaderValues, Keyring, MAX_KEY_LEN, MIN_KEY_LEN, Scheme, Secret, SecretRecord,
+};
 
 const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const KEY_BASE64: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -121,4 +123,64 @@ fn headers_may_be_borrowed_or_owned() {
         .collect();
     assert_eq!(keyring.verify(&borrowed, b"x", 10, 0).unwrap().secret, 0);
     assert_eq!(keyring.verify(&owned, b"x", 10, 0).unwrap().secret, 0);
+}
+
+/// A keyring of `scheme` and the headers it sends for one payload.
+fn signed_for(scheme: Scheme) -> (Keyring, Vec<(&'static str, String)>) {
+    let key = match scheme {
+        Scheme::StandardWebhooks => KEY,
+        _ => "It's a Secret to Everybody",
+    };
+    let keyring = Keyring::from_records_for(scheme, &[SecretRecord::new(key)]).unwrap();
+    let headers = keyring.sign_headers("msg_1", 1_700_000_000, b"{}").unwrap();
+    (keyring, headers)
+}
+
+#[test]
+fn header_values_verify_as_the_headers_they_were_found_in() {
+    for scheme in Scheme::ALL {
+        let (keyring, headers) = signed_for(scheme);
+        let values = HeaderValues::find(scheme, &headers).unwrap();
+        let from_headers = keyring.verify(&headers, b"{}", 1_700_000_000, 300);
+        let from_values = keyring.verify_values(values, b"{}", 1_700_000_000, 300);
+        assert_eq!(from_values, from_headers, "{scheme:?}");
+        assert_eq!(from_values.unwrap().secret, 0, "{scheme:?}");
+        assert_eq!(
+            keyring.verify_values(values, b"{ }", 1_700_000_000, 300),
+            Err(Error::NoMatchingSignature),
+            "{scheme:?}"
+        );
+    }
+}
+
+#[test]
+fn a_header_value_the_scheme_reads_must_be_there_and_others_are_ignored() {
+    type Field = for<'a> fn(&'a mut HeaderValues<'static>) -> &'a mut Option<&'static str>;
+    let fields: [(&str, Field); 3] = [
+        ("id", |values| &mut values.id),
+        ("timestamp", |values| &mut values.timestamp),
+        ("signature", |values| &mut values.signature),
+    ];
+    let mut read_by_some_scheme = [false; 3];
+    for scheme in Scheme::ALL {
+        let (keyring, headers) = signed_for(scheme);
+        let headers: &'static [(&str, String)] = Vec::leak(headers);
+        let found = HeaderValues::find(scheme, headers).unwrap();
+        for (index, (name, field)) in fields.into_iter().enumerate() {
+            let mut values = found;
+            if field(&mut values).is_some() {
+                read_by_some_scheme[index] = true;
+                for missing in [None, Some("")] {
+                    *field(&mut values) = missing;
+                    let got = keyring.verify_values(values, b"{}", 1_700_000_000, 300);
+                    assert_eq!(got, Err(Error::MissingHeader), "{scheme:?} {name}");
+                }
+            } else {
+                *field(&mut values) = Some("not read");
+                let got = keyring.verify_values(values, b"{}", 1_700_000_000, 300);
+                assert_eq!(got.unwrap().secret, 0, "{scheme:?} {name}");
+            }
+        }
+    }
+    assert_eq!(read_by_some_scheme, [true; 3]);
 }

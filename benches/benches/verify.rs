@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{Hmac, Mac as _};
-use hooksign::{Keyring, Secret, SecretRecord};
+use hooksign::{HeaderValues, Keyring, Scheme, Secret, SecretRecord};
 use hooksign_host::SignerComponent;
 use sha2::Sha256;
 
@@ -111,6 +111,25 @@ fn native(c: &mut Criterion) {
                             keyring
                                 .verify(
                                     black_box(&headers),
+                                    black_box(&message.body),
+                                    message.timestamp,
+                                    300,
+                                )
+                                .unwrap()
+                        })
+                    },
+                );
+            }
+            if secrets == 2 {
+                let headers = message.headers(1);
+                let values = HeaderValues::find(Scheme::StandardWebhooks, &headers).unwrap();
+                c.bench_function(
+                    &format!("native_verify_values/{label}/keyring{secrets}/entries1"),
+                    |b| {
+                        b.iter(|| {
+                            keyring
+                                .verify_values(
+                                    black_box(values),
                                     black_box(&message.body),
                                     message.timestamp,
                                     300,
@@ -251,6 +270,23 @@ fn component_variant(c: &mut Criterion, variant: &str, deadline: Option<std::tim
                         .verify(
                             keyring,
                             black_box(&headers),
+                            black_box(&message.body),
+                            Some(message.timestamp),
+                            Some(300),
+                        )
+                        .unwrap()
+                })
+            },
+        );
+        let values = HeaderValues::find(Scheme::StandardWebhooks, &headers).unwrap();
+        c.bench_function(
+            &format!("component_verify_values_reused{variant}/{label}/keyring2"),
+            |b| {
+                b.iter(|| {
+                    session
+                        .verify_values(
+                            keyring,
+                            black_box(values),
                             black_box(&message.body),
                             Some(message.timestamp),
                             Some(300),

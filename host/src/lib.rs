@@ -17,7 +17,9 @@ mod vectors;
 
 pub use edge_imports::variables_from;
 pub use engine::{MAX_INSTANCE_MEMORY, MAX_POOLED_INSTANCES};
-pub use signer::{DEFAULT_CALL_DEADLINE, HostError, KeyringHandle, Session, SignerComponent};
+pub use signer::{
+    DEFAULT_CALL_DEADLINE, HostError, KeyringHandle, Session, SignerComponent, VerifiedValues,
+};
 pub use vectors::ComponentBackend;
 
 use std::path::PathBuf;

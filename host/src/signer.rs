@@ -225,6 +225,16 @@ impl SignerComponent {
     }
 }
 
+/// What `verify-values` found: the matching key's index and the message
+/// timestamp (the id is the one passed in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedValues {
+    /// The keyring index of the first usable key that matched.
+    pub secret: usize,
+    /// The message timestamp, Unix seconds.
+    pub timestamp: i64,
+}
+
 /// A keyring living inside one [`Session`]'s instance.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyringHandle(ResourceAny);
@@ -310,6 +320,39 @@ impl Session {
         Ok(hooksign::Verified {
             secret: verified.secret as usize,
             id: verified.id.into(),
+            timestamp: verified.timestamp,
+        })
+    }
+
+    /// Verifies a delivery from the header values its scheme reads
+    /// (`verify-values`); `None` takes the component's clock and the
+    /// default tolerance. The result has no id: it is `values.id`.
+    pub fn verify_values(
+        &mut self,
+        keyring: KeyringHandle,
+        values: hooksign::HeaderValues<'_>,
+        payload: &[u8],
+        now: Option<i64>,
+        tolerance_seconds: Option<u32>,
+    ) -> Result<VerifiedValues, HostError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let verified = self
+            .bindings
+            .hooksign_webhooks_signing()
+            .keyring()
+            .call_verify_values(
+                &mut self.store,
+                keyring.0,
+                values.id,
+                values.timestamp,
+                values.signature.unwrap_or_default(),
+                payload,
+                now,
+                tolerance_seconds,
+            )?;
+        let verified = verified.map_err(from_wit_error)?;
+        Ok(VerifiedValues {
+            secret: verified.secret as usize,
             timestamp: verified.timestamp,
         })
     }

@@ -57,6 +57,25 @@ impl Backend for ComponentBackend<'_> {
         })
     }
 
+    fn verify_values(
+        &mut self,
+        input: &VerifyInput,
+        values: hooksign::HeaderValues<'_>,
+    ) -> Result<Outcome, String> {
+        self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
+            let verified = session.verify_values(
+                keyring,
+                values,
+                &input.payload,
+                Some(input.now),
+                input.tolerance_seconds,
+            )?;
+            Ok(Outcome::Verified {
+                secret: verified.secret as u64,
+            })
+        })
+    }
+
     fn rotate(&mut self, input: &RotateInput) -> Result<Outcome, String> {
         self.with_keyring(input.scheme, &input.secrets, |session, keyring| {
             let rotated = session.rotate(

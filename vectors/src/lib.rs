@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hooksign::{Error, Scheme, SecretRecord};
+use hooksign::{Error, HeaderValues, Scheme, SecretRecord};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -156,6 +156,13 @@ pub trait Backend {
     fn sign(&mut self, input: &SignInput) -> Result<Outcome, String>;
     /// Verifies a delivery.
     fn verify(&mut self, input: &VerifyInput) -> Result<Outcome, String>;
+    /// Verifies a delivery from the values of the headers its scheme reads,
+    /// found in its headers by [`HeaderValues::find`].
+    fn verify_values(
+        &mut self,
+        input: &VerifyInput,
+        values: HeaderValues<'_>,
+    ) -> Result<Outcome, String>;
     /// Rotates a keyring.
     fn rotate(&mut self, input: &RotateInput) -> Result<Outcome, String>;
     /// Lists usable secrets.
@@ -211,7 +218,7 @@ pub fn run(file: &VectorFile, backend: &mut dyn Backend) -> Report {
     for case in &file.cases {
         let got = match &case.input {
             Input::Sign(input) => backend.sign(input),
-            Input::Verify(input) => backend.verify(input),
+            Input::Verify(input) => verify_both_ways(backend, input, &case.expect),
             Input::Rotate(input) => backend.rotate(input),
             Input::Active(input) => backend.active(input),
         };
@@ -230,6 +237,27 @@ pub fn run(file: &VectorFile, backend: &mut dyn Backend) -> Report {
         }
     }
     report
+}
+
+/// A verify case through `verify`, then, where the headers hold the values
+/// its scheme reads, through `verify-values`: the first outcome that is not
+/// the expected one, the second marked as such.
+fn verify_both_ways(
+    backend: &mut dyn Backend,
+    input: &VerifyInput,
+    expect: &Outcome,
+) -> Result<Outcome, String> {
+    let outcome = backend.verify(input)?;
+    if outcome != *expect {
+        return Ok(outcome);
+    }
+    let Ok(values) = HeaderValues::find(input.scheme, &input.headers) else {
+        return Ok(outcome);
+    };
+    match backend.verify_values(input, values)? {
+        same if same == outcome => Ok(outcome),
+        other => Err(format!("verify-values gave {other}")),
+    }
 }
 
 /// Runs every case of every file against a backend.

@@ -1,4 +1,6 @@
-use hooksign::{DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Error, Keyring, Secret};
+use hooksign::{
+    DEFAULT_GRACE_SECONDS, DEFAULT_TOLERANCE_SECONDS, Error, HeaderValues, Keyring, Secret,
+};
 
 use crate::{ActiveInput, Backend, Outcome, RotateInput, SignInput, VerifyInput};
 
@@ -27,6 +29,23 @@ impl Backend for Native {
             Keyring::from_records_for(input.scheme, &input.secrets).and_then(|keyring| {
                 keyring
                     .verify(&input.headers, &input.payload, input.now, tolerance)
+                    .map(|verified| Outcome::Verified {
+                        secret: verified.secret as u64,
+                    })
+            }),
+        )
+    }
+
+    fn verify_values(
+        &mut self,
+        input: &VerifyInput,
+        values: HeaderValues<'_>,
+    ) -> Result<Outcome, String> {
+        let tolerance = input.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS);
+        outcome(
+            Keyring::from_records_for(input.scheme, &input.secrets).and_then(|keyring| {
+                keyring
+                    .verify_values(values, &input.payload, input.now, tolerance)
                     .map(|verified| Outcome::Verified {
                         secret: verified.secret as u64,
                     })

@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hooksign_vectors::{Native, Outcome, parse, run};
+use hooksign::HeaderValues;
+use hooksign_vectors::{
+    ActiveInput, Backend, Native, Outcome, RotateInput, SignInput, VerifyInput, parse, run,
+};
 
 const SIGN_CASE: &str = r#"{
     "name": "spec-example", "op": "sign",
@@ -94,5 +97,53 @@ fn outcomes_print_in_the_expect_form() {
     assert_eq!(
         Outcome::Error(hooksign::Error::TooManySecrets).to_string(),
         r#"{"error":"too-many-secrets"}"#
+    );
+}
+
+const VERIFY_CASE: &str = r#"{
+    "name": "spec-example-verifies", "op": "verify",
+    "secrets": [{"key": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}],
+    "headers": [
+        ["webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"],
+        ["webhook-timestamp", "1614265330"],
+        ["webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="]
+    ],
+    "payload": "{\"test\": 2432232314}", "now": 1614265330,
+    "expect": {"ok": {"secret": 0}}
+}"#;
+
+/// The native library, except that `verify-values` answers another secret.
+struct WrongValues;
+
+impl Backend for WrongValues {
+    fn sign(&mut self, input: &SignInput) -> Result<Outcome, String> {
+        Native.sign(input)
+    }
+    fn verify(&mut self, input: &VerifyInput) -> Result<Outcome, String> {
+        Native.verify(input)
+    }
+    fn verify_values(&mut self, _: &VerifyInput, _: HeaderValues<'_>) -> Result<Outcome, String> {
+        Ok(Outcome::Verified { secret: 1 })
+    }
+    fn rotate(&mut self, input: &RotateInput) -> Result<Outcome, String> {
+        Native.rotate(input)
+    }
+    fn active(&mut self, input: &ActiveInput) -> Result<Outcome, String> {
+        Native.active(input)
+    }
+}
+
+#[test]
+fn a_verify_case_runs_through_verify_values_too() {
+    let file = parse(&file_with(&[VERIFY_CASE])).unwrap();
+    assert_eq!(run(&file, &mut Native).summary(), "1 passed, 0 failed");
+    let report = run(&file, &mut WrongValues);
+    assert_eq!(report.summary(), "0 passed, 1 failed");
+    assert!(
+        report.failures[0]
+            .got
+            .contains("verify-values gave {\"ok\":{\"secret\":1}}"),
+        "{}",
+        report.failures[0]
     );
 }

@@ -13,7 +13,9 @@ use alloc::vec::Vec;
 
 wit_bindgen::generate!({ world: "signer", path: "../../wit" });
 
-use exports::hooksign::webhooks::signing::{self, Error, KeyKind, Scheme, SecretRecord, Verified};
+use exports::hooksign::webhooks::signing::{
+    self, Error, KeyKind, Scheme, SecretRecord, Verified, VerifiedValues,
+};
 
 struct Signer;
 
@@ -75,6 +77,32 @@ impl signing::GuestKeyring for Keyring {
         Ok(Verified {
             secret: index(verified.secret),
             id: verified.id.into_owned(),
+            timestamp: verified.timestamp,
+        })
+    }
+
+    fn verify_values(
+        &self,
+        id: Option<String>,
+        timestamp: Option<String>,
+        signature: String,
+        payload: Vec<u8>,
+        now: Option<i64>,
+        tolerance_seconds: Option<u32>,
+    ) -> Result<VerifiedValues, Error> {
+        let now = now.unwrap_or_else(unix_now);
+        let tolerance = tolerance_seconds.unwrap_or(hooksign::DEFAULT_TOLERANCE_SECONDS);
+        let values = hooksign::HeaderValues {
+            id: id.as_deref(),
+            timestamp: timestamp.as_deref(),
+            signature: Some(&signature),
+        };
+        let verified = self
+            .0
+            .verify_values(values, &payload, now, tolerance)
+            .map_err(to_wit)?;
+        Ok(VerifiedValues {
+            secret: index(verified.secret),
             timestamp: verified.timestamp,
         })
     }
