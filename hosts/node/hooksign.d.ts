@@ -20,6 +20,13 @@ export interface Verified {
   timestamp: bigint;
 }
 
+/** The values of the headers a scheme reads (docs/SPEC.md section 3). */
+export interface HeaderValues {
+  id?: string;
+  timestamp?: string;
+  signature: string;
+}
+
 export type Headers = Array<[string, string]> | Record<string, string>;
 export type Payload = Uint8Array | string;
 
@@ -30,6 +37,7 @@ export class Keyring {
   static parse(secrets: SecretRecord[], scheme?: Scheme): Keyring;
   sign(id: string, timestamp: number | bigint, payload: Payload): string;
   verify(headers: Headers, payload: Payload, options?: { now?: number | bigint; toleranceSeconds?: number }): Verified;
+  verifyValues(values: HeaderValues, payload: Payload, options?: { now?: number | bigint; toleranceSeconds?: number }): { secret: number; timestamp: bigint };
   rotate(newSecret: string, options?: { now?: number | bigint; graceSeconds?: number }): Keyring;
   active(now?: number | bigint): number[];
   secrets(): Array<{ key: string; notBefore?: bigint; notAfter?: bigint }>;

@@ -67,6 +67,16 @@ export function wrap(signing) {
       return { secret: verified.secret, id: verified.id, timestamp: verified.timestamp };
     }
 
+    /** `verify` from the values of the headers the scheme reads, looked up by the caller
+     * (docs/SPEC.md section 3): {secret, timestamp}; the id is the one passed in. */
+    verifyValues({ id, timestamp, signature }, payload, { now, toleranceSeconds } = {}) {
+      const verified = checked(() =>
+        this.#inner.verifyValues(id ?? undefined, timestamp ?? undefined, signature ?? "", bytes(payload),
+          bigOrUndefined(now), toleranceSeconds),
+      );
+      return { secret: verified.secret, timestamp: verified.timestamp };
+    }
+
     rotate(newSecret, { now, graceSeconds } = {}) {
       return new Keyring(checked(() => this.#inner.rotate(newSecret, bigOrUndefined(now), graceSeconds)));
     }

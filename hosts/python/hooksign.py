@@ -102,6 +102,15 @@ class Keyring:
         )
         return {"secret": verified.secret, "id": verified.id, "timestamp": verified.timestamp}
 
+    def verify_values(self, msg_id: str | None, timestamp: str | None, signature: str, payload: bytes,
+                      now: int | None = None, tolerance_seconds: int | None = None) -> dict:
+        """verify from the values of the headers the scheme reads, looked up by the caller
+        (docs/SPEC.md section 3): {"secret", "timestamp"}; the id is the one passed in."""
+        verified = _checked(self._signer._call(
+            "[method]keyring.verify-values", self._handle, msg_id, timestamp, signature, payload, now, tolerance_seconds
+        ))
+        return {"secret": verified.secret, "timestamp": verified.timestamp}
+
     def rotate(self, new_secret: str, now: int | None = None, grace_seconds: int | None = None) -> "Keyring":
         handle = _checked(self._signer._call("[method]keyring.rotate", self._handle, new_secret, now, grace_seconds))
         return Keyring(self._signer, handle)
