@@ -1,4 +1,4 @@
-// jco-transpiled hooksign verify against the npm `standardwebhooks` library
+// jco-transpiled hooksign verify (and verifyValues) against the npm `standardwebhooks` library
 // on the same 1 KiB message: `npm run bench`. Samples of the two alternate,
 // so that machine noise hits both; prints the median time per verify.
 import { Webhook } from "standardwebhooks";
@@ -18,6 +18,8 @@ const peer = new Webhook(key);
 const candidates = {
   "hooksign (jco component)": () => keyring.verify(pairs, payload, { now }),
   "standardwebhooks (npm)": () => peer.verify(body, headers),
+  "hooksign verifyValues (jco component)": () =>
+    keyring.verifyValues({ id: headers["webhook-id"], timestamp: headers["webhook-timestamp"], signature: headers["webhook-signature"] }, payload, { now }),
 };
 const ITERATIONS = 2000;
 const SAMPLES = 31;
@@ -33,5 +35,5 @@ for (let round = 0; round < SAMPLES + 3; round++) {
 const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const medians = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
 for (const [name, ns] of Object.entries(medians)) console.log(`${name}: ${(ns / 1000).toFixed(2)} µs per verify (median of ${SAMPLES})`);
-const [ours, theirs] = Object.values(medians);
-console.log(`ratio standardwebhooks / hooksign: ${(theirs / ours).toFixed(2)}`);
+const [ours, theirs, values] = Object.values(medians);
+console.log(`ratio standardwebhooks / hooksign: ${(theirs / ours).toFixed(2)}; / verifyValues: ${(theirs / values).toFixed(2)}`);
