@@ -256,23 +256,21 @@ pub(crate) fn header_values<
 ) -> Result<[&'h str; COUNT], Error> {
     let mut values: [[Option<&str>; COUNT]; FAMILIES] = [[None; COUNT]; FAMILIES];
     let mut counts = [[0usize; COUNT]; FAMILIES];
-    'headers: for (name, value) in headers {
+    for (name, value) in headers {
         let (name, value) = (name.as_ref(), value.as_ref());
-        for (family, names) in families.iter().enumerate() {
-            for (slot, wanted) in names.iter().enumerate() {
-                // Names usually arrive in lowercase, as HTTP/2 sends them:
-                // an exact compare is the cheap first try.
-                if same_bytes(name.as_bytes(), wanted.as_bytes())
-                    || name.eq_ignore_ascii_case(wanted)
-                {
-                    counts[family][slot] += 1;
-                    if !value.is_empty() && values[family][slot].is_none() {
-                        values[family][slot] = Some(value);
-                    }
-                    // The names are distinct: no other can match.
-                    continue 'headers;
-                }
-            }
+        // Names usually arrive in lowercase, as HTTP/2 sends them: each is
+        // compared exactly with every name first, then ignoring case.
+        let exact = find_name(families, |wanted| {
+            same_bytes(name.as_bytes(), wanted.as_bytes())
+        });
+        let Some((family, slot)) =
+            exact.or_else(|| find_name(families, |wanted| name.eq_ignore_ascii_case(wanted)))
+        else {
+            continue;
+        };
+        counts[family][slot] += 1;
+        if !value.is_empty() && values[family][slot].is_none() {
+            values[family][slot] = Some(value);
         }
     }
     let chosen = counts
@@ -289,9 +287,21 @@ pub(crate) fn header_values<
     Ok(found)
 }
 
+/// The family and slot of the first name that `matches`.
+fn find_name<const COUNT: usize, const FAMILIES: usize>(
+    families: &[[&str; COUNT]; FAMILIES],
+    matches: impl Fn(&str) -> bool,
+) -> Option<(usize, usize)> {
+    families.iter().enumerate().find_map(|(family, names)| {
+        let slot = names.iter().position(|wanted| matches(wanted))?;
+        Some((family, slot))
+    })
+}
+
 /// Byte equality in 64-bit words, the last one overlapping: wasm's
 /// `memcmp` (wasi-libc) goes a byte at a time, and header names are
 /// compared on every verification.
+#[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) else {
         return a == b;
