@@ -1,11 +1,12 @@
 //! Properties over generated inputs (proptest): signing round-trips, any
-//! one-bit change fails, and rotation keeps what it must.
+//! one-bit change fails, rotation keeps what it must, and verifying from
+//! the header values is verifying from the headers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hooksign::{Error, KeyEntry, Keyring, Secret, Window};
+use hooksign::{Error, HeaderValues, KeyEntry, Keyring, Scheme, Secret, SecretRecord, Window};
 use proptest::prelude::*;
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -164,5 +165,94 @@ proptest! {
         let plain = keyring(&entries).rotate(new.clone(), NOW, grace).map(|k| k.to_records());
         let noisy = keyring(&with_expired).rotate(new, NOW, grace).map(|k| k.to_records());
         prop_assert_eq!(plain, noisy);
+    }
+}
+
+/// A header list a receiver might get for `scheme`: the headers it signs,
+/// each kept or dropped, in any case, among others (every scheme's names,
+/// with good, empty or bad values, so some repeat a signed one).
+fn received_headers(scheme: Scheme) -> impl Strategy<Value = Vec<(String, String)>> {
+    let names = vec![
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-id",
+        "svix-timestamp",
+        "svix-signature",
+        "stripe-signature",
+        "x-github-delivery",
+        "x-hub-signature-256",
+        "x-slack-request-timestamp",
+        "x-slack-signature",
+        "x-shopify-webhook-id",
+        "x-shopify-hmac-sha256",
+        "content-type",
+    ];
+    let mut values = vec![
+        String::from("msg_1"),
+        String::from("1700000000"),
+        String::new(),
+    ];
+    values.extend(
+        Scheme::ALL
+            .iter()
+            .map(|scheme| signed(*scheme).pop().unwrap().1),
+    );
+    let other = (prop::sample::select(names), prop::sample::select(values))
+        .prop_map(|(name, value)| (name.to_string(), value));
+    let signed = signed(scheme);
+    let kept = prop::collection::vec(any::<u8>(), signed.len());
+    (kept, prop::collection::vec(other, 0..4), any::<u64>()).prop_map(
+        move |(kept, others, cases)| {
+            let mut headers: Vec<(String, String)> = signed
+                .iter()
+                .zip(kept)
+                .filter(|(_, keep)| keep % 5 != 0)
+                .map(|(header, _)| header.clone())
+                .chain(others)
+                .collect();
+            for (index, (name, _)) in headers.iter_mut().enumerate() {
+                if cases >> (index % 64) & 1 == 1 {
+                    *name = name.to_ascii_uppercase();
+                }
+            }
+            headers
+        },
+    )
+}
+
+/// The headers `scheme` sends for `{}`, id `msg_1`, at 1700000000.
+fn signed(scheme: Scheme) -> Vec<(String, String)> {
+    provider_keyring(scheme)
+        .sign_headers("msg_1", 1_700_000_000, b"{}")
+        .unwrap()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+fn provider_keyring(scheme: Scheme) -> Keyring {
+    let key = match scheme {
+        Scheme::StandardWebhooks => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        _ => "It's a Secret to Everybody",
+    };
+    Keyring::from_records_for(scheme, &[SecretRecord::new(key)]).unwrap()
+}
+
+proptest! {
+    #[test]
+    fn verifying_the_values_found_is_verifying_the_headers(
+        (scheme, headers) in prop::sample::select(Scheme::ALL.to_vec())
+            .prop_flat_map(|scheme| (Just(scheme), received_headers(scheme))),
+    ) {
+        let keyring = provider_keyring(scheme);
+        let from_headers = keyring.verify(&headers, b"{}", 1_700_000_000, 300);
+        match HeaderValues::find(scheme, &headers) {
+            Ok(values) => prop_assert_eq!(
+                keyring.verify_values(values, b"{}", 1_700_000_000, 300),
+                from_headers
+            ),
+            Err(error) => prop_assert_eq!(from_headers, Err(error)),
+        }
     }
 }
