@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use hooksign::{
     Error, HeaderValues, Keyring, MAX_KEY_LEN, MIN_KEY_LEN, Scheme, Secret, SecretRecord,
 };
@@ -125,21 +127,10 @@ fn headers_may_be_borrowed_or_owned() {
     assert_eq!(keyring.verify(&owned, b"x", 10, 0).unwrap().secret, 0);
 }
 
-/// A keyring of `scheme` and the headers it sends for one payload.
-fn signed_for(scheme: Scheme) -> (Keyring, Vec<(&'static str, String)>) {
-    let key = match scheme {
-        Scheme::StandardWebhooks => KEY,
-        _ => "It's a Secret to Everybody",
-    };
-    let keyring = Keyring::from_records_for(scheme, &[SecretRecord::new(key)]).unwrap();
-    let headers = keyring.sign_headers("msg_1", 1_700_000_000, b"{}").unwrap();
-    (keyring, headers)
-}
-
 #[test]
 fn header_values_verify_as_the_headers_they_were_found_in() {
     for scheme in Scheme::ALL {
-        let (keyring, headers) = signed_for(scheme);
+        let (keyring, headers) = (common::keyring_for(scheme), common::signed_headers(scheme));
         let values = HeaderValues::find(scheme, &headers).unwrap();
         let from_headers = keyring.verify(&headers, b"{}", 1_700_000_000, 300);
         let from_values = keyring.verify_values(values, b"{}", 1_700_000_000, 300);
@@ -163,7 +154,7 @@ fn a_header_value_the_scheme_reads_must_be_there_and_others_are_ignored() {
     ];
     let mut read_by_some_scheme = [false; 3];
     for scheme in Scheme::ALL {
-        let (keyring, headers) = signed_for(scheme);
+        let (keyring, headers) = (common::keyring_for(scheme), common::signed_headers(scheme));
         let headers: &'static [(&str, String)] = Vec::leak(headers);
         let found = HeaderValues::find(scheme, headers).unwrap();
         for (index, (name, field)) in fields.into_iter().enumerate() {

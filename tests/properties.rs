@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hooksign::{Error, HeaderValues, KeyEntry, Keyring, Scheme, Secret, SecretRecord, Window};
+use hooksign::{Error, HeaderValues, KeyEntry, Keyring, Scheme, Secret, Window};
 use proptest::prelude::*;
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -223,20 +225,10 @@ fn received_headers(scheme: Scheme) -> impl Strategy<Value = Vec<(String, String
 
 /// The headers `scheme` sends for `{}`, id `msg_1`, at 1700000000.
 fn signed(scheme: Scheme) -> Vec<(String, String)> {
-    provider_keyring(scheme)
-        .sign_headers("msg_1", 1_700_000_000, b"{}")
-        .unwrap()
+    common::signed_headers(scheme)
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .collect()
-}
-
-fn provider_keyring(scheme: Scheme) -> Keyring {
-    let key = match scheme {
-        Scheme::StandardWebhooks => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        _ => "It's a Secret to Everybody",
-    };
-    Keyring::from_records_for(scheme, &[SecretRecord::new(key)]).unwrap()
 }
 
 proptest! {
@@ -245,7 +237,7 @@ proptest! {
         (scheme, headers) in prop::sample::select(Scheme::ALL.to_vec())
             .prop_flat_map(|scheme| (Just(scheme), received_headers(scheme))),
     ) {
-        let keyring = provider_keyring(scheme);
+        let keyring = common::keyring_for(scheme);
         let from_headers = keyring.verify(&headers, b"{}", 1_700_000_000, 300);
         match HeaderValues::find(scheme, &headers) {
             Ok(values) => prop_assert_eq!(

@@ -11,9 +11,11 @@ const KNOWN = new Set(["name", "op", "secrets", "id", "timestamp", "payload", "p
 export const parseVectors = (text) => JSON.parse(text.replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'));
 
 const big = (value) => (value === undefined ? undefined : BigInt(value));
-const secrets = (records) => records.map(({ key, notBefore, notAfter }) => ({ key, notBefore: big(notBefore), notAfter: big(notAfter) }));
+/** A case's secrets as the wrapper takes them. */
+export const secrets = (records) => records.map(({ key, notBefore, notAfter }) => ({ key, notBefore: big(notBefore), notAfter: big(notAfter) }));
 const fromBase64 = (text) => Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
-const payload = (c) => (c.payloadBase64 !== undefined ? fromBase64(c.payloadBase64) : new TextEncoder().encode(c.payload));
+/** A case's payload bytes. */
+export const payload = (c) => (c.payloadBase64 !== undefined ? fromBase64(c.payloadBase64) : new TextEncoder().encode(c.payload));
 
 /** A value with every number and bigint as a string: BigInt and number never compare equal. */
 export const normalise = (value) => JSON.parse(JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : typeof v === "number" ? String(v) : v)));

@@ -8,11 +8,10 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 import { Keyring, HooksignError } from "../hooksign.js";
-import { normalise, parseVectors } from "../vectors.js";
+import { normalise, parseVectors, payload, secrets } from "../vectors.js";
 
 const NAMES = ["webhook-id", "webhook-timestamp", "webhook-signature"];
 const dir = fileURLToPath(new URL("../../../tests/vectors/", import.meta.url));
-const fromBase64 = (text) => Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
 
 /** The values of a case whose headers are exactly the three names, once each. */
 function values(c) {
@@ -28,15 +27,10 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith(".json")).sor
     if (c.op !== "verify" || (c.scheme ?? "standard-webhooks") !== "standard-webhooks" || !values(c)) continue;
     count += 1;
     test(`${file}: ${c.name}`, () => {
-      const payload = c.payloadBase64 !== undefined ? fromBase64(c.payloadBase64) : c.payload;
-      const secrets = c.secrets.map(({ key, notBefore, notAfter }) => ({
-        key, notBefore: notBefore === undefined ? undefined : BigInt(notBefore),
-        notAfter: notAfter === undefined ? undefined : BigInt(notAfter),
-      }));
       let got;
       try {
-        const keyring = Keyring.parse(secrets);
-        got = { ok: { secret: keyring.verifyValues(values(c), payload, { now: BigInt(c.now), toleranceSeconds: c.toleranceSeconds }).secret } };
+        const keyring = Keyring.parse(secrets(c.secrets));
+        got = { ok: { secret: keyring.verifyValues(values(c), payload(c), { now: BigInt(c.now), toleranceSeconds: c.toleranceSeconds }).secret } };
       } catch (error) {
         if (!(error instanceof HooksignError)) throw error;
         got = { error: error.code };
