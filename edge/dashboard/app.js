@@ -747,6 +747,14 @@ function failed(error) {
   );
 }
 
+/**
+ * Puts a view's parts on screen. A view leaves a part out as `null` or
+ * `false`; `replaceChildren` would write those as text.
+ */
+function show(parts) {
+  main.replaceChildren(...parts.filter((part) => part !== null && part !== undefined && part !== false));
+}
+
 /** The view for the address's hash. */
 function viewFor(hash) {
   const [path] = hash.replace(/^#/, '').split('?');
@@ -765,7 +773,7 @@ async function render(reason) {
   const signedIn = Boolean(apiKey());
   nav.hidden = !signedIn;
   if (!signedIn) {
-    main.replaceChildren(...signInView(reason));
+    show(signInView(reason));
     main.querySelector('input')?.focus();
     return;
   }
@@ -779,7 +787,7 @@ async function render(reason) {
     const content = await viewFor(location.hash)();
     // A later navigation won meanwhile.
     if (ticket !== rendering) return;
-    main.replaceChildren(...content.filter(Boolean));
+    show(content);
     main.focus({ preventScroll: true });
   } catch (error) {
     if (ticket === rendering) failed(error);

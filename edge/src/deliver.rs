@@ -109,12 +109,12 @@ fn signed_request(
             .into_iter()
             .map(|(name, value)| (name.to_string(), value)),
     );
-    Ok(OutboundRequest {
-        url: endpoint.url.clone(),
+    Ok(OutboundRequest::post(
+        endpoint.url.clone(),
         headers,
-        body: message.body.to_vec(),
-        response_limit: KEPT_RESPONSE_BYTES,
-    })
+        message.body.to_vec(),
+        KEPT_RESPONSE_BYTES,
+    ))
 }
 
 /// Whether an exchange succeeded, the receiver's status, and the error.

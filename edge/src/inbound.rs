@@ -241,12 +241,12 @@ async fn forward(
             headers.push(((*name).into(), value.into()));
         }
     }
-    let forwarded = OutboundRequest {
-        url: source.forward_url.clone(),
+    let forwarded = OutboundRequest::post(
+        source.forward_url.clone(),
         headers,
-        body: request.body.clone(),
-        response_limit: MAX_RELAYED_BYTES,
-    };
+        request.body.clone(),
+        MAX_RELAYED_BYTES,
+    );
     platform.send(forwarded, config.delivery_timeout_ms).await
 }
 

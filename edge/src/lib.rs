@@ -105,7 +105,10 @@ impl Response {
     }
 }
 
-/// An outgoing delivery: always a `POST`.
+/// The `User-Agent` of every request the service sends.
+pub const USER_AGENT: &str = concat!("hooksign/", env!("CARGO_PKG_VERSION"));
+
+/// An outgoing delivery: always a `POST`, made by [`OutboundRequest::post`].
 #[derive(Debug, Clone)]
 pub struct OutboundRequest {
     /// The target URL.
@@ -116,6 +119,28 @@ pub struct OutboundRequest {
     pub body: Vec<u8>,
     /// How much of the answer's body to read; the rest is dropped unread.
     pub response_limit: usize,
+}
+
+impl OutboundRequest {
+    /// A `POST` of `body` to `url` with `headers`, then the headers every
+    /// send carries: `Content-Length` (the body is known, so it is never
+    /// sent chunked: many receivers read only `Content-Length`) and
+    /// [`USER_AGENT`].
+    pub fn post(
+        url: String,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        response_limit: usize,
+    ) -> OutboundRequest {
+        headers.push(("content-length".into(), body.len().to_string()));
+        headers.push(("user-agent".into(), USER_AGENT.into()));
+        OutboundRequest {
+            url,
+            headers,
+            body,
+            response_limit,
+        }
+    }
 }
 
 /// What a receiver answered.

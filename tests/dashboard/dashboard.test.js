@@ -111,6 +111,23 @@ async function newPage(viewport = { width: 1100, height: 800 }) {
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (error) => page.errors.push(String(error)));
+  // A value written as text where an element or a string was meant
+  // ("null", "undefined", "[object Object]") is an error on every view;
+  // payloads shown in <pre> may hold a JSON null.
+  await page.addInitScript(() => {
+    const junk = /\b(null|undefined)\b|\[object Object\]/;
+    const check = (node) => {
+      const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+      for (let text = walker.currentNode; text; text = walker.nextNode()) {
+        if (text.nodeType === Node.TEXT_NODE && junk.test(text.data) && !text.parentElement?.closest('pre')) {
+          console.error(`junk text on the page: ${JSON.stringify(text.data)}`);
+        }
+      }
+    };
+    new MutationObserver((records) => {
+      for (const record of records) for (const node of record.addedNodes) check(node);
+    }).observe(document, { childList: true, subtree: true });
+  });
   // Refused requests (a wrong key, a field error) are logged by the
   // browser as failed loads: expected here. Anything else (a script error,
   // a blocked inline script or style) is not.
@@ -170,6 +187,50 @@ test('the page is served with a strict policy and fitting caches', async () => {
   const asset = await fetch(`${base}${script}`);
   assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
   assert.match(asset.headers.get('content-type'), /^text\/javascript/);
+});
+
+test('no view writes null, undefined or [object Object] as text', async () => {
+  const created = await api('POST', '/webhooks', KEY, {
+    url: `http://127.0.0.1:${receiver.address().port}/views`,
+  });
+  await api('POST', '/events', KEY, { type: 'view.checked', data: { none: null }, id: 'evt_views' });
+  const page = await newPage();
+  // The page's text but for payloads (<pre>), which may hold a JSON null.
+  const text = () =>
+    page.evaluate(() => {
+      const copy = document.body.cloneNode(true);
+      for (const pre of copy.querySelectorAll('pre')) pre.remove();
+      return copy.textContent;
+    });
+  const clean = async (view) => {
+    assert.doesNotMatch(await text(), /\b(null|undefined)\b|\[object Object\]/, view);
+  };
+  await page.goto(`${base}/`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await clean('sign-in');
+  await signIn(page);
+  await page.getByRole('heading', { name: 'Endpoints' }).waitFor();
+  await clean('endpoints');
+  await page.goto(`${base}/dashboard#/endpoints/${created.body.endpoint.id}`);
+  await page.getByRole('heading', { name: 'Attempts' }).waitFor();
+  await clean('endpoint');
+  await page.goto(`${base}/dashboard#/messages`);
+  await page.getByRole('link', { name: 'evt_views' }).waitFor();
+  await clean('messages');
+  await page.goto(`${base}/dashboard#/messages/evt_views`);
+  await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+  await clean('message, outside its payload');
+  await page.goto(`${base}/dashboard#/api-keys`);
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  await clean('API keys');
+  await page.goto(`${base}/dashboard#/endpoints/ep_missing`);
+  await page.getByRole('heading', { name: 'Could not load this page' }).waitFor();
+  await clean('error');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await clean('signed out');
+  await api('DELETE', `/webhooks/${created.body.endpoint.id}`);
+  assert.deepEqual(page.errors, []);
 });
 
 test('sign in, create an endpoint, test send, rotate, pause, attempts, delete', async () => {
