@@ -3,201 +3,86 @@
 //! [`Platform`]: the Spin HTTP component (`guest/http`) provides one over
 //! wasi:keyvalue, Spin's variables and outbound HTTP; the native tests and
 //! the fuzz targets use `testing::FakePlatform` (feature `testing`).
-//! docs/ARCHITECTURE.md shows where each concern lives.
+//!
+//! # Layers
+//!
+//! Each module imports only from its own layer and the layers below it
+//! (`tests/layers.rs` holds the order and fails the build of the tests
+//! otherwise), and no two modules import each other, directly or round a
+//! circle:
+//!
+//! | layer | owns |
+//! |---|---|
+//! | [`http`] | the route table, request parsing, credentials, one handler module per resource, the receiver gateway, the dashboard's files |
+//! | [`dispatch`](mod@dispatch) | sending: one signed attempt ([`dispatch::send`]) and the passes that send what is due |
+//! | [`domain`] | one module per entity, each with its record type, its rules and its store operations |
+//! | [`store`] | the key schema ([`store::keys`], every key the service writes) and the updates that stay right when a store's compare-and-swap misreports |
+//! | [`foundation`] | what every layer uses: problem codes, variables, secrets at rest, targets, encodings |
+//! | [`platform`] | what the service and its host exchange: [`Request`], [`Response`], [`Platform`] |
+//!
+//! # Where each concern lives
+//!
+//! | concern | home |
+//! |---|---|
+//! | routes and their methods (`Allow`) | [`http::routes`] |
+//! | request parsing (JSON bodies, queries, ids, size) | [`http::request`] |
+//! | the bearer check, the rate limit per key | [`http::auth`] |
+//! | endpoint handlers, rotation, test sends | [`http::endpoints`] |
+//! | events, the message log, resends | [`http::messages`] |
+//! | API keys' handlers | [`http::api_keys`] |
+//! | the receiver gateway | [`http::gateway`] |
+//! | the dashboard's files and headers | [`http::dashboard`] |
+//! | signing and recording one attempt, auto-pause | [`dispatch::send`], [`domain::endpoint::EndpointRecord::apply_outcome`] |
+//! | the dispatcher: due deliveries, leases, retries | [`dispatch`](mod@dispatch) |
+//! | endpoints, their index and subscriptions | [`domain::endpoint`] |
+//! | attempts, the ring of the newest | [`domain::attempt`] |
+//! | messages, the envelope, the log, retention | [`domain::message`] |
+//! | deliveries, their status, lease, queue and held lists | [`domain::delivery`] |
+//! | API keys as records | [`domain::api_key`] |
+//! | the gateway's replay marks and counters | [`domain::inbound`] |
+//! | limits that hold across nodes | [`domain::limits`] |
+//! | every store key, one encoding rule | [`store::keys`] |
+//! | updates confirmed by a read, counters, "count once" | [`store`] |
+//! | problem codes, statuses, titles | [`foundation::problem`] |
+//! | variables and their defaults | [`foundation::config`] |
+//! | the `api_keys` variable, key and dispatch-token formats | [`foundation::credentials`] |
+//! | secrets at rest | [`foundation::seal`] |
+//! | which targets are internal | [`foundation::target`] |
+//! | hex, SHA-256, times, random ids | [`foundation::encoding`] |
 
 #![forbid(unsafe_code)]
+// The tables above link private modules: CI documents this crate with
+// `--document-private-items`, where every link must resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
-mod api;
-mod auth;
-mod config;
-mod dashboard;
-mod deliver;
-mod dispatch;
-mod inbound;
-mod keys;
-mod limits;
-mod messages;
-mod model;
-mod problem;
-mod request;
-mod routes;
-mod seal;
+mod platform;
+
+mod foundation;
+
 mod store;
-mod target;
+
+mod domain;
+
+mod dispatch;
+
+mod http;
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::future::Future;
-
-pub use auth::{API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key};
-pub use config::{
+pub use dispatch::{PassReport, dispatch, follow_up};
+pub use foundation::config::{
     Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
 };
-pub use dispatch::{DeliveryRef, PassReport, dispatch, follow_up};
-pub use inbound::GATEWAY_FORWARD_HEADER;
-pub use problem::{Code, Problem};
-pub use routes::handle;
-pub use seal::new_sealing_key;
-pub use target::is_internal_ip;
-
-/// The largest request body accepted: 1 MiB.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// An HTTP request as the service sees it.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    /// `GET`, `POST`, …
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// The query string, without `?`.
-    pub query: Option<String>,
-    /// Header names and values.
-    pub headers: Vec<(String, String)>,
-    /// The raw body.
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    /// The first value of a header, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-/// An HTTP response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// Header names and values.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-    /// Deliveries the request queued: the host sends them with
-    /// [`follow_up`] once the answer is out.
-    pub follow_up: Vec<DeliveryRef>,
-}
-
-impl Response {
-    /// A response with a body.
-    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            headers,
-            body,
-            follow_up: Vec::new(),
-        }
-    }
-
-    /// A JSON response.
-    pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
-        // Serialising our own types cannot fail: they hold no maps with non-string keys.
-        let body = serde_json::to_vec(value).unwrap_or_default();
-        Response::new(
-            status,
-            vec![("content-type".into(), "application/json".into())],
-            body,
-        )
-    }
-}
-
-/// The `User-Agent` of every request the service sends.
-pub const USER_AGENT: &str = concat!("hooksign/", env!("CARGO_PKG_VERSION"));
-
-/// An outgoing delivery: always a `POST`, made by [`OutboundRequest::post`].
-#[derive(Debug, Clone)]
-pub struct OutboundRequest {
-    /// The target URL.
-    pub url: String,
-    /// Header names and values.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-    /// How much of the answer's body to read; the rest is dropped unread.
-    pub response_limit: usize,
-}
-
-impl OutboundRequest {
-    /// A `POST` of `body` to `url` with `headers`, then the headers every
-    /// send carries: `Content-Length` (the body is known, so it is never
-    /// sent chunked: many receivers read only `Content-Length`) and
-    /// [`USER_AGENT`].
-    pub fn post(
-        url: String,
-        mut headers: Vec<(String, String)>,
-        body: Vec<u8>,
-        response_limit: usize,
-    ) -> OutboundRequest {
-        headers.push(("content-length".into(), body.len().to_string()));
-        headers.push(("user-agent".into(), USER_AGENT.into()));
-        OutboundRequest {
-            url,
-            headers,
-            body,
-            response_limit,
-        }
-    }
-}
-
-/// What a receiver answered.
-#[derive(Debug, Clone, Default)]
-pub struct OutboundResponse {
-    /// The status code.
-    pub status: u16,
-    /// Header names and values.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// Why a delivery got no answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendFailure {
-    /// No answer within the timeout.
-    Timeout,
-    /// The connection failed or the exchange broke off; the text says how.
-    Failed(String),
-}
-
-/// The key-value store failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-/// What the service needs from its host.
-pub trait Platform {
-    /// A value of the key-value store.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Writes one value; a write is atomic per key.
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
-    /// Writes `value` only if the key still holds `expected` (`None`: no
-    /// value), as one atomic step; `Ok(false)`, writing nothing, if it holds
-    /// something else. Concurrent changes to one record go through this.
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError>;
-    /// Removes a value; removing a missing key is not an error.
-    fn delete(&self, key: &str) -> Result<(), StoreError>;
-    /// Adds `delta` to a counter (absent: 0) as one atomic step and returns
-    /// the new value. Unlike a compare-and-swap on an absent key, this is
-    /// atomic on every store Spin has, so "the first to count 1" decides
-    /// who creates a record.
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
-    /// A configuration variable (`api_keys`, …), if set.
-    fn variable(&self, name: &str) -> Option<String>;
-    /// The wall clock, Unix milliseconds.
-    fn now_millis(&self) -> i64;
-    /// POSTs a delivery and waits at most `timeout_ms` for the answer and
-    /// the first `response_limit` bytes of its body.
-    fn send(
-        &self,
-        request: OutboundRequest,
-        timeout_ms: u64,
-    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>>;
-}
+pub use foundation::credentials::{
+    API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key,
+};
+pub use foundation::problem::{Code, Problem};
+pub use foundation::seal::new_sealing_key;
+pub use foundation::target::is_internal_ip;
+pub use http::gateway::GATEWAY_FORWARD_HEADER;
+pub use http::{MAX_BODY_BYTES, handle};
+pub use platform::{
+    DeliveryRef, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
+    StoreError, USER_AGENT,
+};

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
+use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
 
 /// Runs just before a compare-and-swap or an increment with the whole
 /// store, as if another request wrote between a read and this request's

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::tls_send;
+use crate::tls_send::{self, Exchange};
 
 /// Which outbound requests may reach internal addresses.
 #[derive(Clone, Default)]
@@ -150,15 +150,6 @@ fn to_address(
     parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
     Ok(hyper::Request::from_parts(parts, body))
 }
-
-/// What a send hook answers: the response and the task that feeds its body.
-pub(crate) type Exchange = Result<
-    (
-        hyper::Response<WasiBody>,
-        Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ),
-    Error,
->;
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(

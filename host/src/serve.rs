@@ -115,30 +115,11 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
     runtime.block_on(run(options))
 }
 
-async fn run(options: ServeOptions) -> Result<(), String> {
+async fn run(mut options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
-    let mut store: Arc<dyn KeyValueStore> = match &options.store_url {
-        Some(url) => {
-            let ca = match &options.store_ca {
-                Some(path) => Some(
-                    std::fs::read(path)
-                        .map_err(|error| format!("cannot read {}: {error}", path.display()))?,
-                ),
-                None => None,
-            };
-            Arc::new(RedisStore::open(url, ca)?)
-        }
-        None => Arc::new(SqliteStore::open(&options.data)?),
-    };
-    if let Some(defect) = options.store_defect {
-        eprintln!("hooksign: test mode: the store's compare-and-swap misreports ({defect:?})");
-        store = Arc::new(Defective {
-            inner: store,
-            defect,
-        });
-    }
-    let mut variables = options.variables;
+    let store = open_store(&options)?;
+    let mut variables = std::mem::take(&mut options.variables);
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {
         Some(token) => token.clone(),
@@ -152,20 +133,7 @@ async fn run(options: ServeOptions) -> Result<(), String> {
     let server = Arc::new(Server {
         pre,
         store,
-        outbound: {
-            let policy =
-                OutboundPolicy::from_variables(&variables).pinning(options.resolve.clone());
-            match &options.outbound_ca {
-                None => policy,
-                Some(path) => {
-                    let pem = std::fs::read(path)
-                        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-                    let roots = crate::tls_send::web_pki_and(&pem)
-                        .map_err(|error| format!("{}: {error}", path.display()))?;
-                    policy.trusting(roots)
-                }
-            }
-        },
+        outbound: outbound_policy(&options, &variables)?,
         variables: Arc::new(variables),
         request_deadline: options.request_deadline,
     });
@@ -179,6 +147,55 @@ async fn run(options: ServeOptions) -> Result<(), String> {
         .local_addr()
         .map_err(|error| format!("cannot read the listening address: {error}"))?;
     println!("hooksign: serving http://{address}");
+    accept(listener, server, &options).await
+}
+
+/// The store of `--store-url` (Redis) or `--data` (SQLite), misreporting
+/// as `--store-defect` says.
+fn open_store(options: &ServeOptions) -> Result<Arc<dyn KeyValueStore>, String> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+    };
+    let mut store: Arc<dyn KeyValueStore> = match &options.store_url {
+        Some(url) => {
+            let ca = options.store_ca.as_deref().map(read).transpose()?;
+            Arc::new(RedisStore::open(url, ca)?)
+        }
+        None => Arc::new(SqliteStore::open(&options.data)?),
+    };
+    if let Some(defect) = options.store_defect {
+        eprintln!("hooksign: test mode: the store's compare-and-swap misreports ({defect:?})");
+        store = Arc::new(Defective {
+            inner: store,
+            defect,
+        });
+    }
+    Ok(store)
+}
+
+/// The outbound policy of the variables, pinned names and extra roots.
+fn outbound_policy(
+    options: &ServeOptions,
+    variables: &HashMap<String, String>,
+) -> Result<OutboundPolicy, String> {
+    let policy = OutboundPolicy::from_variables(variables).pinning(options.resolve.clone());
+    let Some(path) = &options.outbound_ca else {
+        return Ok(policy);
+    };
+    let pem =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let roots = crate::tls_send::web_pki_and(&pem)
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok(policy.trusting(roots))
+}
+
+/// Serves each connection in a task of its own, at most
+/// `--max-connections` at once.
+async fn accept(
+    listener: TcpListener,
+    server: Arc<Server>,
+    options: &ServeOptions,
+) -> Result<(), String> {
     let open = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
     loop {
         // At the cap, stop accepting: further clients wait in the backlog.

@@ -3,6 +3,7 @@
 //! name: wasmtime-wasi-http's sender always resolves the name itself.
 //! Timeouts follow the request's options as that sender's do.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,10 +18,17 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use crate::outbound::Exchange;
-
 /// What a timeout of the options is when the guest sets none.
 const UNSET: Duration = Duration::from_secs(600);
+
+/// What a send hook answers: the response and the task that feeds its body.
+pub type Exchange = Result<
+    (
+        hyper::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ),
+    Error,
+>;
 
 /// The certificates https receivers must chain to.
 pub type Roots = Arc<rustls::RootCertStore>;

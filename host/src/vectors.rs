@@ -1,3 +1,7 @@
+//! The signer component as a backend of the vector runner
+//! (`hooksign-vectors`): every vector file runs against it as against the
+//! native library.
+
 use hooksign_vectors::{ActiveInput, Backend, Outcome, RotateInput, SignInput, VerifyInput};
 
 use crate::{HostError, KeyringHandle, Session, SignerComponent};

@@ -154,7 +154,10 @@ fn deliveries_test_sends_and_resends_carry_their_length_and_agent() {
     );
     let seen = receiver.wait_for(3);
     assert_eq!(seen.len(), 3, "{seen:?}");
-    for (seen, what) in seen.iter().zip(["the test send", "the delivery", "the resend"]) {
+    for (seen, what) in seen
+        .iter()
+        .zip(["the test send", "the delivery", "the resend"])
+    {
         let received = read_by_length_with_agent(seen, what);
         assert!(verifies_with(&received, &secret, None), "{what}");
         assert_eq!(received.header("content-type"), Some("application/json"));

@@ -38,7 +38,7 @@ function problem(status, code, title, detail, { cause, allow } = {}) {
 }
 
 // A provider's headers that name the event, passed on as hooksign's own
-// gateway does (edge/src/inbound.rs).
+// gateway does (edge/src/http/gateway.rs).
 const PASSED_ON = {
   github: ["x-github-event", "x-github-hook-id"],
   shopify: ["x-shopify-topic", "x-shopify-shop-domain"],

@@ -1,8 +1,16 @@
+//! One attempt: signs a message with every secret of the endpoint usable
+//! now, POSTs it, and records the attempt with its effect on the
+//! endpoint's delivery state (auto-pause is the endpoint's rule:
+//! [`EndpointRecord::apply_outcome`]).
+
 use hooksign::{Keyring, SecretRecord};
 
-use crate::model::{Attempt, EndpointRecord, new_uuid, rfc3339};
-use crate::problem::Code;
-use crate::{Config, OutboundRequest, OutboundResponse, Platform, Problem, SendFailure, store};
+use crate::domain::attempt::Attempt;
+use crate::domain::endpoint::{self, EndpointRecord};
+use crate::foundation::config::Config;
+use crate::foundation::encoding::{new_uuid, rfc3339};
+use crate::foundation::problem::{Code, Problem};
+use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure};
 
 /// How much of a receiver's body an attempt keeps.
 pub const KEPT_RESPONSE_BYTES: usize = 4096;
@@ -65,9 +73,9 @@ pub async fn deliver(
         duration_ms,
         error,
     };
-    let endpoint = store::record_attempt(platform, &attempt, |record| {
+    let endpoint = endpoint::record_attempt(platform, &attempt, |record| {
         if !message.test {
-            apply_outcome(record, succeeded, status, now, config.auto_pause_after);
+            record.apply_outcome(succeeded, status, now, config.auto_pause_after);
         }
     })?;
     Ok(Delivered {
@@ -137,39 +145,5 @@ fn outcome(
             Some(format!("no answer within {timeout_ms} ms")),
         ),
         Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
-    }
-}
-
-/// A success resets the failure count; a failure counts, and pauses the
-/// endpoint at the limit or at once on 410 Gone.
-fn apply_outcome(
-    record: &mut EndpointRecord,
-    succeeded: bool,
-    status: Option<u16>,
-    now: i64,
-    pause_after: u32,
-) {
-    if succeeded {
-        record.last_success_at = Some(now);
-        record.consecutive_failures = 0;
-        return;
-    }
-    record.last_failure_at = Some(now);
-    record.consecutive_failures = record.consecutive_failures.saturating_add(1);
-    let reason = if status == Some(410) {
-        Some("the endpoint answered 410 Gone".to_string())
-    } else if record.consecutive_failures >= pause_after {
-        Some(format!(
-            "{} consecutive deliveries failed",
-            record.consecutive_failures
-        ))
-    } else {
-        None
-    };
-    if let Some(reason) = reason.filter(|_| !record.paused) {
-        record.paused = true;
-        record.paused_reason = Some(reason);
-        record.paused_at = Some(now);
-        record.updated_at = now;
     }
 }

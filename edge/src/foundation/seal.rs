@@ -15,8 +15,7 @@ use hooksign::SecretRecord;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::Problem;
-use crate::problem::Code;
+use crate::foundation::problem::{Code, Problem};
 
 /// A keyring as stored: sealed, or in clear (written under
 /// `insecure_plaintext_secrets`, or before sealing was configured).

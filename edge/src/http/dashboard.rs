@@ -5,12 +5,12 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::Response;
-use crate::auth::hex;
+use crate::foundation::encoding::hex;
+use crate::platform::Response;
 
-const PAGE: &str = include_str!("../dashboard/index.html");
-const SCRIPT: &str = include_str!("../dashboard/app.js");
-const STYLE: &str = include_str!("../dashboard/app.css");
+const PAGE: &str = include_str!("../../dashboard/index.html");
+const SCRIPT: &str = include_str!("../../dashboard/app.js");
+const STYLE: &str = include_str!("../../dashboard/app.css");
 
 /// No inline script or style, nothing from elsewhere, no framing: the page
 /// holds an API key.

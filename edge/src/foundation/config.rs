@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use hooksign::{Scheme, SecretRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ApiKeys, DispatchToken};
-use crate::problem::Code;
-use crate::seal::SecretPolicy;
-use crate::{Platform, Problem};
+use crate::foundation::credentials::{ApiKeys, DispatchToken};
+use crate::foundation::problem::{Code, Problem};
+use crate::foundation::seal::SecretPolicy;
+use crate::platform::Platform;
 
 /// `auto_pause_after` when unset.
 pub const DEFAULT_AUTO_PAUSE_AFTER: u32 = 5;
@@ -150,28 +150,13 @@ impl Config {
     /// Reads the variables through `variable`; a malformed one is a 500
     /// `invalid_configuration` that names the variable, never its value.
     pub fn from_variables(variable: impl Fn(&str) -> Option<String>) -> Result<Config, Problem> {
-        let invalid = |name: &str, rule: &str| {
-            Problem::new(
-                Code::InvalidConfiguration,
-                format!("the variable {name} is not {rule}"),
-            )
-        };
-        let api_keys = match variable("api_keys") {
-            Some(text) => ApiKeys::parse(&text)
-                .ok_or_else(|| invalid("api_keys", "a comma-separated list of ORG:SHA256HEX"))?,
-            None => ApiKeys::default(),
-        };
-        let number = |name: &str, default: u64, min: u64| -> Result<u64, Problem> {
-            match variable(name) {
-                None => Ok(default),
-                Some(text) => text
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|value| *value >= min)
-                    .ok_or_else(|| invalid(name, "a whole number in range")),
-            }
-        };
+        let read = Variables(&variable);
+        let number = |name: &str, default: u64, min: u64| read.number(name, default, min);
+        let flag = |name: &str| read.flag(name);
+        let api_keys = variable("api_keys")
+            .map(|text| ApiKeys::parse(&text))
+            .unwrap_or_else(|| Some(ApiKeys::default()))
+            .ok_or_else(|| invalid("api_keys", "a comma-separated list of ORG:SHA256HEX"))?;
         let auto_pause_after = u32::try_from(number(
             "auto_pause_after",
             DEFAULT_AUTO_PAUSE_AFTER.into(),
@@ -179,12 +164,7 @@ impl Config {
         )?)
         .map_err(|_| invalid("auto_pause_after", "a whole number in range"))?;
         let delivery_timeout_ms = number("delivery_timeout_ms", DEFAULT_DELIVERY_TIMEOUT_MS, 1)?;
-        let allow_private_targets =
-            match variable("allow_private_targets").as_deref().map(str::trim) {
-                None | Some("") | Some("false") => false,
-                Some("true") => true,
-                Some(_) => return Err(invalid("allow_private_targets", "true or false")),
-            };
+        let allow_private_targets = flag("allow_private_targets")?;
         let retry_schedule = match variable("retry_schedule") {
             None => DEFAULT_RETRY_SCHEDULE.to_vec(),
             Some(text) => parse_retry_schedule(&text).ok_or_else(|| {
@@ -197,14 +177,7 @@ impl Config {
         let retention_days = number("retention_days", DEFAULT_RETENTION_DAYS, 1)?.min(365);
         let dispatch_concurrency =
             number("dispatch_concurrency", DEFAULT_DISPATCH_CONCURRENCY, 1)?.min(256) as usize;
-        let insecure_plaintext = match variable("insecure_plaintext_secrets")
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(invalid("insecure_plaintext_secrets", "true or false")),
-        };
+        let insecure_plaintext = flag("insecure_plaintext_secrets")?;
         let secrets =
             SecretPolicy::from_variables(variable("sealing_keys").as_deref(), insecure_plaintext)
                 .ok_or_else(|| {
@@ -240,6 +213,42 @@ impl Config {
                 .map(|text| InboundSources::parse(&text))
                 .unwrap_or_else(|| InboundSources::parse("{}")),
         })
+    }
+}
+
+/// A malformed variable: 500 `invalid_configuration` naming the variable,
+/// never its value.
+fn invalid(name: &str, rule: &str) -> Problem {
+    Problem::new(
+        Code::InvalidConfiguration,
+        format!("the variable {name} is not {rule}"),
+    )
+}
+
+/// The variables' reader, with the rules shared by all of one kind.
+struct Variables<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Variables<'_, F> {
+    /// A whole number of at least `min`; `default` when unset.
+    fn number(&self, name: &str, default: u64, min: u64) -> Result<u64, Problem> {
+        match (self.0)(name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|value| *value >= min)
+                .ok_or_else(|| invalid(name, "a whole number in range")),
+        }
+    }
+
+    /// `true` or `false`; unset or empty is `false`.
+    fn flag(&self, name: &str) -> Result<bool, Problem> {
+        match (self.0)(name).as_deref().map(str::trim) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(invalid(name, "true or false")),
+        }
     }
 }
 

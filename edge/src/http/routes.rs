@@ -1,15 +1,20 @@
 //! The route table: every (path, method) pair and the operation it runs.
-//! Both the dispatch and the 405 answer's `Allow` header come from it.
+//! Both the dispatch and the 405 answer's `Allow` header come from it;
+//! [`handle`] runs the checks every request goes through, in the order of
+//! docs/API.md.
 
-use crate::api::Api;
-use crate::auth::authenticate;
-use crate::dashboard::{self, Asset};
-use crate::problem::Code;
-use crate::request::check_size;
-use crate::{Config, Platform, Problem, Request, Response, dispatch, inbound, limits};
+use crate::dispatch;
+use crate::foundation::config::Config;
+use crate::foundation::problem::{Code, Problem};
+use crate::http::auth::{authenticate, bearer};
+use crate::http::context::Api;
+use crate::http::dashboard::{self, Asset};
+use crate::http::request::check_size;
+use crate::http::{api_keys, endpoints, gateway, messages};
+use crate::platform::{Platform, Request, Response};
 
 /// The OpenAPI document, served at `GET /openapi.yaml`.
-const OPENAPI: &str = include_str!("../../openapi.yaml");
+const OPENAPI: &str = include_str!("../../../openapi.yaml");
 
 /// What a route does, grouped by the credential it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +33,7 @@ enum Operation {
 
 /// The operations of the organisation's API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiOperation {
+enum ApiOperation {
     ListEndpoints,
     CreateEndpoint,
     GetEndpoint,
@@ -145,14 +150,14 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         Operation::Receive => {
             let config = Config::load(platform)?;
             check_size(request)?;
-            return inbound::receive(platform, &config, parameter, request).await;
+            return gateway::receive(platform, &config, parameter, request).await;
         }
         Operation::Dispatch => {
             let config = Config::load(platform)?;
             if !config
                 .dispatch_token
                 .as_ref()
-                .is_some_and(|token| token.admits(request))
+                .is_some_and(|token| token.admits(bearer(request)))
             {
                 return Err(Problem::new(
                     Code::InvalidCredentials,
@@ -169,14 +174,6 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
     let config = Config::load(platform)?;
     let now = platform.now_millis().div_euclid(1000);
     let org = authenticate(&config, platform, request, now)?;
-    if let Some(key) = crate::auth::bearer(request) {
-        limits::take(
-            platform,
-            key,
-            config.rate_limit_per_key,
-            platform.now_millis(),
-        )?;
-    }
     check_size(request)?;
     let api = Api {
         platform,
@@ -184,7 +181,35 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         org: &org,
         now,
     };
-    api.run(operation, parameter, request).await
+    run(&api, operation, parameter, request).await
+}
+
+/// Runs an operation of the organisation's API; `id` is the path's
+/// parameter.
+async fn run<P: Platform>(
+    api: &Api<'_, P>,
+    operation: ApiOperation,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    match operation {
+        ListEndpoints => endpoints::list(api, request),
+        CreateEndpoint => endpoints::create(api, request),
+        GetEndpoint => endpoints::get(api, id),
+        PatchEndpoint => endpoints::patch(api, id, request),
+        DeleteEndpoint => endpoints::delete(api, id),
+        RotateSecret => endpoints::rotate(api, id, request),
+        ListAttempts => endpoints::attempts(api, id, request),
+        TestSend => endpoints::test(api, id, request).await,
+        SendEvent => messages::send_event(api, request),
+        ListMessages => messages::list(api, request),
+        GetMessage => messages::get(api, id),
+        Resend => messages::resend(api, id, request),
+        InboundStats => gateway::stats(api.platform, api.config, id),
+        ListKeys => api_keys::list(api),
+        CreateKey => api_keys::create(api, request),
+        RevokeKey => api_keys::revoke(api, id),
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,15 @@
 
 use serde_json::{Map, Value};
 
-use crate::problem::{Code, FieldError};
-use crate::{Problem, Request};
+use crate::domain::endpoint::{MAX_EVENT_TYPE_CHARS, MAX_EVENT_TYPES};
+use crate::foundation::problem::{Code, FieldError, Problem};
+use crate::platform::Request;
 
-/// How many event types an endpoint may subscribe to.
-pub const MAX_EVENT_TYPES: usize = 100;
+/// The largest request body accepted: 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The longest string a body field may hold, in characters.
+pub const MAX_STRING_CHARS: usize = 4096;
 
 /// A JSON number without a fractional part (JSON Schema's `integer`: `5.0`
 /// is one), as an `i64`.
@@ -87,9 +91,12 @@ impl Body {
 
     fn string(&mut self, name: &str, value: Value) -> Option<String> {
         match value {
-            Value::String(text) if text.chars().count() <= 4096 => Some(text),
+            Value::String(text) if text.chars().count() <= MAX_STRING_CHARS => Some(text),
             Value::String(_) => {
-                self.error(name, "must be at most 4096 characters");
+                self.error(
+                    name,
+                    &format!("must be at most {MAX_STRING_CHARS} characters"),
+                );
                 None
             }
             _ => {
@@ -124,8 +131,8 @@ impl Body {
         }
     }
 
-    /// A list of 0 to 100 event type names of 1 to 256 characters.
-    /// `eventTypes`: at most [`MAX_EVENT_TYPES`] names of 1 to 256 characters.
+    /// `eventTypes`: at most [`MAX_EVENT_TYPES`] names of 1 to
+    /// [`MAX_EVENT_TYPE_CHARS`] characters.
     pub fn optional_event_types(&mut self) -> Option<Vec<String>> {
         let value = match self.take("eventTypes") {
             None | Some(Value::Null) => return None,
@@ -136,7 +143,9 @@ impl Body {
                 .iter()
                 .map(|item| {
                     item.as_str()
-                        .filter(|name| !name.is_empty() && name.chars().count() <= 256)
+                        .filter(|name| {
+                            !name.is_empty() && name.chars().count() <= MAX_EVENT_TYPE_CHARS
+                        })
                         .map(String::from)
                 })
                 .collect()
@@ -146,7 +155,9 @@ impl Body {
             _ => {
                 self.error(
                     "eventTypes",
-                    "must be a list of at most 100 strings of 1 to 256 characters",
+                    &format!(
+                        "must be a list of at most {MAX_EVENT_TYPES} strings of 1 to {MAX_EVENT_TYPE_CHARS} characters"
+                    ),
                 );
                 None
             }
@@ -210,12 +221,12 @@ pub fn check_id(id: &str) -> Result<(), Problem> {
     }
 }
 
-/// 413 for a body over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES).
+/// 413 for a body over [`MAX_BODY_BYTES`].
 pub fn check_size(request: &Request) -> Result<(), Problem> {
-    if request.body.len() > crate::MAX_BODY_BYTES {
+    if request.body.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
             Code::PayloadTooLarge,
-            format!("the body is over {} bytes", crate::MAX_BODY_BYTES),
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
         ));
     }
     Ok(())

@@ -1,3 +1,7 @@
+//! Which webhook targets are internal: literal addresses in every IPv4 and
+//! IPv6 form, single-label and internal names. Names that resolve inside
+//! are the host's to refuse (`host/src/outbound.rs` under `hooksign serve`).
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};

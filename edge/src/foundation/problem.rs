@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::Response;
+use crate::platform::{Response, StoreError};
 
 /// How many field errors a problem document lists; past it, the detail
 /// says how many more there were.
@@ -288,8 +288,8 @@ impl Problem {
     }
 }
 
-impl From<crate::StoreError> for Problem {
-    fn from(_: crate::StoreError) -> Problem {
+impl From<StoreError> for Problem {
+    fn from(_: StoreError) -> Problem {
         Problem::store_unavailable()
     }
 }

@@ -8,11 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::key_hash;
-use crate::model::new_uuid;
-use crate::problem::Code;
-use crate::store::update_json;
-use crate::{Platform, Problem};
+use crate::foundation::encoding::{new_uuid, sha256_hex};
+use crate::foundation::problem::{Code, Problem};
+use crate::platform::Platform;
+use crate::store::{keys, remember, update_json};
 
 /// How many takes a bucket remembers, so that a take confirmed by a
 /// second read is not taken twice.
@@ -39,7 +38,7 @@ pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Resu
     let take = new_uuid()?;
     let wait_ms = update_json(
         platform,
-        &format!("ratelimit/{}", key_hash(key)),
+        &keys::rate_limit(&sha256_hex(key)),
         |bucket: Option<Bucket>| {
             let mut bucket = bucket.unwrap_or(Bucket {
                 milli_tokens: full,
@@ -61,9 +60,7 @@ pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Resu
                 return Ok((None, (missing + rate - 1) / rate));
             }
             bucket.milli_tokens -= 1000;
-            bucket.recent.push(take.clone());
-            let excess = bucket.recent.len().saturating_sub(RECENT_TAKES);
-            bucket.recent.drain(..excess);
+            remember(&mut bucket.recent, take.clone(), RECENT_TAKES);
             Ok((Some(bucket), 0))
         },
     )?;
@@ -83,7 +80,8 @@ pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Resu
 /// with its lease.
 #[derive(Clone, Serialize, Deserialize)]
 struct Slot {
-    until: i64,
+    #[serde(rename = "until")]
+    until_ms: i64,
     token: String,
 }
 
@@ -111,14 +109,14 @@ pub fn take_send_slot(
     }
     let token = new_uuid()?;
     for n in 0..limit {
-        let key = format!("inflight/{endpoint}/{n}");
+        let key = keys::send_slot(endpoint, n);
         let taken = update_json(platform, &key, |slot: Option<Slot>| {
             Ok(match slot {
                 Some(slot) if slot.token == token => (None, true),
-                Some(slot) if slot.until > now_ms => (None, false),
+                Some(slot) if slot.until_ms > now_ms => (None, false),
                 _ => {
                     let slot = Slot {
-                        until: until_ms,
+                        until_ms,
                         token: token.clone(),
                     };
                     (Some(slot), true)
@@ -140,9 +138,9 @@ pub fn give_back(platform: &impl Platform, slot: &SendSlot) -> Result<(), Proble
     };
     update_json(platform, key, |slot: Option<Slot>| {
         Ok(match slot {
-            Some(slot) if slot.token == *token && slot.until != 0 => {
+            Some(slot) if slot.token == *token && slot.until_ms != 0 => {
                 let expired = Slot {
-                    until: 0,
+                    until_ms: 0,
                     token: token.clone(),
                 };
                 (Some(expired), ())

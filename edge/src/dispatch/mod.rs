@@ -1,0 +1,336 @@
+//! The dispatch layer: sending. [`send`] signs, sends and records one
+//! attempt; this module sends each pending delivery when it is due (a pass
+//! of the dispatcher, or the first attempts that follow a request's
+//! answer), retries on the schedule and holds deliveries for paused
+//! endpoints. Where deliveries wait and how they are leased is
+//! [`crate::domain::delivery`]'s.
+
+pub mod send;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::dispatch::send::{Delivered, Message, deliver};
+use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
+use crate::domain::endpoint;
+use crate::domain::limits::{self, SendSlot};
+use crate::domain::message::{self, DAY_SECONDS};
+use crate::foundation::config::Config;
+use crate::foundation::encoding::new_uuid;
+use crate::foundation::problem::Problem;
+use crate::platform::{DeliveryRef, Platform};
+
+/// How long past the delivery timeout a lease lasts: time to record the
+/// attempt. A dispatcher that dies is replaced after timeout + margin.
+const LEASE_MARGIN_MS: i64 = 5_000;
+
+/// A message accepted but never marked whole (its request failed and was
+/// not retried) is given this long before its queue entries are dropped.
+const UNFINISHED_GRACE_MS: i64 = 600_000;
+
+/// How many attempts one dispatch pass makes at most.
+pub const MAX_PER_PASS: usize = 512;
+
+/// How many deliveries one request sends after its answer; the dispatcher
+/// takes the rest.
+pub const MAX_FOLLOW_UP: usize = 100;
+
+/// What happened to a delivery that a dispatcher looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// An attempt was made (whatever it answered).
+    Attempted,
+    /// Another dispatcher holds it, or its message is still being written:
+    /// left where it is.
+    Busy,
+    /// Nothing to do here any more (done, held, rescheduled, gone).
+    Settled,
+}
+
+/// What a dispatch pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassReport {
+    /// Attempts made.
+    pub attempted: usize,
+    /// Deliveries left to another dispatcher.
+    pub busy: usize,
+}
+
+/// Sends the deliveries a request just queued, after its answer: one at a
+/// time per endpoint, in order, endpoints side by side (at most the first
+/// `MAX_FOLLOW_UP`).
+pub async fn follow_up(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+) -> Result<(), Problem> {
+    let config = &Config::load(platform)?;
+    let mut by_endpoint: Vec<Vec<&DeliveryRef>> = Vec::new();
+    for delivery in deliveries.iter().take(MAX_FOLLOW_UP) {
+        match by_endpoint
+            .iter_mut()
+            .find(|group| group[0].endpoint == delivery.endpoint)
+        {
+            Some(group) => group.push(delivery),
+            None => by_endpoint.push(vec![delivery]),
+        }
+    }
+    for batch in by_endpoint.chunks(config.dispatch_concurrency) {
+        let runs = batch.iter().map(|group| async move {
+            for delivery in group {
+                attempt(platform, config, delivery).await?;
+            }
+            Ok::<(), Problem>(())
+        });
+        for result in futures::future::join_all(runs).await {
+            result?;
+        }
+    }
+    Ok(())
+}
+
+/// One pass: prunes an expired day, then sends what is due, oldest first:
+/// one attempt at a time per endpoint, in order, and at most
+/// `dispatch_concurrency` endpoints at once; at most `MAX_PER_PASS`
+/// attempts, so that a pass ends and the next sees new work.
+pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
+    pass(platform, &Config::load(platform)?).await
+}
+
+/// [`dispatch`] with the variables read already.
+pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassReport, Problem> {
+    use futures::StreamExt as _;
+    let now_ms = platform.now_millis();
+    let now = now_ms.div_euclid(1000);
+    message::prune_expired_day(platform, now.div_euclid(DAY_SECONDS), config.retention_days)?;
+    let seconds = delivery::due_seconds(platform, now)?;
+    let mut report = PassReport::default();
+    // Each endpoint's due deliveries, oldest first.
+    let mut by_endpoint: BTreeMap<String, Vec<DeliveryRef>> = BTreeMap::new();
+    let mut chosen = 0;
+    'seconds: for second in seconds {
+        let listed = delivery::listed(platform, second)?;
+        if listed.is_empty() {
+            delivery::forget_second(platform, second, now)?;
+        }
+        let mut settled = Vec::new();
+        for delivery in listed {
+            if chosen == MAX_PER_PASS {
+                break;
+            }
+            match delivery::due(platform, &delivery, second, now_ms)? {
+                Due::Settled => settled.push(delivery),
+                Due::Busy => report.busy += 1,
+                Due::Now => {
+                    chosen += 1;
+                    by_endpoint
+                        .entry(delivery.endpoint.clone())
+                        .or_default()
+                        .push(delivery);
+                }
+            }
+        }
+        // One write per second for every entry that is done with it.
+        delivery::unlist(platform, second, &settled)?;
+        if chosen == MAX_PER_PASS {
+            break 'seconds;
+        }
+    }
+    let mut runs = futures::stream::iter(by_endpoint.into_values().map(|group| async move {
+        let mut outcomes = Vec::with_capacity(group.len());
+        for delivery in &group {
+            let outcome = attempt(platform, config, delivery).await?;
+            outcomes.push(outcome);
+        }
+        Ok::<_, Problem>(outcomes)
+    }))
+    .buffer_unordered(config.dispatch_concurrency);
+    while let Some(outcomes) = runs.next().await {
+        for outcome in outcomes? {
+            match outcome {
+                Outcome::Busy => report.busy += 1,
+                Outcome::Attempted => report.attempted += 1,
+                Outcome::Settled => {}
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// When a lease (a delivery's, a send slot's) taken at `now_ms` ends: the
+/// send's timeout and a margin.
+fn lease_until(config: &Config, now_ms: i64) -> i64 {
+    now_ms
+        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
+        .saturating_add(LEASE_MARGIN_MS)
+}
+
+/// Leases one delivery, sends its next attempt and records the result.
+/// Its queue entry stays: the next pass sees that it is done with it (or
+/// that it is due again in that second) and removes it with the others,
+/// so that concurrent senders do not all rewrite the same list.
+async fn attempt(
+    platform: &impl Platform,
+    config: &Config,
+    delivery: &DeliveryRef,
+) -> Result<Outcome, Problem> {
+    let now_ms = platform.now_millis();
+    let token = new_uuid()?;
+    let until_ms = lease_until(config, now_ms);
+    match delivery::claim(platform, delivery, &token, now_ms, until_ms)? {
+        Claim::Busy => Ok(Outcome::Busy),
+        Claim::Settled => Ok(Outcome::Settled),
+        Claim::Leased(record) => {
+            attempt_leased(platform, config, delivery, &record, &token, now_ms).await
+        }
+    }
+}
+
+/// [`attempt`] once the lease is held.
+async fn attempt_leased(
+    platform: &impl Platform,
+    config: &Config,
+    delivery: &DeliveryRef,
+    record: &delivery::DeliveryRecord,
+    token: &str,
+    now_ms: i64,
+) -> Result<Outcome, Problem> {
+    let message = match message::find(platform, &delivery.org, &delivery.message)? {
+        Some(message) if message.accepted => message,
+        // Still being written by its request, which sends it: not ours yet.
+        Some(message) if now_ms - message.created_at_s * 1000 < UNFINISHED_GRACE_MS => {
+            delivery::finish(platform, delivery, token, |_| {})?;
+            return Ok(Outcome::Busy);
+        }
+        // Never finished: never sent.
+        _ => {
+            delivery::finish(platform, delivery, token, |record| {
+                record.status = DeliveryStatus::Failed;
+                record.next_attempt_at_ms = None;
+                record.last_error = Some("the message was never accepted whole".into());
+            })?;
+            return Ok(Outcome::Settled);
+        }
+    };
+    let Some(endpoint) = endpoint::find(platform, &delivery.org, &delivery.endpoint)? else {
+        delivery::finish(platform, delivery, token, |record| {
+            record.status = DeliveryStatus::Failed;
+            record.next_attempt_at_ms = None;
+            record.last_error = Some("the endpoint was deleted".into());
+        })?;
+        return Ok(Outcome::Settled);
+    };
+    if endpoint.paused {
+        if delivery::finish(platform, delivery, token, |record| {
+            record.status = DeliveryStatus::Held;
+            record.next_attempt_at_ms = None;
+        })? {
+            delivery::hold(platform, delivery)?;
+        }
+        return Ok(Outcome::Settled);
+    }
+    let slot = limits::take_send_slot(
+        platform,
+        &delivery.endpoint,
+        config.max_in_flight_per_endpoint,
+        now_ms,
+        lease_until(config, now_ms),
+    )?;
+    if let SendSlot::Full = slot {
+        // As many sends to the endpoint as it may take are out: a later pass.
+        delivery::finish(platform, delivery, token, |_| {})?;
+        return Ok(Outcome::Busy);
+    }
+    let number = record.attempts.saturating_add(1);
+    let delivered = deliver(
+        platform,
+        config,
+        &endpoint,
+        &Message {
+            id: &message.id,
+            event_type: &message.event_type,
+            body: message.body.as_bytes(),
+            test: false,
+            attempt_number: number,
+        },
+    )
+    .await;
+    limits::give_back(platform, &slot)?;
+    record_result(platform, config, delivery, token, number, &delivered?)?;
+    Ok(Outcome::Attempted)
+}
+
+/// The delivery's state after attempt `number`: succeeded; held if the
+/// endpoint is paused now (a 410, or auto-pause); pending until the next
+/// slot of the schedule; failed after the last.
+fn record_result(
+    platform: &impl Platform,
+    config: &Config,
+    delivery: &DeliveryRef,
+    token: &str,
+    number: u32,
+    delivered: &Delivered,
+) -> Result<(), Problem> {
+    let now_ms = platform.now_millis();
+    let paused = delivered
+        .endpoint
+        .as_ref()
+        .is_none_or(|endpoint| endpoint.paused);
+    let next = config
+        .retry_schedule
+        .get(number as usize)
+        .map(|slot| now_ms.saturating_add(retry_delay_ms(*slot, delivered)));
+    let status = match (delivered.attempt.succeeded, paused, next) {
+        (true, _, _) => DeliveryStatus::Succeeded,
+        (false, true, _) => DeliveryStatus::Held,
+        (false, false, Some(_)) => DeliveryStatus::Pending,
+        (false, false, None) => DeliveryStatus::Failed,
+    };
+    let next = next.filter(|_| status == DeliveryStatus::Pending);
+    let written = delivery::finish(platform, delivery, token, |record| {
+        record.attempts = number;
+        record.status = status;
+        record.last_attempt_at_s = Some(now_ms.div_euclid(1000));
+        record.last_error.clone_from(&delivered.attempt.error);
+        record.next_attempt_at_ms = next;
+    })?;
+    if !written {
+        return Ok(());
+    }
+    match (status, next) {
+        (DeliveryStatus::Pending, Some(at)) => delivery::enqueue(platform, delivery, at),
+        (DeliveryStatus::Held, _) => delivery::hold(platform, delivery),
+        _ => Ok(()),
+    }
+}
+
+/// The wait before the next attempt: the schedule's slot with up to 10 %
+/// of jitter either way; a `Retry-After` (seconds) on 429 or 503 is
+/// honoured up to the slot's length.
+fn retry_delay_ms(slot_seconds: u64, delivered: &Delivered) -> i64 {
+    let slot_ms = i64::try_from(slot_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let retry_after_ms = delivered
+        .response
+        .as_ref()
+        .filter(|response| matches!(response.status, 429 | 503))
+        .and_then(|response| {
+            response
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        })
+        .and_then(|(_, value)| value.trim().parse::<i64>().ok())
+        .map(|seconds| seconds.saturating_mul(1000).max(0));
+    if let Some(wait) = retry_after_ms {
+        return wait.min(slot_ms);
+    }
+    let spread = slot_ms / 10;
+    let mut random = [0u8; 4];
+    // Without randomness the slot is used as it is.
+    if spread == 0 || getrandom::fill(&mut random).is_err() {
+        return slot_ms;
+    }
+    let offset = i64::from(u32::from_le_bytes(random)) % (2 * spread + 1) - spread;
+    slot_ms + offset
+}

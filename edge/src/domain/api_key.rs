@@ -1,0 +1,167 @@
+//! API keys as records: minted through the API, stored by their SHA-256
+//! (never in clear), listed and revoked per organisation. The keys of the
+//! `api_keys` variable are the organisation's bootstrap keys: they work
+//! and are listed, but only the variable revokes them.
+//!
+//! `apikey/{sha256 hex}` holds a key's record, so a request's key is
+//! found by its hash (no comparison of secret bytes, so no timing to
+//! measure); `org/{org}/apikeys` lists the organisation's `{id, hash}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::foundation::credentials::API_KEY_PREFIX;
+use crate::foundation::encoding::{hex, rfc3339, sha256_hex};
+use crate::foundation::problem::Problem;
+use crate::platform::Platform;
+use crate::store::{get_json, get_json_moved, keys, set_json, update_json, update_moved};
+
+/// How many characters of a key its record shows.
+pub const SHOWN_PREFIX: usize = API_KEY_PREFIX.len() + 4;
+
+/// `lastUsedAt` is written at most this often per key.
+const LAST_USED_EVERY_SECONDS: i64 = 60;
+
+/// A minted key, as stored. Times are Unix seconds.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRecord {
+    pub id: String,
+    pub org: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl KeyRecord {
+    /// The API's view of it.
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "createdAt": rfc3339(self.created_at),
+            "lastUsedAt": self.last_used_at.map(rfc3339),
+            "revokedAt": self.revoked_at.map(rfc3339),
+            "bootstrap": false,
+        })
+    }
+}
+
+/// An entry of the organisation's list.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+struct Listed {
+    id: String,
+    hash: String,
+}
+
+/// The organisation of a minted, unrevoked key, and a note of its use
+/// (written at most once a minute).
+pub fn organisation(
+    platform: &impl Platform,
+    key: &str,
+    now: i64,
+) -> Result<Option<String>, Problem> {
+    let hash = sha256_hex(key);
+    let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&hash))? else {
+        return Ok(None);
+    };
+    if record.revoked_at.is_some() {
+        return Ok(None);
+    }
+    if record
+        .last_used_at
+        .is_none_or(|used| now - used >= LAST_USED_EVERY_SECONDS)
+    {
+        update_json(
+            platform,
+            &keys::api_key(&hash),
+            |stored: Option<KeyRecord>| {
+                Ok(match stored {
+                    Some(mut stored)
+                        if stored
+                            .last_used_at
+                            .is_none_or(|used| now - used >= LAST_USED_EVERY_SECONDS) =>
+                    {
+                        stored.last_used_at = Some(now);
+                        (Some(stored), ())
+                    }
+                    _ => (None, ()),
+                })
+            },
+        )?;
+    }
+    Ok(Some(record.org))
+}
+
+/// The id under which a bootstrap key is listed: from its hash, never the key.
+pub fn bootstrap_id(hash: &[u8; 32]) -> String {
+    format!("bootstrap-{}", &hex(hash)[..16])
+}
+
+/// Stores a minted key (`hash` the SHA-256 of the key, in hex), then
+/// lists it: a key that is listed always works.
+pub fn create(platform: &impl Platform, record: &KeyRecord, hash: String) -> Result<(), Problem> {
+    set_json(platform, &keys::api_key(&hash), record)?;
+    let listed = Listed {
+        id: record.id.clone(),
+        hash,
+    };
+    update_index(platform, &record.org, |entries: &mut Vec<Listed>| {
+        if !entries.contains(&listed) {
+            entries.insert(0, listed.clone());
+        }
+    })
+}
+
+/// The organisation's minted keys, newest first.
+pub fn list(platform: &impl Platform, org: &str) -> Result<Vec<KeyRecord>, Problem> {
+    let mut records = Vec::new();
+    for entry in index(platform, org)? {
+        if let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&entry.hash))? {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// Revokes the organisation's minted key `id` at `now`; revoking again
+/// changes nothing. 404 for a key the organisation does not have.
+pub fn revoke(platform: &impl Platform, org: &str, id: &str, now: i64) -> Result<(), Problem> {
+    // Key ids are opaque: any other string is a key that does not exist.
+    let entry = index(platform, org)?
+        .into_iter()
+        .find(|entry| entry.id == id)
+        .ok_or_else(|| Problem::not_found(format!("no API key {id}")))?;
+    update_json(
+        platform,
+        &keys::api_key(&entry.hash),
+        |stored: Option<KeyRecord>| {
+            Ok(match stored {
+                Some(mut stored) if stored.revoked_at.is_none() => {
+                    stored.revoked_at = Some(now);
+                    (Some(stored), ())
+                }
+                _ => (None, ()),
+            })
+        },
+    )
+}
+
+fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
+    let key = keys::api_key_index(org);
+    let old_key = keys::unencoded_org(keys::api_key_index, org);
+    Ok(get_json_moved(platform, &key, old_key.as_deref())?.unwrap_or_default())
+}
+
+fn update_index(
+    platform: &impl Platform,
+    org: &str,
+    change: impl FnMut(&mut Vec<Listed>),
+) -> Result<(), Problem> {
+    let key = keys::api_key_index(org);
+    let old_key = keys::unencoded_org(keys::api_key_index, org);
+    update_moved(platform, &key, old_key.as_deref(), change)
+}

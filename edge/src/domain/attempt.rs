@@ -1,0 +1,81 @@
+//! Attempts: each endpoint keeps its newest 200 in a ring of keys
+//! (`attempt/{endpoint}/{n % 200}` holds attempt `n`, and `n` with it). An
+//! attempt first takes its number by counting it in its endpoint's
+//! `attemptCount` ([`crate::domain::endpoint::record_attempt`]), then is
+//! written here, so two attempts never share a slot; a slot whose number is
+//! not the expected one (a failure between the two writes) is skipped when
+//! listing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::foundation::problem::Problem;
+use crate::platform::Platform;
+use crate::store::{get_json, keys, set_json};
+
+/// How many attempts an endpoint keeps.
+pub const KEPT_ATTEMPTS: u64 = 200;
+
+/// One delivery attempt, stored and shown as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub id: String,
+    pub endpoint_id: String,
+    pub message_id: String,
+    pub event_type: String,
+    pub test: bool,
+    /// 1 for a message's first attempt at this endpoint, 2 for its first
+    /// retry, and so on; a test send is 1.
+    pub attempt_number: u32,
+    pub attempted_at: String,
+    pub succeeded: bool,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// An attempt in its ring slot, with its number.
+#[derive(Serialize, Deserialize)]
+struct Numbered<T> {
+    number: u64,
+    #[serde(flatten)]
+    attempt: T,
+}
+
+/// Writes attempt `number` of its endpoint into its slot.
+pub fn write(platform: &impl Platform, number: u64, attempt: &Attempt) -> Result<(), Problem> {
+    set_json(
+        platform,
+        &keys::attempt(&attempt.endpoint_id, number, KEPT_ATTEMPTS),
+        &Numbered { number, attempt },
+    )
+}
+
+/// The newest `limit` of an endpoint's `count` attempts, newest first.
+pub fn newest(
+    platform: &impl Platform,
+    endpoint: &str,
+    count: u64,
+    limit: u64,
+) -> Result<Vec<Attempt>, Problem> {
+    let listed = limit.min(KEPT_ATTEMPTS).min(count);
+    let mut found = Vec::with_capacity(listed as usize);
+    for number in (count - listed..count).rev() {
+        let slot: Option<Numbered<Attempt>> =
+            get_json(platform, &keys::attempt(endpoint, number, KEPT_ATTEMPTS))?;
+        if let Some(slot) = slot.filter(|slot| slot.number == number) {
+            found.push(slot.attempt);
+        }
+    }
+    Ok(found)
+}
+
+/// Removes the kept attempts of an endpoint that made `count`.
+pub fn delete_all(platform: &impl Platform, endpoint: &str, count: u64) -> Result<(), Problem> {
+    let kept = count.min(KEPT_ATTEMPTS);
+    for number in count - kept..count {
+        platform.delete(&keys::attempt(endpoint, number, KEPT_ATTEMPTS))?;
+    }
+    Ok(())
+}

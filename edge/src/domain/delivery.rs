@@ -1,0 +1,412 @@
+//! Deliveries: one message at one endpoint ([`DeliveryRef`]). The record
+//! (`delivery/{org}/{message}/{endpoint}`) holds its status, attempts, next
+//! attempt and the lease of the dispatcher sending it; the queue
+//! (`queue/{second}` lists the deliveries due in that Unix second,
+//! `queue/seconds` the seconds that may have entries; a delivery is listed
+//! before the second it is in is, so none is missed) and the held lists
+//! (`held/{endpoint}`, a paused endpoint's deliveries in order) say where
+//! to find them.
+//!
+//! A dispatcher leases a delivery by compare-and-swap before sending (for
+//! the delivery timeout and a margin), so several dispatchers never send
+//! one attempt at once; one that dies mid-send leaves the delivery in its
+//! queue second, and another sends the same attempt again once the lease
+//! has run out (at least once; receivers dedupe on `webhook-id`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::foundation::encoding::rfc3339;
+use crate::foundation::problem::Problem;
+use crate::platform::{DeliveryRef, Platform};
+use crate::store::{self, get_json, keys, update_json, update_or_default};
+
+/// How old an empty queue second must be before it is dropped.
+const SETTLED_SECONDS: i64 = 120;
+
+/// Where one message stands at one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The endpoint is paused; unpausing releases it.
+    Held,
+    /// A receiver answered 2xx.
+    Succeeded,
+    /// Every attempt of the schedule failed.
+    Failed,
+}
+
+/// A dispatcher's claim on a delivery while it sends one attempt.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub token: String,
+    /// After it, another dispatcher may take over.
+    #[serde(rename = "until")]
+    pub until_ms: i64,
+}
+
+/// A stored delivery.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// While pending.
+    #[serde(rename = "nextAttemptAt")]
+    pub next_attempt_at_ms: Option<i64>,
+    #[serde(rename = "lastAttemptAt")]
+    pub last_attempt_at_s: Option<i64>,
+    pub last_error: Option<String>,
+    pub lease: Option<Lease>,
+    /// The last lease that finished, so that finishing twice is one finish.
+    #[serde(default)]
+    pub finished_lease: Option<String>,
+}
+
+impl DeliveryRecord {
+    pub fn new(status: DeliveryStatus, now_ms: i64) -> DeliveryRecord {
+        DeliveryRecord {
+            status,
+            attempts: 0,
+            next_attempt_at_ms: (status == DeliveryStatus::Pending).then_some(now_ms),
+            last_attempt_at_s: None,
+            last_error: None,
+            lease: None,
+            finished_lease: None,
+        }
+    }
+
+    pub fn view(&self, endpoint_id: &str) -> Value {
+        json!({
+            "endpointId": endpoint_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "nextAttemptAt": self.next_attempt_at_ms.map(|at| rfc3339(at.div_euclid(1000))),
+            "lastAttemptAt": self.last_attempt_at_s.map(rfc3339),
+            "lastError": self.last_error,
+        })
+    }
+}
+
+/// A delivery's record as stored now.
+pub fn get(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+) -> Result<Option<DeliveryRecord>, Problem> {
+    get_json(platform, &keys::delivery(delivery))
+}
+
+/// The delivery's record, created with `status` (pending: due at
+/// `now_ms`) unless it exists.
+pub fn create(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    status: DeliveryStatus,
+    now_ms: i64,
+) -> Result<DeliveryRecord, Problem> {
+    update_json(
+        platform,
+        &keys::delivery(delivery),
+        |current: Option<DeliveryRecord>| {
+            Ok(match current {
+                Some(record) => (None, record),
+                None => {
+                    let record = DeliveryRecord::new(status, now_ms);
+                    (Some(record.clone()), record)
+                }
+            })
+        },
+    )
+}
+
+/// Makes the delivery pending and due at `now_ms`, whatever its status
+/// (a resend); creates it if absent.
+pub fn due_again(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    now_ms: i64,
+) -> Result<DeliveryRecord, Problem> {
+    update_json(
+        platform,
+        &keys::delivery(delivery),
+        |current: Option<DeliveryRecord>| {
+            let mut record =
+                current.unwrap_or_else(|| DeliveryRecord::new(DeliveryStatus::Pending, now_ms));
+            record.status = DeliveryStatus::Pending;
+            record.next_attempt_at_ms = Some(now_ms);
+            Ok((Some(record.clone()), record))
+        },
+    )
+}
+
+/// The queue seconds that may have entries, up to `now`, oldest first.
+pub fn due_seconds(platform: &impl Platform, now: i64) -> Result<Vec<i64>, Problem> {
+    let mut seconds: Vec<i64> = get_json(platform, keys::QUEUE_SECONDS)?.unwrap_or_default();
+    seconds.retain(|second| *second <= now);
+    seconds.sort_unstable();
+    Ok(seconds)
+}
+
+/// The deliveries listed in a queue second.
+pub fn listed(platform: &impl Platform, second: i64) -> Result<Vec<DeliveryRef>, Problem> {
+    Ok(get_json(platform, &keys::queue(second))?.unwrap_or_default())
+}
+
+/// Removes a delivery's record.
+pub fn remove(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
+    store::remove(platform, &keys::delivery(delivery))
+}
+
+/// Whether this lease is the one held: the test of lease ownership.
+fn holds(record: &DeliveryRecord, token: &str) -> bool {
+    record
+        .lease
+        .as_ref()
+        .is_some_and(|lease| lease.token == token)
+}
+
+/// Lists a delivery in the queue second of `at_ms`.
+pub fn enqueue(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    at_ms: i64,
+) -> Result<(), Problem> {
+    enqueue_all(platform, std::slice::from_ref(delivery), at_ms)
+}
+
+/// Lists deliveries, in order, in the queue second of `at_ms`: one write
+/// of the second's list for all of them. The second is listed first, so
+/// no pass misses it.
+pub fn enqueue_all(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+    at_ms: i64,
+) -> Result<(), Problem> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let second = at_ms.div_euclid(1000);
+    update_or_default(platform, keys::QUEUE_SECONDS, |seconds: &mut Vec<i64>| {
+        if !seconds.contains(&second) {
+            seconds.push(second);
+        }
+    })?;
+    update_or_default(
+        platform,
+        &keys::queue(second),
+        |listed: &mut Vec<DeliveryRef>| {
+            for delivery in deliveries {
+                if !listed.contains(delivery) {
+                    listed.push(delivery.clone());
+                }
+            }
+        },
+    )
+}
+
+/// Lists a held delivery under its endpoint.
+pub fn hold(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
+    update_or_default(
+        platform,
+        &keys::held(&delivery.endpoint),
+        |listed: &mut Vec<DeliveryRef>| {
+            if !listed.contains(delivery) {
+                listed.push(delivery.clone());
+            }
+        },
+    )
+}
+
+/// Makes an unpaused endpoint's held deliveries pending again, in order,
+/// due now; returns them.
+pub fn release(
+    platform: &impl Platform,
+    endpoint: &str,
+    now_ms: i64,
+) -> Result<Vec<DeliveryRef>, Problem> {
+    let held: Vec<DeliveryRef> = get_json(platform, &keys::held(endpoint))?.unwrap_or_default();
+    let mut released = Vec::new();
+    for delivery in &held {
+        let pending = update_json(
+            platform,
+            &keys::delivery(delivery),
+            |current: Option<DeliveryRecord>| {
+                Ok(match current {
+                    Some(mut record) if record.status == DeliveryStatus::Held => {
+                        record.status = DeliveryStatus::Pending;
+                        record.next_attempt_at_ms = Some(now_ms);
+                        (Some(record), true)
+                    }
+                    // Released by this call's own earlier write.
+                    Some(record)
+                        if record.status == DeliveryStatus::Pending
+                            && record.next_attempt_at_ms == Some(now_ms) =>
+                    {
+                        (None, true)
+                    }
+                    _ => (None, false),
+                })
+            },
+        )?;
+        if pending {
+            released.push(delivery.clone());
+        }
+    }
+    enqueue_all(platform, &released, now_ms)?;
+    update_or_default(
+        platform,
+        &keys::held(endpoint),
+        |listed: &mut Vec<DeliveryRef>| {
+            listed.retain(|delivery| !held.contains(delivery));
+        },
+    )?;
+    Ok(released)
+}
+
+/// Whether a delivery listed in a queue second is due, by its record as
+/// stored now.
+pub enum Due {
+    Now,
+    /// Leased, or due later within this second.
+    Busy,
+    /// Done, held, gone, or listed again in another second.
+    Settled,
+}
+
+pub fn due(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    second: i64,
+    now_ms: i64,
+) -> Result<Due, Problem> {
+    let record: Option<DeliveryRecord> = get_json(platform, &keys::delivery(delivery))?;
+    let Some(record) = record.filter(|record| record.status == DeliveryStatus::Pending) else {
+        return Ok(Due::Settled);
+    };
+    let at = record.next_attempt_at_ms.unwrap_or(now_ms);
+    Ok(if at.div_euclid(1000) != second {
+        Due::Settled
+    } else if at > now_ms || record.lease.is_some_and(|lease| lease.until_ms > now_ms) {
+        Due::Busy
+    } else {
+        Due::Now
+    })
+}
+
+/// Removes deliveries from a queue second, in one write.
+pub fn unlist(platform: &impl Platform, second: i64, done: &[DeliveryRef]) -> Result<(), Problem> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    update_json(
+        platform,
+        &keys::queue(second),
+        |listed: Option<Vec<DeliveryRef>>| {
+            Ok(match listed {
+                Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
+                    listed.retain(|entry| !done.contains(entry));
+                    (Some(listed), ())
+                }
+                _ => (None, ()),
+            })
+        },
+    )
+}
+
+/// Drops an empty queue second, once it is old enough that no dispatcher
+/// can still list a delivery in it (every delivery is listed at its due
+/// time, which is never in the past by more than a request's duration).
+pub fn forget_second(platform: &impl Platform, second: i64, now: i64) -> Result<(), Problem> {
+    if second > now - SETTLED_SECONDS {
+        return Ok(());
+    }
+    if !listed(platform, second)?.is_empty() {
+        return Ok(());
+    }
+    store::remove(platform, &keys::queue(second))?;
+    update_or_default(platform, keys::QUEUE_SECONDS, |seconds: &mut Vec<i64>| {
+        seconds.retain(|listed| *listed != second);
+    })
+}
+
+/// What a lease attempt found.
+pub enum Claim {
+    /// Leased: the record as leased.
+    Leased(DeliveryRecord),
+    /// Another dispatcher holds it.
+    Busy,
+    /// Nothing to send now.
+    Settled,
+}
+
+/// Leases a delivery that is pending and due, as `token` until
+/// `until_ms`.
+pub fn claim(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    token: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<Claim, Problem> {
+    update_json(
+        platform,
+        &keys::delivery(delivery),
+        |current: Option<DeliveryRecord>| {
+            Ok(match current {
+                None => (None, Claim::Settled),
+                Some(record) if record.status != DeliveryStatus::Pending => (None, Claim::Settled),
+                // Due later: the entry of its second sends it.
+                Some(record) if record.next_attempt_at_ms.is_some_and(|at| at > now_ms) => {
+                    (None, Claim::Settled)
+                }
+                // Leased by this call's own earlier write.
+                Some(record) if holds(&record, token) => (None, Claim::Leased(record)),
+                Some(record)
+                    if record
+                        .lease
+                        .as_ref()
+                        .is_some_and(|lease| lease.until_ms > now_ms) =>
+                {
+                    (None, Claim::Busy)
+                }
+                Some(mut record) => {
+                    record.lease = Some(Lease {
+                        token: token.to_string(),
+                        until_ms,
+                    });
+                    (Some(record.clone()), Claim::Leased(record))
+                }
+            })
+        },
+    )
+}
+
+/// Applies `change` to the delivery if this dispatcher still holds its
+/// lease, and lets the lease go; `false` if another took it over.
+pub fn finish(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    token: &str,
+    mut change: impl FnMut(&mut DeliveryRecord),
+) -> Result<bool, Problem> {
+    update_json(
+        platform,
+        &keys::delivery(delivery),
+        |current: Option<DeliveryRecord>| {
+            Ok(match current {
+                Some(mut record) if holds(&record, token) => {
+                    change(&mut record);
+                    record.lease = None;
+                    record.finished_lease = Some(token.to_string());
+                    (Some(record), true)
+                }
+                // Finished by this call's own earlier write.
+                Some(record) if record.finished_lease.as_deref() == Some(token) => (None, true),
+                _ => (None, false),
+            })
+        },
+    )
+}

@@ -1,0 +1,390 @@
+//! Endpoints: the record (one key holds all of it, keyring included, so
+//! every change to it is one atomic write), its rules (subscriptions,
+//! pausing, the effect of an attempt) and its keys.
+//!
+//! `org/{org}/endpoints` lists the organisation's endpoints, newest first:
+//! each id with the event types it may subscribe to, so that an event
+//! loads only the endpoints that may want it. Those types are a superset
+//! of the endpoint's: a change of event types widens the entry before the
+//! endpoint is written and never narrows it, so no failure or race can hide
+//! a subscriber (an event re-checks each endpoint it loads). Creation
+//! writes the endpoint before listing it (a failure leaves an unlisted
+//! record that nobody was told about); deletion unlists first (a failure
+//! leaves the endpoint whole and listed, or unlisted and unreachable).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::attempt::{self, Attempt};
+use crate::foundation::encoding::rfc3339;
+use crate::foundation::problem::Problem;
+use crate::foundation::seal::StoredSecrets;
+use crate::platform::Platform;
+use crate::store::keys;
+use crate::store::{get_json_moved, remember, set_json, update_json, update_moved};
+
+/// How many event types an endpoint may subscribe to.
+pub const MAX_EVENT_TYPES: usize = 100;
+
+/// The longest event type name, in characters.
+pub const MAX_EVENT_TYPE_CHARS: usize = 256;
+
+/// How many recorded attempt ids an endpoint remembers, so that recording
+/// one twice counts it once.
+const RECENT_ATTEMPTS: usize = 32;
+
+/// Whether a list of event types takes `event_type`: an empty list takes
+/// every type.
+fn takes(event_types: &[String], event_type: &str) -> bool {
+    event_types.is_empty() || event_types.iter().any(|wanted| wanted == event_type)
+}
+
+/// An endpoint as stored: one key-value entry holds all of it, keyring
+/// included, so that every change to it is a single atomic write.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointRecord {
+    pub id: String,
+    pub org: String,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub paused_at: Option<i64>,
+    pub consecutive_failures: u32,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The signing keyring, current secret first, sealed ([`crate::foundation::seal`]).
+    pub secrets: StoredSecrets,
+    /// What its deliveries are signed with (`v1` when stored before there
+    /// was a choice).
+    #[serde(default)]
+    pub signature: SignatureKind,
+    /// The current Ed25519 key's public key, `whpk_` (`v1a` endpoints):
+    /// not secret, so shown with the endpoint and kept outside the seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_public_key: Option<String>,
+    /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
+    pub attempt_count: u64,
+    /// The newest attempts' ids and numbers, so that an attempt recorded
+    /// twice is counted once.
+    #[serde(default)]
+    pub recent_attempts: Vec<(String, u64)>,
+}
+
+impl EndpointRecord {
+    /// Whether an event of this type goes to the endpoint.
+    pub fn subscribed(&self, event_type: &str) -> bool {
+        takes(&self.event_types, event_type)
+    }
+
+    /// Pauses the endpoint for `reason`, unless it is paused already.
+    pub fn pause(&mut self, reason: String, now: i64) {
+        if !self.paused {
+            self.paused = true;
+            self.paused_reason = Some(reason);
+            self.paused_at = Some(now);
+            self.updated_at = now;
+        }
+    }
+
+    /// Unpauses the endpoint and forgets its failures.
+    pub fn unpause(&mut self) {
+        self.paused = false;
+        self.paused_reason = None;
+        self.paused_at = None;
+        self.consecutive_failures = 0;
+    }
+
+    /// The effect of an event's attempt: a success resets the failure
+    /// count; a failure counts, and pauses the endpoint at `pause_after`
+    /// failures in a row, or at once on 410 Gone.
+    pub fn apply_outcome(
+        &mut self,
+        succeeded: bool,
+        status: Option<u16>,
+        now: i64,
+        pause_after: u32,
+    ) {
+        if succeeded {
+            self.last_success_at = Some(now);
+            self.consecutive_failures = 0;
+            return;
+        }
+        self.last_failure_at = Some(now);
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        if status == Some(410) {
+            self.pause("the endpoint answered 410 Gone".into(), now);
+        } else if self.consecutive_failures >= pause_after {
+            let reason = format!(
+                "{} consecutive deliveries failed",
+                self.consecutive_failures
+            );
+            self.pause(reason, now);
+        }
+    }
+
+    /// The public view (docs/API.md, Endpoint object): no secrets.
+    pub fn view(&self) -> EndpointView<'_> {
+        EndpointView {
+            id: &self.id,
+            url: &self.url,
+            description: &self.description,
+            event_types: &self.event_types,
+            paused: self.paused,
+            paused_reason: self.paused_reason.as_deref(),
+            paused_at: self.paused_at.map(rfc3339),
+            consecutive_failures: self.consecutive_failures,
+            last_success_at: self.last_success_at.map(rfc3339),
+            last_failure_at: self.last_failure_at.map(rfc3339),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+            signature: self.signature,
+            signing_public_key: self.signing_public_key.as_deref(),
+        }
+    }
+}
+
+/// The endpoint object of the API.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView<'a> {
+    id: &'a str,
+    url: &'a str,
+    description: &'a str,
+    event_types: &'a [String],
+    paused: bool,
+    paused_reason: Option<&'a str>,
+    paused_at: Option<String>,
+    consecutive_failures: u32,
+    last_success_at: Option<String>,
+    last_failure_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    signature: SignatureKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_public_key: Option<&'a str>,
+}
+
+/// An endpoint's signature: `v1` (HMAC-SHA256 with a shared `whsec_`
+/// secret) or `v1a` (Ed25519: the receiver holds only the public key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureKind {
+    /// HMAC-SHA256.
+    #[default]
+    V1,
+    /// Ed25519.
+    V1a,
+}
+
+impl SignatureKind {
+    /// The kind named in a request body.
+    pub fn from_name(name: &str) -> Option<SignatureKind> {
+        match name {
+            "v1" => Some(SignatureKind::V1),
+            "v1a" => Some(SignatureKind::V1a),
+            _ => None,
+        }
+    }
+}
+
+/// An endpoint in its organisation's index: its id, and event types that
+/// include every type it subscribes to (none: every type).
+#[derive(Clone, Serialize, Deserialize)]
+struct Listed {
+    id: String,
+    #[serde(rename = "eventTypes")]
+    event_types: Vec<String>,
+}
+
+impl Listed {
+    fn may_want(&self, event_type: &str) -> bool {
+        takes(&self.event_types, event_type)
+    }
+}
+
+fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
+    let key = keys::endpoint_index(org);
+    let old_key = keys::unencoded_org(keys::endpoint_index, org);
+    Ok(get_json_moved(platform, &key, old_key.as_deref())?.unwrap_or_default())
+}
+
+/// Changes the organisation's index.
+fn update_index(
+    platform: &impl Platform,
+    org: &str,
+    change: impl FnMut(&mut Vec<Listed>),
+) -> Result<(), Problem> {
+    let key = keys::endpoint_index(org);
+    let old_key = keys::unencoded_org(keys::endpoint_index, org);
+    update_moved(platform, &key, old_key.as_deref(), change)
+}
+
+/// The organisation's endpoint ids, newest first.
+pub fn list_ids(platform: &impl Platform, org: &str) -> Result<Vec<String>, Problem> {
+    Ok(index(platform, org)?
+        .iter()
+        .map(|listed| listed.id.clone())
+        .collect())
+}
+
+/// The ids of the organisation's endpoints that may subscribe to
+/// `event_type` (a superset: load each and check).
+pub fn may_want(
+    platform: &impl Platform,
+    org: &str,
+    event_type: &str,
+) -> Result<Vec<String>, Problem> {
+    Ok(index(platform, org)?
+        .iter()
+        .filter(|listed| listed.may_want(event_type))
+        .map(|listed| listed.id.clone())
+        .collect())
+}
+
+/// Widens an endpoint's index entry to include `event_types` (empty: every
+/// type), before the endpoint itself is changed to them. An entry is never
+/// narrowed (a narrowing racing another patch could hide a subscriber), so
+/// one that would list more types than an endpoint may have becomes "every
+/// type": an event then loads the endpoint and checks it.
+pub fn widen_subscriptions(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+    event_types: &[String],
+) -> Result<(), Problem> {
+    update_index(platform, org, |listed: &mut Vec<Listed>| {
+        for Listed {
+            id: listed_id,
+            event_types: types,
+        } in listed
+        {
+            if listed_id == id && !types.is_empty() {
+                if event_types.is_empty() {
+                    types.clear();
+                } else {
+                    for wanted in event_types {
+                        if !types.contains(wanted) {
+                            types.push(wanted.clone());
+                        }
+                    }
+                    // Past what one endpoint may hold, "every type" is the
+                    // superset: the entry never grows with the patches.
+                    if types.len() > MAX_EVENT_TYPES {
+                        types.clear();
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// An endpoint of this organisation, if it exists.
+pub fn find(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+) -> Result<Option<EndpointRecord>, Problem> {
+    Ok(
+        crate::store::get_json::<EndpointRecord>(platform, &keys::endpoint(id))?
+            .filter(|record| record.org == org),
+    )
+}
+
+/// An endpoint of this organisation; another organisation's is not found.
+pub fn load(platform: &impl Platform, org: &str, id: &str) -> Result<EndpointRecord, Problem> {
+    find(platform, org, id)?.ok_or_else(|| Problem::not_found(format!("no endpoint {id}")))
+}
+
+/// Stores a new endpoint, then lists it.
+pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
+    set_json(platform, &keys::endpoint(&record.id), record)?;
+    update_index(platform, &record.org, |listed: &mut Vec<Listed>| {
+        if !listed.iter().any(|listed| listed.id == record.id) {
+            let entry = Listed {
+                id: record.id.clone(),
+                event_types: record.event_types.clone(),
+            };
+            listed.insert(0, entry);
+        }
+    })
+}
+
+/// Applies `change` to this organisation's endpoint as stored now (see
+/// [`update_json`]) and returns the endpoint as written.
+pub fn modify(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+    mut change: impl FnMut(&mut EndpointRecord) -> Result<(), Problem>,
+) -> Result<EndpointRecord, Problem> {
+    update_json(
+        platform,
+        &keys::endpoint(id),
+        |record: Option<EndpointRecord>| match record {
+            Some(mut record) if record.org == org => {
+                change(&mut record)?;
+                Ok((Some(record.clone()), record))
+            }
+            _ => Err(Problem::not_found(format!("no endpoint {id}"))),
+        },
+    )
+}
+
+/// Unlists an endpoint, then removes it and its attempts.
+pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
+    update_index(platform, &record.org, |listed: &mut Vec<Listed>| {
+        listed.retain(|entry| entry.id != record.id);
+    })?;
+    platform.delete(&keys::endpoint(&record.id))?;
+    attempt::delete_all(platform, &record.id, record.attempt_count)
+}
+
+/// Records an attempt against the endpoint as stored now (a delivery may
+/// have taken seconds), applying `update` to its delivery state. Returns
+/// the endpoint as written, or `None` if it was deleted meanwhile.
+pub fn record_attempt(
+    platform: &impl Platform,
+    attempt: &Attempt,
+    mut update: impl FnMut(&mut EndpointRecord),
+) -> Result<Option<EndpointRecord>, Problem> {
+    let key = keys::endpoint(&attempt.endpoint_id);
+    let written = update_json(platform, &key, |record: Option<EndpointRecord>| {
+        Ok(match record {
+            None => (None, None),
+            // Counted already (a swap that reported failure but was made).
+            Some(record)
+                if record
+                    .recent_attempts
+                    .iter()
+                    .any(|(id, _)| *id == attempt.id) =>
+            {
+                let number = record
+                    .recent_attempts
+                    .iter()
+                    .find(|(id, _)| *id == attempt.id)
+                    .map(|(_, number)| *number);
+                (None, number.map(|number| (record, number)))
+            }
+            Some(mut record) => {
+                let number = record.attempt_count;
+                record.attempt_count += 1;
+                remember(
+                    &mut record.recent_attempts,
+                    (attempt.id.clone(), number),
+                    RECENT_ATTEMPTS,
+                );
+                update(&mut record);
+                (Some(record.clone()), Some((record, number)))
+            }
+        })
+    })?;
+    let Some((written, number)) = written else {
+        return Ok(None);
+    };
+    attempt::write(platform, number, attempt)?;
+    Ok(Some(written))
+}

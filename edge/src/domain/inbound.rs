@@ -1,0 +1,264 @@
+//! The receiver gateway's records, per source: replay marks, their expiry
+//! lists, and the counters of `GET /inbound/{source}/stats`.
+//!
+//! `inbound/{source}/claims/{webhook-id}` counts the requests that claimed
+//! an id (the one that counts 1 marks it); `inbound/{source}/seen/{webhook-id}`
+//! marks an id as being forwarded or accepted until its timestamp plus the
+//! tolerance (so of two copies arriving together one goes on);
+//! `inbound/{source}/expiring/{n}/{shard}` lists the accepted ids whose
+//! marks expire in the 10 seconds from `10 n`, spread over 32 shards by
+//! their hash, and `inbound/{source}/expiring` lists those `n`, so that
+//! expired marks are pruned a bucket at a time, no key grows with the
+//! accept rate times the tolerance, and concurrent deliveries rarely
+//! rewrite the same list; `inbound/{source}/stats` holds the counters of
+//! verified deliveries; `inbound/{source}/refused/{code}` counts the
+//! deliveries that failed verification (see [`count_refusal`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::foundation::encoding::sha256;
+use crate::foundation::problem::{Code, Problem};
+use crate::platform::Platform;
+use crate::store::{self, get_json, keys, remember, set_json, update_json, update_or_default};
+
+/// A webhook id seen for a source, until when it is refused, and the
+/// request that marked it.
+#[derive(Serialize, Deserialize)]
+struct Seen {
+    until: i64,
+    token: String,
+}
+
+/// The stored counters, with the requests already counted (so that a
+/// count applied twice counts once).
+#[derive(Default, Serialize, Deserialize)]
+struct Counted {
+    #[serde(flatten)]
+    stats: Stats,
+    #[serde(default)]
+    recent: Vec<String>,
+}
+
+/// The rejection counted when the origin answers outside 2xx (its answer
+/// is relayed, so it is no problem of the gateway's).
+pub const ORIGIN_REJECTED: &str = "origin_rejected";
+
+/// How many counted requests the stats remember.
+const RECENT_COUNTS: usize = 64;
+
+/// The counters of `GET /inbound/{source}/stats`.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub accepted: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub by_secret: BTreeMap<String, u64>,
+}
+
+/// Marks the id as being forwarded, so that of two copies arriving
+/// together exactly one goes on; `false` if it is marked. The first request
+/// to count the id's claim counter to 1 creates the mark (a counter is
+/// atomic on every store; a compare-and-swap on an absent key is not on
+/// Spin's SQLite store). An expired mark is taken over by compare-and-swap
+/// on the existing record.
+pub fn mark(
+    platform: &impl Platform,
+    name: &str,
+    id: &str,
+    until: i64,
+    now: i64,
+    token: &str,
+) -> Result<bool, Problem> {
+    let ours = Seen {
+        until,
+        token: token.to_string(),
+    };
+    if platform.increment(&keys::inbound_claim(name, id), 1)? == 1 {
+        set_json(platform, &keys::inbound_seen(name, id), &ours)?;
+        return Ok(true);
+    }
+    // Counted before: marked now, or being marked (a 409; the sender
+    // retries), or expired, which one request takes over.
+    update_json(
+        platform,
+        &keys::inbound_seen(name, id),
+        |seen: Option<Seen>| {
+            Ok(match seen {
+                Some(seen) if seen.token == token => (None, true),
+                Some(seen) if seen.until < now => (
+                    Some(Seen {
+                        until,
+                        token: token.to_string(),
+                    }),
+                    true,
+                ),
+                _ => (None, false),
+            })
+        },
+    )
+}
+
+/// Removes this request's mark after the origin refused: a mark that
+/// another request took meanwhile (after this one's expired) stays.
+pub fn unmark(platform: &impl Platform, name: &str, id: &str, token: &str) -> Result<(), Problem> {
+    let key = keys::inbound_seen(name, id);
+    if get_json::<Seen>(platform, &key)?.is_some_and(|seen| seen.token == token) {
+        // The claim first: a copy counting 1 meanwhile owns the id anew.
+        platform.delete(&keys::inbound_claim(name, id))?;
+        store::remove(platform, &key)?;
+    }
+    Ok(())
+}
+
+/// The codes a failed verification can have (the others are the source's
+/// configuration, never counted).
+pub fn refusals() -> impl Iterator<Item = Code> {
+    hooksign::Error::ALL
+        .into_iter()
+        .map(Code::of_verification)
+        .filter(|code| *code != Code::InvalidConfiguration)
+}
+
+/// Refusals of one kind counted one by one, before sampling starts.
+const EXACT_REFUSALS: i64 = 100;
+
+/// Past [`EXACT_REFUSALS`], one refusal in this many is counted, as this
+/// many.
+const REFUSAL_SAMPLE: i64 = 16;
+
+/// Counts a delivery that failed verification, by an atomic count of its
+/// own (never a compare-and-swap that verified deliveries wait on): each
+/// one up to [`EXACT_REFUSALS`], then one in [`REFUSAL_SAMPLE`], so that a
+/// flood of bad signatures costs a store write for few of its requests.
+pub fn count_refusal(platform: &impl Platform, name: &str, code: Code) -> Result<(), Problem> {
+    let key = keys::inbound_refused(name, code.as_str());
+    if store::read_counter(platform, &key)? < EXACT_REFUSALS {
+        platform.increment(&key, 1)?;
+        return Ok(());
+    }
+    let mut draw = [0u8; 1];
+    getrandom::fill(&mut draw).map_err(|_| Problem::random_unavailable())?;
+    if i64::from(draw[0]) % REFUSAL_SAMPLE == 0 {
+        platform.increment(&key, REFUSAL_SAMPLE)?;
+    }
+    Ok(())
+}
+
+pub fn reject(stats: &mut Stats, code: &str) {
+    *stats.rejected.entry(code.to_string()).or_default() += 1;
+}
+
+/// Counts this request (`token`) once, however often the count is applied.
+pub fn count(
+    platform: &impl Platform,
+    name: &str,
+    token: &str,
+    mut update: impl FnMut(&mut Stats),
+) -> Result<(), Problem> {
+    update_or_default(
+        platform,
+        &keys::inbound_stats(name),
+        |counted: &mut Counted| {
+            if counted.recent.iter().any(|seen| seen == token) {
+                return;
+            }
+            update(&mut counted.stats);
+            remember(&mut counted.recent, token.to_string(), RECENT_COUNTS);
+        },
+    )
+}
+
+/// The width of an expiry bucket, seconds.
+const BUCKET_SECONDS: i64 = 10;
+
+/// Lists an accepted id in the bucket of its mark's expiry, and prunes the
+/// buckets whose marks have all expired.
+pub fn remember_accepted(
+    platform: &impl Platform,
+    name: &str,
+    id: &str,
+    until: i64,
+    now: i64,
+) -> Result<(), Problem> {
+    let directory_key = keys::inbound_expiring(name);
+    let bucket = until.div_euclid(BUCKET_SECONDS);
+    // The bucket is listed before it is written, so none goes unpruned.
+    let buckets = update_json(platform, &directory_key, |buckets: Option<Vec<i64>>| {
+        let mut buckets = buckets.unwrap_or_default();
+        if buckets.contains(&bucket) {
+            return Ok((None, buckets));
+        }
+        buckets.push(bucket);
+        Ok((Some(buckets.clone()), buckets))
+    })?;
+    update_or_default(
+        platform,
+        &keys::inbound_expiring_shard(name, bucket, shard_of(id)),
+        |ids: &mut Vec<String>| {
+            if !ids.iter().any(|listed| listed == id) {
+                ids.push(id.to_string());
+            }
+        },
+    )?;
+    for expired in buckets
+        .into_iter()
+        .filter(|bucket| (bucket + 1) * BUCKET_SECONDS <= now)
+    {
+        prune(platform, name, &directory_key, expired, now)?;
+    }
+    Ok(())
+}
+
+/// How many lists one bucket's ids are spread over: each delivery rewrites
+/// one list, so a bucket's list holds a thirty-second of the ids accepted in
+/// its ten seconds, and deliveries at once mostly touch different keys.
+const BUCKET_SHARDS: u8 = 32;
+
+fn shard_of(id: &str) -> u8 {
+    sha256(id)[0] % BUCKET_SHARDS
+}
+
+/// Removes an expired bucket's marks (unless an id was accepted again
+/// since, with a later mark), then its lists, then the bucket.
+fn prune(
+    platform: &impl Platform,
+    name: &str,
+    directory_key: &str,
+    bucket: i64,
+    now: i64,
+) -> Result<(), Problem> {
+    let lists = (0..BUCKET_SHARDS)
+        .map(|shard| keys::inbound_expiring_shard(name, bucket, shard))
+        .chain([keys::inbound_expiring_unsharded(name, bucket)]);
+    for list in lists {
+        let ids: Vec<String> = get_json(platform, &list)?.unwrap_or_default();
+        for id in ids {
+            let seen_key = keys::inbound_seen(name, &id);
+            if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
+                store::remove(platform, &seen_key)?;
+                platform.delete(&keys::inbound_claim(name, &id))?;
+            }
+        }
+        store::remove(platform, &list)?;
+    }
+    update_or_default(platform, directory_key, |buckets: &mut Vec<i64>| {
+        buckets.retain(|listed| *listed != bucket);
+    })
+}
+/// The source's counters, refusals included.
+pub fn stats(platform: &impl Platform, name: &str) -> Result<Stats, Problem> {
+    let mut counted: Counted = get_json(platform, &keys::inbound_stats(name))?.unwrap_or_default();
+    for code in refusals() {
+        let refused = store::read_counter(platform, &keys::inbound_refused(name, code.as_str()))?;
+        if refused > 0 {
+            *counted
+                .stats
+                .rejected
+                .entry(code.as_str().into())
+                .or_default() += refused.unsigned_abs();
+        }
+    }
+    Ok(counted.stats)
+}

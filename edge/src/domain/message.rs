@@ -1,0 +1,301 @@
+//! Messages: an accepted event, stored before anything is sent, with one
+//! delivery per subscribed endpoint; the envelope every attempt signs; the
+//! daily log and retention.
+//!
+//! `message/{org}/{id}` holds the message, its payload exactly as signed
+//! and the endpoints it goes to. It is written first, by compare-and-swap
+//! on an absent key, which makes the caller's `id` an idempotency key; it
+//! is marked `accepted` last, once every delivery, queue entry and log
+//! entry is written, so a repost of a half-written message completes it.
+//! `log/{org}/{day}` lists the day's messages in the order accepted (id,
+//! type, time); `retention/{day}` and `retention/days` list what to prune
+//! when the day expires.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::delivery::{self, DeliveryStatus};
+use crate::domain::endpoint;
+use crate::foundation::encoding::{new_uuid, rfc3339};
+use crate::foundation::problem::{Code, Problem};
+use crate::platform::{DeliveryRef, Platform};
+use crate::store::{self, get_json, keys, update_json, update_or_default};
+
+/// Seconds in a day: the log and retention are kept a day at a time.
+pub const DAY_SECONDS: i64 = 86_400;
+
+/// A stored message.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    pub id: String,
+    pub org: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+    /// The envelope, exactly as every attempt signs and sends it.
+    pub body: String,
+    /// Unix seconds.
+    #[serde(rename = "createdAt")]
+    pub created_at_s: i64,
+    /// The endpoints it goes to, chosen when it was accepted.
+    pub endpoints: Vec<String>,
+    /// Whole: every delivery, queue entry and log entry is written.
+    pub accepted: bool,
+    /// The request that claimed the id (to know its own write again).
+    pub claim: String,
+}
+
+impl MessageRecord {
+    /// Its delivery to `endpoint`.
+    pub fn delivery(&self, endpoint: &str) -> DeliveryRef {
+        DeliveryRef::new(&self.org, &self.id, endpoint)
+    }
+}
+
+/// One entry of an organisation's daily log.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Logged {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Unix seconds.
+    #[serde(rename = "createdAt")]
+    pub created_at_s: i64,
+}
+
+/// `{"type", "timestamp", "data"}`: the body every attempt of an event
+/// (and a test send) signs and sends.
+pub fn envelope(event_type: &str, now: i64, data: &Value) -> String {
+    json!({ "type": event_type, "timestamp": rfc3339(now), "data": data }).to_string()
+}
+
+/// A message of this organisation, if it exists.
+pub fn find(
+    platform: &impl Platform,
+    org: &str,
+    id: &str,
+) -> Result<Option<MessageRecord>, Problem> {
+    get_json(platform, &keys::message(org, id))
+}
+
+/// An event to accept: its type, payload and id.
+pub struct Event {
+    pub event_type: String,
+    pub data: Value,
+    pub id: String,
+}
+
+/// What accepting an event found.
+pub enum Accepted {
+    /// Written now, or completed after an earlier request left it half
+    /// written: its pending deliveries, to send after the answer.
+    Written(MessageRecord, Vec<DeliveryRef>),
+    /// Accepted whole before, with the same type and payload.
+    Before(MessageRecord),
+}
+
+/// Stores an event as a message of `org` with its deliveries (the id an
+/// idempotency key: a repost with another type or payload is 409).
+pub fn accept(
+    platform: &impl Platform,
+    org: &str,
+    now: i64,
+    Event {
+        event_type,
+        data,
+        id,
+    }: Event,
+) -> Result<Accepted, Problem> {
+    let mut endpoints = Vec::new();
+    for candidate in endpoint::may_want(platform, org, &event_type)? {
+        // Deleted since the index was read: skipped.
+        if let Some(record) = endpoint::find(platform, org, &candidate)?
+            && record.subscribed(&event_type)
+        {
+            endpoints.push(record.id);
+        }
+    }
+    let fresh = MessageRecord {
+        id: id.clone(),
+        org: org.to_string(),
+        body: envelope(&event_type, now, &data),
+        event_type,
+        data,
+        created_at_s: now,
+        endpoints,
+        accepted: false,
+        claim: new_uuid()?,
+    };
+    let message = match claim(platform, &fresh)? {
+        None => fresh,
+        Some(found) if found.event_type != fresh.event_type || found.data != fresh.data => {
+            return Err(Problem::new(
+                Code::IdempotencyConflict,
+                format!("the message {id} was accepted with another type or payload"),
+            ));
+        }
+        Some(found) if found.accepted => return Ok(Accepted::Before(found)),
+        // Half-written by an earlier request: complete it.
+        Some(found) => found,
+    };
+    let pending = write_deliveries(platform, &message)?;
+    log(platform, &message)?;
+    update_json(
+        platform,
+        &keys::message(org, &id),
+        |current: Option<MessageRecord>| {
+            Ok(match current {
+                Some(mut record) if !record.accepted => {
+                    record.accepted = true;
+                    (Some(record), ())
+                }
+                _ => (None, ()),
+            })
+        },
+    )?;
+    Ok(Accepted::Written(message, pending))
+}
+
+/// The claim on the message's id: the first writer of the id owns it;
+/// `Some` with the message another request wrote.
+fn claim(
+    platform: &impl Platform,
+    fresh: &MessageRecord,
+) -> Result<Option<MessageRecord>, Problem> {
+    update_json(
+        platform,
+        &keys::message(&fresh.org, &fresh.id),
+        |current: Option<MessageRecord>| match current {
+            None => Ok((Some(fresh.clone()), None)),
+            // This request's own claim, found by the confirming read.
+            Some(found) if found.claim == fresh.claim => Ok((None, None)),
+            Some(found) => Ok((None, Some(found))),
+        },
+    )
+}
+
+/// Creates each missing delivery (held for a paused endpoint) and puts
+/// the pending ones in the queue; returns those.
+fn write_deliveries(
+    platform: &impl Platform,
+    message: &MessageRecord,
+) -> Result<Vec<DeliveryRef>, Problem> {
+    let now_ms = platform.now_millis();
+    let mut pending = Vec::new();
+    for endpoint in &message.endpoints {
+        let paused =
+            endpoint::find(platform, &message.org, endpoint)?.is_some_and(|record| record.paused);
+        let status = if paused {
+            DeliveryStatus::Held
+        } else {
+            DeliveryStatus::Pending
+        };
+        let delivery = message.delivery(endpoint);
+        match delivery::create(platform, &delivery, status, now_ms)?.status {
+            DeliveryStatus::Pending => pending.push(delivery),
+            DeliveryStatus::Held => delivery::hold(platform, &delivery)?,
+            DeliveryStatus::Succeeded | DeliveryStatus::Failed => {}
+        }
+    }
+    delivery::enqueue_all(platform, &pending, now_ms)?;
+    Ok(pending)
+}
+
+/// Lists the message in its day's log and for pruning.
+fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem> {
+    let day = message.created_at_s.div_euclid(DAY_SECONDS);
+    let entry = Logged {
+        id: message.id.clone(),
+        event_type: message.event_type.clone(),
+        created_at_s: message.created_at_s,
+    };
+    // Each list is written before the one that points at it.
+    update_or_default(
+        platform,
+        &keys::message_log(&message.org, day),
+        |entries: &mut Vec<Logged>| {
+            if !entries.contains(&entry) {
+                entries.push(entry.clone());
+            }
+        },
+    )?;
+    let key = keys::message(&message.org, &message.id);
+    update_or_default(
+        platform,
+        &keys::retention(day),
+        |listed: &mut Vec<String>| {
+            if !listed.contains(&key) {
+                listed.push(key.clone());
+            }
+        },
+    )?;
+    update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    })
+}
+
+/// The organisation's log of one day, in the order accepted.
+pub fn logged(platform: &impl Platform, org: &str, day: i64) -> Result<Vec<Logged>, Problem> {
+    Ok(get_json(platform, &keys::message_log(org, day))?.unwrap_or_default())
+}
+
+/// Adds an endpoint to the message's (a resend to an endpoint it was not
+/// accepted for).
+pub fn add_endpoint(
+    platform: &impl Platform,
+    message: &MessageRecord,
+    endpoint: &str,
+) -> Result<(), Problem> {
+    if message.endpoints.iter().any(|listed| listed == endpoint) {
+        return Ok(());
+    }
+    update_json(
+        platform,
+        &keys::message(&message.org, &message.id),
+        |current: Option<MessageRecord>| {
+            Ok(match current {
+                Some(mut found) if !found.endpoints.iter().any(|listed| listed == endpoint) => {
+                    found.endpoints.push(endpoint.to_string());
+                    (Some(found), ())
+                }
+                _ => (None, ()),
+            })
+        },
+    )
+}
+
+/// Removes the oldest expired day: its messages, their deliveries and the
+/// organisations' log entries. At most one day per call.
+pub fn prune_expired_day(
+    platform: &impl Platform,
+    today: i64,
+    keep_days: u64,
+) -> Result<(), Problem> {
+    let days: Vec<i64> = get_json(platform, keys::RETENTION_DAYS)?.unwrap_or_default();
+    let Some(day) = days
+        .iter()
+        .copied()
+        .filter(|day| *day < today - keep_days as i64)
+        .min()
+    else {
+        return Ok(());
+    };
+    let listed: Vec<String> = get_json(platform, &keys::retention(day))?.unwrap_or_default();
+    for key in listed {
+        if let Some(message) = get_json::<MessageRecord>(platform, &key)? {
+            for endpoint in &message.endpoints {
+                delivery::remove(platform, &message.delivery(endpoint))?;
+            }
+            store::remove(platform, &keys::message_log(&message.org, day))?;
+        }
+        store::remove(platform, &key)?;
+    }
+    store::remove(platform, &keys::retention(day))?;
+    update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
+        days.retain(|listed| *listed != day);
+    })
+}

@@ -1,0 +1,337 @@
+//! Endpoints' handlers: create, list, read, change, delete, rotate, their
+//! attempts and test sends. Each parses its request, then asks the
+//! endpoint's domain module to change the store.
+
+use hooksign::{Keyring, MAX_GRACE_SECONDS, MAX_PREVIOUS_SECRETS, Secret, SecretRecord};
+use serde_json::{Map, Value, json};
+
+use crate::dispatch::send::{Message, deliver};
+use crate::domain::attempt;
+use crate::domain::delivery;
+use crate::domain::endpoint::{self, EndpointRecord, SignatureKind};
+use crate::domain::message::envelope;
+use crate::foundation::encoding::{new_message_id, new_uuid};
+use crate::foundation::problem::{Code, Problem};
+use crate::foundation::target::{TargetError, check_target};
+use crate::http::context::{Api, with_secret};
+use crate::http::request::{Body, Query, check_id};
+use crate::platform::{Platform, Request, Response};
+
+pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
+    let mut body = Body::parse(request, true)?;
+    let url = body.required_string("url");
+    let description = body.optional_string("description");
+    let event_types = body.optional_event_types();
+    let signature = body.optional_string("signature");
+    body.finish()?;
+    let (Some(url), description, event_types) = (url, description, event_types) else {
+        return Err(Problem::field("url", "is required"));
+    };
+    let signature = match signature.as_deref() {
+        None => SignatureKind::V1,
+        Some(name) => SignatureKind::from_name(name)
+            .ok_or_else(|| Problem::field("signature", "must be \"v1\" or \"v1a\""))?,
+    };
+    let url = check_url(api, &url)?;
+    // Read, not reserved: creates racing at the limit may pass it by
+    // as many as run at once.
+    let count = endpoint::list_ids(api.platform, api.org)?.len();
+    if count >= api.config.max_endpoints_per_org {
+        return Err(Problem::new(
+            Code::QuotaExceeded,
+            format!(
+                "the organisation has {count} endpoints, as many as max_endpoints_per_org allows; delete one first"
+            ),
+        ));
+    }
+    let secret = generate_key(signature)?;
+    let id = new_uuid()?;
+    let secrets = api
+        .config
+        .secrets
+        .close(&id, &[SecretRecord::new(secret.to_text())])?;
+    let record = EndpointRecord {
+        id,
+        org: api.org.to_string(),
+        url,
+        description: description.unwrap_or_default(),
+        event_types: event_types.unwrap_or_default(),
+        paused: false,
+        paused_reason: None,
+        paused_at: None,
+        consecutive_failures: 0,
+        last_success_at: None,
+        last_failure_at: None,
+        created_at: api.now,
+        updated_at: api.now,
+        secrets,
+        signature,
+        signing_public_key: public_key_text(&secret),
+        attempt_count: 0,
+        recent_attempts: Vec::new(),
+    };
+    endpoint::create(api.platform, &record)?;
+    Ok(key_answer(201, &record, &secret))
+}
+
+pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
+    let query = Query::parse(request);
+    let limit = query.limit(50)?;
+    let cursor = query.get("cursor");
+    let ids = endpoint::list_ids(api.platform, api.org)?;
+    let start = match cursor {
+        None => 0,
+        Some(cursor) => {
+            ids.iter()
+                .position(|id| id == cursor)
+                .ok_or_else(|| Problem::field("query.cursor", "is not a cursor from this list"))?
+                + 1
+        }
+    };
+    let page = &ids[start..ids.len().min(start.saturating_add(limit as usize))];
+    let mut data = Vec::with_capacity(page.len());
+    for id in page {
+        // Deleted since the list was read: its record goes first.
+        let Some(record) = endpoint::find(api.platform, api.org, id)? else {
+            continue;
+        };
+        data.push(serde_json::to_value(record.view()).map_err(|_| Problem::store_unavailable())?);
+    }
+    let more = start + page.len() < ids.len();
+    let next_cursor = page.last().filter(|_| more);
+    Ok(Response::json(
+        200,
+        &json!({ "data": data, "nextCursor": next_cursor }),
+    ))
+}
+
+pub fn get<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Problem> {
+    let record = load(api, id)?;
+    Ok(Response::json(200, &record.view()))
+}
+
+pub fn patch<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let mut body = Body::parse(request, true)?;
+    let url = body.optional_string("url");
+    let description = body.optional_string("description");
+    let event_types = body.optional_event_types();
+    let paused = body.optional_bool("paused");
+    body.finish()?;
+    let url = url.map(|url| check_url(api, &url)).transpose()?;
+    check_id(id)?;
+    if let Some(event_types) = &event_types {
+        endpoint::widen_subscriptions(api.platform, api.org, id, event_types)?;
+    }
+    let mut unpaused = false;
+    let record = endpoint::modify(api.platform, api.org, id, |record| {
+        // A write seals the keyring anew if it is in clear or under an
+        // older sealing key (only then: the write must be repeatable).
+        if api.config.secrets.stale(&record.secrets) {
+            let secrets = api.config.secrets.open(&record.id, &record.secrets)?;
+            record.secrets = api.config.secrets.close(&record.id, &secrets)?;
+        }
+        // Sticky: a later round may find the unpause already written.
+        unpaused |= record.paused && paused == Some(false);
+        if let Some(url) = &url {
+            record.url.clone_from(url);
+        }
+        if let Some(description) = &description {
+            record.description.clone_from(description);
+        }
+        if let Some(event_types) = &event_types {
+            record.event_types.clone_from(event_types);
+        }
+        match paused {
+            Some(true) => record.pause("paused through the API".into(), api.now),
+            Some(false) => record.unpause(),
+            None => {}
+        }
+        record.updated_at = api.now;
+        Ok(())
+    })?;
+    let mut response = Response::json(200, &record.view());
+    if unpaused {
+        response.follow_up = delivery::release(api.platform, id, api.platform.now_millis())?;
+    }
+    Ok(response)
+}
+
+pub fn delete<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Problem> {
+    let record = load(api, id)?;
+    endpoint::delete(api.platform, &record)?;
+    Ok(Response::new(204, Vec::new(), Vec::new()))
+}
+
+pub fn rotate<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let mut body = Body::parse(request, false)?;
+    let grace = body.optional_integer("graceSeconds", 0, i64::from(MAX_GRACE_SECONDS));
+    body.finish()?;
+    let grace = grace.map_or(hooksign::DEFAULT_GRACE_SECONDS, |grace| grace as u32);
+    check_id(id)?;
+    let signature = load(api, id)?.signature;
+    let secret = generate_key(signature)?;
+    // Applied to the endpoint as stored at the write, so concurrent
+    // rotations each keep the secrets the others added.
+    let secret_text = secret.to_text();
+    let record = endpoint::modify(api.platform, api.org, id, |record| {
+        let secrets = api.config.secrets.open(&record.id, &record.secrets)?;
+        // Rotated in already (by this request's own earlier write).
+        if secrets.iter().any(|kept| kept.key == secret_text) {
+            return Ok(());
+        }
+        let keyring = Keyring::from_records(&secrets).map_err(|_| stored_keyring_invalid())?;
+        let rotated = match keyring.rotate(secret.clone(), api.now, grace) {
+            Ok(rotated) => rotated,
+            Err(hooksign::Error::TooManySecrets) => {
+                return Err(Problem::new(
+                    Code::TooManySecrets,
+                    format!(
+                        "the rotation would keep more than {MAX_PREVIOUS_SECRETS} previous secrets; wait for one to expire or rotate with a shorter grace"
+                    ),
+                ));
+            }
+            Err(_) => return Err(stored_keyring_invalid()),
+        };
+        record.secrets = api
+            .config
+            .secrets
+            .close(&record.id, &rotated.to_records())?;
+        record.signing_public_key = public_key_text(&secret);
+        record.updated_at = api.now;
+        Ok(())
+    })?;
+    Ok(key_answer(200, &record, &secret))
+}
+
+/// `?status=succeeded|failed` keeps those attempts only.
+pub fn attempts<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let query = Query::parse(request);
+    let limit = query.limit(50)?;
+    let wanted = match query.get("status") {
+        None => None,
+        Some("succeeded") => Some(true),
+        Some("failed") => Some(false),
+        Some(_) => {
+            return Err(Problem::field(
+                "query.status",
+                "must be succeeded or failed",
+            ));
+        }
+    };
+    let record = load(api, id)?;
+    let mut data = attempt::newest(
+        api.platform,
+        &record.id,
+        record.attempt_count,
+        attempt::KEPT_ATTEMPTS,
+    )?;
+    data.retain(|attempt| wanted.is_none_or(|succeeded| attempt.succeeded == succeeded));
+    data.truncate(limit as usize);
+    Ok(Response::json(200, &json!({ "data": data })))
+}
+
+pub async fn test<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    Body::parse(request, false)?;
+    let record = load(api, id)?;
+    let message_id = new_message_id()?;
+    let envelope = envelope(
+        "webhook.test",
+        api.now,
+        &json!({ "endpointId": record.id, "message": "hooksign test delivery" }),
+    );
+    let message = Message {
+        id: &message_id,
+        event_type: "webhook.test",
+        body: envelope.as_bytes(),
+        test: true,
+        attempt_number: 1,
+    };
+    let delivered = deliver(api.platform, api.config, &record, &message).await?;
+    let (attempt, response) = (delivered.attempt, delivered.response);
+    let response = response.map(|response| {
+        let headers: Map<String, Value> = response
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), Value::String(value)))
+            .collect();
+        json!({
+            "status": response.status,
+            "headers": headers,
+            "body": attempt.response_body,
+        })
+    });
+    Ok(Response::json(
+        200,
+        &json!({ "attempt": attempt, "response": response }),
+    ))
+}
+
+/// An endpoint of the caller's organisation, by a path id that must be a UUID.
+pub fn load<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<EndpointRecord, Problem> {
+    check_id(id)?;
+    endpoint::load(api.platform, api.org, id)
+}
+
+pub fn check_url<P: Platform>(api: &Api<'_, P>, url: &str) -> Result<String, Problem> {
+    match check_target(url, api.config.allow_private_targets) {
+        Ok(url) => Ok(url.to_string()),
+        Err(TargetError::Invalid(message)) => Err(Problem::field("url", message)),
+        Err(TargetError::Forbidden) => Err(Problem::new(
+            Code::ForbiddenTarget,
+            "the url points at a loopback, private, link-local or metadata address",
+        )),
+    }
+}
+
+/// A new key of the endpoint's kind.
+fn generate_key(signature: SignatureKind) -> Result<Secret, Problem> {
+    match signature {
+        SignatureKind::V1 => Secret::generate(),
+        SignatureKind::V1a => Secret::generate_ed25519(),
+    }
+    .map_err(|_| Problem::random_unavailable())
+}
+
+/// An Ed25519 key's public key, `whpk_`; none for an HMAC secret.
+fn public_key_text(secret: &Secret) -> Option<String> {
+    secret.public_key().map(|public| public.to_text())
+}
+
+/// The answer to a create or rotate: the endpoint with what its receiver
+/// verifies with, `signingSecret` (shown once) or `signingPublicKey` (the
+/// private key never leaves the store).
+fn key_answer(status: u16, record: &EndpointRecord, secret: &Secret) -> Response {
+    match public_key_text(secret) {
+        Some(public) => Response::json(
+            status,
+            &json!({ "endpoint": record.view(), "signingPublicKey": public }),
+        ),
+        None => with_secret(Response::json(
+            status,
+            &json!({ "endpoint": record.view(), "signingSecret": secret.to_text() }),
+        )),
+    }
+}
+
+fn stored_keyring_invalid() -> Problem {
+    Problem::new(
+        Code::InvalidKeyring,
+        "the endpoint's stored keyring is invalid",
+    )
+}

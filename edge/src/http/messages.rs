@@ -1,0 +1,172 @@
+//! Messages' handlers: `POST /events` (a message and its deliveries), the
+//! message log, one message with its deliveries, and resends.
+
+use serde_json::{Value, json};
+
+use crate::domain::delivery;
+use crate::domain::endpoint;
+use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
+use crate::foundation::encoding::{new_message_id, rfc3339};
+use crate::foundation::problem::Problem;
+use crate::http::context::Api;
+use crate::http::request::{Body, Query, check_id};
+use crate::platform::{Platform, Request, Response};
+
+/// `POST /events`: stores the message and its deliveries, then answers
+/// 202; the first attempts follow the answer (`Response::follow_up`). A
+/// repost of an accepted id answers 200 with the message.
+pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
+    let event = event_fields(request)?;
+    match message::accept(api.platform, api.org, api.now, event)? {
+        Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
+        Accepted::Written(written, pending) => {
+            let mut response = Response::json(202, &view(api, &written)?);
+            response.follow_up = pending;
+            Ok(response)
+        }
+    }
+}
+
+/// The message with each endpoint's delivery, as stored now.
+fn view<P: Platform>(api: &Api<'_, P>, message: &MessageRecord) -> Result<Value, Problem> {
+    let mut deliveries = Vec::with_capacity(message.endpoints.len());
+    for endpoint in &message.endpoints {
+        if let Some(record) = delivery::get(api.platform, &message.delivery(endpoint))? {
+            deliveries.push(record.view(endpoint));
+        }
+    }
+    Ok(json!({
+        "id": message.id,
+        "type": message.event_type,
+        "createdAt": rfc3339(message.created_at_s),
+        "data": message.data,
+        "deliveries": deliveries,
+    }))
+}
+
+/// `GET /messages`: newest first, a day of the log at a time.
+pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
+    let query = Query::parse(request);
+    let limit = query.limit(50)? as usize;
+    let wanted_type = query.get("type");
+    let today = api.now.div_euclid(DAY_SECONDS);
+    let oldest = today - api.config.retention_days as i64;
+    // A cursor is `DAY.POSITION`: continue below that entry of that day.
+    let (mut day, mut below) = match query.get("cursor") {
+        None => (today, None),
+        Some(cursor) => {
+            let parsed = cursor.split_once('.').and_then(|(day, position)| {
+                Some((day.parse::<i64>().ok()?, position.parse::<usize>().ok()?))
+            });
+            let (day, position) = parsed
+                .filter(|(day, _)| (oldest..=today).contains(day))
+                .ok_or_else(|| Problem::field("query.cursor", "is not a cursor from this list"))?;
+            (day, Some(position))
+        }
+    };
+    let mut data = Vec::new();
+    let mut next_cursor = None;
+    'days: while day >= oldest {
+        let entries = message::logged(api.platform, api.org, day)?;
+        let end = below.unwrap_or(entries.len()).min(entries.len());
+        for position in (0..end).rev() {
+            let entry = &entries[position];
+            if wanted_type.is_some_and(|wanted| wanted != entry.event_type) {
+                continue;
+            }
+            if data.len() == limit {
+                next_cursor = Some(format!("{day}.{}", position + 1));
+                break 'days;
+            }
+            data.push(json!({
+                "id": entry.id,
+                "type": entry.event_type,
+                "createdAt": rfc3339(entry.created_at_s),
+            }));
+        }
+        day -= 1;
+        below = None;
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "data": data, "nextCursor": next_cursor }),
+    ))
+}
+
+/// `GET /messages/{id}`.
+pub fn get<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Problem> {
+    let message = load(api, id)?;
+    Ok(Response::json(200, &view(api, &message)?))
+}
+
+/// `POST /messages/{id}/resend` `{endpointId}`: a new attempt at once,
+/// whatever the delivery's status.
+pub fn resend<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let mut body = Body::parse(request, true)?;
+    let endpoint = body.required_string("endpointId");
+    body.finish()?;
+    let Some(endpoint) = endpoint else {
+        return Err(Problem::field("endpointId", "is required"));
+    };
+    check_id(&endpoint).map_err(|_| Problem::field("endpointId", "is not a UUID"))?;
+    let message = load(api, id)?;
+    endpoint::load(api.platform, api.org, &endpoint)?;
+    let now_ms = api.platform.now_millis();
+    let delivery = message.delivery(&endpoint);
+    let record = delivery::due_again(api.platform, &delivery, now_ms)?;
+    message::add_endpoint(api.platform, &message, &endpoint)?;
+    delivery::enqueue(api.platform, &delivery, now_ms)?;
+    let mut response = Response::json(202, &record.view(&endpoint));
+    response.follow_up = vec![delivery];
+    Ok(response)
+}
+
+/// A message of the caller's organisation, accepted whole.
+fn load<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<MessageRecord, Problem> {
+    message::find(api.platform, api.org, id)?
+        .filter(|message| message.accepted)
+        .ok_or_else(|| Problem::not_found(format!("no message {id}")))
+}
+
+/// `{type, data, id?}` of `POST /events`; a missing id is made.
+fn event_fields(request: &Request) -> Result<Event, Problem> {
+    let mut body = Body::parse(request, true)?;
+    let event_type = body.required_string("type");
+    let data = body.take("data");
+    let id = body.optional_string("id");
+    if event_type.as_deref() == Some("") {
+        body.error("type", "must not be empty");
+    }
+    if data.is_none() {
+        body.error("data", "is required");
+    }
+    if id
+        .as_deref()
+        .is_some_and(|id| !hooksign::is_valid_message_id(id))
+    {
+        body.error(
+            "id",
+            &format!(
+                "must be 1 to {} printable ASCII characters without `.` or spaces",
+                hooksign::MAX_ID_LEN
+            ),
+        );
+    }
+    body.finish()?;
+    let (Some(event_type), Some(data)) = (event_type, data) else {
+        return Err(Problem::field("type", "is required"));
+    };
+    let id = match id {
+        Some(id) => id,
+        None => new_message_id()?,
+    };
+    Ok(Event {
+        event_type,
+        data,
+        id,
+    })
+}

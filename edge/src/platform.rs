@@ -1,0 +1,192 @@
+//! The platform layer: what the edge service and its host exchange. The
+//! host hands in a [`Request`] and a [`Platform`] (its key-value store,
+//! variables, clock and outbound HTTP) and takes back a [`Response`];
+//! nothing here knows a route, a record or a key.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// One message at one endpoint: the handle a [`Response`] gives the host
+/// for each delivery it queued, and the host hands back to
+/// [`follow_up`](crate::follow_up). Its store key is
+/// `store::keys::delivery`'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    /// The organisation.
+    pub org: String,
+    /// The message id.
+    pub message: String,
+    /// The endpoint id.
+    pub endpoint: String,
+}
+
+impl DeliveryRef {
+    /// The delivery of a message to an endpoint.
+    pub fn new(org: &str, message: &str, endpoint: &str) -> DeliveryRef {
+        DeliveryRef {
+            org: org.into(),
+            message: message.into(),
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
+/// An HTTP request as the service sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Deliveries the request queued: the host sends them with
+    /// [`follow_up`](crate::follow_up) once the answer is out.
+    pub follow_up: Vec<DeliveryRef>,
+}
+
+impl Response {
+    /// A response with a body.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers,
+            body,
+            follow_up: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &impl Serialize) -> Response {
+        // Serialising our own types cannot fail: they hold no maps with non-string keys.
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        Response::new(
+            status,
+            vec![("content-type".into(), "application/json".into())],
+            body,
+        )
+    }
+}
+
+/// The `User-Agent` of every request the service sends.
+pub const USER_AGENT: &str = concat!("hooksign/", env!("CARGO_PKG_VERSION"));
+
+/// An outgoing delivery: always a `POST`, made by [`OutboundRequest::post`].
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    /// The target URL.
+    pub url: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// How much of the answer's body to read; the rest is dropped unread.
+    pub response_limit: usize,
+}
+
+impl OutboundRequest {
+    /// A `POST` of `body` to `url` with `headers`, then the headers every
+    /// send carries: `Content-Length` (the body is known, so it is never
+    /// sent chunked: many receivers read only `Content-Length`) and
+    /// [`USER_AGENT`].
+    pub fn post(
+        url: String,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        response_limit: usize,
+    ) -> OutboundRequest {
+        headers.push(("content-length".into(), body.len().to_string()));
+        headers.push(("user-agent".into(), USER_AGENT.into()));
+        OutboundRequest {
+            url,
+            headers,
+            body,
+            response_limit,
+        }
+    }
+}
+
+/// What a receiver answered.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a delivery got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed or the exchange broke off; the text says how.
+    Failed(String),
+}
+
+/// The key-value store failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// What the service needs from its host.
+pub trait Platform {
+    /// A value of the key-value store.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes one value; a write is atomic per key.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Writes `value` only if the key still holds `expected` (`None`: no
+    /// value), as one atomic step; `Ok(false)`, writing nothing, if it holds
+    /// something else. Concurrent changes to one record go through this.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Removes a value; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Adds `delta` to a counter (absent: 0) as one atomic step and returns
+    /// the new value. Unlike a compare-and-swap on an absent key, this is
+    /// atomic on every store Spin has, so "the first to count 1" decides
+    /// who creates a record.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// A configuration variable (`api_keys`, …), if set.
+    fn variable(&self, name: &str) -> Option<String>;
+    /// The wall clock, Unix milliseconds.
+    fn now_millis(&self) -> i64;
+    /// POSTs a delivery and waits at most `timeout_ms` for the answer and
+    /// the first `response_limit` bytes of its body.
+    fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>>;
+}

@@ -1,0 +1,153 @@
+//! The key schema: every key the service writes is built here, and only
+//! here, by one rule: segments are joined with `/`, and every segment that
+//! comes from outside (an organisation, a message id, a source name, a
+//! webhook id) is percent-encoded ([`segment`]), so no value can reach
+//! into another's keys. Ids the service makes (UUIDs, hashes in hex,
+//! numbers) encode to themselves.
+//!
+//! | key | holds | home |
+//! |---|---|---|
+//! | `endpoint/{endpoint}` | the whole endpoint, keyring included | [`crate::domain::endpoint`] |
+//! | `org/{org}/endpoints` | the organisation's endpoints, newest first, with the event types each may want | [`crate::domain::endpoint`] |
+//! | `attempt/{endpoint}/{n % 200}` | attempt `n`, and `n` with it: a ring of the newest 200 | [`crate::domain::attempt`] |
+//! | `message/{org}/{message}` | the message, its envelope and the endpoints it goes to | [`crate::domain::message`] |
+//! | `log/{org}/{day}` | the day's messages in the order accepted | [`crate::domain::message`] |
+//! | `retention/{day}`, `retention/days` | what to prune when the day expires | [`crate::domain::message`] |
+//! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
+//! | `queue/{second}`, `queue/seconds` | the deliveries due in a second, and those seconds | [`crate::domain::delivery`] |
+//! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
+//! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
+//! | `ratelimit/{sha256}` | an API key's token bucket | [`crate::domain::limits`] |
+//! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
+//! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counters | [`crate::domain::inbound`] |
+//! | `created/{key}` | the requests that found `key` absent: the first creates it | [`crate::store::update_json`] |
+//!
+//! Times in keys are Unix seconds (`{second}`) or days since the epoch
+//! (`{day}`).
+
+use crate::platform::DeliveryRef;
+
+/// One key segment from outside: percent-encoded (organisation names and
+/// message ids may hold `/`).
+pub fn segment(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The key an organisation's list had before every segment was encoded,
+/// where that differs (see [`crate::store::get_json_moved`]).
+pub fn unencoded_org(key: impl Fn(&str) -> String, org: &str) -> Option<String> {
+    (segment(org) != org).then(|| key(org).replacen(&segment(org), org, 1))
+}
+
+pub fn endpoint(endpoint: &str) -> String {
+    format!("endpoint/{}", segment(endpoint))
+}
+
+pub fn endpoint_index(org: &str) -> String {
+    format!("org/{}/endpoints", segment(org))
+}
+
+/// Attempt `number`'s slot in its endpoint's ring of `ring` slots.
+pub fn attempt(endpoint: &str, number: u64, ring: u64) -> String {
+    format!("attempt/{}/{}", segment(endpoint), number % ring)
+}
+
+pub fn message(org: &str, message: &str) -> String {
+    format!("message/{}/{}", segment(org), segment(message))
+}
+
+pub fn message_log(org: &str, day: i64) -> String {
+    format!("log/{}/{day}", segment(org))
+}
+
+pub const RETENTION_DAYS: &str = "retention/days";
+
+pub fn retention(day: i64) -> String {
+    format!("retention/{day}")
+}
+
+pub fn delivery(delivery: &DeliveryRef) -> String {
+    format!(
+        "delivery/{}/{}/{}",
+        segment(&delivery.org),
+        segment(&delivery.message),
+        segment(&delivery.endpoint)
+    )
+}
+
+pub const QUEUE_SECONDS: &str = "queue/seconds";
+
+pub fn queue(second: i64) -> String {
+    format!("queue/{second}")
+}
+
+pub fn held(endpoint: &str) -> String {
+    format!("held/{}", segment(endpoint))
+}
+
+pub fn api_key(hash: &str) -> String {
+    format!("apikey/{}", segment(hash))
+}
+
+pub fn api_key_index(org: &str) -> String {
+    format!("org/{}/apikeys", segment(org))
+}
+
+pub fn rate_limit(key_hash: &str) -> String {
+    format!("ratelimit/{}", segment(key_hash))
+}
+
+pub fn send_slot(endpoint: &str, n: u64) -> String {
+    format!("inflight/{}/{n}", segment(endpoint))
+}
+
+pub fn inbound_claim(source: &str, id: &str) -> String {
+    format!("inbound/{}/claims/{}", segment(source), segment(id))
+}
+
+pub fn inbound_seen(source: &str, id: &str) -> String {
+    format!("inbound/{}/seen/{}", segment(source), segment(id))
+}
+
+pub fn inbound_expiring(source: &str) -> String {
+    format!("inbound/{}/expiring", segment(source))
+}
+
+pub fn inbound_expiring_shard(source: &str, bucket: i64, shard: u8) -> String {
+    format!("inbound/{}/expiring/{bucket}/{shard}", segment(source))
+}
+
+/// A bucket's one list, as stored before the shards.
+pub fn inbound_expiring_unsharded(source: &str, bucket: i64) -> String {
+    format!("inbound/{}/expiring/{bucket}", segment(source))
+}
+
+pub fn inbound_stats(source: &str) -> String {
+    format!("inbound/{}/stats", segment(source))
+}
+
+pub fn inbound_refused(source: &str, code: &str) -> String {
+    format!("inbound/{}/refused/{}", segment(source), segment(code))
+}
+
+pub fn creation(key: &str) -> String {
+    format!("created/{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_values_cannot_reach_into_other_keys() {
+        assert_eq!(message("a/b", "m/1"), "message/a%2Fb/m%2F1");
+        assert_eq!(endpoint_index("acme"), "org/acme/endpoints");
+        let uuid = "0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+        assert_eq!(endpoint(uuid), format!("endpoint/{uuid}"));
+        assert_eq!(
+            unencoded_org(endpoint_index, "acme corp").as_deref(),
+            Some("org/acme corp/endpoints")
+        );
+        assert_eq!(unencoded_org(endpoint_index, "acme"), None);
+    }
+}

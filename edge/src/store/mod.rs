@@ -1,0 +1,205 @@
+//! The store layer: the key schema ([`keys`]) and the ways to change a
+//! key that stay right on Spin's stores. Spin's key-value store writes one
+//! key atomically and has no transactions, so every change is one key's,
+//! ordered by its domain module to leave nothing half-written.
+//!
+//! Every read-modify-write of a shared key (an endpoint, an index, a
+//! counter) goes through [`update_json`]: the write is a compare-and-swap
+//! against what was read, retried on a fresh read if another request wrote
+//! first, so concurrent changes are applied one after the other, none lost.
+
+pub mod keys;
+
+use serde::Serialize;
+
+use crate::foundation::problem::{Code, Problem};
+use crate::platform::Platform;
+
+/// How many times a change is retried when other requests keep changing
+/// the same key first; past it the request gets 503 `store_busy`.
+const MAX_TRIES: usize = 128;
+
+/// A stored JSON value; an unreadable one is a store failure.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(bytes).map_err(|_| Problem::store_unavailable())
+}
+
+fn encode(value: &impl Serialize) -> Result<Vec<u8>, Problem> {
+    serde_json::to_vec(value).map_err(|_| Problem::store_unavailable())
+}
+
+/// Reads a JSON value.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    platform: &impl Platform,
+    key: &str,
+) -> Result<Option<T>, Problem> {
+    platform.get(key)?.as_deref().map(decode).transpose()
+}
+
+/// Writes a JSON value.
+pub fn set_json(
+    platform: &impl Platform,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<(), Problem> {
+    Ok(platform.set(key, &encode(value)?)?)
+}
+
+/// Reads a JSON value, lets `change` compute its successor (`None`: leave
+/// the key as it is) and a result, and writes the successor by
+/// compare-and-swap against what was read. Whatever the swap reports, the
+/// key is read again and `change` applied again, until it finds itself in
+/// place (it returns `None`, or the value it would write is the one
+/// stored): a change is only taken as made once a read shows it.
+///
+/// So `change` must be idempotent: applied to its own result, it writes
+/// nothing and returns the same result. That keeps every update correct on
+/// stores whose compare-and-swap misreports (Spin's Redis provider reports
+/// every swap as failed, and with that fixed would report a conflicting
+/// one as done; its SQLite provider upserts a swap on an absent key), and
+/// on a swap whose answer is lost.
+pub fn update_json<T, R>(
+    platform: &impl Platform,
+    key: &str,
+    mut change: impl FnMut(Option<T>) -> Result<(Option<T>, R), Problem>,
+) -> Result<R, Problem>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    for _ in 0..MAX_TRIES {
+        let read = platform.get(key)?;
+        let current = read.as_deref().map(decode).transpose()?;
+        let (next, result) = change(current)?;
+        let Some(next) = next else {
+            return Ok(result);
+        };
+        let next = encode(&next)?;
+        if read.as_deref() == Some(next.as_slice()) {
+            return Ok(result);
+        }
+        let creating = read.is_none();
+        if creating && !may_create(platform, key)? {
+            // Another request is creating the key: wait for its write.
+            std::thread::sleep(CREATION_WAIT);
+            continue;
+        }
+        // Not trusted either way: the next round's read decides.
+        if let Err(error) = platform.compare_and_swap(key, read.as_deref(), &next) {
+            if creating {
+                // Hand the turn on rather than leave others waiting for it.
+                let _ = platform.delete(&keys::creation(key));
+            }
+            return Err(error.into());
+        }
+    }
+    Err(Problem::new(
+        Code::StoreBusy,
+        "other requests kept changing the same record; try again",
+    ))
+}
+
+/// Whether this request may write an absent key. Spin's SQLite store
+/// upserts a compare-and-swap on an absent key, so two requests that both
+/// read "absent" would both write, the second over the first after the
+/// first had confirmed its write. So only one request per key creates it:
+/// the one whose count of the key's creation counter is 1, since counting
+/// is atomic on every store. A creator whose write fails hands the turn
+/// on; should it die before writing, the turn passes on after
+/// [`CREATOR_TURN`] more counts.
+fn may_create(platform: &impl Platform, key: &str) -> Result<bool, Problem> {
+    let ticket = platform.increment(&keys::creation(key), 1)?;
+    Ok(ticket % CREATOR_TURN == 1)
+}
+
+/// How many creation counts one creator's turn lasts (each waiting round
+/// of another request counts one).
+const CREATOR_TURN: i64 = 256;
+
+/// How long a request waits for another's creation before reading again.
+const CREATION_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Removes a key written through [`update_json`], and its creation counter.
+pub fn remove(platform: &impl Platform, key: &str) -> Result<(), Problem> {
+    platform.delete(key)?;
+    Ok(platform.delete(&keys::creation(key))?)
+}
+
+/// A counter written by [`Platform::increment`] (absent: 0). Stores keep
+/// them differently: Spin's SQLite store as 8 little-endian bytes, Redis as
+/// decimal text; 8 decimal digits never end in a zero byte, and a count
+/// small enough to matter (under 2^56) always does.
+pub fn read_counter(platform: &impl Platform, key: &str) -> Result<i64, Problem> {
+    let Some(bytes) = platform.get(key)? else {
+        return Ok(0);
+    };
+    if let Ok(little_endian) = <[u8; 8]>::try_from(bytes.as_slice())
+        && little_endian[7] == 0
+    {
+        return Ok(i64::from_le_bytes(little_endian));
+    }
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .ok_or_else(Problem::store_unavailable)
+}
+
+/// [`update_json`] for a value that starts as its default: sets kept as
+/// lists. `change` must be idempotent (add if absent, remove).
+pub fn update_or_default<T>(
+    platform: &impl Platform,
+    key: &str,
+    mut change: impl FnMut(&mut T),
+) -> Result<(), Problem>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+{
+    update_json(platform, key, |value: Option<T>| {
+        let mut value = value.unwrap_or_default();
+        change(&mut value);
+        Ok((Some(value), ()))
+    })
+}
+
+/// [`get_json`] of a key that moved (see [`keys::unencoded_org`]): the
+/// value at its old key while the new one is absent.
+pub fn get_json_moved<T: serde::de::DeserializeOwned>(
+    platform: &impl Platform,
+    key: &str,
+    old_key: Option<&str>,
+) -> Result<Option<T>, Problem> {
+    match (get_json(platform, key)?, old_key) {
+        (None, Some(old_key)) => get_json(platform, old_key),
+        (found, _) => Ok(found),
+    }
+}
+
+/// [`update_or_default`] of a key that moved: a first write starts from
+/// the value at its old key, so nothing listed there is lost.
+pub fn update_moved<T>(
+    platform: &impl Platform,
+    key: &str,
+    old_key: Option<&str>,
+    mut change: impl FnMut(&mut T),
+) -> Result<(), Problem>
+where
+    T: Default + Clone + Serialize + serde::de::DeserializeOwned,
+{
+    let old: Option<T> = match old_key {
+        Some(old_key) if platform.get(key)?.is_none() => get_json(platform, old_key)?,
+        _ => None,
+    };
+    update_json(platform, key, |value: Option<T>| {
+        let mut value = value.or_else(|| old.clone()).unwrap_or_default();
+        change(&mut value);
+        Ok((Some(value), ()))
+    })
+}
+
+/// Keeps `done` among the newest `keep` entries of a record's ring of
+/// changes already applied: a change finds itself there when its swap was
+/// made but reported failed, and is applied once.
+pub fn remember<T>(recent: &mut Vec<T>, done: T, keep: usize) {
+    recent.push(done);
+    let excess = recent.len().saturating_sub(keep);
+    recent.drain(..excess);
+}
