@@ -77,10 +77,10 @@ pub use foundation::config::{
 pub use foundation::credentials::{
     API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key,
 };
-pub use foundation::problem::{Code, Problem};
+pub use foundation::problem::{Code, PROBLEM_TYPE_BASE, Problem};
 pub use foundation::seal::new_sealing_key;
 pub use foundation::target::is_internal_ip;
-pub use http::gateway::GATEWAY_FORWARD_HEADER;
+pub use http::gateway::{GATEWAY_FORWARD_HEADER, passed_on};
 pub use http::{MAX_BODY_BYTES, handle};
 pub use platform::{
     DeliveryRef, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,

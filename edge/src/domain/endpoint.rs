@@ -388,3 +388,35 @@ pub fn record_attempt(
     attempt::write(platform, number, attempt)?;
     Ok(Some(written))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePlatform;
+
+    #[test]
+    fn an_organisations_list_under_its_unencoded_key_is_read_and_kept() {
+        let platform = FakePlatform::default();
+        let listed = r#"[{"id":"0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f","eventTypes":[]}]"#;
+        platform
+            .entries
+            .borrow_mut()
+            .insert("org/acme corp/endpoints".into(), listed.as_bytes().to_vec());
+        assert_eq!(
+            list_ids(&platform, "acme corp").unwrap_or_default(),
+            ["0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f"]
+        );
+        // The first write under the new key starts from the old list.
+        widen_subscriptions(&platform, "acme corp", "other", &[]).unwrap_or_default();
+        assert!(
+            platform
+                .entries
+                .borrow()
+                .contains_key("org/acme+corp/endpoints")
+        );
+        assert_eq!(
+            list_ids(&platform, "acme corp").unwrap_or_default().len(),
+            1
+        );
+    }
+}

@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::platform::{Response, StoreError};
 
+/// Every problem's `type` is this and its code, kebab-case.
+pub const PROBLEM_TYPE_BASE: &str = "https://thesignup.app/problems/";
+
 /// How many field errors a problem document lists; past it, the detail
 /// says how many more there were.
 pub const MAX_LISTED_FIELD_ERRORS: usize = 32;
@@ -114,6 +117,11 @@ impl Code {
         self.parts().0
     }
 
+    /// The code's title.
+    pub const fn title(self) -> &'static str {
+        self.parts().2
+    }
+
     /// The snake_case code of the problem document.
     pub const fn as_str(self) -> &'static str {
         self.parts().1
@@ -184,7 +192,7 @@ impl Problem {
     pub fn new(code: Code, detail: impl Into<String>) -> Problem {
         let (status, code, title) = code.parts();
         Problem(Box::new(Document {
-            type_uri: format!("https://thesignup.app/problems/{}", code.replace('_', "-")),
+            type_uri: format!("{PROBLEM_TYPE_BASE}{}", code.replace('_', "-")),
             title,
             status,
             detail: detail.into(),

@@ -107,7 +107,7 @@ pub const GATEWAY_FORWARD_HEADER: &str = "hooksign-gateway-forward";
 
 /// A provider's headers that say what a delivery is (its event type), which
 /// the origin needs as much as the body.
-fn passed_on(scheme: Scheme) -> &'static [&'static str] {
+pub fn passed_on(scheme: Scheme) -> &'static [&'static str] {
     match scheme {
         Scheme::StandardWebhooks | Scheme::Stripe | Scheme::Slack => &[],
         Scheme::Github => &["x-github-event", "x-github-hook-id"],
