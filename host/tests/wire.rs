@@ -111,8 +111,13 @@ fn read_by_length(stream: TcpStream) -> Option<Seen> {
 /// The request, which must have been read by its length, with the
 /// headers every send carries.
 fn read_by_length_with_agent(seen: &Seen, what: &str) -> Received {
-    let Seen::Read(received) = seen else {
-        panic!("{what} was refused by a receiver that reads Content-Length: {seen:?}");
+    let received = match seen {
+        Seen::Read(received) => received,
+        Seen::Refused(headers) => {
+            panic!(
+                "{what} was refused by a receiver that reads Content-Length; it sent {headers:?}"
+            )
+        }
     };
     assert_eq!(
         received.header("content-length"),
