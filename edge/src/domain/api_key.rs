@@ -14,7 +14,7 @@ use crate::foundation::credentials::API_KEY_PREFIX;
 use crate::foundation::encoding::{hex, rfc3339, sha256_hex};
 use crate::foundation::problem::Problem;
 use crate::platform::Platform;
-use crate::store::{get_json, get_json_moved, keys, set_json, update_json, update_moved};
+use crate::store::{get_json, get_org_list, keys, set_json, update_json, update_org_list};
 
 /// How many characters of a key its record shows.
 pub const SHOWN_PREFIX: usize = API_KEY_PREFIX.len() + 4;
@@ -151,17 +151,14 @@ pub fn revoke(platform: &impl Platform, org: &str, id: &str, now: i64) -> Result
 }
 
 fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
-    let key = keys::api_key_index(org);
-    let old_key = keys::unencoded_org(keys::api_key_index, org);
-    Ok(get_json_moved(platform, &key, old_key.as_deref())?.unwrap_or_default())
+    get_org_list(platform, keys::api_key_index, org)
 }
 
+/// Changes the organisation's list.
 fn update_index(
     platform: &impl Platform,
     org: &str,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
-    let key = keys::api_key_index(org);
-    let old_key = keys::unencoded_org(keys::api_key_index, org);
-    update_moved(platform, &key, old_key.as_deref(), change)
+    update_org_list(platform, keys::api_key_index, org, change)
 }

@@ -20,7 +20,7 @@ use crate::foundation::problem::Problem;
 use crate::foundation::seal::StoredSecrets;
 use crate::platform::Platform;
 use crate::store::keys;
-use crate::store::{get_json_moved, remember, set_json, update_json, update_moved};
+use crate::store::{get_org_list, remember, set_json, update_json, update_org_list};
 
 /// How many event types an endpoint may subscribe to.
 pub const MAX_EVENT_TYPES: usize = 100;
@@ -207,20 +207,16 @@ impl Listed {
 }
 
 fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
-    let key = keys::endpoint_index(org);
-    let old_key = keys::unencoded_org(keys::endpoint_index, org);
-    Ok(get_json_moved(platform, &key, old_key.as_deref())?.unwrap_or_default())
+    get_org_list(platform, keys::endpoint_index, org)
 }
 
-/// Changes the organisation's index.
+/// Changes the organisation's list.
 fn update_index(
     platform: &impl Platform,
     org: &str,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
-    let key = keys::endpoint_index(org);
-    let old_key = keys::unencoded_org(keys::endpoint_index, org);
-    update_moved(platform, &key, old_key.as_deref(), change)
+    update_org_list(platform, keys::endpoint_index, org, change)
 }
 
 /// The organisation's endpoint ids, newest first.

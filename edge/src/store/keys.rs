@@ -34,7 +34,7 @@ pub fn segment(text: &str) -> String {
 }
 
 /// The key an organisation's list had before every segment was encoded,
-/// where that differs (see [`crate::store::get_json_moved`]).
+/// where that differs (see [`crate::store::get_org_list`]).
 pub fn unencoded_org(key: impl Fn(&str) -> String, org: &str) -> Option<String> {
     (segment(org) != org).then(|| key(org).replacen(&segment(org), org, 1))
 }

@@ -160,35 +160,41 @@ where
     })
 }
 
-/// [`get_json`] of a key that moved (see [`keys::unencoded_org`]): the
-/// value at its old key while the new one is absent.
-pub fn get_json_moved<T: serde::de::DeserializeOwned>(
+/// An organisation's list at `key(org)`; while that is absent, the list
+/// at its key from before every segment was encoded
+/// ([`keys::unencoded_org`]), so no organisation loses its list.
+pub fn get_org_list<T: Default + serde::de::DeserializeOwned>(
     platform: &impl Platform,
-    key: &str,
-    old_key: Option<&str>,
-) -> Result<Option<T>, Problem> {
-    match (get_json(platform, key)?, old_key) {
-        (None, Some(old_key)) => get_json(platform, old_key),
-        (found, _) => Ok(found),
-    }
+    key: fn(&str) -> String,
+    org: &str,
+) -> Result<T, Problem> {
+    let found = match get_json(platform, &key(org))? {
+        None => match keys::unencoded_org(key, org) {
+            Some(old_key) => get_json(platform, &old_key)?,
+            None => None,
+        },
+        found => found,
+    };
+    Ok(found.unwrap_or_default())
 }
 
-/// [`update_or_default`] of a key that moved: a first write starts from
-/// the value at its old key, so nothing listed there is lost.
-pub fn update_moved<T>(
+/// [`update_or_default`] of an organisation's list at `key(org)`: a first
+/// write starts from the list at its old key (see [`get_org_list`]).
+pub fn update_org_list<T>(
     platform: &impl Platform,
-    key: &str,
-    old_key: Option<&str>,
+    key: fn(&str) -> String,
+    org: &str,
     mut change: impl FnMut(&mut T),
 ) -> Result<(), Problem>
 where
     T: Default + Clone + Serialize + serde::de::DeserializeOwned,
 {
-    let old: Option<T> = match old_key {
-        Some(old_key) if platform.get(key)?.is_none() => get_json(platform, old_key)?,
+    let new_key = key(org);
+    let old: Option<T> = match keys::unencoded_org(key, org) {
+        Some(old_key) if platform.get(&new_key)?.is_none() => get_json(platform, &old_key)?,
         _ => None,
     };
-    update_json(platform, key, |value: Option<T>| {
+    update_json(platform, &new_key, |value: Option<T>| {
         let mut value = value.or_else(|| old.clone()).unwrap_or_default();
         change(&mut value);
         Ok((Some(value), ()))
