@@ -1,6 +1,6 @@
 //! The edge crate's layers, kept: every module imports only from its own
-//! layer and the layers below, and no modules import each other round a
-//! circle. The order is written here, once; `src/lib.rs` declares the
+//! layer and the layers below, no modules import each other round a
+//! circle, and no function is over 80 lines. The order is written here, once; `src/lib.rs` declares the
 //! layers in it (checked below) and says what each owns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -72,6 +72,12 @@ fn the_crate_declares_the_layers_in_their_order() {
 }
 
 #[test]
+fn no_function_is_over_80_lines() {
+    let long = edge().long_functions(80);
+    assert!(long.is_empty(), "split these: {long:#?}");
+}
+
+#[test]
 fn the_checks_see_an_upward_import_and_a_circle() {
     let edge = Crate::from_sources(&[
         ("store/mod.rs", "use crate::domain::endpoint::X;"),
@@ -89,4 +95,7 @@ fn the_checks_see_an_upward_import_and_a_circle() {
         .collect();
     assert_eq!(used, ["domain::endpoint"]);
     assert!(edge.circle().is_some());
+    let long = format!("fn long() {{\n{}}}\n", "    step();\n".repeat(80));
+    let functions = Crate::from_sources(&[("lib.rs", &long)]);
+    assert_eq!(functions.long_functions(80), ["::long (82 lines)"]);
 }

@@ -9,10 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// One module: its path (`domain::endpoint`; the root is `""`) and code.
+/// One module: its path (`domain::endpoint`; the root is `""`), its code
+/// without comments and test modules, and its source as written.
 pub struct Module {
     pub path: String,
     code: String,
+    source: String,
 }
 
 pub struct Crate {
@@ -38,6 +40,7 @@ impl Crate {
             .map(|(file, code)| Module {
                 path: module_path(file),
                 code: code_only(code),
+                source: code.to_string(),
             })
             .collect();
         Crate { modules }
@@ -64,6 +67,31 @@ impl Crate {
         }
         used.remove(&module.path);
         used.into_iter().filter_map(move |path| self.module(&path))
+    }
+
+    /// `module::function (N lines)` for every function longer than `max`
+    /// lines, from its signature to its closing brace.
+    pub fn long_functions(&self, max: usize) -> Vec<String> {
+        let mut long = Vec::new();
+        for module in &self.modules {
+            let lines: Vec<&str> = module.source.lines().collect();
+            for (start, line) in lines.iter().enumerate() {
+                let Some(name) = function_name(line) else {
+                    continue;
+                };
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let close = format!("{indent}}}");
+                let end = lines[start..]
+                    .iter()
+                    .position(|line| *line == close)
+                    .map_or(lines.len(), |offset| start + offset);
+                let length = end - start + 1;
+                if length > max {
+                    long.push(format!("{}::{name} ({length} lines)", module.path));
+                }
+            }
+        }
+        long
     }
 
     /// A circle of modules that use each other, if there is one.
@@ -139,10 +167,7 @@ fn collect(root: &Path, dir: &Path, sources: &mut Vec<(String, String)>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             collect(root, &path, sources);
-        } else if path.extension().is_some_and(|extension| extension == "rs")
-            // A binary's root uses the library as any crate does.
-            && !(dir == root && path.file_name().is_some_and(|name| name == "main.rs"))
-        {
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
             let file = path
                 .strip_prefix(root)
                 .unwrap()
@@ -154,7 +179,8 @@ fn collect(root: &Path, dir: &Path, sources: &mut Vec<(String, String)>) {
 }
 
 /// `domain/endpoint.rs` → `domain::endpoint`; `domain/mod.rs` → `domain`;
-/// `lib.rs` → the root, `""`.
+/// `lib.rs` → the root, `""`; a binary's `main.rs` stays `main` (it uses
+/// the library as any crate does, not through `crate::`).
 fn module_path(file: &str) -> String {
     let file = file.trim_end_matches(".rs");
     let file = file.strip_suffix("/mod").unwrap_or(file);
@@ -184,6 +210,17 @@ fn code_only(code: &str) -> String {
         kept.push('\n');
     }
     kept
+}
+
+/// The name of the function a line declares, if it declares one.
+fn function_name(line: &str) -> Option<&str> {
+    let mut rest = line.trim_start();
+    for qualifier in ["pub(crate) ", "pub ", "const ", "async "] {
+        rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    Some(&rest[..end])
 }
 
 fn contains_word(code: &str, word: &str) -> bool {

@@ -107,19 +107,15 @@ pub fn create(
     status: DeliveryStatus,
     now_ms: i64,
 ) -> Result<DeliveryRecord, Problem> {
-    update_json(
-        platform,
-        &keys::delivery(delivery),
-        |current: Option<DeliveryRecord>| {
-            Ok(match current {
-                Some(record) => (None, record),
-                None => {
-                    let record = DeliveryRecord::new(status, now_ms);
-                    (Some(record.clone()), record)
-                }
-            })
-        },
-    )
+    update(platform, delivery, |current| {
+        Ok(match current {
+            Some(record) => (None, record),
+            None => {
+                let record = DeliveryRecord::new(status, now_ms);
+                (Some(record.clone()), record)
+            }
+        })
+    })
 }
 
 /// Makes the delivery pending and due at `now_ms`, whatever its status
@@ -129,17 +125,13 @@ pub fn due_again(
     delivery: &DeliveryRef,
     now_ms: i64,
 ) -> Result<DeliveryRecord, Problem> {
-    update_json(
-        platform,
-        &keys::delivery(delivery),
-        |current: Option<DeliveryRecord>| {
-            let mut record =
-                current.unwrap_or_else(|| DeliveryRecord::new(DeliveryStatus::Pending, now_ms));
-            record.status = DeliveryStatus::Pending;
-            record.next_attempt_at_ms = Some(now_ms);
-            Ok((Some(record.clone()), record))
-        },
-    )
+    update(platform, delivery, |current| {
+        let mut record =
+            current.unwrap_or_else(|| DeliveryRecord::new(DeliveryStatus::Pending, now_ms));
+        record.status = DeliveryStatus::Pending;
+        record.next_attempt_at_ms = Some(now_ms);
+        Ok((Some(record.clone()), record))
+    })
 }
 
 /// The queue seconds that may have entries, up to `now`, oldest first.
@@ -158,6 +150,15 @@ pub fn listed(platform: &impl Platform, second: i64) -> Result<Vec<DeliveryRef>,
 /// Removes a delivery's record.
 pub fn remove(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
     store::remove(platform, &keys::delivery(delivery))
+}
+
+/// [`update_json`] of a delivery's record.
+fn update<R>(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    change: impl FnMut(Option<DeliveryRecord>) -> Result<(Option<DeliveryRecord>, R), Problem>,
+) -> Result<R, Problem> {
+    update_json(platform, &keys::delivery(delivery), change)
 }
 
 /// Whether this lease is the one held: the test of lease ownership.
@@ -230,27 +231,23 @@ pub fn release(
     let held: Vec<DeliveryRef> = get_json(platform, &keys::held(endpoint))?.unwrap_or_default();
     let mut released = Vec::new();
     for delivery in &held {
-        let pending = update_json(
-            platform,
-            &keys::delivery(delivery),
-            |current: Option<DeliveryRecord>| {
-                Ok(match current {
-                    Some(mut record) if record.status == DeliveryStatus::Held => {
-                        record.status = DeliveryStatus::Pending;
-                        record.next_attempt_at_ms = Some(now_ms);
-                        (Some(record), true)
-                    }
-                    // Released by this call's own earlier write.
-                    Some(record)
-                        if record.status == DeliveryStatus::Pending
-                            && record.next_attempt_at_ms == Some(now_ms) =>
-                    {
-                        (None, true)
-                    }
-                    _ => (None, false),
-                })
-            },
-        )?;
+        let pending = update(platform, delivery, |current| {
+            Ok(match current {
+                Some(mut record) if record.status == DeliveryStatus::Held => {
+                    record.status = DeliveryStatus::Pending;
+                    record.next_attempt_at_ms = Some(now_ms);
+                    (Some(record), true)
+                }
+                // Released by this call's own earlier write.
+                Some(record)
+                    if record.status == DeliveryStatus::Pending
+                        && record.next_attempt_at_ms == Some(now_ms) =>
+                {
+                    (None, true)
+                }
+                _ => (None, false),
+            })
+        })?;
         if pending {
             released.push(delivery.clone());
         }
@@ -282,7 +279,7 @@ pub fn due(
     second: i64,
     now_ms: i64,
 ) -> Result<Due, Problem> {
-    let record: Option<DeliveryRecord> = get_json(platform, &keys::delivery(delivery))?;
+    let record = get(platform, delivery)?;
     let Some(record) = record.filter(|record| record.status == DeliveryStatus::Pending) else {
         return Ok(Due::Settled);
     };
@@ -351,37 +348,33 @@ pub fn claim(
     now_ms: i64,
     until_ms: i64,
 ) -> Result<Claim, Problem> {
-    update_json(
-        platform,
-        &keys::delivery(delivery),
-        |current: Option<DeliveryRecord>| {
-            Ok(match current {
-                None => (None, Claim::Settled),
-                Some(record) if record.status != DeliveryStatus::Pending => (None, Claim::Settled),
-                // Due later: the entry of its second sends it.
-                Some(record) if record.next_attempt_at_ms.is_some_and(|at| at > now_ms) => {
-                    (None, Claim::Settled)
-                }
-                // Leased by this call's own earlier write.
-                Some(record) if holds(&record, token) => (None, Claim::Leased(record)),
-                Some(record)
-                    if record
-                        .lease
-                        .as_ref()
-                        .is_some_and(|lease| lease.until_ms > now_ms) =>
-                {
-                    (None, Claim::Busy)
-                }
-                Some(mut record) => {
-                    record.lease = Some(Lease {
-                        token: token.to_string(),
-                        until_ms,
-                    });
-                    (Some(record.clone()), Claim::Leased(record))
-                }
-            })
-        },
-    )
+    update(platform, delivery, |current| {
+        Ok(match current {
+            None => (None, Claim::Settled),
+            Some(record) if record.status != DeliveryStatus::Pending => (None, Claim::Settled),
+            // Due later: the entry of its second sends it.
+            Some(record) if record.next_attempt_at_ms.is_some_and(|at| at > now_ms) => {
+                (None, Claim::Settled)
+            }
+            // Leased by this call's own earlier write.
+            Some(record) if holds(&record, token) => (None, Claim::Leased(record)),
+            Some(record)
+                if record
+                    .lease
+                    .as_ref()
+                    .is_some_and(|lease| lease.until_ms > now_ms) =>
+            {
+                (None, Claim::Busy)
+            }
+            Some(mut record) => {
+                record.lease = Some(Lease {
+                    token: token.to_string(),
+                    until_ms,
+                });
+                (Some(record.clone()), Claim::Leased(record))
+            }
+        })
+    })
 }
 
 /// Applies `change` to the delivery if this dispatcher still holds its
@@ -392,21 +385,17 @@ pub fn finish(
     token: &str,
     mut change: impl FnMut(&mut DeliveryRecord),
 ) -> Result<bool, Problem> {
-    update_json(
-        platform,
-        &keys::delivery(delivery),
-        |current: Option<DeliveryRecord>| {
-            Ok(match current {
-                Some(mut record) if holds(&record, token) => {
-                    change(&mut record);
-                    record.lease = None;
-                    record.finished_lease = Some(token.to_string());
-                    (Some(record), true)
-                }
-                // Finished by this call's own earlier write.
-                Some(record) if record.finished_lease.as_deref() == Some(token) => (None, true),
-                _ => (None, false),
-            })
-        },
-    )
+    update(platform, delivery, |current| {
+        Ok(match current {
+            Some(mut record) if holds(&record, token) => {
+                change(&mut record);
+                record.lease = None;
+                record.finished_lease = Some(token.to_string());
+                (Some(record), true)
+            }
+            // Finished by this call's own earlier write.
+            Some(record) if record.finished_lease.as_deref() == Some(token) => (None, true),
+            _ => (None, false),
+        })
+    })
 }
