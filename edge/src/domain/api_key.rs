@@ -30,9 +30,12 @@ pub struct KeyRecord {
     pub org: String,
     pub name: String,
     pub prefix: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
+    #[serde(rename = "createdAt")]
+    pub created_at_s: i64,
+    #[serde(rename = "lastUsedAt")]
+    pub last_used_at_s: Option<i64>,
+    #[serde(rename = "revokedAt")]
+    pub revoked_at_s: Option<i64>,
 }
 
 impl KeyRecord {
@@ -42,9 +45,9 @@ impl KeyRecord {
             "id": self.id,
             "name": self.name,
             "prefix": self.prefix,
-            "createdAt": rfc3339(self.created_at),
-            "lastUsedAt": self.last_used_at.map(rfc3339),
-            "revokedAt": self.revoked_at.map(rfc3339),
+            "createdAt": rfc3339(self.created_at_s),
+            "lastUsedAt": self.last_used_at_s.map(rfc3339),
+            "revokedAt": self.revoked_at_s.map(rfc3339),
             "bootstrap": false,
         })
     }
@@ -68,11 +71,11 @@ pub fn organisation(
     let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&hash))? else {
         return Ok(None);
     };
-    if record.revoked_at.is_some() {
+    if record.revoked_at_s.is_some() {
         return Ok(None);
     }
     if record
-        .last_used_at
+        .last_used_at_s
         .is_none_or(|used| now - used >= LAST_USED_EVERY_SECONDS)
     {
         update_json(
@@ -82,10 +85,10 @@ pub fn organisation(
                 Ok(match stored {
                     Some(mut stored)
                         if stored
-                            .last_used_at
+                            .last_used_at_s
                             .is_none_or(|used| now - used >= LAST_USED_EVERY_SECONDS) =>
                     {
-                        stored.last_used_at = Some(now);
+                        stored.last_used_at_s = Some(now);
                         (Some(stored), ())
                     }
                     _ => (None, ()),
@@ -140,8 +143,8 @@ pub fn revoke(platform: &impl Platform, org: &str, id: &str, now: i64) -> Result
         &keys::api_key(&entry.hash),
         |stored: Option<KeyRecord>| {
             Ok(match stored {
-                Some(mut stored) if stored.revoked_at.is_none() => {
-                    stored.revoked_at = Some(now);
+                Some(mut stored) if stored.revoked_at_s.is_none() => {
+                    stored.revoked_at_s = Some(now);
                     (Some(stored), ())
                 }
                 _ => (None, ()),

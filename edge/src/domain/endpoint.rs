@@ -50,12 +50,17 @@ pub struct EndpointRecord {
     pub event_types: Vec<String>,
     pub paused: bool,
     pub paused_reason: Option<String>,
-    pub paused_at: Option<i64>,
+    #[serde(rename = "pausedAt")]
+    pub paused_at_s: Option<i64>,
     pub consecutive_failures: u32,
-    pub last_success_at: Option<i64>,
-    pub last_failure_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    #[serde(rename = "lastSuccessAt")]
+    pub last_success_at_s: Option<i64>,
+    #[serde(rename = "lastFailureAt")]
+    pub last_failure_at_s: Option<i64>,
+    #[serde(rename = "createdAt")]
+    pub created_at_s: i64,
+    #[serde(rename = "updatedAt")]
+    pub updated_at_s: i64,
     /// The signing keyring, current secret first, sealed ([`crate::foundation::seal`]).
     pub secrets: StoredSecrets,
     /// What its deliveries are signed with (`v1` when stored before there
@@ -85,8 +90,8 @@ impl EndpointRecord {
         if !self.paused {
             self.paused = true;
             self.paused_reason = Some(reason);
-            self.paused_at = Some(now);
-            self.updated_at = now;
+            self.paused_at_s = Some(now);
+            self.updated_at_s = now;
         }
     }
 
@@ -94,7 +99,7 @@ impl EndpointRecord {
     pub fn unpause(&mut self) {
         self.paused = false;
         self.paused_reason = None;
-        self.paused_at = None;
+        self.paused_at_s = None;
         self.consecutive_failures = 0;
     }
 
@@ -109,11 +114,11 @@ impl EndpointRecord {
         pause_after: u32,
     ) {
         if succeeded {
-            self.last_success_at = Some(now);
+            self.last_success_at_s = Some(now);
             self.consecutive_failures = 0;
             return;
         }
-        self.last_failure_at = Some(now);
+        self.last_failure_at_s = Some(now);
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         if status == Some(410) {
             self.pause("the endpoint answered 410 Gone".into(), now);
@@ -135,12 +140,12 @@ impl EndpointRecord {
             event_types: &self.event_types,
             paused: self.paused,
             paused_reason: self.paused_reason.as_deref(),
-            paused_at: self.paused_at.map(rfc3339),
+            paused_at: self.paused_at_s.map(rfc3339),
             consecutive_failures: self.consecutive_failures,
-            last_success_at: self.last_success_at.map(rfc3339),
-            last_failure_at: self.last_failure_at.map(rfc3339),
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
+            last_success_at: self.last_success_at_s.map(rfc3339),
+            last_failure_at: self.last_failure_at_s.map(rfc3339),
+            created_at: rfc3339(self.created_at_s),
+            updated_at: rfc3339(self.updated_at_s),
             signature: self.signature,
             signing_public_key: self.signing_public_key.as_deref(),
         }

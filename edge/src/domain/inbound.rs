@@ -27,7 +27,9 @@ use crate::store::{self, get_json, keys, remember, set_json, update_json, update
 /// request that marked it.
 #[derive(Serialize, Deserialize)]
 struct Seen {
-    until: i64,
+    /// Unix seconds.
+    #[serde(rename = "until")]
+    until_s: i64,
     token: String,
 }
 
@@ -72,7 +74,7 @@ pub fn mark(
     token: &str,
 ) -> Result<bool, Problem> {
     let ours = Seen {
-        until,
+        until_s: until,
         token: token.to_string(),
     };
     if platform.increment(&keys::inbound_claim(name, id), 1)? == 1 {
@@ -87,9 +89,9 @@ pub fn mark(
         |seen: Option<Seen>| {
             Ok(match seen {
                 Some(seen) if seen.token == token => (None, true),
-                Some(seen) if seen.until < now => (
+                Some(seen) if seen.until_s < now => (
                     Some(Seen {
-                        until,
+                        until_s: until,
                         token: token.to_string(),
                     }),
                     true,
@@ -236,7 +238,7 @@ fn prune(
         let ids: Vec<String> = get_json(platform, &list)?.unwrap_or_default();
         for id in ids {
             let seen_key = keys::inbound_seen(name, &id);
-            if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until < now) {
+            if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until_s < now) {
                 store::remove(platform, &seen_key)?;
                 platform.delete(&keys::inbound_claim(name, &id))?;
             }

@@ -25,9 +25,9 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         org: api.org.to_string(),
         name,
         prefix: key.chars().take(SHOWN_PREFIX).collect(),
-        created_at: api.now,
-        last_used_at: None,
-        revoked_at: None,
+        created_at_s: api.now,
+        last_used_at_s: None,
+        revoked_at_s: None,
     };
     api_key::create(api.platform, &record, sha256_hex(&key))?;
     Ok(with_secret(Response::json(

@@ -58,12 +58,12 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         event_types: event_types.unwrap_or_default(),
         paused: false,
         paused_reason: None,
-        paused_at: None,
+        paused_at_s: None,
         consecutive_failures: 0,
-        last_success_at: None,
-        last_failure_at: None,
-        created_at: api.now,
-        updated_at: api.now,
+        last_success_at_s: None,
+        last_failure_at_s: None,
+        created_at_s: api.now,
+        updated_at_s: api.now,
         secrets,
         signature,
         signing_public_key: public_key_text(&secret),
@@ -150,7 +150,7 @@ pub fn patch<P: Platform>(
             Some(false) => record.unpause(),
             None => {}
         }
-        record.updated_at = api.now;
+        record.updated_at_s = api.now;
         Ok(())
     })?;
     let mut response = Response::json(200, &record.view());
@@ -205,7 +205,7 @@ pub fn rotate<P: Platform>(
             .secrets
             .close(&record.id, &rotated.to_records())?;
         record.signing_public_key = public_key_text(&secret);
-        record.updated_at = api.now;
+        record.updated_at_s = api.now;
         Ok(())
     })?;
     Ok(key_answer(200, &record, &secret))
