@@ -18,7 +18,7 @@
 //! | [`domain`] | one module per entity, each with its record type, its rules and its store operations |
 //! | [`store`] | the key schema ([`store::keys`], every key the service writes) and the updates that stay right when a store's compare-and-swap misreports |
 //! | [`foundation`] | what every layer uses: problem codes, variables, secrets at rest, targets, encodings |
-//! | [`platform`] | what the service and its host exchange: [`Request`], [`Response`], [`Platform`] |
+//! | [`platform`], [`ids`] | what the service and its host exchange: [`Request`], [`Response`], [`Platform`]; the typed ids of the records |
 //!
 //! # Where each concern lives
 //!
@@ -57,6 +57,8 @@
 
 mod platform;
 
+mod ids;
+
 mod foundation;
 
 mod store;
@@ -82,6 +84,7 @@ pub use foundation::seal::new_sealing_key;
 pub use foundation::target::is_internal_ip;
 pub use http::gateway::{GATEWAY_FORWARD_HEADER, passed_on};
 pub use http::{MAX_BODY_BYTES, handle};
+pub use ids::{EndpointId, MessageId, OrgId};
 pub use platform::{
     DeliveryRef, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
     StoreError, USER_AGENT,

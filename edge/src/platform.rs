@@ -7,6 +7,8 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{EndpointId, MessageId, OrgId};
+
 /// One message at one endpoint: the handle a [`Response`] gives the host
 /// for each delivery it queued, and the host hands back to
 /// [`follow_up`](crate::follow_up). Its store key is
@@ -14,20 +16,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRef {
     /// The organisation.
-    pub org: String,
-    /// The message id.
-    pub message: String,
-    /// The endpoint id.
-    pub endpoint: String,
+    pub org: OrgId,
+    /// The message.
+    pub message: MessageId,
+    /// The endpoint.
+    pub endpoint: EndpointId,
 }
 
 impl DeliveryRef {
     /// The delivery of a message to an endpoint.
-    pub fn new(org: &str, message: &str, endpoint: &str) -> DeliveryRef {
+    pub fn new(org: &OrgId, message: &MessageId, endpoint: &EndpointId) -> DeliveryRef {
         DeliveryRef {
-            org: org.into(),
-            message: message.into(),
-            endpoint: endpoint.into(),
+            org: org.clone(),
+            message: message.clone(),
+            endpoint: endpoint.clone(),
         }
     }
 }

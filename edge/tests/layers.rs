@@ -12,7 +12,7 @@ use imports::{Crate, Module};
 
 /// Lowest first. `testing` is a platform of its own (`FakePlatform`).
 const LAYERS: &[&[&str]] = &[
-    &["platform", "testing"],
+    &["platform", "ids", "testing"],
     &["foundation"],
     &["store"],
     &["domain"],

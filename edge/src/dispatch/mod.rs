@@ -19,6 +19,7 @@ use crate::domain::message::{self, DAY_SECONDS};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
+use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, Platform};
 
 /// How long past the delivery timeout a lease lasts: time to record the
@@ -107,7 +108,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     let seconds = delivery::due_seconds(platform, now)?;
     let mut report = PassReport::default();
     // Each endpoint's due deliveries, oldest first.
-    let mut by_endpoint: BTreeMap<String, Vec<DeliveryRef>> = BTreeMap::new();
+    let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryRef>> = BTreeMap::new();
     let mut chosen = 0;
     'seconds: for second in seconds {
         let listed = delivery::listed(platform, second)?;

@@ -10,6 +10,7 @@ use crate::domain::endpoint::{self, EndpointRecord};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::MessageId;
 use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure};
 
 /// How much of a receiver's body an attempt keeps.
@@ -18,7 +19,7 @@ pub const KEPT_RESPONSE_BYTES: usize = 4096;
 /// One message to one endpoint.
 pub struct Message<'a> {
     /// The `webhook-id`, the same for every attempt of the message.
-    pub id: &'a str,
+    pub id: &'a MessageId,
     /// The event type.
     pub event_type: &'a str,
     /// The envelope, as sent.
@@ -58,7 +59,7 @@ pub async fn deliver(
     let attempt = Attempt {
         id: new_uuid()?,
         endpoint_id: endpoint.id.clone(),
-        message_id: message.id.to_string(),
+        message_id: message.id.clone(),
         event_type: message.event_type.to_string(),
         test: message.test,
         attempt_number: message.attempt_number,
@@ -93,7 +94,7 @@ fn signed_request(
     now: i64,
 ) -> Result<OutboundRequest, Problem> {
     let signed = Keyring::from_records(secrets)
-        .and_then(|keyring| keyring.sign_headers(message.id, now, message.body))
+        .and_then(|keyring| keyring.sign_headers(message.id.as_str(), now, message.body))
         .map_err(|error| {
             Problem::new(
                 Code::InvalidKeyring,

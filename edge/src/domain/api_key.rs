@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::foundation::credentials::API_KEY_PREFIX;
 use crate::foundation::encoding::{hex, rfc3339, sha256_hex};
 use crate::foundation::problem::Problem;
+use crate::ids::OrgId;
 use crate::platform::Platform;
 use crate::store::{get_json, get_org_list, keys, set_json, update_json, update_org_list};
 
@@ -27,7 +28,7 @@ const LAST_USED_EVERY_SECONDS: i64 = 60;
 #[serde(rename_all = "camelCase")]
 pub struct KeyRecord {
     pub id: String,
-    pub org: String,
+    pub org: OrgId,
     pub name: String,
     pub prefix: String,
     #[serde(rename = "createdAt")]
@@ -66,7 +67,7 @@ pub fn organisation(
     platform: &impl Platform,
     key: &str,
     now: i64,
-) -> Result<Option<String>, Problem> {
+) -> Result<Option<OrgId>, Problem> {
     let hash = sha256_hex(key);
     let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&hash))? else {
         return Ok(None);
@@ -120,7 +121,7 @@ pub fn create(platform: &impl Platform, record: &KeyRecord, hash: String) -> Res
 }
 
 /// The organisation's minted keys, newest first.
-pub fn list(platform: &impl Platform, org: &str) -> Result<Vec<KeyRecord>, Problem> {
+pub fn list(platform: &impl Platform, org: &OrgId) -> Result<Vec<KeyRecord>, Problem> {
     let mut records = Vec::new();
     for entry in index(platform, org)? {
         if let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&entry.hash))? {
@@ -132,7 +133,7 @@ pub fn list(platform: &impl Platform, org: &str) -> Result<Vec<KeyRecord>, Probl
 
 /// Revokes the organisation's minted key `id` at `now`; revoking again
 /// changes nothing. 404 for a key the organisation does not have.
-pub fn revoke(platform: &impl Platform, org: &str, id: &str, now: i64) -> Result<(), Problem> {
+pub fn revoke(platform: &impl Platform, org: &OrgId, id: &str, now: i64) -> Result<(), Problem> {
     // Key ids are opaque: any other string is a key that does not exist.
     let entry = index(platform, org)?
         .into_iter()
@@ -153,14 +154,14 @@ pub fn revoke(platform: &impl Platform, org: &str, id: &str, now: i64) -> Result
     )
 }
 
-fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
+fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {
     get_org_list(platform, keys::api_key_index, org)
 }
 
 /// Changes the organisation's list.
 fn update_index(
     platform: &impl Platform,
-    org: &str,
+    org: &OrgId,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
     update_org_list(platform, keys::api_key_index, org, change)

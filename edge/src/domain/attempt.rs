@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::foundation::problem::Problem;
+use crate::ids::{EndpointId, MessageId};
 use crate::platform::Platform;
 use crate::store::{get_json, keys, set_json};
 
@@ -20,8 +21,8 @@ pub const KEPT_ATTEMPTS: u64 = 200;
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub id: String,
-    pub endpoint_id: String,
-    pub message_id: String,
+    pub endpoint_id: EndpointId,
+    pub message_id: MessageId,
     pub event_type: String,
     pub test: bool,
     /// 1 for a message's first attempt at this endpoint, 2 for its first
@@ -55,7 +56,7 @@ pub fn write(platform: &impl Platform, number: u64, attempt: &Attempt) -> Result
 /// The newest `limit` of an endpoint's `count` attempts, newest first.
 pub fn newest(
     platform: &impl Platform,
-    endpoint: &str,
+    endpoint: &EndpointId,
     count: u64,
     limit: u64,
 ) -> Result<Vec<Attempt>, Problem> {
@@ -72,7 +73,11 @@ pub fn newest(
 }
 
 /// Removes the kept attempts of an endpoint that made `count`.
-pub fn delete_all(platform: &impl Platform, endpoint: &str, count: u64) -> Result<(), Problem> {
+pub fn delete_all(
+    platform: &impl Platform,
+    endpoint: &EndpointId,
+    count: u64,
+) -> Result<(), Problem> {
     let kept = count.min(KEPT_ATTEMPTS);
     for number in count - kept..count {
         platform.delete(&keys::attempt(endpoint, number, KEPT_ATTEMPTS))?;

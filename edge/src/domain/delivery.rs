@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
+use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, Platform};
 use crate::store::{self, get_json, keys, update_json, update_or_default};
 
@@ -79,7 +80,7 @@ impl DeliveryRecord {
         }
     }
 
-    pub fn view(&self, endpoint_id: &str) -> Value {
+    pub fn view(&self, endpoint_id: &EndpointId) -> Value {
         json!({
             "endpointId": endpoint_id,
             "status": self.status,
@@ -225,7 +226,7 @@ pub fn hold(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Prob
 /// due now; returns them.
 pub fn release(
     platform: &impl Platform,
-    endpoint: &str,
+    endpoint: &EndpointId,
     now_ms: i64,
 ) -> Result<Vec<DeliveryRef>, Problem> {
     let held: Vec<DeliveryRef> = get_json(platform, &keys::held(endpoint))?.unwrap_or_default();

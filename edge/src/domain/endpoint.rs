@@ -18,6 +18,7 @@ use crate::domain::attempt::{self, Attempt};
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::foundation::seal::StoredSecrets;
+use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::keys;
 use crate::store::{get_org_list, remember, set_json, update_json, update_org_list};
@@ -43,8 +44,8 @@ fn takes(event_types: &[String], event_type: &str) -> bool {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointRecord {
-    pub id: String,
-    pub org: String,
+    pub id: EndpointId,
+    pub org: OrgId,
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,
@@ -156,7 +157,7 @@ impl EndpointRecord {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView<'a> {
-    id: &'a str,
+    id: &'a EndpointId,
     url: &'a str,
     description: &'a str,
     event_types: &'a [String],
@@ -200,7 +201,7 @@ impl SignatureKind {
 /// include every type it subscribes to (none: every type).
 #[derive(Clone, Serialize, Deserialize)]
 struct Listed {
-    id: String,
+    id: EndpointId,
     #[serde(rename = "eventTypes")]
     event_types: Vec<String>,
 }
@@ -211,21 +212,21 @@ impl Listed {
     }
 }
 
-fn index(platform: &impl Platform, org: &str) -> Result<Vec<Listed>, Problem> {
+fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {
     get_org_list(platform, keys::endpoint_index, org)
 }
 
 /// Changes the organisation's list.
 fn update_index(
     platform: &impl Platform,
-    org: &str,
+    org: &OrgId,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
     update_org_list(platform, keys::endpoint_index, org, change)
 }
 
 /// The organisation's endpoint ids, newest first.
-pub fn list_ids(platform: &impl Platform, org: &str) -> Result<Vec<String>, Problem> {
+pub fn list_ids(platform: &impl Platform, org: &OrgId) -> Result<Vec<EndpointId>, Problem> {
     Ok(index(platform, org)?
         .iter()
         .map(|listed| listed.id.clone())
@@ -236,9 +237,9 @@ pub fn list_ids(platform: &impl Platform, org: &str) -> Result<Vec<String>, Prob
 /// `event_type` (a superset: load each and check).
 pub fn may_want(
     platform: &impl Platform,
-    org: &str,
+    org: &OrgId,
     event_type: &str,
-) -> Result<Vec<String>, Problem> {
+) -> Result<Vec<EndpointId>, Problem> {
     Ok(index(platform, org)?
         .iter()
         .filter(|listed| listed.may_want(event_type))
@@ -253,8 +254,8 @@ pub fn may_want(
 /// type": an event then loads the endpoint and checks it.
 pub fn widen_subscriptions(
     platform: &impl Platform,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &EndpointId,
     event_types: &[String],
 ) -> Result<(), Problem> {
     update_index(platform, org, |listed: &mut Vec<Listed>| {
@@ -286,17 +287,21 @@ pub fn widen_subscriptions(
 /// An endpoint of this organisation, if it exists.
 pub fn find(
     platform: &impl Platform,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &EndpointId,
 ) -> Result<Option<EndpointRecord>, Problem> {
     Ok(
         crate::store::get_json::<EndpointRecord>(platform, &keys::endpoint(id))?
-            .filter(|record| record.org == org),
+            .filter(|record| record.org == *org),
     )
 }
 
 /// An endpoint of this organisation; another organisation's is not found.
-pub fn load(platform: &impl Platform, org: &str, id: &str) -> Result<EndpointRecord, Problem> {
+pub fn load(
+    platform: &impl Platform,
+    org: &OrgId,
+    id: &EndpointId,
+) -> Result<EndpointRecord, Problem> {
     find(platform, org, id)?.ok_or_else(|| Problem::not_found(format!("no endpoint {id}")))
 }
 
@@ -318,15 +323,15 @@ pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
 /// [`update_json`]) and returns the endpoint as written.
 pub fn modify(
     platform: &impl Platform,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &EndpointId,
     mut change: impl FnMut(&mut EndpointRecord) -> Result<(), Problem>,
 ) -> Result<EndpointRecord, Problem> {
     update_json(
         platform,
         &keys::endpoint(id),
         |record: Option<EndpointRecord>| match record {
-            Some(mut record) if record.org == org => {
+            Some(mut record) if record.org == *org => {
                 change(&mut record)?;
                 Ok((Some(record.clone()), record))
             }
@@ -403,21 +408,19 @@ mod tests {
             .entries
             .borrow_mut()
             .insert("org/acme corp/endpoints".into(), listed.as_bytes().to_vec());
-        assert_eq!(
-            list_ids(&platform, "acme corp").unwrap_or_default(),
-            ["0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f"]
-        );
+        let org = OrgId::new("acme corp");
+        let listed = list_ids(&platform, &org).unwrap_or_default();
+        let listed: Vec<&str> = listed.iter().map(EndpointId::as_str).collect();
+        assert_eq!(listed, ["0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f"]);
         // The first write under the new key starts from the old list.
-        widen_subscriptions(&platform, "acme corp", "other", &[]).unwrap_or_default();
+        let other = EndpointId::from(uuid::Uuid::nil());
+        widen_subscriptions(&platform, &org, &other, &[]).unwrap_or_default();
         assert!(
             platform
                 .entries
                 .borrow()
                 .contains_key("org/acme+corp/endpoints")
         );
-        assert_eq!(
-            list_ids(&platform, "acme corp").unwrap_or_default().len(),
-            1
-        );
+        assert_eq!(list_ids(&platform, &org).unwrap_or_default().len(), 1);
     }
 }

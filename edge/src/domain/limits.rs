@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::foundation::encoding::{new_uuid, sha256_hex};
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::EndpointId;
 use crate::platform::Platform;
 use crate::store::{keys, remember, update_json};
 
@@ -99,7 +100,7 @@ pub enum SendSlot {
 /// (`limit` 0: no limit).
 pub fn take_send_slot(
     platform: &impl Platform,
-    endpoint: &str,
+    endpoint: &EndpointId,
     limit: u64,
     now_ms: i64,
     until_ms: i64,

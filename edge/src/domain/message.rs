@@ -18,6 +18,7 @@ use crate::domain::delivery::{self, DeliveryStatus};
 use crate::domain::endpoint;
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::{EndpointId, MessageId, OrgId};
 use crate::platform::{DeliveryRef, Platform};
 use crate::store::{self, get_json, keys, update_json, update_or_default};
 
@@ -28,8 +29,8 @@ pub const DAY_SECONDS: i64 = 86_400;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRecord {
-    pub id: String,
-    pub org: String,
+    pub id: MessageId,
+    pub org: OrgId,
     #[serde(rename = "type")]
     pub event_type: String,
     pub data: Value,
@@ -39,7 +40,7 @@ pub struct MessageRecord {
     #[serde(rename = "createdAt")]
     pub created_at_s: i64,
     /// The endpoints it goes to, chosen when it was accepted.
-    pub endpoints: Vec<String>,
+    pub endpoints: Vec<EndpointId>,
     /// Whole: every delivery, queue entry and log entry is written.
     pub accepted: bool,
     /// The request that claimed the id (to know its own write again).
@@ -48,7 +49,7 @@ pub struct MessageRecord {
 
 impl MessageRecord {
     /// Its delivery to `endpoint`.
-    pub fn delivery(&self, endpoint: &str) -> DeliveryRef {
+    pub fn delivery(&self, endpoint: &EndpointId) -> DeliveryRef {
         DeliveryRef::new(&self.org, &self.id, endpoint)
     }
 }
@@ -57,7 +58,7 @@ impl MessageRecord {
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Logged {
-    pub id: String,
+    pub id: MessageId,
     #[serde(rename = "type")]
     pub event_type: String,
     /// Unix seconds.
@@ -74,8 +75,8 @@ pub fn envelope(event_type: &str, now: i64, data: &Value) -> String {
 /// A message of this organisation, if it exists.
 pub fn find(
     platform: &impl Platform,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &MessageId,
 ) -> Result<Option<MessageRecord>, Problem> {
     get_json(platform, &keys::message(org, id))
 }
@@ -84,7 +85,7 @@ pub fn find(
 pub struct Event {
     pub event_type: String,
     pub data: Value,
-    pub id: String,
+    pub id: MessageId,
 }
 
 /// What accepting an event found.
@@ -100,7 +101,7 @@ pub enum Accepted {
 /// idempotency key: a repost with another type or payload is 409).
 pub fn accept(
     platform: &impl Platform,
-    org: &str,
+    org: &OrgId,
     now: i64,
     Event {
         event_type,
@@ -119,7 +120,7 @@ pub fn accept(
     }
     let fresh = MessageRecord {
         id: id.clone(),
-        org: org.to_string(),
+        org: org.clone(),
         body: envelope(&event_type, now, &data),
         event_type,
         data,
@@ -239,7 +240,7 @@ fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem>
 }
 
 /// The organisation's log of one day, in the order accepted.
-pub fn logged(platform: &impl Platform, org: &str, day: i64) -> Result<Vec<Logged>, Problem> {
+pub fn logged(platform: &impl Platform, org: &OrgId, day: i64) -> Result<Vec<Logged>, Problem> {
     Ok(get_json(platform, &keys::message_log(org, day))?.unwrap_or_default())
 }
 
@@ -248,7 +249,7 @@ pub fn logged(platform: &impl Platform, org: &str, day: i64) -> Result<Vec<Logge
 pub fn add_endpoint(
     platform: &impl Platform,
     message: &MessageRecord,
-    endpoint: &str,
+    endpoint: &EndpointId,
 ) -> Result<(), Problem> {
     if message.endpoints.iter().any(|listed| listed == endpoint) {
         return Ok(());
@@ -259,7 +260,7 @@ pub fn add_endpoint(
         |current: Option<MessageRecord>| {
             Ok(match current {
                 Some(mut found) if !found.endpoints.iter().any(|listed| listed == endpoint) => {
-                    found.endpoints.push(endpoint.to_string());
+                    found.endpoints.push(endpoint.clone());
                     (Some(found), ())
                 }
                 _ => (None, ()),

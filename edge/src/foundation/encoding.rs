@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat};
 use sha2::{Digest as _, Sha256};
 
 use crate::foundation::problem::Problem;
+use crate::ids::{EndpointId, MessageId};
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
@@ -39,17 +40,25 @@ pub fn rfc3339(seconds: i64) -> String {
 
 /// A fresh random UUID (v4); 503 if the random source fails, rather than
 /// an id that could collide.
-pub fn new_uuid() -> Result<String, Problem> {
+fn random_uuid() -> Result<uuid::Uuid, Problem> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|_| Problem::random_unavailable())?;
-    Ok(uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string())
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// A fresh random UUID, as text: tokens and records' ids.
+pub fn new_uuid() -> Result<String, Problem> {
+    Ok(random_uuid()?.to_string())
+}
+
+/// A fresh endpoint id.
+pub fn new_endpoint_id() -> Result<EndpointId, Problem> {
+    Ok(random_uuid()?.into())
 }
 
 /// A fresh message id, `msg_` and 32 random hex digits.
-pub fn new_message_id() -> Result<String, Problem> {
-    Ok(format!("msg_{}", new_uuid()?.replace('-', "")))
+pub fn new_message_id() -> Result<MessageId, Problem> {
+    Ok(MessageId::new(format!("msg_{}", random_uuid()?.simple())))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::EndpointId;
 
 /// A keyring as stored: sealed, or in clear (written under
 /// `insecure_plaintext_secrets`, or before sealing was configured).
@@ -89,7 +90,7 @@ fn is_key_id(id: &str) -> bool {
 }
 
 /// The associated data of an endpoint's sealed keyring.
-fn context(endpoint: &str) -> Vec<u8> {
+fn context(endpoint: &EndpointId) -> Vec<u8> {
     format!("hooksign endpoint secrets {endpoint}").into_bytes()
 }
 
@@ -123,7 +124,7 @@ impl SecretPolicy {
     /// The endpoint's keyring, unsealed.
     pub fn open(
         &self,
-        endpoint: &str,
+        endpoint: &EndpointId,
         stored: &StoredSecrets,
     ) -> Result<Vec<SecretRecord>, Problem> {
         match (self, stored) {
@@ -162,7 +163,7 @@ impl SecretPolicy {
     /// The keyring to store for the endpoint.
     pub fn close(
         &self,
-        endpoint: &str,
+        endpoint: &EndpointId,
         records: &[SecretRecord],
     ) -> Result<StoredSecrets, Problem> {
         let keys = match self {
@@ -238,6 +239,12 @@ mod tests {
         SecretPolicy::from_variables(Some(text), false).unwrap_or(SecretPolicy::Refuse)
     }
 
+    /// Endpoint `n`'s id.
+    fn endpoint(n: u8) -> EndpointId {
+        let id = EndpointId::parse(&format!("00000000-0000-4000-8000-0000000000{n:02}"));
+        id.unwrap_or_else(|| unreachable!("a UUID"))
+    }
+
     fn keyring() -> Vec<SecretRecord> {
         vec![SecretRecord::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     }
@@ -245,7 +252,7 @@ mod tests {
     #[test]
     fn a_sealed_keyring_opens_with_any_listed_key_for_its_endpoint_only() {
         let sealed = policy(K1)
-            .close("e1", &keyring())
+            .close(&endpoint(1), &keyring())
             .unwrap_or(StoredSecrets::Plain(vec![]));
         let text = serde_json::to_string(&sealed).unwrap_or_default();
         assert!(text.starts_with("{\"sealed\":{\"key\":\"k1\""), "{text}");
@@ -253,17 +260,17 @@ mod tests {
         let rotated = policy(&format!("{K2},{K1}"));
         assert!(
             rotated
-                .open("e1", &sealed)
+                .open(&endpoint(1), &sealed)
                 .is_ok_and(|opened| opened == keyring())
         );
         assert!(rotated.stale(&sealed));
         let moved = rotated
-            .open("e2", &sealed)
+            .open(&endpoint(2), &sealed)
             .err()
             .map(|problem| problem.code());
         assert_eq!(moved, Some("invalid_keyring"));
         let dropped = policy(K2)
-            .open("e1", &sealed)
+            .open(&endpoint(1), &sealed)
             .err()
             .map(|problem| problem.code());
         assert_eq!(dropped, Some("invalid_configuration"));
@@ -290,10 +297,10 @@ mod tests {
     #[test]
     fn without_sealing_keys_secrets_are_refused_unless_plaintext_is_allowed() {
         let refuse = SecretPolicy::from_variables(None, false);
-        let closed = refuse.map(|policy| policy.close("e1", &keyring()).is_err());
+        let closed = refuse.map(|policy| policy.close(&endpoint(1), &keyring()).is_err());
         assert_eq!(closed, Some(true));
         let plain = SecretPolicy::from_variables(None, true);
-        let closed = plain.and_then(|policy| policy.close("e1", &keyring()).ok());
+        let closed = plain.and_then(|policy| policy.close(&endpoint(1), &keyring()).ok());
         assert!(closed.is_some_and(|stored| stored == StoredSecrets::Plain(keyring())));
     }
 }

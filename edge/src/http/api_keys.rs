@@ -22,7 +22,7 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
     let key = new_api_key().map_err(|_| Problem::random_unavailable())?;
     let record = KeyRecord {
         id: new_uuid()?,
-        org: api.org.to_string(),
+        org: api.org.clone(),
         name,
         prefix: key.chars().take(SHOWN_PREFIX).collect(),
         created_at_s: api.now,
@@ -42,7 +42,7 @@ pub fn list<P: Platform>(api: &Api<'_, P>) -> Result<Response, Problem> {
         .iter()
         .map(KeyRecord::view)
         .collect();
-    for hash in api.config.api_keys.hashes_of(api.org) {
+    for hash in api.config.api_keys.hashes_of(api.org.as_str()) {
         data.push(json!({
             "id": bootstrap_id(hash),
             "name": "bootstrap key (the api_keys variable)",
@@ -62,7 +62,7 @@ pub fn revoke<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Probl
     if api
         .config
         .api_keys
-        .hashes_of(api.org)
+        .hashes_of(api.org.as_str())
         .any(|hash| bootstrap_id(hash) == id)
     {
         return Err(Problem::new(

@@ -6,6 +6,7 @@ use crate::domain::{api_key, limits};
 use crate::foundation::config::Config;
 use crate::foundation::credentials::API_KEY_PREFIX;
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::OrgId;
 use crate::platform::{Platform, Request};
 
 /// The key of an `Authorization: Bearer KEY` header.
@@ -26,7 +27,7 @@ pub fn authenticate(
     platform: &impl Platform,
     request: &Request,
     now: i64,
-) -> Result<String, Problem> {
+) -> Result<OrgId, Problem> {
     let header = request.header("authorization").unwrap_or("").trim();
     if header.is_empty() {
         return Err(Problem::new(
@@ -39,7 +40,7 @@ pub fn authenticate(
         .filter(|key| key.starts_with(API_KEY_PREFIX))
         .ok_or_else(invalid)?;
     let org = match config.api_keys.organisation(key) {
-        Some(org) => org.to_string(),
+        Some(org) => OrgId::new(org),
         None => api_key::organisation(platform, key, now)?.ok_or_else(invalid)?,
     };
     limits::take(

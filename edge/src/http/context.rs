@@ -2,13 +2,14 @@
 //! the variables, the authenticated organisation and the time.
 
 use crate::foundation::config::Config;
+use crate::ids::OrgId;
 use crate::platform::{Platform, Response};
 
 /// One authenticated request's context.
 pub struct Api<'a, P: Platform> {
     pub platform: &'a P,
     pub config: &'a Config,
-    pub org: &'a str,
+    pub org: &'a OrgId,
     /// Unix seconds.
     pub now: i64,
 }

@@ -10,11 +10,11 @@ use crate::domain::attempt;
 use crate::domain::delivery;
 use crate::domain::endpoint::{self, EndpointRecord, SignatureKind};
 use crate::domain::message::envelope;
-use crate::foundation::encoding::{new_message_id, new_uuid};
+use crate::foundation::encoding::{new_endpoint_id, new_message_id};
 use crate::foundation::problem::{Code, Problem};
 use crate::foundation::target::{TargetError, check_target};
 use crate::http::context::{Api, with_secret};
-use crate::http::request::{Body, Query, check_id};
+use crate::http::request::{Body, Query, endpoint_id};
 use crate::platform::{Platform, Request, Response};
 
 pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
@@ -45,14 +45,14 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         ));
     }
     let secret = generate_key(signature)?;
-    let id = new_uuid()?;
+    let id = new_endpoint_id()?;
     let secrets = api
         .config
         .secrets
         .close(&id, &[SecretRecord::new(secret.to_text())])?;
     let record = EndpointRecord {
         id,
-        org: api.org.to_string(),
+        org: api.org.clone(),
         url,
         description: description.unwrap_or_default(),
         event_types: event_types.unwrap_or_default(),
@@ -83,7 +83,7 @@ pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response
         None => 0,
         Some(cursor) => {
             ids.iter()
-                .position(|id| id == cursor)
+                .position(|id| id.as_str() == cursor)
                 .ok_or_else(|| Problem::field("query.cursor", "is not a cursor from this list"))?
                 + 1
         }
@@ -122,7 +122,7 @@ pub fn patch<P: Platform>(
     let paused = body.optional_bool("paused");
     body.finish()?;
     let url = url.map(|url| check_url(api, &url)).transpose()?;
-    check_id(id)?;
+    let id = &endpoint_id(id)?;
     if let Some(event_types) = &event_types {
         endpoint::widen_subscriptions(api.platform, api.org, id, event_types)?;
     }
@@ -175,8 +175,8 @@ pub fn rotate<P: Platform>(
     let grace = body.optional_integer("graceSeconds", 0, i64::from(MAX_GRACE_SECONDS));
     body.finish()?;
     let grace = grace.map_or(hooksign::DEFAULT_GRACE_SECONDS, |grace| grace as u32);
-    check_id(id)?;
-    let signature = load(api, id)?.signature;
+    let id = &endpoint_id(id)?;
+    let signature = endpoint::load(api.platform, api.org, id)?.signature;
     let secret = generate_key(signature)?;
     // Applied to the endpoint as stored at the write, so concurrent
     // rotations each keep the secrets the others added.
@@ -284,8 +284,7 @@ pub async fn test<P: Platform>(
 
 /// An endpoint of the caller's organisation, by a path id that must be a UUID.
 pub fn load<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<EndpointRecord, Problem> {
-    check_id(id)?;
-    endpoint::load(api.platform, api.org, id)
+    endpoint::load(api.platform, api.org, &endpoint_id(id)?)
 }
 
 pub fn check_url<P: Platform>(api: &Api<'_, P>, url: &str) -> Result<String, Problem> {

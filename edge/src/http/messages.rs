@@ -9,7 +9,8 @@ use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
 use crate::foundation::encoding::{new_message_id, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::http::context::Api;
-use crate::http::request::{Body, Query, check_id};
+use crate::http::request::{Body, Query};
+use crate::ids::{EndpointId, MessageId};
 use crate::platform::{Platform, Request, Response};
 
 /// `POST /events`: stores the message and its deliveries, then answers
@@ -112,7 +113,8 @@ pub fn resend<P: Platform>(
     let Some(endpoint) = endpoint else {
         return Err(Problem::field("endpointId", "is required"));
     };
-    check_id(&endpoint).map_err(|_| Problem::field("endpointId", "is not a UUID"))?;
+    let endpoint = EndpointId::parse(&endpoint)
+        .ok_or_else(|| Problem::field("endpointId", "is not a UUID"))?;
     let message = load(api, id)?;
     endpoint::load(api.platform, api.org, &endpoint)?;
     let now_ms = api.platform.now_millis();
@@ -127,7 +129,7 @@ pub fn resend<P: Platform>(
 
 /// A message of the caller's organisation, accepted whole.
 fn load<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<MessageRecord, Problem> {
-    message::find(api.platform, api.org, id)?
+    message::find(api.platform, api.org, &MessageId::new(id))?
         .filter(|message| message.accepted)
         .ok_or_else(|| Problem::not_found(format!("no message {id}")))
 }
@@ -161,7 +163,7 @@ fn event_fields(request: &Request) -> Result<Event, Problem> {
         return Err(Problem::field("type", "is required"));
     };
     let id = match id {
-        Some(id) => id,
+        Some(id) => MessageId::new(id),
         None => new_message_id()?,
     };
     Ok(Event {

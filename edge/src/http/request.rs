@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::endpoint::{MAX_EVENT_TYPE_CHARS, MAX_EVENT_TYPES};
 use crate::foundation::problem::{Code, FieldError, Problem};
+use crate::ids::EndpointId;
 use crate::platform::Request;
 
 /// The largest request body accepted: 1 MiB.
@@ -213,12 +214,10 @@ impl Query {
     }
 }
 
-/// Endpoint ids are UUIDs; anything else is a bad path, not a missing endpoint.
-pub fn check_id(id: &str) -> Result<(), Problem> {
-    match uuid::Uuid::try_parse(id) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Problem::field("path.id", "is not a UUID")),
-    }
+/// A path's endpoint id. Endpoint ids are UUIDs; anything else is a bad
+/// path, not a missing endpoint.
+pub fn endpoint_id(text: &str) -> Result<EndpointId, Problem> {
+    EndpointId::parse(text).ok_or_else(|| Problem::field("path.id", "is not a UUID"))
 }
 
 /// 413 for a body over [`MAX_BODY_BYTES`].

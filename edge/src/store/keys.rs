@@ -25,6 +25,7 @@
 //! Times in keys are Unix seconds (`{second}`) or days since the epoch
 //! (`{day}`).
 
+use crate::ids::{EndpointId, MessageId, OrgId};
 use crate::platform::DeliveryRef;
 
 /// One key segment from outside: percent-encoded (organisation names and
@@ -35,29 +36,34 @@ pub fn segment(text: &str) -> String {
 
 /// The key an organisation's list had before every segment was encoded,
 /// where that differs (see [`crate::store::get_org_list`]).
-pub fn unencoded_org(key: impl Fn(&str) -> String, org: &str) -> Option<String> {
-    (segment(org) != org).then(|| key(org).replacen(&segment(org), org, 1))
+pub fn unencoded_org(key: fn(&OrgId) -> String, org: &OrgId) -> Option<String> {
+    let (encoded, raw) = (segment(org.as_str()), org.as_str());
+    (encoded != raw).then(|| key(org).replacen(&encoded, raw, 1))
 }
 
-pub fn endpoint(endpoint: &str) -> String {
-    format!("endpoint/{}", segment(endpoint))
+pub fn endpoint(endpoint: &EndpointId) -> String {
+    format!("endpoint/{}", segment(endpoint.as_str()))
 }
 
-pub fn endpoint_index(org: &str) -> String {
-    format!("org/{}/endpoints", segment(org))
+pub fn endpoint_index(org: &OrgId) -> String {
+    format!("org/{}/endpoints", segment(org.as_str()))
 }
 
 /// Attempt `number`'s slot in its endpoint's ring of `ring` slots.
-pub fn attempt(endpoint: &str, number: u64, ring: u64) -> String {
-    format!("attempt/{}/{}", segment(endpoint), number % ring)
+pub fn attempt(endpoint: &EndpointId, number: u64, ring: u64) -> String {
+    format!("attempt/{}/{}", segment(endpoint.as_str()), number % ring)
 }
 
-pub fn message(org: &str, message: &str) -> String {
-    format!("message/{}/{}", segment(org), segment(message))
+pub fn message(org: &OrgId, message: &MessageId) -> String {
+    format!(
+        "message/{}/{}",
+        segment(org.as_str()),
+        segment(message.as_str())
+    )
 }
 
-pub fn message_log(org: &str, day: i64) -> String {
-    format!("log/{}/{day}", segment(org))
+pub fn message_log(org: &OrgId, day: i64) -> String {
+    format!("log/{}/{day}", segment(org.as_str()))
 }
 
 pub const RETENTION_DAYS: &str = "retention/days";
@@ -69,9 +75,9 @@ pub fn retention(day: i64) -> String {
 pub fn delivery(delivery: &DeliveryRef) -> String {
     format!(
         "delivery/{}/{}/{}",
-        segment(&delivery.org),
-        segment(&delivery.message),
-        segment(&delivery.endpoint)
+        segment(delivery.org.as_str()),
+        segment(delivery.message.as_str()),
+        segment(delivery.endpoint.as_str())
     )
 }
 
@@ -81,24 +87,24 @@ pub fn queue(second: i64) -> String {
     format!("queue/{second}")
 }
 
-pub fn held(endpoint: &str) -> String {
-    format!("held/{}", segment(endpoint))
+pub fn held(endpoint: &EndpointId) -> String {
+    format!("held/{}", segment(endpoint.as_str()))
 }
 
 pub fn api_key(hash: &str) -> String {
     format!("apikey/{}", segment(hash))
 }
 
-pub fn api_key_index(org: &str) -> String {
-    format!("org/{}/apikeys", segment(org))
+pub fn api_key_index(org: &OrgId) -> String {
+    format!("org/{}/apikeys", segment(org.as_str()))
 }
 
 pub fn rate_limit(key_hash: &str) -> String {
     format!("ratelimit/{}", segment(key_hash))
 }
 
-pub fn send_slot(endpoint: &str, n: u64) -> String {
-    format!("inflight/{}/{n}", segment(endpoint))
+pub fn send_slot(endpoint: &EndpointId, n: u64) -> String {
+    format!("inflight/{}/{n}", segment(endpoint.as_str()))
 }
 
 pub fn inbound_claim(source: &str, id: &str) -> String {
@@ -140,14 +146,19 @@ mod tests {
 
     #[test]
     fn outside_values_cannot_reach_into_other_keys() {
-        assert_eq!(message("a/b", "m/1"), "message/a%2Fb/m%2F1");
-        assert_eq!(endpoint_index("acme"), "org/acme/endpoints");
-        let uuid = "0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
-        assert_eq!(endpoint(uuid), format!("endpoint/{uuid}"));
         assert_eq!(
-            unencoded_org(endpoint_index, "acme corp").as_deref(),
+            message(&OrgId::new("a/b"), &MessageId::new("m/1")),
+            "message/a%2Fb/m%2F1"
+        );
+        let acme = OrgId::new("acme");
+        assert_eq!(endpoint_index(&acme), "org/acme/endpoints");
+        let uuid = "0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+        let id = EndpointId::parse(uuid);
+        assert_eq!(id.map(|id| endpoint(&id)), Some(format!("endpoint/{uuid}")));
+        assert_eq!(
+            unencoded_org(endpoint_index, &OrgId::new("acme corp")).as_deref(),
             Some("org/acme corp/endpoints")
         );
-        assert_eq!(unencoded_org(endpoint_index, "acme"), None);
+        assert_eq!(unencoded_org(endpoint_index, &acme), None);
     }
 }

@@ -13,6 +13,7 @@ pub mod keys;
 use serde::Serialize;
 
 use crate::foundation::problem::{Code, Problem};
+use crate::ids::OrgId;
 use crate::platform::Platform;
 
 /// How many times a change is retried when other requests keep changing
@@ -165,8 +166,8 @@ where
 /// ([`keys::unencoded_org`]), so no organisation loses its list.
 pub fn get_org_list<T: Default + serde::de::DeserializeOwned>(
     platform: &impl Platform,
-    key: fn(&str) -> String,
-    org: &str,
+    key: fn(&OrgId) -> String,
+    org: &OrgId,
 ) -> Result<T, Problem> {
     let found = match get_json(platform, &key(org))? {
         None => match keys::unencoded_org(key, org) {
@@ -182,8 +183,8 @@ pub fn get_org_list<T: Default + serde::de::DeserializeOwned>(
 /// write starts from the list at its old key (see [`get_org_list`]).
 pub fn update_org_list<T>(
     platform: &impl Platform,
-    key: fn(&str) -> String,
-    org: &str,
+    key: fn(&OrgId) -> String,
+    org: &OrgId,
     mut change: impl FnMut(&mut T),
 ) -> Result<(), Problem>
 where
