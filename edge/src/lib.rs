@@ -49,6 +49,7 @@
 //! | secrets at rest | [`foundation::seal`] |
 //! | which targets are internal | [`foundation::target`] |
 //! | hex, SHA-256, times, random ids | [`foundation::encoding`] |
+//! | the typed ids of organisations, endpoints and messages | [`ids`] |
 
 #![forbid(unsafe_code)]
 // The tables above link private modules: CI documents this crate with
