@@ -1911,3 +1911,37 @@ fn post_inbound_to(fake: &Fake, source: &str) -> (u16, Value) {
         b"{}".to_vec(),
     ))
 }
+
+#[test]
+fn a_sent_delivery_whose_attempt_cannot_be_recorded_is_not_sent_again() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    // Every write of the endpoint's record meets another request's first,
+    // so recording the attempt in it runs out of tries (store_busy).
+    let key = format!("endpoint/{id}");
+    *fake.meddler.borrow_mut() = Some(Box::new(move |kv| {
+        if let Some(stored) = kv.get(&key) {
+            let mut record: Value = serde_json::from_slice(stored).unwrap();
+            let description = format!("{}.", record["description"].as_str().unwrap());
+            record["description"] = json!(description);
+            kv.insert(key.clone(), serde_json::to_vec(&record).unwrap());
+        }
+        true
+    }));
+    let (status, _) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "order.paid", "data": {} })),
+    );
+    assert_eq!(status, 202);
+    assert_eq!(fake.sent.borrow().len(), 1, "the first attempt was sent");
+    *fake.meddler.borrow_mut() = None;
+    // Past any lease: the receiver answered 2xx, so nothing is sent again.
+    fake.advance_seconds(120);
+    fake.dispatch();
+    assert_eq!(
+        fake.sent.borrow().len(),
+        1,
+        "a delivery that succeeded was sent again"
+    );
+}

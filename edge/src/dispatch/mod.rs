@@ -258,8 +258,14 @@ async fn attempt_leased(
     )
     .await;
     limits::give_back(platform, &slot)?;
-    record_result(platform, config, delivery, token, number, &delivered?)?;
-    Ok(Outcome::Attempted)
+    let delivered = delivered?;
+    record_result(platform, config, delivery, token, number, &delivered)?;
+    // Settled by the receiver's answer; the store's failure to keep the
+    // attempt is still this pass's error.
+    match delivered.unrecorded {
+        Some(problem) => Err(problem),
+        None => Ok(Outcome::Attempted),
+    }
 }
 
 /// The delivery's state after attempt `number`: succeeded; held if the

@@ -39,6 +39,11 @@ pub struct Delivered {
     /// The endpoint with the attempt's effect, or `None` if it was deleted
     /// meanwhile.
     pub endpoint: Option<EndpointRecord>,
+    /// Why the attempt is not on the endpoint's record, if it is not (the
+    /// store failed after the send): `endpoint` is then the effect it would
+    /// have had, so that the delivery is still settled by what the
+    /// receiver answered and never sent again for the store's sake.
+    pub unrecorded: Option<Problem>,
 }
 
 /// Signs with every secret usable now, POSTs, and records the attempt with
@@ -53,11 +58,14 @@ pub async fn deliver(
     let now = started_ms.div_euclid(1000);
     let secrets = config.secrets.open(&endpoint.id, &endpoint.secrets)?;
     let request = signed_request(endpoint, &secrets, message, now)?;
+    // Everything that can fail before the send does: after it, only the
+    // record of it may.
+    let attempt_id = new_uuid()?;
     let result = platform.send(request, config.delivery_timeout_ms).await;
     let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
     let (succeeded, status, error) = outcome(&result, config.delivery_timeout_ms);
     let attempt = Attempt {
-        id: new_uuid()?,
+        id: attempt_id,
         endpoint_id: endpoint.id.clone(),
         message_id: message.id.clone(),
         event_type: message.event_type.to_string(),
@@ -74,15 +82,24 @@ pub async fn deliver(
         duration_ms,
         error,
     };
-    let endpoint = endpoint::record_attempt(platform, &attempt, |record| {
+    let effect = |record: &mut EndpointRecord| {
         if !message.test {
             record.apply_outcome(succeeded, status, now, config.auto_pause_after);
         }
-    })?;
+    };
+    let (endpoint, unrecorded) = match endpoint::record_attempt(platform, &attempt, effect) {
+        Ok(written) => (written, None),
+        Err(problem) => {
+            let mut expected = endpoint.clone();
+            effect(&mut expected);
+            (Some(expected), Some(problem))
+        }
+    };
     Ok(Delivered {
         attempt,
         response: result.ok(),
         endpoint,
+        unrecorded,
     })
 }
 

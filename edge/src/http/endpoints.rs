@@ -263,6 +263,10 @@ pub async fn test<P: Platform>(
         attempt_number: 1,
     };
     let delivered = deliver(api.platform, api.config, &record, &message).await?;
+    // A test send changes no state: one whose attempt was not kept fails.
+    if let Some(problem) = delivered.unrecorded {
+        return Err(problem);
+    }
     let (attempt, response) = (delivered.attempt, delivered.response);
     let response = response.map(|response| {
         let headers: Map<String, Value> = response
