@@ -88,5 +88,5 @@ pub use http::{MAX_BODY_BYTES, handle};
 pub use ids::{EndpointId, MessageId, OrgId};
 pub use platform::{
     DeliveryRef, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
-    StoreError, USER_AGENT,
+    StoreError, TRUTHFUL_SWAPS_VARIABLE, USER_AGENT,
 };

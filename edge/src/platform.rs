@@ -158,21 +158,31 @@ pub enum SendFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
+/// The name of the variable by which a host says that its store answers
+/// every compare-and-swap truthfully (`hooksign serve` sets it to `true`
+/// for its own stores). Spin's stores do not (docs/DEPLOYING.md): under
+/// Spin it stays unset, and every swap is confirmed by a read.
+pub const TRUTHFUL_SWAPS_VARIABLE: &str = "store_swaps_are_truthful";
+
 /// What the service needs from its host.
 pub trait Platform {
+    /// A value read for a compare-and-swap ([`Platform::read_for_swap`]).
+    type Snapshot;
+
     /// A value of the key-value store.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes one value; a write is atomic per key.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
-    /// Writes `value` only if the key still holds `expected` (`None`: no
-    /// value), as one atomic step; `Ok(false)`, writing nothing, if it holds
-    /// something else. Concurrent changes to one record go through this.
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError>;
+    /// A value, read as the start of a compare-and-swap: [`Platform::swap`]
+    /// writes only if the key still holds what this read.
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError>;
+    /// Writes `value` only if the key still holds what `snapshot` read, as
+    /// one atomic step; `Ok(false)`, writing nothing, if it holds something
+    /// else. Concurrent changes to one record go through this.
+    fn swap(&self, snapshot: Self::Snapshot, value: &[u8]) -> Result<bool, StoreError>;
+    /// Whether [`Platform::swap`]'s answer can be taken as it is (see
+    /// [`TRUTHFUL_SWAPS_VARIABLE`]); otherwise a read confirms each swap.
+    fn swaps_are_truthful(&self) -> bool;
     /// Removes a value; removing a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Adds `delta` to a counter (absent: 0) as one atomic step and returns

@@ -131,14 +131,21 @@ impl Platform for FakePlatform {
         Ok(())
     }
 
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
+    /// The key and the value read.
+    type Snapshot = (String, Option<Vec<u8>>);
+
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
+        let read = self.get(key)?;
+        Ok((read.clone(), (key.to_string(), read)))
+    }
+
+    /// Swaps truthfully unless [`FakePlatform::defect`] says how it
+    /// misreports.
+    fn swap(&self, (key, expected): Self::Snapshot, value: &[u8]) -> Result<bool, StoreError> {
         self.spend_write()?;
         self.meddle();
+        let expected = expected.as_deref();
+        let key = key.as_str();
         let mut entries = self.entries.borrow_mut();
         let matches = entries.get(key).map(Vec::as_slice) == expected;
         let defect = self.defect.get();
@@ -151,6 +158,10 @@ impl Platform for FakePlatform {
             Some(SwapDefect::ConflictReportsSuccess) => true,
             Some(SwapDefect::AbsentUpserts) | None => writes,
         })
+    }
+
+    fn swaps_are_truthful(&self) -> bool {
+        self.defect.get().is_none()
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {

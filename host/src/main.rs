@@ -215,6 +215,10 @@ struct ServeArgs {
     /// absent-upserts).
     #[arg(long, value_name = "NAME", hide = true, value_parser = parse_defect)]
     store_defect: Option<hooksign_host::store::Defect>,
+    /// Log each request's store calls (its first attempts included) when
+    /// its instance ends: `hooksign: POST /events: 66 store calls (…)`.
+    #[arg(long)]
+    log_store_calls: bool,
     /// A Spin variable, `name=value`; overrides `SPIN_VARIABLE_<NAME>`.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
@@ -433,6 +437,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         store_url: args.store_url,
         store_ca: args.store_ca,
         store_defect: args.store_defect,
+        log_store_calls: args.log_store_calls,
         variables: hooksign_host::variables_from(std::env::vars(), &args.variables),
         request_deadline: millis(args.request_timeout_ms),
         dispatch_every: (args.dispatch_interval_ms > 0).then(|| millis(args.dispatch_interval_ms)),

@@ -21,7 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::edge_imports::{self, EdgeState};
 use crate::outbound::OutboundPolicy;
-use crate::store::{Defect, Defective, KeyValueStore, RedisStore, SqliteStore};
+use crate::store::{Counting, Counts, Defect, Defective, KeyValueStore, RedisStore, SqliteStore};
 
 /// What `hooksign serve` needs.
 pub struct ServeOptions {
@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub store_ca: Option<PathBuf>,
     /// A test mode: the store's compare-and-swap misreports this way.
     pub store_defect: Option<Defect>,
+    /// Log each request's store calls when its instance ends.
+    pub log_store_calls: bool,
     /// The Spin variables.
     pub variables: HashMap<String, String>,
     /// How long one request may take, response body included; past it the
@@ -91,6 +93,7 @@ struct Server {
     variables: Arc<HashMap<String, String>>,
     outbound: OutboundPolicy,
     request_deadline: Duration,
+    log_store_calls: bool,
 }
 
 /// How a request's instance ended without a response.
@@ -120,6 +123,13 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
     let store = open_store(&options)?;
     let mut variables = std::mem::take(&mut options.variables);
+    // This host's stores answer compare-and-swap truthfully (its test mode
+    // of Spin's defects aside): the component need not confirm each swap.
+    if options.store_defect.is_none() {
+        variables
+            .entry(hooksign_edge::TRUTHFUL_SWAPS_VARIABLE.to_string())
+            .or_insert_with(|| "true".to_string());
+    }
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {
         Some(token) => token.clone(),
@@ -136,6 +146,7 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
         outbound: outbound_policy(&options, &variables)?,
         variables: Arc::new(variables),
         request_deadline: options.request_deadline,
+        log_store_calls: options.log_store_calls,
     });
     if let Some(every) = options.dispatch_every {
         tokio::spawn(dispatcher(server.clone(), every, dispatch_token));
@@ -339,11 +350,19 @@ impl Server {
     where
         B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
     {
-        let state = EdgeState::new(
-            self.store.clone(),
-            self.variables.clone(),
-            self.outbound.clone(),
-        );
+        // What the instance did, for its line of store calls.
+        let counted = self.log_store_calls.then(|| {
+            let what = format!("{} {}", request.method(), request.uri().path());
+            (what, Arc::new(Counts::default()))
+        });
+        let store: Arc<dyn KeyValueStore> = match &counted {
+            Some((_, counts)) => Arc::new(Counting {
+                inner: self.store.clone(),
+                counts: counts.clone(),
+            }),
+            None => self.store.clone(),
+        };
+        let state = EdgeState::new(store, self.variables.clone(), self.outbound.clone());
         let mut store = state.into_store(self.pre.engine());
         store.epoch_deadline_async_yield_and_update(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -367,10 +386,14 @@ impl Server {
                     .call_handle(&mut store, incoming.0, incoming.1)
                     .await
             };
-            match tokio::time::timeout(deadline, run).await {
+            let ended = match tokio::time::timeout(deadline, run).await {
                 Ok(result) => result.map_err(Failure::Component),
                 Err(_) => Err(Failure::Deadline),
+            };
+            if let Some((what, counts)) = counted {
+                eprintln!("hooksign: {what}: {}", counts.summary());
             }
+            ended
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),

@@ -48,10 +48,13 @@ pub fn set_json(
 
 /// Reads a JSON value, lets `change` compute its successor (`None`: leave
 /// the key as it is) and a result, and writes the successor by
-/// compare-and-swap against what was read. Whatever the swap reports, the
-/// key is read again and `change` applied again, until it finds itself in
-/// place (it returns `None`, or the value it would write is the one
-/// stored): a change is only taken as made once a read shows it.
+/// compare-and-swap against that very read. On a store that answers swaps
+/// truthfully (the host says so: [`Platform::swaps_are_truthful`]) a swap
+/// that is made is the change made; one that is refused is tried again on
+/// a fresh read. Otherwise, whatever the swap reports, the key is read
+/// again and `change` applied again, until it finds itself in place (it
+/// returns `None`, or the value it would write is the one stored): a
+/// change is only taken as made once a read shows it.
 ///
 /// So `change` must be idempotent: applied to its own result, it writes
 /// nothing and returns the same result. That keeps every update correct on
@@ -67,8 +70,9 @@ pub fn update_json<T, R>(
 where
     T: Serialize + serde::de::DeserializeOwned,
 {
+    let truthful = platform.swaps_are_truthful();
     for _ in 0..MAX_TRIES {
-        let read = platform.get(key)?;
+        let (read, snapshot) = platform.read_for_swap(key)?;
         let current = read.as_deref().map(decode).transpose()?;
         let (next, result) = change(current)?;
         let Some(next) = next else {
@@ -78,19 +82,25 @@ where
         if read.as_deref() == Some(next.as_slice()) {
             return Ok(result);
         }
-        let creating = read.is_none();
+        // A truthful swap on an absent key is atomic as any other.
+        let creating = read.is_none() && !truthful;
         if creating && !may_create(platform, key)? {
             // Another request is creating the key: wait for its write.
             std::thread::sleep(CREATION_WAIT);
             continue;
         }
-        // Not trusted either way: the next round's read decides.
-        if let Err(error) = platform.compare_and_swap(key, read.as_deref(), &next) {
-            if creating {
-                // Hand the turn on rather than leave others waiting for it.
-                let _ = platform.delete(&keys::creation(key));
+        match platform.swap(snapshot, &next) {
+            Ok(true) if truthful => return Ok(result),
+            // Refused, or not trusted either way: the next round's read
+            // decides.
+            Ok(_) => {}
+            Err(error) => {
+                if creating {
+                    // Hand the turn on rather than leave others waiting for it.
+                    let _ = platform.delete(&keys::creation(key));
+                }
+                return Err(error.into());
             }
-            return Err(error.into());
         }
     }
     Err(Problem::new(
@@ -119,10 +129,14 @@ const CREATOR_TURN: i64 = 256;
 /// How long a request waits for another's creation before reading again.
 const CREATION_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Removes a key written through [`update_json`], and its creation counter.
+/// Removes a key written through [`update_json`], and its creation counter
+/// (kept only where swaps are confirmed).
 pub fn remove(platform: &impl Platform, key: &str) -> Result<(), Problem> {
     platform.delete(key)?;
-    Ok(platform.delete(&keys::creation(key))?)
+    if !platform.swaps_are_truthful() {
+        platform.delete(&keys::creation(key))?;
+    }
+    Ok(())
 }
 
 /// A counter written by [`Platform::increment`] (absent: 0). Stores keep

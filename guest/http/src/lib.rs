@@ -51,6 +51,9 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     };
     let platform = Spin {
         bucket: wasi_store::open(DEFAULT_STORE).ok(),
+        // Read once a request: every update asks.
+        truthful_swaps: spin_sdk::variables::get(hooksign_edge::TRUTHFUL_SWAPS_VARIABLE)
+            .is_ok_and(|value| value.trim() == "true"),
     };
     let response = hooksign_edge::handle(&platform, &edge_request).await;
     let follow_up = respond(response_out, response).await;
@@ -114,6 +117,8 @@ const DEFAULT_STORE: &str = "default";
 struct Spin {
     /// The `default` store; `None` if the component may not open it.
     bucket: Option<wasi_store::Bucket>,
+    /// The host says its store answers compare-and-swap truthfully.
+    truthful_swaps: bool,
 }
 
 impl Spin {
@@ -133,6 +138,9 @@ fn bucket_error(error: wasi_store::Error) -> StoreError {
 }
 
 impl Platform for Spin {
+    /// wasi:keyvalue's swap in progress: the value read when it began.
+    type Snapshot = atomics::Cas;
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.bucket()?.get(key).map_err(bucket_error)
     }
@@ -141,21 +149,22 @@ impl Platform for Spin {
         self.bucket()?.set(key, value).map_err(bucket_error)
     }
 
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, atomics::Cas), StoreError> {
         let cas = atomics::Cas::new(self.bucket()?, key).map_err(bucket_error)?;
-        if cas.current().map_err(bucket_error)?.as_deref() != expected {
-            return Ok(false);
-        }
+        let current = cas.current().map_err(bucket_error)?;
+        Ok((current, cas))
+    }
+
+    fn swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<bool, StoreError> {
         match atomics::swap(cas, value) {
             Ok(()) => Ok(true),
             Err(atomics::CasError::CasFailed(_)) => Ok(false),
             Err(atomics::CasError::StoreError(error)) => Err(bucket_error(error)),
         }
+    }
+
+    fn swaps_are_truthful(&self) -> bool {
+        self.truthful_swaps
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -2,11 +2,13 @@
 //! `default` store in, behind one trait: the embedded SQLite file, and
 //! Redis for several nodes.
 
+mod counting;
 mod defects;
 mod redis;
 mod sqlite;
 
 pub use self::redis::RedisStore;
+pub use counting::{Counting, Counts};
 pub use defects::{Defect, Defective};
 pub use sqlite::SqliteStore;
 
