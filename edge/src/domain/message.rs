@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::delivery::{self, DeliveryStatus};
-use crate::domain::endpoint;
+use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus};
+use crate::domain::endpoint::{self, EndpointRecord};
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, MessageId, OrgId};
@@ -88,11 +88,15 @@ pub struct Event {
     pub id: MessageId,
 }
 
+/// A message's deliveries as stored, by endpoint.
+pub type Deliveries = Vec<(EndpointId, DeliveryRecord)>;
+
 /// What accepting an event found.
 pub enum Accepted {
     /// Written now, or completed after an earlier request left it half
-    /// written: its pending deliveries, to send after the answer.
-    Written(MessageRecord, Vec<DeliveryRef>),
+    /// written: each endpoint's delivery as stored, and the pending ones,
+    /// to send after the answer.
+    Written(MessageRecord, Deliveries, Vec<DeliveryRef>),
     /// Accepted whole before, with the same type and payload.
     Before(MessageRecord),
 }
@@ -109,15 +113,16 @@ pub fn accept(
         id,
     }: Event,
 ) -> Result<Accepted, Problem> {
-    let mut endpoints = Vec::new();
+    let mut subscribers = Vec::new();
     for candidate in endpoint::may_want(platform, org, &event_type)? {
         // Deleted since the index was read: skipped.
         if let Some(record) = endpoint::find(platform, org, &candidate)?
             && record.subscribed(&event_type)
         {
-            endpoints.push(record.id);
+            subscribers.push(record);
         }
     }
+    let endpoints = subscribers.iter().map(|record| record.id.clone()).collect();
     let fresh = MessageRecord {
         id: id.clone(),
         org: org.clone(),
@@ -141,7 +146,7 @@ pub fn accept(
         // Half-written by an earlier request: complete it.
         Some(found) => found,
     };
-    let pending = write_deliveries(platform, &message)?;
+    let (deliveries, pending) = write_deliveries(platform, &message, &subscribers)?;
     log(platform, &message)?;
     update_json(
         platform,
@@ -156,7 +161,7 @@ pub fn accept(
             })
         },
     )?;
-    Ok(Accepted::Written(message, pending))
+    Ok(Accepted::Written(message, deliveries, pending))
 }
 
 /// The claim on the message's id: the first writer of the id owns it;
@@ -178,30 +183,39 @@ fn claim(
 }
 
 /// Creates each missing delivery (held for a paused endpoint) and puts
-/// the pending ones in the queue; returns those.
+/// the pending ones in the queue; returns every delivery as stored, and
+/// the pending ones. `read` holds the endpoints this request read already
+/// (a message completed for an earlier request may go to others).
 fn write_deliveries(
     platform: &impl Platform,
     message: &MessageRecord,
-) -> Result<Vec<DeliveryRef>, Problem> {
+    read: &[EndpointRecord],
+) -> Result<(Deliveries, Vec<DeliveryRef>), Problem> {
     let now_ms = platform.now_millis();
+    let mut written = Vec::with_capacity(message.endpoints.len());
     let mut pending = Vec::new();
     for endpoint in &message.endpoints {
-        let paused =
-            endpoint::find(platform, &message.org, endpoint)?.is_some_and(|record| record.paused);
+        let paused = match read.iter().find(|record| record.id == *endpoint) {
+            Some(record) => record.paused,
+            None => endpoint::find(platform, &message.org, endpoint)?
+                .is_some_and(|record| record.paused),
+        };
         let status = if paused {
             DeliveryStatus::Held
         } else {
             DeliveryStatus::Pending
         };
         let delivery = message.delivery(endpoint);
-        match delivery::create(platform, &delivery, status, now_ms)?.status {
+        let record = delivery::create(platform, &delivery, status, now_ms)?;
+        match record.status {
             DeliveryStatus::Pending => pending.push(delivery),
             DeliveryStatus::Held => delivery::hold(platform, &delivery)?,
             DeliveryStatus::Succeeded | DeliveryStatus::Failed => {}
         }
+        written.push((endpoint.clone(), record));
     }
     delivery::enqueue_all(platform, &pending, now_ms)?;
-    Ok(pending)
+    Ok((written, pending))
 }
 
 /// Lists the message in its day's log and for pruning.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::delivery;
+use crate::domain::delivery::{self, DeliveryRecord};
 use crate::domain::endpoint;
 use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
 use crate::foundation::encoding::{new_message_id, rfc3339};
@@ -20,8 +20,9 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     let event = event_fields(request)?;
     match message::accept(api.platform, api.org, api.now, event)? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
-        Accepted::Written(written, pending) => {
-            let mut response = Response::json(202, &view(api, &written)?);
+        Accepted::Written(written, deliveries, pending) => {
+            // The deliveries as this request stored them: no read again.
+            let mut response = Response::json(202, &view_of(&written, &deliveries));
             response.follow_up = pending;
             Ok(response)
         }
@@ -33,16 +34,25 @@ fn view<P: Platform>(api: &Api<'_, P>, message: &MessageRecord) -> Result<Value,
     let mut deliveries = Vec::with_capacity(message.endpoints.len());
     for endpoint in &message.endpoints {
         if let Some(record) = delivery::get(api.platform, &message.delivery(endpoint))? {
-            deliveries.push(record.view(endpoint));
+            deliveries.push((endpoint.clone(), record));
         }
     }
-    Ok(json!({
+    Ok(view_of(message, &deliveries))
+}
+
+/// The message with these deliveries.
+fn view_of(message: &MessageRecord, deliveries: &[(EndpointId, DeliveryRecord)]) -> Value {
+    let deliveries: Vec<Value> = deliveries
+        .iter()
+        .map(|(endpoint, record)| record.view(endpoint))
+        .collect();
+    json!({
         "id": message.id,
         "type": message.event_type,
         "createdAt": rfc3339(message.created_at_s),
         "data": message.data,
         "deliveries": deliveries,
-    }))
+    })
 }
 
 /// `GET /messages`: newest first, a day of the log at a time.
