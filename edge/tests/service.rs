@@ -1945,3 +1945,41 @@ fn a_sent_delivery_whose_attempt_cannot_be_recorded_is_not_sent_again() {
         "a delivery that succeeded was sent again"
     );
 }
+
+#[test]
+fn a_days_retention_names_its_organisations_and_old_lists_of_messages_still_prune() {
+    let fake = Fake::new();
+    fake.set_variable("retention_days", "1");
+    fake.create();
+    for n in 0..3 {
+        fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
+        );
+    }
+    let day = fake.now_ms.get().div_euclid(86_400_000);
+    let key = format!("retention/{day}");
+    // One entry for the organisation, however many messages it logged.
+    let retained: Value = serde_json::from_slice(&fake.entries.borrow()[&key]).unwrap();
+    assert_eq!(retained, json!([{ "org": "acme" }]));
+    // A list written before names each message's key.
+    let old: Vec<String> = (0..3).map(|n| format!("message/acme/evt_{n}")).collect();
+    fake.entries
+        .borrow_mut()
+        .insert(key, serde_json::to_vec(&old).unwrap());
+    fake.advance_seconds(3 * 86_400);
+    fake.dispatch();
+    let left: Vec<String> = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| {
+            ["message/", "delivery/", "log/"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
+        })
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

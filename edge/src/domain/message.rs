@@ -236,13 +236,18 @@ fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem>
             }
         },
     )?;
-    let key = keys::message(&message.org, &message.id);
+    // The day's organisations, not its messages: the list changes with an
+    // organisation's first message of the day only, and grows with no
+    // organisation's traffic.
+    let listed = Retained::Org {
+        org: message.org.clone(),
+    };
     update_or_default(
         platform,
         &keys::retention(day),
-        |listed: &mut Vec<String>| {
-            if !listed.contains(&key) {
-                listed.push(key.clone());
+        |retained: &mut Vec<Retained>| {
+            if !retained.contains(&listed) {
+                retained.push(listed.clone());
             }
         },
     )?;
@@ -283,8 +288,19 @@ pub fn add_endpoint(
     )
 }
 
+/// An entry of a day's retention list.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Retained {
+    /// An organisation that logged messages that day: its log lists them.
+    Org { org: OrgId },
+    /// A message's key, as lists were written before they named
+    /// organisations.
+    Message(String),
+}
+
 /// Removes the oldest expired day: its messages, their deliveries and the
-/// organisations' log entries. At most one day per call.
+/// organisations' logs. At most one day per call.
 pub fn prune_expired_day(
     platform: &impl Platform,
     today: i64,
@@ -299,18 +315,32 @@ pub fn prune_expired_day(
     else {
         return Ok(());
     };
-    let listed: Vec<String> = get_json(platform, &keys::retention(day))?.unwrap_or_default();
-    for key in listed {
-        if let Some(message) = get_json::<MessageRecord>(platform, &key)? {
-            for endpoint in &message.endpoints {
-                delivery::remove(platform, &message.delivery(endpoint))?;
+    let retained: Vec<Retained> = get_json(platform, &keys::retention(day))?.unwrap_or_default();
+    for entry in retained {
+        match entry {
+            Retained::Org { org } => {
+                for logged in logged(platform, &org, day)? {
+                    prune_message(platform, &keys::message(&org, &logged.id), day)?;
+                }
+                store::remove(platform, &keys::message_log(&org, day))?;
             }
-            store::remove(platform, &keys::message_log(&message.org, day))?;
+            Retained::Message(key) => prune_message(platform, &key, day)?,
         }
-        store::remove(platform, &key)?;
     }
     store::remove(platform, &keys::retention(day))?;
     update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
         days.retain(|listed| *listed != day);
     })
+}
+
+/// Removes a message of an expired day, its deliveries and its
+/// organisation's log of that day.
+fn prune_message(platform: &impl Platform, key: &str, day: i64) -> Result<(), Problem> {
+    if let Some(message) = get_json::<MessageRecord>(platform, key)? {
+        for endpoint in &message.endpoints {
+            delivery::remove(platform, &message.delivery(endpoint))?;
+        }
+        store::remove(platform, &keys::message_log(&message.org, day))?;
+    }
+    store::remove(platform, key)
 }
