@@ -8,8 +8,9 @@
 //! is marked `accepted` last, once every delivery, queue entry and log
 //! entry is written, so a repost of a half-written message completes it.
 //! `log/{org}/{day}` lists the day's messages in the order accepted (id,
-//! type, time); `retention/{day}` and `retention/days` list what to prune
-//! when the day expires.
+//! type, time); `retention/{day}` lists the organisations that logged
+//! messages that day and `retention/days` those days, so an expired day is
+//! pruned through its organisations' logs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@
 //! | `attempt/{endpoint}/{n % 200}` | attempt `n`, and `n` with it: a ring of the newest 200 | [`crate::domain::attempt`] |
 //! | `message/{org}/{message}` | the message, its envelope and the endpoints it goes to | [`crate::domain::message`] |
 //! | `log/{org}/{day}` | the day's messages in the order accepted | [`crate::domain::message`] |
-//! | `retention/{day}`, `retention/days` | what to prune when the day expires | [`crate::domain::message`] |
+//! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
 //! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
 //! | `queue/{second}`, `queue/seconds` | the deliveries due in a second, and those seconds | [`crate::domain::delivery`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
