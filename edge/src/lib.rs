@@ -87,6 +87,6 @@ pub use http::gateway::{GATEWAY_FORWARD_HEADER, passed_on};
 pub use http::{MAX_BODY_BYTES, handle};
 pub use ids::{EndpointId, MessageId, OrgId};
 pub use platform::{
-    DeliveryRef, OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
-    StoreError, TRUTHFUL_SWAPS_VARIABLE, USER_AGENT,
+    DeliveryRef, FollowUp, OutboundRequest, OutboundResponse, Platform, Request, Response,
+    SendFailure, StoreError, TRUTHFUL_SWAPS_VARIABLE, USER_AGENT,
 };

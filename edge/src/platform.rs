@@ -34,6 +34,34 @@ impl DeliveryRef {
     }
 }
 
+/// What a request leaves for [`follow_up`](crate::follow_up): the
+/// deliveries it queued, and store values it holds already, which their
+/// first attempts take instead of reading them again. Such a value is as
+/// old as the request (milliseconds): no staler than one read before a
+/// send, which a change during the send outdates as well.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowUp {
+    /// The deliveries, in order.
+    pub deliveries: Vec<DeliveryRef>,
+    /// Values by store key.
+    pub known: Vec<(String, Vec<u8>)>,
+}
+
+impl FollowUp {
+    /// Deliveries with nothing known beforehand.
+    pub fn of(deliveries: Vec<DeliveryRef>) -> FollowUp {
+        FollowUp {
+            deliveries,
+            known: Vec::new(),
+        }
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+}
+
 /// An HTTP request as the service sees it.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -70,7 +98,7 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Deliveries the request queued: the host sends them with
     /// [`follow_up`](crate::follow_up) once the answer is out.
-    pub follow_up: Vec<DeliveryRef>,
+    pub follow_up: FollowUp,
 }
 
 impl Response {
@@ -80,7 +108,7 @@ impl Response {
             status,
             headers,
             body,
-            follow_up: Vec::new(),
+            follow_up: FollowUp::default(),
         }
     }
 

@@ -5,12 +5,14 @@
 //! endpoints. Where deliveries wait and how they are leased is
 //! [`crate::domain::delivery`]'s.
 
+mod known;
 pub mod send;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::dispatch::known::Knowing;
 use crate::dispatch::send::{Delivered, Message, deliver};
 use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
 use crate::domain::endpoint;
@@ -20,7 +22,7 @@ use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
-use crate::platform::{DeliveryRef, Platform};
+use crate::platform::{DeliveryRef, FollowUp, Platform};
 
 /// How long past the delivery timeout a lease lasts: time to record the
 /// attempt. A dispatcher that dies is replaced after timeout + margin.
@@ -61,14 +63,15 @@ pub struct PassReport {
 
 /// Sends the deliveries a request just queued, after its answer: one at a
 /// time per endpoint, in order, endpoints side by side (at most the first
-/// `MAX_FOLLOW_UP`).
-pub async fn follow_up(
-    platform: &impl Platform,
-    deliveries: &[DeliveryRef],
-) -> Result<(), Problem> {
+/// `MAX_FOLLOW_UP`), reading what the request held from its [`FollowUp`].
+pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
+    let platform = &Knowing {
+        inner: platform,
+        follow_up,
+    };
     let config = &Config::load(platform)?;
     let mut by_endpoint: Vec<Vec<&DeliveryRef>> = Vec::new();
-    for delivery in deliveries.iter().take(MAX_FOLLOW_UP) {
+    for delivery in follow_up.deliveries.iter().take(MAX_FOLLOW_UP) {
         match by_endpoint
             .iter_mut()
             .find(|group| group[0].endpoint == delivery.endpoint)

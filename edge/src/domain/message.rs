@@ -20,7 +20,7 @@ use crate::domain::endpoint::{self, EndpointRecord};
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, MessageId, OrgId};
-use crate::platform::{DeliveryRef, Platform};
+use crate::platform::{DeliveryRef, FollowUp, Platform};
 use crate::store::{self, get_json, keys, update_json, update_or_default};
 
 /// Seconds in a day: the log and retention are kept a day at a time.
@@ -95,9 +95,9 @@ pub type Deliveries = Vec<(EndpointId, DeliveryRecord)>;
 /// What accepting an event found.
 pub enum Accepted {
     /// Written now, or completed after an earlier request left it half
-    /// written: each endpoint's delivery as stored, and the pending ones,
-    /// to send after the answer.
-    Written(MessageRecord, Deliveries, Vec<DeliveryRef>),
+    /// written: each endpoint's delivery as stored, and the pending ones
+    /// to send after the answer, with the message and endpoints they need.
+    Written(MessageRecord, Deliveries, FollowUp),
     /// Accepted whole before, with the same type and payload.
     Before(MessageRecord),
 }
@@ -162,7 +162,25 @@ pub fn accept(
             })
         },
     )?;
-    Ok(Accepted::Written(message, deliveries, pending))
+    // The first attempts need the message (whole now) and the endpoints
+    // this request read: they are handed on, not read again.
+    let mut known = Vec::with_capacity(1 + subscribers.len());
+    let whole = MessageRecord {
+        accepted: true,
+        ..message.clone()
+    };
+    known.push(store::known(keys::message(org, &id), &whole)?);
+    for record in subscribers
+        .iter()
+        .filter(|record| message.endpoints.contains(&record.id))
+    {
+        known.push(store::known(keys::endpoint(&record.id), record)?);
+    }
+    let follow_up = FollowUp {
+        deliveries: pending,
+        known,
+    };
+    Ok(Accepted::Written(message, deliveries, follow_up))
 }
 
 /// The claim on the message's id: the first writer of the id owns it;

@@ -15,7 +15,7 @@ use crate::foundation::problem::{Code, Problem};
 use crate::foundation::target::{TargetError, check_target};
 use crate::http::context::{Api, with_secret};
 use crate::http::request::{Body, Query, endpoint_id};
-use crate::platform::{Platform, Request, Response};
+use crate::platform::{FollowUp, Platform, Request, Response};
 
 pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let mut body = Body::parse(request, true)?;
@@ -155,7 +155,8 @@ pub fn patch<P: Platform>(
     })?;
     let mut response = Response::json(200, &record.view());
     if unpaused {
-        response.follow_up = delivery::release(api.platform, id, api.platform.now_millis())?;
+        let released = delivery::release(api.platform, id, api.platform.now_millis())?;
+        response.follow_up = FollowUp::of(released);
     }
     Ok(response)
 }

@@ -11,7 +11,7 @@ use crate::foundation::problem::Problem;
 use crate::http::context::Api;
 use crate::http::request::{Body, Query};
 use crate::ids::{EndpointId, MessageId};
-use crate::platform::{Platform, Request, Response};
+use crate::platform::{FollowUp, Platform, Request, Response};
 
 /// `POST /events`: stores the message and its deliveries, then answers
 /// 202; the first attempts follow the answer (`Response::follow_up`). A
@@ -20,10 +20,10 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     let event = event_fields(request)?;
     match message::accept(api.platform, api.org, api.now, event)? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
-        Accepted::Written(written, deliveries, pending) => {
+        Accepted::Written(written, deliveries, follow_up) => {
             // The deliveries as this request stored them: no read again.
             let mut response = Response::json(202, &view_of(&written, &deliveries));
-            response.follow_up = pending;
+            response.follow_up = follow_up;
             Ok(response)
         }
     }
@@ -133,7 +133,7 @@ pub fn resend<P: Platform>(
     message::add_endpoint(api.platform, &message, &endpoint)?;
     delivery::enqueue(api.platform, &delivery, now_ms)?;
     let mut response = Response::json(202, &record.view(&endpoint));
-    response.follow_up = vec![delivery];
+    response.follow_up = FollowUp::of(vec![delivery]);
     Ok(response)
 }
 

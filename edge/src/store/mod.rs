@@ -37,6 +37,11 @@ pub fn get_json<T: serde::de::DeserializeOwned>(
     platform.get(key)?.as_deref().map(decode).transpose()
 }
 
+/// A value as a key holds it, for [`crate::platform::FollowUp::known`].
+pub fn known(key: String, value: &impl Serialize) -> Result<(String, Vec<u8>), Problem> {
+    Ok((key, encode(value)?))
+}
+
 /// Writes a JSON value.
 pub fn set_json(
     platform: &impl Platform,

@@ -70,7 +70,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
 async fn respond(
     response_out: ResponseOutparam,
     response: hooksign_edge::Response,
-) -> Vec<hooksign_edge::DeliveryRef> {
+) -> hooksign_edge::FollowUp {
     let headers: Vec<(String, Vec<u8>)> = response
         .headers
         .into_iter()
@@ -78,7 +78,7 @@ async fn respond(
         .collect();
     let Ok(fields) = Fields::from_list(&headers) else {
         eprintln!("hooksign: a response header was refused");
-        return Vec::new();
+        return hooksign_edge::FollowUp::default();
     };
     let outgoing = OutgoingResponse::new(fields);
     if outgoing.set_status_code(response.status).is_err() {

@@ -1,0 +1,70 @@
+//! A platform that answers reads of the keys a request already holds
+//! ([`FollowUp::known`]) from those values, and passes everything else,
+//! compare-and-swap reads included, to the platform it wraps: a first
+//! attempt that follows its request's answer does not read again the
+//! message and endpoint that request just held.
+
+use std::future::Future;
+
+use crate::platform::{
+    FollowUp, OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError,
+};
+
+/// `inner`, with the values of a [`FollowUp`].
+pub struct Knowing<'a, P> {
+    /// The platform that does the work.
+    pub inner: &'a P,
+    /// The values known, by key.
+    pub follow_up: &'a FollowUp,
+}
+
+impl<P: Platform> Platform for Knowing<'_, P> {
+    type Snapshot = P::Snapshot;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.follow_up.known.iter().find(|(known, _)| known == key) {
+            Some((_, value)) => Ok(Some(value.clone())),
+            None => self.inner.get(key),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(key, value)
+    }
+
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
+        self.inner.read_for_swap(key)
+    }
+
+    fn swap(&self, snapshot: Self::Snapshot, value: &[u8]) -> Result<bool, StoreError> {
+        self.inner.swap(snapshot, value)
+    }
+
+    fn swaps_are_truthful(&self) -> bool {
+        self.inner.swaps_are_truthful()
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        self.inner.variable(name)
+    }
+
+    fn now_millis(&self) -> i64 {
+        self.inner.now_millis()
+    }
+
+    fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
+        self.inner.send(request, timeout_ms)
+    }
+}
