@@ -1178,8 +1178,9 @@ fn resend_makes_a_new_attempt_whatever_the_status() {
     assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
 }
 
-#[test]
-fn messages_expire_a_day_at_a_time() {
+/// A platform that keeps messages a day, with an endpoint and three events
+/// (`evt_0` to `evt_2`) sent to it.
+fn three_events_kept_a_day() -> Fake {
     let fake = Fake::new();
     fake.set_variable("retention_days", "1");
     fake.create();
@@ -1190,6 +1191,12 @@ fn messages_expire_a_day_at_a_time() {
             Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
         );
     }
+    fake
+}
+
+#[test]
+fn messages_expire_a_day_at_a_time() {
+    let fake = three_events_kept_a_day();
     let stored = |prefix: &str| {
         fake.entries
             .borrow()
@@ -1948,16 +1955,7 @@ fn a_sent_delivery_whose_attempt_cannot_be_recorded_is_not_sent_again() {
 
 #[test]
 fn a_days_retention_names_its_organisations_and_old_lists_of_messages_still_prune() {
-    let fake = Fake::new();
-    fake.set_variable("retention_days", "1");
-    fake.create();
-    for n in 0..3 {
-        fake.call(
-            "POST",
-            "/events",
-            Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n}") })),
-        );
-    }
+    let fake = three_events_kept_a_day();
     let day = fake.now_ms.get().div_euclid(86_400_000);
     let key = format!("retention/{day}");
     // One entry for the organisation, however many messages it logged.
@@ -1982,4 +1980,36 @@ fn a_days_retention_names_its_organisations_and_old_lists_of_messages_still_prun
         .cloned()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn gateway_counts_are_counts_of_their_own_and_the_old_record_still_adds_up() {
+    let fake = Fake::new();
+    // What the counters kept in one record before.
+    let old = json!({
+        "accepted": 2,
+        "rejected": { "origin_timeout": 1 },
+        "bySecret": { "0": 2 },
+        "recent": ["t1", "t2", "t3"],
+    });
+    fake.entries.borrow_mut().insert(
+        "inbound/shop/stats".into(),
+        serde_json::to_vec(&old).unwrap(),
+    );
+    assert_eq!(deliver_inbound(&fake, "msg_1"), 200);
+    assert_eq!(deliver_inbound(&fake, "msg_1"), 409, "a duplicate");
+    let (_, stats) = fake.call("GET", "/inbound/shop/stats", None);
+    assert_eq!(
+        stats,
+        json!({
+            "accepted": 3,
+            "rejected": { "origin_timeout": 1, "duplicate_delivery": 1 },
+            "bySecret": { "0": 3 },
+        })
+    );
+    // Nothing rewrote the old record: each count is an increment of its own.
+    assert_eq!(
+        fake.entries.borrow()["inbound/shop/stats"],
+        serde_json::to_vec(&old).unwrap()
+    );
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::foundation::encoding::sha256;
 use crate::foundation::problem::{Code, Problem};
 use crate::platform::Platform;
-use crate::store::{self, get_json, keys, remember, set_json, update_json, update_or_default};
+use crate::store::{self, get_json, keys, set_json, update_json, update_or_default};
 
 /// A webhook id seen for a source, until when it is refused, and the
 /// request that marked it.
@@ -33,25 +33,20 @@ struct Seen {
     token: String,
 }
 
-/// The stored counters, with the requests already counted (so that a
-/// count applied twice counts once).
-#[derive(Default, Serialize, Deserialize)]
+/// The counters as one record kept them before each had a count of its
+/// own: still read and added, never written.
+#[derive(Default, Deserialize)]
 struct Counted {
     #[serde(flatten)]
     stats: Stats,
-    #[serde(default)]
-    recent: Vec<String>,
 }
 
 /// The rejection counted when the origin answers outside 2xx (its answer
 /// is relayed, so it is no problem of the gateway's).
 pub const ORIGIN_REJECTED: &str = "origin_rejected";
 
-/// How many counted requests the stats remember.
-const RECENT_COUNTS: usize = 64;
-
 /// The counters of `GET /inbound/{source}/stats`.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub accepted: u64,
@@ -148,28 +143,25 @@ pub fn count_refusal(platform: &impl Platform, name: &str, code: Code) -> Result
     Ok(())
 }
 
-pub fn reject(stats: &mut Stats, code: &str) {
-    *stats.rejected.entry(code.to_string()).or_default() += 1;
+/// What one delivery through the gateway counts as, besides a failed
+/// verification ([`count_refusal`]).
+pub enum Outcome<'a> {
+    /// Verified by the keyring's secret at this index, and taken by the
+    /// origin.
+    Accepted { secret: usize },
+    /// Refused with this code after it verified.
+    Rejected(&'a str),
 }
 
-/// Counts this request (`token`) once, however often the count is applied.
-pub fn count(
-    platform: &impl Platform,
-    name: &str,
-    token: &str,
-    mut update: impl FnMut(&mut Stats),
-) -> Result<(), Problem> {
-    update_or_default(
-        platform,
-        &keys::inbound_stats(name),
-        |counted: &mut Counted| {
-            if counted.recent.iter().any(|seen| seen == token) {
-                return;
-            }
-            update(&mut counted.stats);
-            remember(&mut counted.recent, token.to_string(), RECENT_COUNTS);
-        },
-    )
+/// Counts a delivery by an atomic count of its own: no record that every
+/// delivery rewrites by compare-and-swap, and waits on.
+pub fn count(platform: &impl Platform, name: &str, outcome: Outcome<'_>) -> Result<(), Problem> {
+    let key = match outcome {
+        Outcome::Accepted { secret } => keys::inbound_accepted(name, secret),
+        Outcome::Rejected(code) => keys::inbound_refused(name, code),
+    };
+    platform.increment(&key, 1)?;
+    Ok(())
 }
 
 /// The width of an expiry bucket, seconds.
@@ -249,18 +241,35 @@ fn prune(
         buckets.retain(|listed| *listed != bucket);
     })
 }
-/// The source's counters, refusals included.
-pub fn stats(platform: &impl Platform, name: &str) -> Result<Stats, Problem> {
-    let mut counted: Counted = get_json(platform, &keys::inbound_stats(name))?.unwrap_or_default();
-    for code in refusals() {
-        let refused = store::read_counter(platform, &keys::inbound_refused(name, code.as_str()))?;
-        if refused > 0 {
-            *counted
-                .stats
-                .rejected
-                .entry(code.as_str().into())
-                .or_default() += refused.unsigned_abs();
+/// The codes a delivery is rejected with after it verified.
+const REJECTIONS: [Code; 3] = [
+    Code::DuplicateDelivery,
+    Code::OriginTimeout,
+    Code::OriginUnreachable,
+];
+
+/// The counters of a source whose keyring has `secrets` secrets, the
+/// record of before the counts included.
+pub fn stats(platform: &impl Platform, name: &str, secrets: usize) -> Result<Stats, Problem> {
+    let mut stats = get_json::<Counted>(platform, &keys::inbound_stats(name))?
+        .unwrap_or_default()
+        .stats;
+    for secret in 0..secrets {
+        let accepted = store::read_counter(platform, &keys::inbound_accepted(name, secret))?;
+        if accepted > 0 {
+            *stats.by_secret.entry(secret.to_string()).or_default() += accepted.unsigned_abs();
+            stats.accepted += accepted.unsigned_abs();
         }
     }
-    Ok(counted.stats)
+    let codes = refusals()
+        .chain(REJECTIONS)
+        .map(Code::as_str)
+        .chain([ORIGIN_REJECTED]);
+    for code in codes {
+        let refused = store::read_counter(platform, &keys::inbound_refused(name, code))?;
+        if refused > 0 {
+            *stats.rejected.entry(code.into()).or_default() += refused.unsigned_abs();
+        }
+    }
+    Ok(stats)
 }

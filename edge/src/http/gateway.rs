@@ -6,7 +6,7 @@
 
 use hooksign::{DEFAULT_TOLERANCE_SECONDS, Keyring, MAX_TOLERANCE_SECONDS, Scheme, Verified};
 
-use crate::domain::inbound::{self, ORIGIN_REJECTED, count, reject};
+use crate::domain::inbound::{self, ORIGIN_REJECTED, Outcome};
 use crate::foundation::config::{Config, InboundSource};
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::{Code, Problem};
@@ -35,9 +35,8 @@ pub async fn receive(
     let verified = verify(platform, source, name, request, now, tolerance)?;
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
     if !inbound::mark(platform, name, &verified.id, until, now, &token)? {
-        count(platform, name, &token, |stats| {
-            reject(stats, Code::DuplicateDelivery.as_str());
-        })?;
+        let duplicate = Outcome::Rejected(Code::DuplicateDelivery.as_str());
+        inbound::count(platform, name, duplicate)?;
         return Err(Problem::new(
             Code::DuplicateDelivery,
             "this webhook-id was already accepted within the tolerance window",
@@ -50,18 +49,15 @@ pub async fn receive(
     } else {
         inbound::unmark(platform, name, &verified.id, &token)?;
     }
-    count(platform, name, &token, |stats| match &answer {
-        _ if accepted => {
-            stats.accepted += 1;
-            *stats
-                .by_secret
-                .entry(verified.secret.to_string())
-                .or_default() += 1;
-        }
-        Ok(_) => reject(stats, ORIGIN_REJECTED),
-        Err(SendFailure::Timeout) => reject(stats, Code::OriginTimeout.as_str()),
-        Err(SendFailure::Failed(_)) => reject(stats, Code::OriginUnreachable.as_str()),
-    })?;
+    let outcome = match &answer {
+        _ if accepted => Outcome::Accepted {
+            secret: verified.secret,
+        },
+        Ok(_) => Outcome::Rejected(ORIGIN_REJECTED),
+        Err(SendFailure::Timeout) => Outcome::Rejected(Code::OriginTimeout.as_str()),
+        Err(SendFailure::Failed(_)) => Outcome::Rejected(Code::OriginUnreachable.as_str()),
+    };
+    inbound::count(platform, name, outcome)?;
     relay(answer, config)
 }
 
@@ -186,6 +182,7 @@ fn relay(
 
 /// `GET /inbound/{source}/stats`.
 pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
-    config.inbound_sources.get(name)?;
-    Ok(Response::json(200, &inbound::stats(platform, name)?))
+    let source = config.inbound_sources.get(name)?;
+    let stats = inbound::stats(platform, name, source.secrets.len())?;
+    Ok(Response::json(200, &stats))
 }

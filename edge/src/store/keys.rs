@@ -19,7 +19,7 @@
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
 //! | `ratelimit/{sha256}` | an API key's token bucket | [`crate::domain::limits`] |
 //! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
-//! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counters | [`crate::domain::inbound`] |
+//! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counts | [`crate::domain::inbound`] |
 //! | `created/{key}` | the requests that found `key` absent: the first creates it | [`crate::store::update_json`] |
 //!
 //! Times in keys are Unix seconds (`{second}`) or days since the epoch
@@ -130,6 +130,10 @@ pub fn inbound_expiring_unsharded(source: &str, bucket: i64) -> String {
 
 pub fn inbound_stats(source: &str) -> String {
     format!("inbound/{}/stats", segment(source))
+}
+
+pub fn inbound_accepted(source: &str, secret: usize) -> String {
+    format!("inbound/{}/accepted/{secret}", segment(source))
 }
 
 pub fn inbound_refused(source: &str, code: &str) -> String {
