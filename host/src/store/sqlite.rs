@@ -72,10 +72,8 @@ impl KeyValueStore for SqliteStore {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.with(|connection| {
             connection
-                .execute(
-                    "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    params![LABEL, key],
-                )
+                .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute(params![LABEL, key])
                 .map(drop)
         })
     }
@@ -146,22 +144,22 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+// Statements are prepared once per connection (rusqlite's statement
+// cache), not parsed again for every call.
+
 fn read(connection: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     connection
-        .query_row(
-            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-            params![LABEL, key],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+        .query_row(params![LABEL, key], |row| row.get(0))
         .optional()
 }
 
 fn write(connection: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<()> {
     connection
-        .execute(
+        .prepare_cached(
             "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            params![LABEL, key, value],
-        )
+        )?
+        .execute(params![LABEL, key, value])
         .map(drop)
 }
