@@ -42,7 +42,8 @@ pub enum Code {
     NotFound,
     /// 405: the route does not take this method.
     MethodNotAllowed,
-    /// 409: the rotation would keep more than ten previous secrets.
+    /// 409: the rotation would keep more than
+    /// [`hooksign::MAX_PREVIOUS_SECRETS`] previous secrets.
     TooManySecrets,
     /// 409: the webhook id was already accepted (gateway).
     DuplicateDelivery,
