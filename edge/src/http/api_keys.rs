@@ -25,7 +25,7 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         org: api.org.clone(),
         name,
         prefix: key.chars().take(SHOWN_PREFIX).collect(),
-        created_at_s: api.now,
+        created_at_s: api.now_s,
         last_used_at_s: None,
         revoked_at_s: None,
     };
@@ -70,6 +70,6 @@ pub fn revoke<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Probl
             "a key of the api_keys variable is revoked by taking it out of the variable",
         ));
     }
-    api_key::revoke(api.platform, api.org, id, api.now)?;
+    api_key::revoke(api.platform, api.org, id, api.now_s)?;
     Ok(Response::new(204, Vec::new(), Vec::new()))
 }

@@ -10,8 +10,8 @@ pub struct Api<'a, P: Platform> {
     pub platform: &'a P,
     pub config: &'a Config,
     pub org: &'a OrgId,
-    /// Unix seconds.
-    pub now: i64,
+    /// The request's time, Unix seconds.
+    pub now_s: i64,
 }
 
 /// An answer that carries a secret: never stored by a cache.

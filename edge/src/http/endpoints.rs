@@ -62,8 +62,8 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         consecutive_failures: 0,
         last_success_at_s: None,
         last_failure_at_s: None,
-        created_at_s: api.now,
-        updated_at_s: api.now,
+        created_at_s: api.now_s,
+        updated_at_s: api.now_s,
         secrets,
         signature,
         signing_public_key: public_key_text(&secret),
@@ -146,11 +146,11 @@ pub fn patch<P: Platform>(
             record.event_types.clone_from(event_types);
         }
         match paused {
-            Some(true) => record.pause("paused through the API".into(), api.now),
+            Some(true) => record.pause("paused through the API".into(), api.now_s),
             Some(false) => record.unpause(),
             None => {}
         }
-        record.updated_at_s = api.now;
+        record.updated_at_s = api.now_s;
         Ok(())
     })?;
     let mut response = Response::json(200, &record.view());
@@ -189,7 +189,7 @@ pub fn rotate<P: Platform>(
             return Ok(());
         }
         let keyring = Keyring::from_records(&secrets).map_err(|_| stored_keyring_invalid())?;
-        let rotated = match keyring.rotate(secret.clone(), api.now, grace) {
+        let rotated = match keyring.rotate(secret.clone(), api.now_s, grace) {
             Ok(rotated) => rotated,
             Err(hooksign::Error::TooManySecrets) => {
                 return Err(Problem::new(
@@ -206,7 +206,7 @@ pub fn rotate<P: Platform>(
             .secrets
             .close(&record.id, &rotated.to_records())?;
         record.signing_public_key = public_key_text(&secret);
-        record.updated_at_s = api.now;
+        record.updated_at_s = api.now_s;
         Ok(())
     })?;
     Ok(key_answer(200, &record, &secret))
@@ -253,7 +253,7 @@ pub async fn test<P: Platform>(
     let message_id = new_message_id()?;
     let envelope = envelope(
         "webhook.test",
-        api.now,
+        api.now_s,
         &json!({ "endpointId": record.id, "message": "hooksign test delivery" }),
     );
     let message = Message {

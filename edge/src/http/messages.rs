@@ -18,7 +18,7 @@ use crate::platform::{FollowUp, Platform, Request, Response};
 /// repost of an accepted id answers 200 with the message.
 pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let event = event_fields(request)?;
-    match message::accept(api.platform, api.org, api.now, event)? {
+    match message::accept(api.platform, api.org, api.now_s, event)? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
         Accepted::Written(written, deliveries, follow_up) => {
             // The deliveries as this request stored them: no read again.
@@ -60,7 +60,7 @@ pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response
     let query = Query::parse(request);
     let limit = query.limit(50)? as usize;
     let wanted_type = query.get("type");
-    let today = api.now.div_euclid(DAY_SECONDS);
+    let today = api.now_s.div_euclid(DAY_SECONDS);
     let oldest = today - api.config.retention_days as i64;
     // A cursor is `DAY.POSITION`: continue below that entry of that day.
     let (mut day, mut below) = match query.get("cursor") {

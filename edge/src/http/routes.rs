@@ -179,7 +179,7 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         platform,
         config: &config,
         org: &org,
-        now,
+        now_s: now,
     };
     run(&api, operation, parameter, request).await
 }
