@@ -21,7 +21,7 @@ use crate::domain::message::{self, DAY_SECONDS};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
-use crate::ids::EndpointId;
+use crate::ids::{EndpointId, OrgId};
 use crate::platform::{DeliveryRef, FollowUp, Platform};
 
 /// How long past the delivery timeout a lease lasts: time to record the
@@ -141,7 +141,8 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
             break 'seconds;
         }
     }
-    let mut runs = futures::stream::iter(by_endpoint.into_values().map(|group| async move {
+    let groups = fair_order(by_endpoint.into_values().collect());
+    let mut runs = futures::stream::iter(groups.into_iter().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
         for delivery in &group {
             let outcome = attempt(platform, config, delivery).await?;
@@ -160,6 +161,34 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
         }
     }
     Ok(report)
+}
+
+/// The order in which a pass sends its endpoints' deliveries (each group
+/// one endpoint's, in order): organisations with the fewest endpoints due
+/// first, then each organisation's next in turn. A pass sends
+/// `dispatch_concurrency` endpoints at once and waits for the slowest, so
+/// an organisation whose endpoints hang holds at most its turn of the
+/// slots, and a quiet organisation's due retry is among the first sent
+/// instead of behind another's flood.
+fn fair_order(groups: Vec<Vec<DeliveryRef>>) -> Vec<Vec<DeliveryRef>> {
+    let mut by_org: BTreeMap<OrgId, Vec<Vec<DeliveryRef>>> = BTreeMap::new();
+    for group in groups {
+        if let Some(first) = group.first() {
+            by_org.entry(first.org.clone()).or_default().push(group);
+        }
+    }
+    let mut orgs: Vec<Vec<Vec<DeliveryRef>>> = by_org.into_values().collect();
+    // Stable: among equals, the organisations' order.
+    orgs.sort_by_key(Vec::len);
+    let total = orgs.iter().map(Vec::len).sum();
+    let mut ordered = Vec::with_capacity(total);
+    let mut turns: Vec<_> = orgs.into_iter().map(Vec::into_iter).collect();
+    while ordered.len() < total {
+        for turn in &mut turns {
+            ordered.extend(turn.next());
+        }
+    }
+    ordered
 }
 
 /// When a lease (a delivery's, a send slot's) taken at `now_ms` ends: the
@@ -343,4 +372,32 @@ fn retry_delay_ms(slot_seconds: u64, delivered: &Delivered) -> i64 {
     }
     let offset = i64::from(u32::from_le_bytes(random)) % (2 * spread + 1) - spread;
     slot_ms + offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(org: &str, endpoint: u128) -> Vec<DeliveryRef> {
+        let endpoint = EndpointId::from(uuid::Uuid::from_u128(endpoint));
+        let message = crate::ids::MessageId::new("m");
+        vec![DeliveryRef::new(&OrgId::new(org), &message, &endpoint)]
+    }
+
+    #[test]
+    fn a_quiet_organisation_goes_first_and_each_takes_its_turn() {
+        let mut groups: Vec<_> = (0..5).map(|n| group("flood", n)).collect();
+        groups.push(group("quiet", 9));
+        groups.extend((10..12).map(|n| group("other", n)));
+        let orgs: Vec<String> = fair_order(groups)
+            .iter()
+            .map(|group| group[0].org.to_string())
+            .collect();
+        assert_eq!(
+            orgs,
+            [
+                "quiet", "other", "flood", "other", "flood", "flood", "flood", "flood"
+            ]
+        );
+    }
 }
