@@ -15,7 +15,8 @@ use crate::foundation::encoding::{hex, rfc3339, sha256_hex};
 use crate::foundation::problem::Problem;
 use crate::ids::OrgId;
 use crate::platform::Platform;
-use crate::store::{get_json, get_org_list, keys, set_json, update_json, update_org_list};
+use crate::store::keys::{self, OrgList};
+use crate::store::{get_json, get_org_list, set_json, update_json, update_org_list};
 
 /// How many characters of a key its record shows.
 pub const SHOWN_PREFIX: usize = API_KEY_PREFIX.len() + 4;
@@ -155,7 +156,7 @@ pub fn revoke(platform: &impl Platform, org: &OrgId, id: &str, now: i64) -> Resu
 }
 
 fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {
-    get_org_list(platform, keys::api_key_index, org)
+    get_org_list(platform, OrgList::ApiKeys, org)
 }
 
 /// Changes the organisation's list.
@@ -164,5 +165,5 @@ fn update_index(
     org: &OrgId,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
-    update_org_list(platform, keys::api_key_index, org, change)
+    update_org_list(platform, OrgList::ApiKeys, org, change)
 }

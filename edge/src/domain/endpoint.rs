@@ -20,8 +20,8 @@ use crate::foundation::problem::Problem;
 use crate::foundation::seal::StoredSecrets;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
-use crate::store::keys;
-use crate::store::{get_org_list, remember, set_json, update_json, update_org_list};
+use crate::store::keys::{self, OrgList};
+use crate::store::{get_json, get_org_list, remember, set_json, update_json, update_org_list};
 
 /// How many event types an endpoint may subscribe to.
 pub const MAX_EVENT_TYPES: usize = 100;
@@ -213,7 +213,7 @@ impl Listed {
 }
 
 fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {
-    get_org_list(platform, keys::endpoint_index, org)
+    get_org_list(platform, OrgList::Endpoints, org)
 }
 
 /// Changes the organisation's list.
@@ -222,7 +222,7 @@ fn update_index(
     org: &OrgId,
     change: impl FnMut(&mut Vec<Listed>),
 ) -> Result<(), Problem> {
-    update_org_list(platform, keys::endpoint_index, org, change)
+    update_org_list(platform, OrgList::Endpoints, org, change)
 }
 
 /// The organisation's endpoint ids, newest first.
@@ -290,10 +290,8 @@ pub fn find(
     org: &OrgId,
     id: &EndpointId,
 ) -> Result<Option<EndpointRecord>, Problem> {
-    Ok(
-        crate::store::get_json::<EndpointRecord>(platform, &keys::endpoint(id))?
-            .filter(|record| record.org == *org),
-    )
+    Ok(get_json::<EndpointRecord>(platform, &keys::endpoint(id))?
+        .filter(|record| record.org == *org))
 }
 
 /// An endpoint of this organisation; another organisation's is not found.

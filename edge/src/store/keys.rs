@@ -34,19 +34,37 @@ pub fn segment(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// A list of an organisation's records, at `org/{org}/{list}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgList {
+    /// Its endpoints ([`crate::domain::endpoint`]).
+    Endpoints,
+    /// Its minted API keys ([`crate::domain::api_key`]).
+    ApiKeys,
+}
+
+impl OrgList {
+    fn name(self) -> &'static str {
+        match self {
+            OrgList::Endpoints => "endpoints",
+            OrgList::ApiKeys => "apikeys",
+        }
+    }
+}
+
+pub fn org_list(list: OrgList, org: &OrgId) -> String {
+    format!("org/{}/{}", segment(org.as_str()), list.name())
+}
+
 /// The key an organisation's list had before every segment was encoded,
 /// where that differs (see [`crate::store::get_org_list`]).
-pub fn unencoded_org(key: fn(&OrgId) -> String, org: &OrgId) -> Option<String> {
-    let (encoded, raw) = (segment(org.as_str()), org.as_str());
-    (encoded != raw).then(|| key(org).replacen(&encoded, raw, 1))
+pub fn unencoded_org_list(list: OrgList, org: &OrgId) -> Option<String> {
+    let raw = org.as_str();
+    (segment(raw) != raw).then(|| format!("org/{raw}/{}", list.name()))
 }
 
 pub fn endpoint(endpoint: &EndpointId) -> String {
     format!("endpoint/{}", segment(endpoint.as_str()))
-}
-
-pub fn endpoint_index(org: &OrgId) -> String {
-    format!("org/{}/endpoints", segment(org.as_str()))
 }
 
 /// Attempt `number`'s slot in its endpoint's ring of `ring` slots.
@@ -93,10 +111,6 @@ pub fn held(endpoint: &EndpointId) -> String {
 
 pub fn api_key(hash: &str) -> String {
     format!("apikey/{}", segment(hash))
-}
-
-pub fn api_key_index(org: &OrgId) -> String {
-    format!("org/{}/apikeys", segment(org.as_str()))
 }
 
 pub fn rate_limit(key_hash: &str) -> String {
@@ -155,14 +169,16 @@ mod tests {
             "message/a%2Fb/m%2F1"
         );
         let acme = OrgId::new("acme");
-        assert_eq!(endpoint_index(&acme), "org/acme/endpoints");
+        assert_eq!(org_list(OrgList::Endpoints, &acme), "org/acme/endpoints");
         let uuid = "0b5e3f9c-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
         let id = EndpointId::parse(uuid);
         assert_eq!(id.map(|id| endpoint(&id)), Some(format!("endpoint/{uuid}")));
+        let corp = OrgId::new("acme corp");
+        assert_eq!(org_list(OrgList::ApiKeys, &corp), "org/acme+corp/apikeys");
         assert_eq!(
-            unencoded_org(endpoint_index, &OrgId::new("acme corp")).as_deref(),
+            unencoded_org_list(OrgList::Endpoints, &corp).as_deref(),
             Some("org/acme corp/endpoints")
         );
-        assert_eq!(unencoded_org(endpoint_index, &acme), None);
+        assert_eq!(unencoded_org_list(OrgList::Endpoints, &acme), None);
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::OrgId;
 use crate::platform::Platform;
+use crate::store::keys::OrgList;
 
 /// How many times a change is retried when other requests keep changing
 /// the same key first; past it the request gets 503 `store_busy`.
@@ -180,16 +181,16 @@ where
     })
 }
 
-/// An organisation's list at `key(org)`; while that is absent, the list
-/// at its key from before every segment was encoded
-/// ([`keys::unencoded_org`]), so no organisation loses its list.
+/// An organisation's list; while it is absent, the list at its key from
+/// before every segment was encoded ([`keys::unencoded_org_list`]), so no
+/// organisation loses its list.
 pub fn get_org_list<T: Default + serde::de::DeserializeOwned>(
     platform: &impl Platform,
-    key: fn(&OrgId) -> String,
+    list: OrgList,
     org: &OrgId,
 ) -> Result<T, Problem> {
-    let found = match get_json(platform, &key(org))? {
-        None => match keys::unencoded_org(key, org) {
+    let found = match get_json(platform, &keys::org_list(list, org))? {
+        None => match keys::unencoded_org_list(list, org) {
             Some(old_key) => get_json(platform, &old_key)?,
             None => None,
         },
@@ -198,19 +199,19 @@ pub fn get_org_list<T: Default + serde::de::DeserializeOwned>(
     Ok(found.unwrap_or_default())
 }
 
-/// [`update_or_default`] of an organisation's list at `key(org)`: a first
-/// write starts from the list at its old key (see [`get_org_list`]).
+/// [`update_or_default`] of an organisation's list: a first write starts
+/// from the list at its old key (see [`get_org_list`]).
 pub fn update_org_list<T>(
     platform: &impl Platform,
-    key: fn(&OrgId) -> String,
+    list: OrgList,
     org: &OrgId,
     mut change: impl FnMut(&mut T),
 ) -> Result<(), Problem>
 where
     T: Default + Clone + Serialize + serde::de::DeserializeOwned,
 {
-    let new_key = key(org);
-    let old: Option<T> = match keys::unencoded_org(key, org) {
+    let new_key = keys::org_list(list, org);
+    let old: Option<T> = match keys::unencoded_org_list(list, org) {
         Some(old_key) if platform.get(&new_key)?.is_none() => get_json(platform, &old_key)?,
         _ => None,
     };
