@@ -149,27 +149,13 @@ pub fn accept(
     };
     let (deliveries, pending) = write_deliveries(platform, &message, &subscribers)?;
     log(platform, &message)?;
-    update_json(
-        platform,
-        &keys::message(org, &id),
-        |current: Option<MessageRecord>| {
-            Ok(match current {
-                Some(mut record) if !record.accepted => {
-                    record.accepted = true;
-                    (Some(record), ())
-                }
-                _ => (None, ()),
-            })
-        },
-    )?;
+    let whole = mark_accepted(platform, &message)?;
     // The first attempts need the message (whole now) and the endpoints
     // this request read: they are handed on, not read again.
     let mut known = Vec::with_capacity(1 + subscribers.len());
-    let whole = MessageRecord {
-        accepted: true,
-        ..message.clone()
-    };
-    known.push(store::known(keys::message(org, &id), &whole)?);
+    if let Some(whole) = &whole {
+        known.push(store::known(keys::message(org, &id), whole)?);
+    }
     for record in subscribers
         .iter()
         .filter(|record| message.endpoints.contains(&record.id))
@@ -181,6 +167,26 @@ pub fn accept(
         known,
     };
     Ok(Accepted::Written(message, deliveries, follow_up))
+}
+
+/// Marks the message whole, last of its writes; returns it as stored.
+fn mark_accepted(
+    platform: &impl Platform,
+    message: &MessageRecord,
+) -> Result<Option<MessageRecord>, Problem> {
+    update_json(
+        platform,
+        &keys::message(&message.org, &message.id),
+        |current: Option<MessageRecord>| {
+            Ok(match current {
+                Some(mut record) if !record.accepted => {
+                    record.accepted = true;
+                    (Some(record.clone()), Some(record))
+                }
+                stored => (None, stored),
+            })
+        },
+    )
 }
 
 /// The claim on the message's id: the first writer of the id owns it;
