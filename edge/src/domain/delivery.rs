@@ -170,6 +170,14 @@ fn holds(record: &DeliveryRecord, token: &str) -> bool {
         .is_some_and(|lease| lease.token == token)
 }
 
+/// Whether a dispatcher's lease on the delivery still runs at `now_ms`.
+fn leased_at(record: &DeliveryRecord, now_ms: i64) -> bool {
+    record
+        .lease
+        .as_ref()
+        .is_some_and(|lease| lease.until_ms > now_ms)
+}
+
 /// Lists a delivery in the queue second of `at_ms`.
 pub fn enqueue(
     platform: &impl Platform,
@@ -287,7 +295,7 @@ pub fn due(
     let at = record.next_attempt_at_ms.unwrap_or(now_ms);
     Ok(if at.div_euclid(1000) != second {
         Due::Settled
-    } else if at > now_ms || record.lease.is_some_and(|lease| lease.until_ms > now_ms) {
+    } else if at > now_ms || leased_at(&record, now_ms) {
         Due::Busy
     } else {
         Due::Now
@@ -359,14 +367,7 @@ pub fn claim(
             }
             // Leased by this call's own earlier write.
             Some(record) if holds(&record, token) => (None, Claim::Leased(record)),
-            Some(record)
-                if record
-                    .lease
-                    .as_ref()
-                    .is_some_and(|lease| lease.until_ms > now_ms) =>
-            {
-                (None, Claim::Busy)
-            }
+            Some(record) if leased_at(&record, now_ms) => (None, Claim::Busy),
             Some(mut record) => {
                 record.lease = Some(Lease {
                     token: token.to_string(),
