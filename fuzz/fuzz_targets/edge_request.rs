@@ -140,11 +140,12 @@ fuzz_target!(|data: &[u8]| {
             newest_id = created["endpoint"]["id"].as_str().unwrap().to_string();
         }
         // Whatever was stored is whole: JSON, except the counters (the
-        // gateway's claims and refusals, the creation counters: 8
-        // little-endian bytes);
+        // gateway's claims, acceptances and refusals, the creation
+        // counters: 8 little-endian bytes);
         // every endpoint's keyring sealed.
         for (key, value) in memory.entries.borrow().iter() {
             let counter = key.contains("/claims/")
+                || key.contains("/accepted/")
                 || key.contains("/refused/")
                 || key.starts_with("created/");
             if counter {
