@@ -37,7 +37,8 @@
 //! | endpoints, their index and subscriptions | [`domain::endpoint`] |
 //! | attempts, the ring of the newest | [`domain::attempt`] |
 //! | messages, the envelope, the log, retention | [`domain::message`] |
-//! | deliveries, their status, lease, queue and held lists | [`domain::delivery`] |
+//! | deliveries, their status, lease and held lists | [`domain::delivery`] |
+//! | the queue: deliveries by due second, one list per organisation | [`domain::queue`] |
 //! | API keys as records | [`domain::api_key`] |
 //! | the gateway's replay marks and counters | [`domain::inbound`] |
 //! | limits that hold across nodes | [`domain::limits`] |

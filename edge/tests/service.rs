@@ -1210,11 +1210,11 @@ fn messages_expire_a_day_at_a_time() {
     assert_eq!(stored("message/"), 3, "kept for the whole retention");
     fake.advance_seconds(2 * 86_400);
     fake.dispatch();
-    for prefix in ["message/", "delivery/", "log/", "queue/"] {
-        assert_eq!(stored(prefix), usize::from(prefix == "queue/"), "{prefix}");
+    for prefix in ["message/", "delivery/", "log/", "queue/", "due/"] {
+        assert_eq!(stored(prefix), usize::from(prefix == "due/"), "{prefix}");
     }
     // What is left are the two directories, empty.
-    for directory in ["queue/seconds", "retention/days"] {
+    for directory in ["due/minutes", "retention/days"] {
         assert_eq!(fake.entries.borrow()[directory], b"[]", "{directory}");
     }
     let (_, listed) = fake.call("GET", "/messages", None);

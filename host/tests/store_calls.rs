@@ -76,14 +76,19 @@ fn store_calls_per_operation_stay_under_their_ceilings() {
     rows.push(("test send", store_calls(&service, &what, before), 6));
 
     // An event's first attempts follow its answer, in the same instance.
+    // The first entry of an organisation in a second (or a minute) of the
+    // queue also lists the second (and the minute): the cheapest of three
+    // events, posted one after the other, is the usual cost.
     let mut event = |subscribers: usize, operation: &'static str, target: u64| {
-        let before = lines(&service);
-        service.event(&format!("calls.{subscribers}"));
-        rows.push((
-            operation,
-            store_calls(&service, "POST /events", before),
-            target,
-        ));
+        let calls = (0..3)
+            .map(|_| {
+                let before = lines(&service);
+                service.event(&format!("calls.{subscribers}"));
+                store_calls(&service, "POST /events", before)
+            })
+            .min()
+            .unwrap();
+        rows.push((operation, calls, target));
     };
     event(1, "event, 1 subscriber, first attempt included", 12);
     for _ in 0..9 {
@@ -133,4 +138,4 @@ fn store_calls_per_operation_stay_under_their_ceilings() {
 /// Today's counts on `hooksign serve`'s SQLite store, whose swaps are
 /// truthful, in the order of the rows above (at 0a3d94f: 7, 5, 6, 58, 254,
 /// 17; BENCHMARKS.md).
-const CEILINGS: [u64; 6] = [4, 3, 4, 25, 112, 7];
+const CEILINGS: [u64; 6] = [4, 3, 4, 22, 112, 7];

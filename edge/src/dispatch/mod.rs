@@ -18,6 +18,7 @@ use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
 use crate::domain::endpoint;
 use crate::domain::limits::{self, SendSlot};
 use crate::domain::message::{self, DAY_SECONDS};
+use crate::domain::queue;
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
@@ -34,6 +35,12 @@ const UNFINISHED_GRACE_MS: i64 = 600_000;
 
 /// How many attempts one dispatch pass makes at most.
 pub const MAX_PER_PASS: usize = 512;
+
+/// A pass starts sends for this long, then lets the ones out finish and
+/// ends: so it lasts at most this and one delivery timeout, whatever the
+/// receivers do, and the next pass (which sends a quiet organisation
+/// first) is never held up behind another's hanging endpoints.
+pub const PASS_BUDGET_MS: i64 = 1_000;
 
 /// How many deliveries one request sends after its answer; the dispatcher
 /// takes the rest.
@@ -97,7 +104,8 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
 /// One pass: prunes an expired day, then sends what is due, oldest first:
 /// one attempt at a time per endpoint, in order, and at most
 /// `dispatch_concurrency` endpoints at once; at most `MAX_PER_PASS`
-/// attempts, so that a pass ends and the next sees new work.
+/// attempts, and none started after `PASS_BUDGET_MS`, so that a pass ends
+/// and the next sees new work.
 pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
     pass(platform, &Config::load(platform)?).await
 }
@@ -108,43 +116,49 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     let now_ms = platform.now_millis();
     let now = now_ms.div_euclid(1000);
     message::prune_expired_day(platform, now.div_euclid(DAY_SECONDS), config.retention_days)?;
-    let seconds = delivery::due_seconds(platform, now)?;
     let mut report = PassReport::default();
     // Each endpoint's due deliveries, oldest first.
     let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryRef>> = BTreeMap::new();
     let mut chosen = 0;
-    'seconds: for second in seconds {
-        let listed = delivery::listed(platform, second)?;
-        if listed.is_empty() {
-            delivery::forget_second(platform, second, now)?;
-        }
-        let mut settled = Vec::new();
-        for delivery in listed {
-            if chosen == MAX_PER_PASS {
-                break;
+    'seconds: for due in queue::due_seconds(platform, now)? {
+        for place in queue::places(platform, due, now)? {
+            let listed = queue::listed(platform, &place)?;
+            if listed.is_empty() {
+                queue::forget(platform, &place, now)?;
             }
-            match delivery::due(platform, &delivery, second, now_ms)? {
-                Due::Settled => settled.push(delivery),
-                Due::Busy => report.busy += 1,
-                Due::Now => {
-                    chosen += 1;
-                    by_endpoint
-                        .entry(delivery.endpoint.clone())
-                        .or_default()
-                        .push(delivery);
+            let mut settled = Vec::new();
+            for delivery in listed {
+                if chosen == MAX_PER_PASS {
+                    break;
+                }
+                match delivery::due(platform, &delivery, place.second, now_ms)? {
+                    Due::Settled => settled.push(delivery),
+                    Due::Busy => report.busy += 1,
+                    Due::Now => {
+                        chosen += 1;
+                        by_endpoint
+                            .entry(delivery.endpoint.clone())
+                            .or_default()
+                            .push(delivery);
+                    }
                 }
             }
-        }
-        // One write per second for every entry that is done with it.
-        delivery::unlist(platform, second, &settled)?;
-        if chosen == MAX_PER_PASS {
-            break 'seconds;
+            // One write per list for every entry that is done with it.
+            queue::unlist(platform, &place, &settled)?;
+            if chosen == MAX_PER_PASS {
+                break 'seconds;
+            }
         }
     }
     let groups = fair_order(by_endpoint.into_values().collect());
+    let ends_ms = now_ms.saturating_add(PASS_BUDGET_MS);
     let mut runs = futures::stream::iter(groups.into_iter().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
         for delivery in &group {
+            // The rest stays queued for the next pass.
+            if platform.now_millis() >= ends_ms {
+                break;
+            }
             let outcome = attempt(platform, config, delivery).await?;
             outcomes.push(outcome);
         }
@@ -166,10 +180,10 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
 /// The order in which a pass sends its endpoints' deliveries (each group
 /// one endpoint's, in order): organisations with the fewest endpoints due
 /// first, then each organisation's next in turn. A pass sends
-/// `dispatch_concurrency` endpoints at once and waits for the slowest, so
-/// an organisation whose endpoints hang holds at most its turn of the
-/// slots, and a quiet organisation's due retry is among the first sent
-/// instead of behind another's flood.
+/// `dispatch_concurrency` endpoints at once, so an organisation whose
+/// endpoints hang holds at most its turn of the slots, and a quiet
+/// organisation's due retry is among the first sent instead of behind
+/// another's flood.
 fn fair_order(groups: Vec<Vec<DeliveryRef>>) -> Vec<Vec<DeliveryRef>> {
     let mut by_org: BTreeMap<OrgId, Vec<Vec<DeliveryRef>>> = BTreeMap::new();
     for group in groups {

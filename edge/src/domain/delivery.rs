@@ -1,9 +1,8 @@
 //! Deliveries: one message at one endpoint ([`DeliveryRef`]). The record
 //! (`delivery/{org}/{message}/{endpoint}`) holds its status, attempts, next
 //! attempt and the lease of the dispatcher sending it; the queue
-//! (`queue/{second}` lists the deliveries due in that Unix second,
-//! `queue/seconds` the seconds that may have entries; a delivery is listed
-//! before the second it is in is, so none is missed) and the held lists
+//! ([`crate::domain::queue`]: a pending delivery is listed in the second
+//! it is due) and the held lists
 //! (`held/{endpoint}`, a paused endpoint's deliveries in order) say where
 //! to find them.
 //!
@@ -16,14 +15,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::domain::queue;
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, Platform};
 use crate::store::{self, get_json, keys, update_json, update_or_default};
-
-/// How old an empty queue second must be before it is dropped.
-const SETTLED_SECONDS: i64 = 120;
 
 /// Where one message stands at one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,19 +132,6 @@ pub fn due_again(
     })
 }
 
-/// The queue seconds that may have entries, up to `now`, oldest first.
-pub fn due_seconds(platform: &impl Platform, now: i64) -> Result<Vec<i64>, Problem> {
-    let mut seconds: Vec<i64> = get_json(platform, keys::QUEUE_SECONDS)?.unwrap_or_default();
-    seconds.retain(|second| *second <= now);
-    seconds.sort_unstable();
-    Ok(seconds)
-}
-
-/// The deliveries listed in a queue second.
-pub fn listed(platform: &impl Platform, second: i64) -> Result<Vec<DeliveryRef>, Problem> {
-    Ok(get_json(platform, &keys::queue(second))?.unwrap_or_default())
-}
-
 /// Removes a delivery's record.
 pub fn remove(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
     store::remove(platform, &keys::delivery(delivery))
@@ -178,43 +162,13 @@ fn leased_at(record: &DeliveryRecord, now_ms: i64) -> bool {
         .is_some_and(|lease| lease.until_ms > now_ms)
 }
 
-/// Lists a delivery in the queue second of `at_ms`.
+/// Lists a delivery in the queue as due at `at_ms`.
 pub fn enqueue(
     platform: &impl Platform,
     delivery: &DeliveryRef,
     at_ms: i64,
 ) -> Result<(), Problem> {
-    enqueue_all(platform, std::slice::from_ref(delivery), at_ms)
-}
-
-/// Lists deliveries, in order, in the queue second of `at_ms`: one write
-/// of the second's list for all of them. The second is listed first, so
-/// no pass misses it.
-pub fn enqueue_all(
-    platform: &impl Platform,
-    deliveries: &[DeliveryRef],
-    at_ms: i64,
-) -> Result<(), Problem> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    let second = at_ms.div_euclid(1000);
-    update_or_default(platform, keys::QUEUE_SECONDS, |seconds: &mut Vec<i64>| {
-        if !seconds.contains(&second) {
-            seconds.push(second);
-        }
-    })?;
-    update_or_default(
-        platform,
-        &keys::queue(second),
-        |listed: &mut Vec<DeliveryRef>| {
-            for delivery in deliveries {
-                if !listed.contains(delivery) {
-                    listed.push(delivery.clone());
-                }
-            }
-        },
-    )
+    queue::enqueue_all(platform, std::slice::from_ref(delivery), at_ms)
 }
 
 /// Lists a held delivery under its endpoint.
@@ -261,7 +215,7 @@ pub fn release(
             released.push(delivery.clone());
         }
     }
-    enqueue_all(platform, &released, now_ms)?;
+    queue::enqueue_all(platform, &released, now_ms)?;
     update_or_default(
         platform,
         &keys::held(endpoint),
@@ -299,42 +253,6 @@ pub fn due(
         Due::Busy
     } else {
         Due::Now
-    })
-}
-
-/// Removes deliveries from a queue second, in one write.
-pub fn unlist(platform: &impl Platform, second: i64, done: &[DeliveryRef]) -> Result<(), Problem> {
-    if done.is_empty() {
-        return Ok(());
-    }
-    update_json(
-        platform,
-        &keys::queue(second),
-        |listed: Option<Vec<DeliveryRef>>| {
-            Ok(match listed {
-                Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
-                    listed.retain(|entry| !done.contains(entry));
-                    (Some(listed), ())
-                }
-                _ => (None, ()),
-            })
-        },
-    )
-}
-
-/// Drops an empty queue second, once it is old enough that no dispatcher
-/// can still list a delivery in it (every delivery is listed at its due
-/// time, which is never in the past by more than a request's duration).
-pub fn forget_second(platform: &impl Platform, second: i64, now: i64) -> Result<(), Problem> {
-    if second > now - SETTLED_SECONDS {
-        return Ok(());
-    }
-    if !listed(platform, second)?.is_empty() {
-        return Ok(());
-    }
-    store::remove(platform, &keys::queue(second))?;
-    update_or_default(platform, keys::QUEUE_SECONDS, |seconds: &mut Vec<i64>| {
-        seconds.retain(|listed| *listed != second);
     })
 }
 

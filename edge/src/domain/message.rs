@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus};
 use crate::domain::endpoint::{self, EndpointRecord};
+use crate::domain::queue;
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, MessageId, OrgId};
@@ -239,7 +240,7 @@ fn write_deliveries(
         }
         written.push((endpoint.clone(), record));
     }
-    delivery::enqueue_all(platform, &pending, now_ms)?;
+    queue::enqueue_all(platform, &pending, now_ms)?;
     Ok((written, pending))
 }
 

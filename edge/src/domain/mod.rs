@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod inbound;
 pub mod limits;
 pub mod message;
+pub mod queue;
 
 #[cfg(test)]
 mod tests {

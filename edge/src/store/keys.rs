@@ -14,7 +14,8 @@
 //! | `log/{org}/{day}` | the day's messages in the order accepted | [`crate::domain::message`] |
 //! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
 //! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
-//! | `queue/{second}`, `queue/seconds` | the deliveries due in a second, and those seconds | [`crate::domain::delivery`] |
+//! | `due/{second}/{org}`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
+//! | `queue/{second}`, `queue/seconds` | the shared lists of before, drained | [`crate::domain::queue`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
 //! | `ratelimit/{sha256}` | an API key's token bucket | [`crate::domain::limits`] |
@@ -99,10 +100,25 @@ pub fn delivery(delivery: &DeliveryRef) -> String {
     )
 }
 
+/// The shared queue of before ([`crate::domain::queue`] drains it).
 pub const QUEUE_SECONDS: &str = "queue/seconds";
 
 pub fn queue(second: i64) -> String {
     format!("queue/{second}")
+}
+
+pub const DUE_MINUTES: &str = "due/minutes";
+
+pub fn due_minute(minute: i64) -> String {
+    format!("due/minute/{minute}")
+}
+
+pub fn due_orgs(second: i64) -> String {
+    format!("due/{second}")
+}
+
+pub fn due(second: i64, org: &OrgId) -> String {
+    format!("due/{second}/{}", segment(org.as_str()))
 }
 
 pub fn held(endpoint: &EndpointId) -> String {

@@ -1,0 +1,263 @@
+//! The queue: where a pending delivery waits to be found when it is due.
+//! Every list an accept writes belongs to its own organisation, or changes
+//! only with the first entry of an organisation, a second or a minute, so
+//! no organisation's traffic grows what another's accepts rewrite:
+//!
+//! - `due/{second}/{org}`: the organisation's deliveries due in that Unix
+//!   second, in order;
+//! - `due/{second}`: the organisations with entries in that second;
+//! - `due/minute/{minute}`: the seconds of that minute with entries (60 at
+//!   most);
+//! - `due/minutes`: the minutes with entries (no more than the retry
+//!   schedule spans).
+//!
+//! Each is written before the list it points at, so a pass that walks
+//! them down misses nothing; an emptied list is dropped, bottom up, only
+//! once it is [`SETTLED_SECONDS`] old, when nothing can be listed in it
+//! any more (every delivery is listed at its due time, which is never in
+//! the past by more than a request's duration). Entries stay listed until
+//! a pass sees they are done, so concurrent senders do not all rewrite
+//! the same list.
+//!
+//! Before it, every organisation shared one list a second (`queue/{second}`,
+//! indexed by `queue/seconds`); a pass still drains those.
+
+use std::collections::BTreeSet;
+
+use crate::foundation::problem::Problem;
+use crate::ids::OrgId;
+use crate::platform::{DeliveryRef, Platform};
+use crate::store::{self, get_json, keys, update_json, update_or_default};
+
+/// How old an emptied list must be before it is dropped.
+const SETTLED_SECONDS: i64 = 120;
+
+/// Lists deliveries, in order, as due at `at_ms`: for each organisation,
+/// one write of its list for all of them.
+pub fn enqueue_all(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+    at_ms: i64,
+) -> Result<(), Problem> {
+    let second = at_ms.div_euclid(1000);
+    let orgs: BTreeSet<&OrgId> = deliveries.iter().map(|delivery| &delivery.org).collect();
+    for org in orgs {
+        index(platform, org, second)?;
+        update_or_default(
+            platform,
+            &keys::due(second, org),
+            |listed: &mut Vec<DeliveryRef>| {
+                for delivery in deliveries.iter().filter(|delivery| delivery.org == *org) {
+                    if !listed.contains(delivery) {
+                        listed.push(delivery.clone());
+                    }
+                }
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Lists the organisation in the second, and the second and its minute
+/// above it when they are new: one read when the organisation has entries
+/// in that second already.
+fn index(platform: &impl Platform, org: &OrgId, second: i64) -> Result<(), Problem> {
+    let orgs: Option<Vec<OrgId>> = get_json(platform, &keys::due_orgs(second))?;
+    if orgs.as_ref().is_some_and(|orgs| orgs.contains(org)) {
+        return Ok(());
+    }
+    let minute = second.div_euclid(60);
+    let seconds: Option<Vec<i64>> = get_json(platform, &keys::due_minute(minute))?;
+    if seconds.is_none() {
+        update_or_default(platform, keys::DUE_MINUTES, |minutes: &mut Vec<i64>| {
+            add(minutes, minute);
+        })?;
+    }
+    if !seconds.is_some_and(|seconds| seconds.contains(&second)) {
+        update_or_default(
+            platform,
+            &keys::due_minute(minute),
+            |seconds: &mut Vec<i64>| add(seconds, second),
+        )?;
+    }
+    update_or_default(
+        platform,
+        &keys::due_orgs(second),
+        |orgs: &mut Vec<OrgId>| {
+            add(orgs, org.clone());
+        },
+    )
+}
+
+fn add<T: PartialEq>(list: &mut Vec<T>, entry: T) {
+    if !list.contains(&entry) {
+        list.push(entry);
+    }
+}
+
+/// One list of deliveries due in a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub second: i64,
+    owner: Owner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Org(OrgId),
+    /// A second's list shared by every organisation, as written before.
+    Shared,
+}
+
+impl Place {
+    fn key(&self) -> String {
+        match &self.owner {
+            Owner::Org(org) => keys::due(self.second, org),
+            Owner::Shared => keys::queue(self.second),
+        }
+    }
+}
+
+/// A second up to now that may have entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueSecond {
+    pub second: i64,
+    /// It has a shared list of before.
+    shared: bool,
+}
+
+/// The seconds up to `now` that may have entries, oldest first. An empty
+/// old minute is dropped here.
+pub fn due_seconds(platform: &impl Platform, now: i64) -> Result<Vec<DueSecond>, Problem> {
+    let shared: Vec<i64> = get_json(platform, keys::QUEUE_SECONDS)?.unwrap_or_default();
+    let mut seconds: Vec<DueSecond> = shared
+        .into_iter()
+        .map(|second| DueSecond {
+            second,
+            shared: true,
+        })
+        .collect();
+    let minutes: Vec<i64> = get_json(platform, keys::DUE_MINUTES)?.unwrap_or_default();
+    for minute in minutes
+        .into_iter()
+        .filter(|minute| *minute <= now.div_euclid(60))
+    {
+        let listed: Vec<i64> = get_json(platform, &keys::due_minute(minute))?.unwrap_or_default();
+        if listed.is_empty() && minute * 60 < now - SETTLED_SECONDS {
+            forget_minute(platform, minute)?;
+        }
+        seconds.extend(listed.into_iter().map(|second| DueSecond {
+            second,
+            shared: false,
+        }));
+    }
+    seconds.retain(|due| due.second <= now);
+    seconds.sort_unstable();
+    seconds.dedup();
+    Ok(seconds)
+}
+
+/// The lists of one second: each organisation's, or the shared one of
+/// before. An empty old second is dropped from its minute here.
+pub fn places(platform: &impl Platform, due: DueSecond, now: i64) -> Result<Vec<Place>, Problem> {
+    let second = due.second;
+    if due.shared {
+        return Ok(vec![Place {
+            second,
+            owner: Owner::Shared,
+        }]);
+    }
+    let orgs: Vec<OrgId> = get_json(platform, &keys::due_orgs(second))?.unwrap_or_default();
+    if orgs.is_empty() && second < now - SETTLED_SECONDS {
+        forget_second(platform, second)?;
+    }
+    Ok(orgs
+        .into_iter()
+        .map(|org| Place {
+            second,
+            owner: Owner::Org(org),
+        })
+        .collect())
+}
+
+/// The deliveries listed in a place.
+pub fn listed(platform: &impl Platform, place: &Place) -> Result<Vec<DeliveryRef>, Problem> {
+    Ok(get_json(platform, &place.key())?.unwrap_or_default())
+}
+
+/// Removes deliveries from a place, in one write.
+pub fn unlist(
+    platform: &impl Platform,
+    place: &Place,
+    done: &[DeliveryRef],
+) -> Result<(), Problem> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    update_json(
+        platform,
+        &place.key(),
+        |listed: Option<Vec<DeliveryRef>>| {
+            Ok(match listed {
+                Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
+                    listed.retain(|entry| !done.contains(entry));
+                    (Some(listed), ())
+                }
+                _ => (None, ()),
+            })
+        },
+    )
+}
+
+/// Drops a place found empty, and its entry in the index above it, once
+/// it is old enough that nothing can be listed in it any more.
+pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<(), Problem> {
+    if place.second >= now - SETTLED_SECONDS {
+        return Ok(());
+    }
+    store::remove(platform, &place.key())?;
+    match &place.owner {
+        Owner::Org(org) => {
+            let left = remove_entry(platform, &keys::due_orgs(place.second), org)?;
+            if left == 0 {
+                forget_second(platform, place.second)?;
+            }
+            Ok(())
+        }
+        Owner::Shared => {
+            remove_entry(platform, keys::QUEUE_SECONDS, &place.second)?;
+            Ok(())
+        }
+    }
+}
+
+/// Removes an entry from a stored list; returns how many are left.
+fn remove_entry<T>(platform: &impl Platform, key: &str, entry: &T) -> Result<usize, Problem>
+where
+    T: PartialEq + serde::Serialize + serde::de::DeserializeOwned,
+{
+    update_json(platform, key, |listed: Option<Vec<T>>| {
+        let mut listed = listed.unwrap_or_default();
+        listed.retain(|listed| listed != entry);
+        let left = listed.len();
+        Ok((Some(listed), left))
+    })
+}
+
+/// Drops a second whose organisations are all gone from its minute, and
+/// the minute once it has no second left.
+fn forget_second(platform: &impl Platform, second: i64) -> Result<(), Problem> {
+    store::remove(platform, &keys::due_orgs(second))?;
+    let minute = second.div_euclid(60);
+    if remove_entry(platform, &keys::due_minute(minute), &second)? == 0 {
+        forget_minute(platform, minute)?;
+    }
+    Ok(())
+}
+
+/// Drops a minute whose seconds are all gone.
+fn forget_minute(platform: &impl Platform, minute: i64) -> Result<(), Problem> {
+    store::remove(platform, &keys::due_minute(minute))?;
+    remove_entry(platform, keys::DUE_MINUTES, &minute)?;
+    Ok(())
+}
