@@ -1095,6 +1095,37 @@ fn an_event_id_is_an_idempotency_key() {
 }
 
 #[test]
+fn a_first_attempt_sends_under_its_requests_lease_which_a_pass_respects() {
+    let fake = Fake::new();
+    fake.create();
+    let event = json!({ "type": "t", "data": {}, "id": "evt_leased" });
+    let response = send(
+        &fake,
+        "POST",
+        "/events",
+        bearer(KEY),
+        event.to_string().into_bytes(),
+    );
+    assert_eq!(response.status, 202);
+    // A pass before the follow-up leaves the delivery to it.
+    assert_eq!(fake.dispatch().attempted, 0);
+    assert!(fake.sent.borrow().is_empty());
+    let reads_before = fake.reads.borrow().len();
+    futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up)).unwrap();
+    assert_eq!(fake.sent.borrow().len(), 1);
+    let delivery_reads = fake.reads.borrow()[reads_before..]
+        .iter()
+        .filter(|key| key.starts_with("delivery/"))
+        .count();
+    assert_eq!(
+        delivery_reads, 1,
+        "no lease taken: one read, to record the result"
+    );
+    fake.advance_seconds(60);
+    assert_eq!(fake.dispatch().attempted, 0, "sent once");
+}
+
+#[test]
 fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     let fake = Fake::new();
     fake.create();
@@ -1109,6 +1140,11 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     assert!(fake.sent.borrow().is_empty());
     let (status, answer) = fake.call("POST", "/events", Some(event));
     assert_eq!(status, 202, "{answer}");
+    // The failed request leased the delivery for its first attempt; once
+    // that lease runs out (timeout and margin), a dispatcher sends it.
+    assert!(fake.sent.borrow().is_empty());
+    fake.advance_seconds(21);
+    fake.dispatch();
     assert_eq!(fake.sent.borrow().len(), 1);
     let (_, listed) = fake.call("GET", "/messages", None);
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use crate::foundation::problem::Problem;
 use crate::platform::{
     FollowUp, OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError,
 };
@@ -16,6 +17,23 @@ pub struct Knowing<'a, P> {
     pub inner: &'a P,
     /// The values known, by key.
     pub follow_up: &'a FollowUp,
+}
+
+impl<P: Platform> Knowing<'_, P> {
+    /// A value the request holds, if it holds one; never read from the store.
+    pub fn known_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, Problem> {
+        self.follow_up
+            .known
+            .iter()
+            .find(|(known, _)| known == key)
+            .map(|(_, value)| {
+                serde_json::from_slice(value).map_err(|_| Problem::store_unavailable())
+            })
+            .transpose()
+    }
 }
 
 impl<P: Platform> Platform for Knowing<'_, P> {

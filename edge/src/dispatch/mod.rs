@@ -24,10 +24,7 @@ use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::{DeliveryRef, FollowUp, Platform};
-
-/// How long past the delivery timeout a lease lasts: time to record the
-/// attempt. A dispatcher that dies is replaced after timeout + margin.
-const LEASE_MARGIN_MS: i64 = 5_000;
+use crate::store::keys;
 
 /// A message accepted but never marked whole (its request failed and was
 /// not retried) is given this long before its queue entries are dropped.
@@ -90,7 +87,7 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
     for batch in by_endpoint.chunks(config.dispatch_concurrency) {
         let runs = batch.iter().map(|group| async move {
             for delivery in group {
-                attempt(platform, config, delivery).await?;
+                first_attempt(platform, config, delivery).await?;
             }
             Ok::<(), Problem>(())
         });
@@ -208,9 +205,7 @@ fn fair_order(groups: Vec<Vec<DeliveryRef>>) -> Vec<Vec<DeliveryRef>> {
 /// When a lease (a delivery's, a send slot's) taken at `now_ms` ends: the
 /// send's timeout and a margin.
 fn lease_until(config: &Config, now_ms: i64) -> i64 {
-    now_ms
-        .saturating_add(i64::try_from(config.delivery_timeout_ms).unwrap_or(i64::MAX))
-        .saturating_add(LEASE_MARGIN_MS)
+    delivery::lease_until(config.delivery_timeout_ms, now_ms)
 }
 
 /// Leases one delivery, sends its next attempt and records the result.
@@ -231,6 +226,29 @@ async fn attempt(
         Claim::Leased(record) => {
             attempt_leased(platform, config, delivery, &record, &token, now_ms).await
         }
+    }
+}
+
+/// A first attempt after a request's answer: under the lease the request
+/// took when it created the delivery ([`delivery::FirstAttempts`]) while
+/// that still covers a send; otherwise as any attempt.
+async fn first_attempt<P: Platform>(
+    platform: &Knowing<'_, P>,
+    config: &Config,
+    delivery: &DeliveryRef,
+) -> Result<Outcome, Problem> {
+    let now_ms = platform.now_millis();
+    let created: Option<delivery::DeliveryRecord> =
+        platform.known_json(&keys::delivery(delivery))?;
+    let covering = created.as_ref().and_then(|record| {
+        delivery::lease_covering(record, now_ms, config.delivery_timeout_ms)
+            .map(|token| (record, token.to_string()))
+    });
+    match covering {
+        Some((record, token)) => {
+            attempt_leased(platform, config, delivery, record, &token, now_ms).await
+        }
+        None => attempt(platform, config, delivery).await,
     }
 }
 

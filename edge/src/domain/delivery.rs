@@ -36,6 +36,27 @@ pub enum DeliveryStatus {
     Failed,
 }
 
+/// How long past the delivery timeout a lease lasts: time to record the
+/// attempt. A dispatcher that dies is replaced after timeout + margin.
+pub const LEASE_MARGIN_MS: i64 = 5_000;
+
+/// When a lease taken at `now_ms` for a send of at most `timeout_ms` ends.
+pub fn lease_until(timeout_ms: u64, now_ms: i64) -> i64 {
+    now_ms
+        .saturating_add(i64::try_from(timeout_ms).unwrap_or(i64::MAX))
+        .saturating_add(LEASE_MARGIN_MS)
+}
+
+/// The lease a request that accepts an event takes on the first `count`
+/// pending deliveries it creates, for the first attempts that follow its
+/// answer: no dispatcher takes them meanwhile, and those attempts need no
+/// lease of their own. Should the request die, the lease runs out and a
+/// dispatcher sends them.
+pub struct FirstAttempts {
+    pub lease: Lease,
+    pub count: usize,
+}
+
 /// A dispatcher's claim on a delivery while it sends one attempt.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -98,18 +119,22 @@ pub fn get(
 }
 
 /// The delivery's record, created with `status` (pending: due at
-/// `now_ms`) unless it exists.
+/// `now_ms`, under `lease` if given) unless it exists.
 pub fn create(
     platform: &impl Platform,
     delivery: &DeliveryRef,
     status: DeliveryStatus,
     now_ms: i64,
+    lease: Option<&Lease>,
 ) -> Result<DeliveryRecord, Problem> {
     update(platform, delivery, |current| {
         Ok(match current {
             Some(record) => (None, record),
             None => {
-                let record = DeliveryRecord::new(status, now_ms);
+                let mut record = DeliveryRecord::new(status, now_ms);
+                if status == DeliveryStatus::Pending {
+                    record.lease = lease.cloned();
+                }
                 (Some(record.clone()), record)
             }
         })
@@ -152,6 +177,18 @@ fn holds(record: &DeliveryRecord, token: &str) -> bool {
         .lease
         .as_ref()
         .is_some_and(|lease| lease.token == token)
+}
+
+/// The token of the lease on the record if it still covers a send of at
+/// most `timeout_ms` started at `now_ms`, with half the margin left to
+/// record it.
+pub fn lease_covering(record: &DeliveryRecord, now_ms: i64, timeout_ms: u64) -> Option<&str> {
+    let needed = lease_until(timeout_ms, now_ms) - LEASE_MARGIN_MS / 2;
+    record
+        .lease
+        .as_ref()
+        .filter(|lease| lease.until_ms >= needed)
+        .map(|lease| lease.token.as_str())
 }
 
 /// Whether a dispatcher's lease on the delivery still runs at `now_ms`.

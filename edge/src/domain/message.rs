@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus, FirstAttempts};
 use crate::domain::endpoint::{self, EndpointRecord};
 use crate::domain::queue;
 use crate::foundation::encoding::{new_uuid, rfc3339};
@@ -104,7 +104,8 @@ pub enum Accepted {
 }
 
 /// Stores an event as a message of `org` with its deliveries (the id an
-/// idempotency key: a repost with another type or payload is 409).
+/// idempotency key: a repost with another type or payload is 409), the
+/// first pending ones leased for the attempts that follow the answer.
 pub fn accept(
     platform: &impl Platform,
     org: &OrgId,
@@ -114,6 +115,7 @@ pub fn accept(
         data,
         id,
     }: Event,
+    first: &FirstAttempts,
 ) -> Result<Accepted, Problem> {
     let mut subscribers = Vec::new();
     for candidate in endpoint::may_want(platform, org, &event_type)? {
@@ -148,7 +150,7 @@ pub fn accept(
         // Half-written by an earlier request: complete it.
         Some(found) => found,
     };
-    let (deliveries, pending) = write_deliveries(platform, &message, &subscribers)?;
+    let (deliveries, pending) = write_deliveries(platform, &message, &subscribers, first)?;
     log(platform, &message)?;
     let whole = mark_accepted(platform, &message)?;
     // The first attempts need the message (whole now) and the endpoints
@@ -162,6 +164,16 @@ pub fn accept(
         .filter(|record| message.endpoints.contains(&record.id))
     {
         known.push(store::known(keys::endpoint(&record.id), record)?);
+    }
+    // The deliveries this request leased as it created them (not those an
+    // earlier request created and may be sending).
+    for (endpoint, record) in &deliveries {
+        if record.lease.as_ref() == Some(&first.lease) {
+            known.push(store::known(
+                keys::delivery(&message.delivery(endpoint)),
+                record,
+            )?);
+        }
     }
     let follow_up = FollowUp {
         deliveries: pending,
@@ -216,6 +228,7 @@ fn write_deliveries(
     platform: &impl Platform,
     message: &MessageRecord,
     read: &[EndpointRecord],
+    first: &FirstAttempts,
 ) -> Result<(Deliveries, Vec<DeliveryRef>), Problem> {
     let now_ms = platform.now_millis();
     let mut written = Vec::with_capacity(message.endpoints.len());
@@ -232,7 +245,8 @@ fn write_deliveries(
             DeliveryStatus::Pending
         };
         let delivery = message.delivery(endpoint);
-        let record = delivery::create(platform, &delivery, status, now_ms)?;
+        let lease = (pending.len() < first.count).then_some(&first.lease);
+        let record = delivery::create(platform, &delivery, status, now_ms, lease)?;
         match record.status {
             DeliveryStatus::Pending => pending.push(delivery),
             DeliveryStatus::Held => delivery::hold(platform, &delivery)?,

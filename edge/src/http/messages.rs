@@ -3,10 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::delivery::{self, DeliveryRecord};
+use crate::dispatch::MAX_FOLLOW_UP;
+use crate::domain::delivery::{self, DeliveryRecord, FirstAttempts, Lease};
 use crate::domain::endpoint;
 use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
-use crate::foundation::encoding::{new_message_id, rfc3339};
+use crate::foundation::encoding::{new_message_id, new_uuid, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::http::context::Api;
 use crate::http::request::{Body, Query};
@@ -18,7 +19,15 @@ use crate::platform::{FollowUp, Platform, Request, Response};
 /// repost of an accepted id answers 200 with the message.
 pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let event = event_fields(request)?;
-    match message::accept(api.platform, api.org, api.now_s, event)? {
+    let now_ms = api.platform.now_millis();
+    let first = FirstAttempts {
+        lease: Lease {
+            token: new_uuid()?,
+            until_ms: delivery::lease_until(api.config.delivery_timeout_ms, now_ms),
+        },
+        count: MAX_FOLLOW_UP,
+    };
+    match message::accept(api.platform, api.org, api.now_s, event, &first)? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
         Accepted::Written(written, deliveries, follow_up) => {
             // The deliveries as this request stored them: no read again.
