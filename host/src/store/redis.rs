@@ -5,7 +5,8 @@
 //!
 //! Errors never quote the URL: it may hold a password.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::{Client, Connection, Value};
@@ -28,10 +29,18 @@ if current then return {0, current} end
 return {0}
 ";
 
-/// One connection, made again after a failure.
+/// How many connections a node keeps: requests on different threads wait
+/// on Redis side by side, one call per connection at a time (one shared
+/// connection made every call wait for the one before: BENCHMARKS.md).
+const CONNECTIONS: usize = 8;
+
+/// A few connections, each made on first use and made again after a
+/// failure.
 pub struct RedisStore {
     client: Client,
-    connection: Mutex<Option<Connection>>,
+    connections: Vec<Mutex<Option<Connection>>>,
+    /// Where the next call starts looking for a free connection.
+    next: AtomicUsize,
     swap: redis::Script,
 }
 
@@ -68,21 +77,33 @@ impl RedisStore {
         };
         Ok(RedisStore {
             client,
-            connection: Mutex::new(None),
+            connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
             swap: redis::Script::new(SWAP),
         })
     }
 
-    /// Runs `call` on the connection, connecting first if there is none;
-    /// a failed call drops the connection, so the next one reconnects.
+    /// A free connection's slot, or, when all are busy, the next one's
+    /// once it is free.
+    fn slot(&self) -> Result<MutexGuard<'_, Option<Connection>>, StoreError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for n in 0..CONNECTIONS {
+            if let Ok(slot) = self.connections[(start + n) % CONNECTIONS].try_lock() {
+                return Ok(slot);
+            }
+        }
+        self.connections[start % CONNECTIONS]
+            .lock()
+            .map_err(|_| "the store's lock is poisoned".to_string())
+    }
+
+    /// Runs `call` on a connection, connecting first if there is none; a
+    /// failed call drops the connection, so the next one reconnects.
     fn with<T>(
         &self,
         call: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let mut slot = self
-            .connection
-            .lock()
-            .map_err(|_| "the store's lock is poisoned".to_string())?;
+        let mut slot = self.slot()?;
         if slot.is_none() {
             let connection = self
                 .client
