@@ -1267,10 +1267,80 @@ fn dispatch_needs_its_token() {
         send(&fake, "POST", "/dispatch", headers, Vec::new()).status
     };
     assert_eq!(post(Some("Bearer anything")), 401, "no token configured");
-    fake.set_variable("dispatch_token", "tok_secret");
+    fake.set_variable("dispatch_token", "tok_secret_0123456789abcdef0123456789");
     assert_eq!(post(None), 401);
     assert_eq!(post(Some(&format!("Bearer {KEY}"))), 401);
-    assert_eq!(post(Some("Bearer tok_secret")), 200);
+    assert_eq!(
+        post(Some("Bearer tok_secret_0123456789abcdef0123456789")),
+        200
+    );
+    // A token that guessing could reach is refused as configuration.
+    fake.set_variable("dispatch_token", "tok_short");
+    let (status, problem) = status_and_json(&send(
+        &fake,
+        "POST",
+        "/dispatch",
+        bearer("tok_short"),
+        Vec::new(),
+    ));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (500, Some("invalid_configuration"))
+    );
+    assert!(!problem.to_string().contains("tok_short"), "{problem}");
+}
+
+#[test]
+fn every_answer_says_nosniff_and_a_long_path_is_not_echoed() {
+    let fake = Fake::new();
+    let long = format!("/{}", "a".repeat(60_000));
+    for (method, path, key) in [
+        ("GET", "/webhooks", KEY),
+        ("GET", "/webhooks", "sgn_live_wrong"),
+        ("GET", long.as_str(), KEY),
+        ("GET", "/openapi.yaml", KEY),
+        ("GET", "/dashboard", KEY),
+        ("DELETE", "/openapi.yaml", KEY),
+    ] {
+        let response = send(&fake, method, path, bearer(key), Vec::new());
+        let nosniff: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("x-content-type-options"))
+            .map(|(_, value)| value.as_str())
+            .collect();
+        assert_eq!(
+            nosniff,
+            ["nosniff"],
+            "{method} {}",
+            &path[..path.len().min(20)]
+        );
+    }
+    let response = send(&fake, "GET", &long, bearer(KEY), Vec::new());
+    assert_eq!(response.status, 404);
+    assert!(response.body.len() < 1_000, "{} bytes", response.body.len());
+}
+
+#[test]
+fn a_message_id_that_cannot_be_read_back_is_refused() {
+    let fake = Fake::new();
+    for id in ["a/b", "a?b", "a#b", "50%25", "%"] {
+        let (status, problem) = fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": id })),
+        );
+        assert_eq!(status, 400, "{id}: {problem}");
+        assert_eq!(problem["errors"][0]["path"], "id", "{problem}");
+    }
+    let (status, _) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt-ok_1:2" })),
+    );
+    assert_eq!(status, 202);
+    let (status, _) = fake.call("GET", "/messages/evt-ok_1:2", None);
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -132,6 +132,12 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
     }
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {
+        Some(token) if token.trim().len() < hooksign_edge::MIN_DISPATCH_TOKEN_LEN => {
+            return Err(format!(
+                "the dispatch_token variable must be at least {} characters",
+                hooksign_edge::MIN_DISPATCH_TOKEN_LEN
+            ));
+        }
         Some(token) => token.clone(),
         None => {
             let token = hooksign_edge::new_api_key()

@@ -412,3 +412,20 @@ fn sealing_key_new_prints_an_entry_the_service_accepts() {
     let refused = hooksign(&["sealing-key", "new", "--id", "not an id"], b"");
     assert!(!refused.status.success());
 }
+
+#[test]
+fn serve_refuses_a_dispatch_token_that_guessing_could_reach() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hooksign"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .arg("--component")
+        .arg(common::edge_component_path())
+        .args(["--variable", "dispatch_token=tok_short_guessable"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("at least 32 characters"), "{message}");
+    assert!(!message.contains("tok_short_guessable"), "{message}");
+}

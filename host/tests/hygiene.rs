@@ -33,7 +33,7 @@ fn no_key_or_secret_in_logs_or_answers() {
     let inbound_secret = Secret::generate().unwrap().to_text();
     let sources =
         json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url}});
-    let dispatch_token = "tok_dispatch_0123456789abcdef";
+    let dispatch_token = "tok_dispatch_0123456789abcdef0123456789";
     let service = Service::start(&[
         ("allow_private_targets", "true"),
         ("inbound_sources", &sources.to_string()),

@@ -38,6 +38,9 @@ pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 /// a burst of 600 to one endpoint would take ten minutes (BENCHMARKS.md).
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u64 = 0;
 
+/// The shortest `dispatch_token` taken: one that guessing cannot reach.
+pub const MIN_DISPATCH_TOKEN_LEN: usize = 32;
+
 /// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
 pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 
@@ -194,6 +197,13 @@ impl Config {
             DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
             0,
         )?;
+        let dispatch_token = match variable("dispatch_token") {
+            Some(token) if token.trim().is_empty() => None,
+            Some(token) if token.trim().len() < MIN_DISPATCH_TOKEN_LEN => {
+                return Err(invalid("dispatch_token", "at least 32 characters"));
+            }
+            token => token.map(|token| DispatchToken::new(&token)),
+        };
         Ok(Config {
             max_in_flight_per_endpoint,
             secrets,
@@ -202,9 +212,7 @@ impl Config {
             retry_schedule,
             retention_days,
             dispatch_concurrency,
-            dispatch_token: variable("dispatch_token")
-                .filter(|token| !token.trim().is_empty())
-                .map(|token| DispatchToken::new(&token)),
+            dispatch_token,
             api_keys,
             auto_pause_after,
             delivery_timeout_ms,

@@ -188,15 +188,35 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// How long a problem's detail may be, in bytes: a 60 KB path quoted in
+/// a 404 is cut, not echoed.
+pub const MAX_DETAIL: usize = 300;
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…`
+/// where it was cut.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
+}
+
 impl Problem {
-    /// A problem of the catalogue, with a detail for this occurrence.
+    /// A problem of the catalogue, with a detail for this occurrence, cut
+    /// to [`MAX_DETAIL`] bytes (a detail may quote what it was sent).
     pub fn new(code: Code, detail: impl Into<String>) -> Problem {
         let (status, code, title) = code.parts();
         Problem(Box::new(Document {
             type_uri: format!("{PROBLEM_TYPE_BASE}{}", code.replace('_', "-")),
             title,
             status,
-            detail: detail.into(),
+            detail: cut(detail.into(), MAX_DETAIL),
             code,
             errors: Vec::new(),
             cause: None,

@@ -75,8 +75,9 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
 }
 
 /// The IPv4 address an IPv6 one carries, for the forms that route to it:
-/// IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64
-/// `64:ff9b::a.b.c.d` (RFC 6052) and 6to4 `2002:AABB:CCDD::` (RFC 3056).
+/// IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`
+/// (RFC 2765), IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`
+/// (RFC 6052) and 6to4 `2002:AABB:CCDD::` (RFC 3056).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let segments = ip.segments();
     let last_32 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
@@ -86,6 +87,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     match segments {
         [0, 0, 0, 0, 0, 0, high, low] if (high, low) > (0, 1) => Some(last_32(high, low)),
         [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(last_32(high, low)),
+        [0, 0, 0, 0, 0xffff, 0, high, low] => Some(last_32(high, low)),
         [0x2002, high, low, ..] => Some(last_32(high, low)),
         _ => None,
     }
@@ -95,12 +97,15 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = embedded_v4(ip) {
         return is_internal_v4(v4);
     }
-    let [first, second, ..] = ip.segments();
+    let [first, second, third, fourth, ..] = ip.segments();
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local, deprecated (RFC 3879)
+        || [first, second, third, fourth] == [0x100, 0, 0, 0] // discard-only, RFC 6666
+        || (first == 0x2001 && second == 0xdb8) // documentation, RFC 3849
         || (first == 0x64 && second == 0xff9b) // NAT64 for local use, RFC 8215
         || ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS IPv6 metadata
 }
@@ -143,6 +148,11 @@ mod tests {
             "64:ff9b:1::1",
             "2002:7f00:1::",
             "2002:a00:1::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "fec0::1",
+            "100::1",
+            "2001:db8::1",
         ] {
             assert!(internal(address), "{address}");
         }

@@ -85,7 +85,6 @@ pub fn serve(asset: Asset, query: Option<&str>) -> Response {
             ("content-type".into(), content_type.into()),
             ("cache-control".into(), cache.into()),
             ("content-security-policy".into(), POLICY.into()),
-            ("x-content-type-options".into(), "nosniff".into()),
             ("referrer-policy".into(), "no-referrer".into()),
         ],
         body.into_bytes(),

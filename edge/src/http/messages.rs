@@ -165,14 +165,11 @@ fn event_fields(request: &Request) -> Result<Event, Problem> {
     if data.is_none() {
         body.error("data", "is required");
     }
-    if id
-        .as_deref()
-        .is_some_and(|id| !hooksign::is_valid_message_id(id))
-    {
+    if id.as_deref().is_some_and(|id| !is_readable_message_id(id)) {
         body.error(
             "id",
             &format!(
-                "must be 1 to {} printable ASCII characters without `.` or spaces",
+                "must be 1 to {} printable ASCII characters without `.`, spaces, `/`, `?`, `#` or `%`",
                 hooksign::MAX_ID_LEN
             ),
         );
@@ -190,4 +187,10 @@ fn event_fields(request: &Request) -> Result<Event, Problem> {
         data,
         id,
     })
+}
+
+/// A message id Standard Webhooks allows that is also one path segment as
+/// it is, so that `GET /messages/{id}` reads it back.
+fn is_readable_message_id(id: &str) -> bool {
+    hooksign::is_valid_message_id(id) && !id.contains(['/', '?', '#', '%'])
 }

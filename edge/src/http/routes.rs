@@ -128,11 +128,23 @@ fn route<'p>(path: &'p str, method: &str) -> Result<(Operation, &'p str), Proble
 /// Serves one request. Checks run in the order of docs/API.md: route,
 /// credentials, body size, JSON, fields, then the endpoint.
 pub async fn handle(platform: &impl Platform, request: &Request) -> Response {
-    match respond(platform, request).await {
+    let mut response = match respond(platform, request).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
+    };
+    // No answer is ever sniffed into another type (a problem as HTML).
+    if !response
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(NOSNIFF.0))
+    {
+        response.headers.push((NOSNIFF.0.into(), NOSNIFF.1.into()));
     }
+    response
 }
+
+/// The header every answer carries.
+pub const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 
 async fn respond(platform: &impl Platform, request: &Request) -> Result<Response, Problem> {
     let (operation, parameter) = route(&request.path, &request.method)?;
