@@ -1150,6 +1150,81 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 }
 
+/// Bytes one more event of an organisation that accepted `before`
+/// events today writes to its log.
+fn next_log_write(before: usize) -> usize {
+    let fake = Fake::new();
+    fake.create();
+    for n in 0..before {
+        fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": format!("evt_{n:04}") })),
+        );
+    }
+    let stored = fake.entries.borrow().clone();
+    fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt_next" })),
+    );
+    fake.entries
+        .borrow()
+        .iter()
+        .filter(|(key, value)| key.starts_with("log/") && stored.get(*key) != Some(*value))
+        .map(|(_, value)| value.len())
+        .sum()
+}
+
+#[test]
+fn an_event_writes_as_much_to_a_busy_days_log_as_to_a_quiet_ones() {
+    assert_eq!(next_log_write(1), next_log_write(300));
+}
+
+#[test]
+fn the_log_of_before_is_listed_after_keyed_entries_and_its_cursors_still_work() {
+    let fake = Fake::new();
+    fake.create();
+    for id in ["evt_new_1", "evt_new_2"] {
+        fake.call(
+            "POST",
+            "/events",
+            Some(json!({ "type": "t", "data": {}, "id": id })),
+        );
+    }
+    // A repost of an accepted id takes a number it never writes: skipped.
+    fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt_new_1" })),
+    );
+    let day = fake.now_ms.get().div_euclid(86_400_000);
+    let now = fake.now_ms.get() / 1000;
+    let old: Vec<Value> = (0..3)
+        .map(|n| json!({ "id": format!("evt_old_{n}"), "type": "t", "createdAt": now - 10 }))
+        .collect();
+    fake.entries
+        .borrow_mut()
+        .insert(format!("log/acme/{day}"), serde_json::to_vec(&old).unwrap());
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, first) = fake.call("GET", "/messages?limit=3", None);
+    assert_eq!(ids(&first), ["evt_new_2", "evt_new_1", "evt_old_2"]);
+    let cursor = first["nextCursor"].as_str().unwrap().to_string();
+    let (_, second) = fake.call("GET", &format!("/messages?limit=3&cursor={cursor}"), None);
+    assert_eq!(ids(&second), ["evt_old_1", "evt_old_0"]);
+    assert_eq!(second["nextCursor"], Value::Null);
+    // A cursor handed out before (`DAY.INDEX + 1` into the list) goes on.
+    let (_, resumed) = fake.call("GET", &format!("/messages?cursor={day}.1"), None);
+    assert_eq!(ids(&resumed), ["evt_old_0"]);
+}
+
 #[test]
 fn the_message_log_pages_newest_first_and_filters_by_type() {
     let fake = Fake::new();

@@ -7,15 +7,19 @@
 //! on an absent key, which makes the caller's `id` an idempotency key; it
 //! is marked `accepted` last, once every delivery, queue entry and log
 //! entry is written, so a repost of a half-written message completes it.
-//! `log/{org}/{day}` lists the day's messages in the order accepted (id,
-//! type, time); `retention/{day}` lists the organisations that logged
+//! The day's log holds the messages in the order accepted (id, type,
+//! time), one key each (`log/{org}/{day}/{n}`, `n` counted atomically in
+//! `log/{org}/{day}/count` and kept in the message, so that a repost
+//! writes the same entry), so an accept writes a few bytes however long the
+//! day; days logged before keep their list (`log/{org}/{day}`), read
+//! after the keyed entries. `retention/{day}` lists the organisations that logged
 //! messages that day and `retention/days` those days, so an expired day is
 //! pruned through its organisations' logs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus, FirstAttempts};
+use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus, FirstAttempts, Lease};
 use crate::domain::endpoint::{self, EndpointRecord};
 use crate::domain::queue;
 use crate::foundation::encoding::{new_uuid, rfc3339};
@@ -47,6 +51,16 @@ pub struct MessageRecord {
     pub accepted: bool,
     /// The request that claimed the id (to know its own write again).
     pub claim: String,
+    /// Its entry in the day's log; absent for messages logged in a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_slot: Option<LogSlot>,
+}
+
+/// A message's entry in an organisation's log: its day and number.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSlot {
+    pub day: i64,
+    pub n: i64,
 }
 
 impl MessageRecord {
@@ -117,16 +131,15 @@ pub fn accept(
     }: Event,
     first: &FirstAttempts,
 ) -> Result<Accepted, Problem> {
-    let mut subscribers = Vec::new();
-    for candidate in endpoint::may_want(platform, org, &event_type)? {
-        // Deleted since the index was read: skipped.
-        if let Some(record) = endpoint::find(platform, org, &candidate)?
-            && record.subscribed(&event_type)
-        {
-            subscribers.push(record);
-        }
-    }
+    let subscribers = subscribers(platform, org, &event_type)?;
     let endpoints = subscribers.iter().map(|record| record.id.clone()).collect();
+    // Taken before the claim, so the claim stores it; a repost of an
+    // accepted id leaves its number unused, which listing skips.
+    let day = now.div_euclid(DAY_SECONDS);
+    let log_slot = LogSlot {
+        day,
+        n: platform.increment(&keys::message_log_count(org, day), 1)?,
+    };
     let fresh = MessageRecord {
         id: id.clone(),
         org: org.clone(),
@@ -137,6 +150,7 @@ pub fn accept(
         endpoints,
         accepted: false,
         claim: new_uuid()?,
+        log_slot: Some(log_slot),
     };
     let message = match claim(platform, &fresh)? {
         None => fresh,
@@ -147,17 +161,65 @@ pub fn accept(
             ));
         }
         Some(found) if found.accepted => return Ok(Accepted::Before(found)),
-        // Half-written by an earlier request: complete it.
-        Some(found) => found,
+        // Half-written by an earlier request: complete it (in this
+        // request's slot if it was claimed before messages had one).
+        Some(found) => MessageRecord {
+            log_slot: found.log_slot.or(Some(log_slot)),
+            ..found
+        },
     };
     let (deliveries, pending) = write_deliveries(platform, &message, &subscribers, first)?;
     log(platform, &message)?;
     let whole = mark_accepted(platform, &message)?;
-    // The first attempts need the message (whole now) and the endpoints
-    // this request read: they are handed on, not read again.
-    let mut known = Vec::with_capacity(1 + subscribers.len());
-    if let Some(whole) = &whole {
-        known.push(store::known(keys::message(org, &id), whole)?);
+    let known = handed_on(
+        &message,
+        whole.as_ref(),
+        &subscribers,
+        &deliveries,
+        &first.lease,
+    )?;
+    let follow_up = FollowUp {
+        deliveries: pending,
+        known,
+    };
+    Ok(Accepted::Written(message, deliveries, follow_up))
+}
+
+/// The organisation's endpoints subscribed to the type, as stored now.
+fn subscribers(
+    platform: &impl Platform,
+    org: &OrgId,
+    event_type: &str,
+) -> Result<Vec<EndpointRecord>, Problem> {
+    let mut subscribers = Vec::new();
+    for candidate in endpoint::may_want(platform, org, event_type)? {
+        // Deleted since the index was read: skipped.
+        if let Some(record) = endpoint::find(platform, org, &candidate)?
+            && record.subscribed(event_type)
+        {
+            subscribers.push(record);
+        }
+    }
+    Ok(subscribers)
+}
+
+/// What the first attempts need that this request holds, handed on so
+/// they do not read it again: the message (whole now), the endpoints it
+/// read, and the deliveries it leased as it created them (not those an
+/// earlier request created and may be sending).
+fn handed_on(
+    message: &MessageRecord,
+    whole: Option<&MessageRecord>,
+    subscribers: &[EndpointRecord],
+    deliveries: &Deliveries,
+    lease: &Lease,
+) -> Result<Vec<(String, Vec<u8>)>, Problem> {
+    let mut known = Vec::with_capacity(1 + subscribers.len() + deliveries.len());
+    if let Some(whole) = whole {
+        known.push(store::known(
+            keys::message(&message.org, &message.id),
+            whole,
+        )?);
     }
     for record in subscribers
         .iter()
@@ -165,21 +227,15 @@ pub fn accept(
     {
         known.push(store::known(keys::endpoint(&record.id), record)?);
     }
-    // The deliveries this request leased as it created them (not those an
-    // earlier request created and may be sending).
-    for (endpoint, record) in &deliveries {
-        if record.lease.as_ref() == Some(&first.lease) {
+    for (endpoint, record) in deliveries {
+        if record.lease.as_ref() == Some(lease) {
             known.push(store::known(
                 keys::delivery(&message.delivery(endpoint)),
                 record,
             )?);
         }
     }
-    let follow_up = FollowUp {
-        deliveries: pending,
-        known,
-    };
-    Ok(Accepted::Written(message, deliveries, follow_up))
+    Ok(known)
 }
 
 /// Marks the message whole, last of its writes; returns it as stored.
@@ -260,22 +316,22 @@ fn write_deliveries(
 
 /// Lists the message in its day's log and for pruning.
 fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem> {
-    let day = message.created_at_s.div_euclid(DAY_SECONDS);
+    let slot = message.log_slot.unwrap_or(LogSlot {
+        day: message.created_at_s.div_euclid(DAY_SECONDS),
+        n: 0,
+    });
     let entry = Logged {
         id: message.id.clone(),
         event_type: message.event_type.clone(),
         created_at_s: message.created_at_s,
     };
-    // Each list is written before the one that points at it.
-    update_or_default(
+    // Its own key: written as it is, the same bytes by any repost.
+    store::set_json(
         platform,
-        &keys::message_log(&message.org, day),
-        |entries: &mut Vec<Logged>| {
-            if !entries.contains(&entry) {
-                entries.push(entry.clone());
-            }
-        },
+        &keys::message_log_entry(&message.org, slot.day, slot.n),
+        &entry,
     )?;
+    let day = slot.day;
     // The day's organisations, not its messages: the list changes with an
     // organisation's first message of the day only, and grows with no
     // organisation's traffic.
@@ -298,9 +354,55 @@ fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem>
     })
 }
 
-/// The organisation's log of one day, in the order accepted.
-pub fn logged(platform: &impl Platform, org: &OrgId, day: i64) -> Result<Vec<Logged>, Problem> {
-    Ok(get_json(platform, &keys::message_log(org, day))?.unwrap_or_default())
+/// Where a day's log entries are numbered for cursors: those with a key of
+/// their own from here up (`KEYED + n`), the list of before by index
+/// from 0, as cursors into it always were.
+const KEYED: u64 = 1 << 32;
+
+/// Visits the organisation's log of one day, newest first, from below
+/// `below` (a position `visit` was given; `None`: from the newest), until
+/// `visit` says stop. A number taken but never written (a repost of an
+/// accepted id, a request that failed) is skipped.
+pub fn visit_log(
+    platform: &impl Platform,
+    org: &OrgId,
+    day: i64,
+    below: Option<u64>,
+    mut visit: impl FnMut(u64, Logged) -> bool,
+) -> Result<(), Problem> {
+    let below = below.unwrap_or(u64::MAX);
+    if below > KEYED {
+        let count = store::read_counter(platform, &keys::message_log_count(org, day))?;
+        let top = u64::try_from(count).unwrap_or(0).min(below - KEYED - 1);
+        for n in (1..=top).rev() {
+            let key = keys::message_log_entry(org, day, n as i64);
+            if let Some(entry) = get_json::<Logged>(platform, &key)?
+                && !visit(KEYED + n, entry)
+            {
+                return Ok(());
+            }
+        }
+    }
+    let listed: Vec<Logged> = get_json(platform, &keys::message_log(org, day))?.unwrap_or_default();
+    let end = listed
+        .len()
+        .min(usize::try_from(below.min(KEYED)).unwrap_or(usize::MAX));
+    for (position, entry) in listed.into_iter().take(end).enumerate().rev() {
+        if !visit(position as u64, entry) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Removes the organisation's log of one day, both kinds.
+fn remove_log(platform: &impl Platform, org: &OrgId, day: i64) -> Result<(), Problem> {
+    let count = store::read_counter(platform, &keys::message_log_count(org, day))?;
+    for n in 1..=count {
+        store::remove(platform, &keys::message_log_entry(org, day, n))?;
+    }
+    store::remove(platform, &keys::message_log_count(org, day))?;
+    store::remove(platform, &keys::message_log(org, day))
 }
 
 /// Adds an endpoint to the message's (a resend to an endpoint it was not
@@ -359,12 +461,22 @@ pub fn prune_expired_day(
     for entry in retained {
         match entry {
             Retained::Org { org } => {
-                for logged in logged(platform, &org, day)? {
-                    prune_message(platform, &keys::message(&org, &logged.id), day)?;
+                let mut messages = Vec::new();
+                visit_log(platform, &org, day, None, |_, logged| {
+                    messages.push(logged.id);
+                    true
+                })?;
+                for id in messages {
+                    prune_message(platform, &keys::message(&org, &id))?;
                 }
-                store::remove(platform, &keys::message_log(&org, day))?;
+                remove_log(platform, &org, day)?;
             }
-            Retained::Message(key) => prune_message(platform, &key, day)?,
+            Retained::Message(key) => {
+                if let Some(message) = get_json::<MessageRecord>(platform, &key)? {
+                    remove_log(platform, &message.org, day)?;
+                }
+                prune_message(platform, &key)?;
+            }
         }
     }
     store::remove(platform, &keys::retention(day))?;
@@ -373,14 +485,12 @@ pub fn prune_expired_day(
     })
 }
 
-/// Removes a message of an expired day, its deliveries and its
-/// organisation's log of that day.
-fn prune_message(platform: &impl Platform, key: &str, day: i64) -> Result<(), Problem> {
+/// Removes a message of an expired day and its deliveries.
+fn prune_message(platform: &impl Platform, key: &str) -> Result<(), Problem> {
     if let Some(message) = get_json::<MessageRecord>(platform, key)? {
         for endpoint in &message.endpoints {
             delivery::remove(platform, &message.delivery(endpoint))?;
         }
-        store::remove(platform, &keys::message_log(&message.org, day))?;
     }
     store::remove(platform, key)
 }

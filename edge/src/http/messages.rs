@@ -64,6 +64,9 @@ fn view_of(message: &MessageRecord, deliveries: &[(EndpointId, DeliveryRecord)])
     })
 }
 
+/// How many log entries one page looks at, at most.
+const MAX_SCANNED: usize = 1_000;
+
 /// `GET /messages`: newest first, a day of the log at a time.
 pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let query = Query::parse(request);
@@ -76,7 +79,7 @@ pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response
         None => (today, None),
         Some(cursor) => {
             let parsed = cursor.split_once('.').and_then(|(day, position)| {
-                Some((day.parse::<i64>().ok()?, position.parse::<usize>().ok()?))
+                Some((day.parse::<i64>().ok()?, position.parse::<u64>().ok()?))
             });
             let (day, position) = parsed
                 .filter(|(day, _)| (oldest..=today).contains(day))
@@ -86,24 +89,25 @@ pub fn list<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response
     };
     let mut data = Vec::new();
     let mut next_cursor = None;
-    'days: while day >= oldest {
-        let entries = message::logged(api.platform, api.org, day)?;
-        let end = below.unwrap_or(entries.len()).min(entries.len());
-        for position in (0..end).rev() {
-            let entry = &entries[position];
-            if wanted_type.is_some_and(|wanted| wanted != entry.event_type) {
-                continue;
-            }
-            if data.len() == limit {
+    let mut scanned = 0;
+    while day >= oldest && next_cursor.is_none() {
+        message::visit_log(api.platform, api.org, day, below, |position, entry| {
+            // A page ends when full, or once it has looked at enough
+            // entries for a type that is rare: the cursor goes on.
+            if data.len() == limit || scanned == MAX_SCANNED {
                 next_cursor = Some(format!("{day}.{}", position + 1));
-                break 'days;
+                return false;
             }
-            data.push(json!({
-                "id": entry.id,
-                "type": entry.event_type,
-                "createdAt": rfc3339(entry.created_at_s),
-            }));
-        }
+            scanned += 1;
+            if wanted_type.is_none_or(|wanted| wanted == entry.event_type) {
+                data.push(json!({
+                    "id": entry.id,
+                    "type": entry.event_type,
+                    "createdAt": rfc3339(entry.created_at_s),
+                }));
+            }
+            true
+        })?;
         day -= 1;
         below = None;
     }

@@ -11,7 +11,7 @@
 //! | `org/{org}/endpoints` | the organisation's endpoints, newest first, with the event types each may want | [`crate::domain::endpoint`] |
 //! | `attempt/{endpoint}/{n % 200}` | attempt `n`, and `n` with it: a ring of the newest 200 | [`crate::domain::attempt`] |
 //! | `message/{org}/{message}` | the message, its envelope and the endpoints it goes to | [`crate::domain::message`] |
-//! | `log/{org}/{day}` | the day's messages in the order accepted | [`crate::domain::message`] |
+//! | `log/{org}/{day}/{n}`, `log/{org}/{day}/count` | the day's messages in the order accepted, one key each, and their count; `log/{org}/{day}`, the list of before | [`crate::domain::message`] |
 //! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
 //! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
 //! | `due/{second}/{org}`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
@@ -81,8 +81,20 @@ pub fn message(org: &OrgId, message: &MessageId) -> String {
     )
 }
 
+/// The day's log as one list, as it was written before each entry had a
+/// key of its own (still read and pruned).
 pub fn message_log(org: &OrgId, day: i64) -> String {
     format!("log/{}/{day}", segment(org.as_str()))
+}
+
+/// The count of the day's log entries: each accept takes the next number.
+pub fn message_log_count(org: &OrgId, day: i64) -> String {
+    format!("log/{}/{day}/count", segment(org.as_str()))
+}
+
+/// Entry `n` of the day's log.
+pub fn message_log_entry(org: &OrgId, day: i64, n: i64) -> String {
+    format!("log/{}/{day}/{n}", segment(org.as_str()))
 }
 
 pub const RETENTION_DAYS: &str = "retention/days";
