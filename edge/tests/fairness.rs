@@ -118,9 +118,12 @@ fn a_retry_in_the_shared_queue_of_before_is_sent_and_its_lists_dropped() {
     let mut seconds = Vec::new();
     for (key, value) in &due {
         entries.remove(key);
-        let mut parts = key.split('/').skip(1);
-        let second = parts.next().and_then(|second| second.parse::<i64>().ok());
-        if let (Some(second), Some(_org)) = (second, parts.next()) {
+        // `due/{second}/{org}/{n}`: one shared list of the second.
+        let parts: Vec<&str> = key.split('/').collect();
+        if let [_, second, _org, n] = parts[..]
+            && n.parse::<i64>().is_ok()
+        {
+            let second: i64 = second.parse().unwrap();
             seconds.push(second);
             entries.insert(format!("queue/{second}"), value.clone());
         }
@@ -150,4 +153,28 @@ fn a_retry_in_the_shared_queue_of_before_is_sent_and_its_lists_dropped() {
         .collect();
     assert_eq!(left, ["queue/seconds"]);
     assert_eq!(entries["queue/seconds"], b"[]");
+}
+
+/// Bytes one more event writes to the queue after `before` events of its
+/// organisation in the same second.
+fn next_queue_write(before: usize) -> usize {
+    let platform = platform();
+    create(&platform, QUIET_KEY, 0);
+    for n in 0..before {
+        event(&platform, QUIET_KEY, &format!("busy_{n:03}"));
+    }
+    let stored: BTreeMap<String, Vec<u8>> = platform.entries.borrow().clone();
+    event(&platform, QUIET_KEY, "next_one");
+    platform
+        .entries
+        .borrow()
+        .iter()
+        .filter(|(key, value)| key.starts_with("due/") && stored.get(*key) != Some(*value))
+        .map(|(_, value)| value.len())
+        .sum()
+}
+
+#[test]
+fn an_event_writes_as_much_to_a_busy_seconds_queue_as_to_a_quiet_ones() {
+    assert_eq!(next_queue_write(1), next_queue_write(200));
 }

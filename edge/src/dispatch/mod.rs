@@ -119,31 +119,33 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     let mut chosen = 0;
     'seconds: for due in queue::due_seconds(platform, now)? {
         for place in queue::places(platform, due, now)? {
-            let listed = queue::listed(platform, &place)?;
-            if listed.is_empty() {
+            let entries = queue::entries(platform, &place)?;
+            if entries.is_empty() {
                 queue::forget(platform, &place, now)?;
             }
-            let mut settled = Vec::new();
-            for delivery in listed {
-                if chosen == MAX_PER_PASS {
-                    break;
-                }
-                match delivery::due(platform, &delivery, place.second, now_ms)? {
-                    Due::Settled => settled.push(delivery),
-                    Due::Busy => report.busy += 1,
-                    Due::Now => {
-                        chosen += 1;
-                        by_endpoint
-                            .entry(delivery.endpoint.clone())
-                            .or_default()
-                            .push(delivery);
+            for entry in entries {
+                let mut settled = Vec::new();
+                for delivery in &entry.deliveries {
+                    if chosen == MAX_PER_PASS {
+                        break;
+                    }
+                    match delivery::due(platform, delivery, place.second, now_ms)? {
+                        Due::Settled => settled.push(delivery.clone()),
+                        Due::Busy => report.busy += 1,
+                        Due::Now => {
+                            chosen += 1;
+                            by_endpoint
+                                .entry(delivery.endpoint.clone())
+                                .or_default()
+                                .push(delivery.clone());
+                        }
                     }
                 }
-            }
-            // One write per list for every entry that is done with it.
-            queue::unlist(platform, &place, &settled)?;
-            if chosen == MAX_PER_PASS {
-                break 'seconds;
+                // One write per entry for every delivery done with it.
+                queue::unlist(platform, &entry, &settled)?;
+                if chosen == MAX_PER_PASS {
+                    break 'seconds;
+                }
             }
         }
     }

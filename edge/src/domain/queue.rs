@@ -3,8 +3,10 @@
 //! only with the first entry of an organisation, a second or a minute, so
 //! no organisation's traffic grows what another's accepts rewrite:
 //!
-//! - `due/{second}/{org}`: the organisation's deliveries due in that Unix
-//!   second, in order;
+//! - `due/{second}/{org}/{n}`: deliveries of the organisation due in that
+//!   Unix second, one key per request that listed them (`n` counted
+//!   atomically in `due/{second}/{org}/count`), so a request writes a few
+//!   bytes however busy the second;
 //! - `due/{second}`: the organisations with entries in that second;
 //! - `due/minute/{minute}`: the seconds of that minute with entries (60 at
 //!   most);
@@ -33,7 +35,7 @@ use crate::store::{self, get_json, keys, update_json, update_or_default};
 const SETTLED_SECONDS: i64 = 120;
 
 /// Lists deliveries, in order, as due at `at_ms`: for each organisation,
-/// one write of its list for all of them.
+/// one entry for all of them.
 pub fn enqueue_all(
     platform: &impl Platform,
     deliveries: &[DeliveryRef],
@@ -43,17 +45,13 @@ pub fn enqueue_all(
     let orgs: BTreeSet<&OrgId> = deliveries.iter().map(|delivery| &delivery.org).collect();
     for org in orgs {
         index(platform, org, second)?;
-        update_or_default(
-            platform,
-            &keys::due(second, org),
-            |listed: &mut Vec<DeliveryRef>| {
-                for delivery in deliveries.iter().filter(|delivery| delivery.org == *org) {
-                    if !listed.contains(delivery) {
-                        listed.push(delivery.clone());
-                    }
-                }
-            },
-        )?;
+        let listed: Vec<&DeliveryRef> = deliveries
+            .iter()
+            .filter(|delivery| delivery.org == *org)
+            .collect();
+        // A key of its own: written as it is, no other request writes it.
+        let n = platform.increment(&keys::due_count(second, org), 1)?;
+        store::set_json(platform, &keys::due_entry(second, org, n), &listed)?;
     }
     Ok(())
 }
@@ -109,13 +107,12 @@ enum Owner {
     Shared,
 }
 
-impl Place {
-    fn key(&self) -> String {
-        match &self.owner {
-            Owner::Org(org) => keys::due(self.second, org),
-            Owner::Shared => keys::queue(self.second),
-        }
-    }
+/// Deliveries listed together under one key of a place.
+pub struct Entry {
+    key: String,
+    /// A key of its own (not the shared list of before).
+    keyed: bool,
+    pub deliveries: Vec<DeliveryRef>,
 }
 
 /// A second up to now that may have entries.
@@ -180,33 +177,72 @@ pub fn places(platform: &impl Platform, due: DueSecond, now: i64) -> Result<Vec<
         .collect())
 }
 
-/// The deliveries listed in a place.
-pub fn listed(platform: &impl Platform, place: &Place) -> Result<Vec<DeliveryRef>, Problem> {
-    Ok(get_json(platform, &place.key())?.unwrap_or_default())
+/// The entries of a place, in the order listed; a number counted but not
+/// (yet) written is skipped.
+pub fn entries(platform: &impl Platform, place: &Place) -> Result<Vec<Entry>, Problem> {
+    let org = match &place.owner {
+        Owner::Org(org) => org,
+        Owner::Shared => {
+            let key = keys::queue(place.second);
+            let listed: Option<Vec<DeliveryRef>> = get_json(platform, &key)?;
+            return Ok(listed
+                .into_iter()
+                .filter(|deliveries| !deliveries.is_empty())
+                .map(|deliveries| Entry {
+                    key: key.clone(),
+                    keyed: false,
+                    deliveries,
+                })
+                .collect());
+        }
+    };
+    let count = store::read_counter(platform, &keys::due_count(place.second, org))?;
+    let mut entries = Vec::new();
+    for n in 1..=count {
+        let key = keys::due_entry(place.second, org, n);
+        if let Some(deliveries) = get_json(platform, &key)? {
+            entries.push(Entry {
+                key,
+                keyed: true,
+                deliveries,
+            });
+        }
+    }
+    Ok(entries)
 }
 
-/// Removes deliveries from a place, in one write.
+/// Removes deliveries from an entry, in one write (the entry goes once
+/// nothing is left in it). Passes that race write what each leaves; a
+/// delivery one of them put back is found done and removed by the next.
 pub fn unlist(
     platform: &impl Platform,
-    place: &Place,
+    entry: &Entry,
     done: &[DeliveryRef],
 ) -> Result<(), Problem> {
     if done.is_empty() {
         return Ok(());
     }
-    update_json(
-        platform,
-        &place.key(),
-        |listed: Option<Vec<DeliveryRef>>| {
-            Ok(match listed {
-                Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
-                    listed.retain(|entry| !done.contains(entry));
-                    (Some(listed), ())
-                }
-                _ => (None, ()),
-            })
-        },
-    )
+    if entry.keyed {
+        let left: Vec<&DeliveryRef> = entry
+            .deliveries
+            .iter()
+            .filter(|delivery| !done.contains(delivery))
+            .collect();
+        return if left.is_empty() {
+            store::remove(platform, &entry.key)
+        } else {
+            store::set_json(platform, &entry.key, &left)
+        };
+    }
+    update_json(platform, &entry.key, |listed: Option<Vec<DeliveryRef>>| {
+        Ok(match listed {
+            Some(mut listed) if listed.iter().any(|entry| done.contains(entry)) => {
+                listed.retain(|entry| !done.contains(entry));
+                (Some(listed), ())
+            }
+            _ => (None, ()),
+        })
+    })
 }
 
 /// Drops a place found empty, and its entry in the index above it, once
@@ -215,9 +251,9 @@ pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<(), P
     if place.second >= now - SETTLED_SECONDS {
         return Ok(());
     }
-    store::remove(platform, &place.key())?;
     match &place.owner {
         Owner::Org(org) => {
+            store::remove(platform, &keys::due_count(place.second, org))?;
             let left = remove_entry(platform, &keys::due_orgs(place.second), org)?;
             if left == 0 {
                 forget_second(platform, place.second)?;
@@ -225,6 +261,7 @@ pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<(), P
             Ok(())
         }
         Owner::Shared => {
+            store::remove(platform, &keys::queue(place.second))?;
             remove_entry(platform, keys::QUEUE_SECONDS, &place.second)?;
             Ok(())
         }

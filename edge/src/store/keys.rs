@@ -14,7 +14,7 @@
 //! | `log/{org}/{day}/{n}`, `log/{org}/{day}/count` | the day's messages in the order accepted, one key each, and their count; `log/{org}/{day}`, the list of before | [`crate::domain::message`] |
 //! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
 //! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
-//! | `due/{second}/{org}`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
+//! | `due/{second}/{org}/{n}`, `due/{second}/{org}/count`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second, one key per request that listed them, and their count; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
 //! | `queue/{second}`, `queue/seconds` | the shared lists of before, drained | [`crate::domain::queue`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
@@ -129,8 +129,15 @@ pub fn due_orgs(second: i64) -> String {
     format!("due/{second}")
 }
 
-pub fn due(second: i64, org: &OrgId) -> String {
-    format!("due/{second}/{}", segment(org.as_str()))
+/// How many entries the organisation's queue of the second has had.
+pub fn due_count(second: i64, org: &OrgId) -> String {
+    format!("due/{second}/{}/count", segment(org.as_str()))
+}
+
+/// Entry `n` of the organisation's queue of the second: the deliveries one
+/// request listed.
+pub fn due_entry(second: i64, org: &OrgId, n: i64) -> String {
+    format!("due/{second}/{}/{n}", segment(org.as_str()))
 }
 
 pub fn held(endpoint: &EndpointId) -> String {
