@@ -92,6 +92,17 @@ impl FakePlatform {
             .insert(name.into(), value.into());
     }
 
+    /// The bytes of the values under `prefix` written or changed since the
+    /// store held `before`.
+    pub fn bytes_changed_since(&self, before: &BTreeMap<String, Vec<u8>>, prefix: &str) -> usize {
+        self.entries
+            .borrow()
+            .iter()
+            .filter(|(key, value)| key.starts_with(prefix) && before.get(*key) != Some(*value))
+            .map(|(_, value)| value.len())
+            .sum()
+    }
+
     /// Answers every later send with this status.
     pub fn answer_with(&self, status: u16) {
         *self.responder.borrow_mut() = Box::new(move |_, _| Ok(answer(status)));

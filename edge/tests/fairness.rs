@@ -78,13 +78,7 @@ fn quiet_event_cost(floods: usize) -> (usize, usize) {
         .filter_map(|key| before.get(key))
         .map(Vec::len)
         .sum();
-    let written: usize = platform
-        .entries
-        .borrow()
-        .iter()
-        .filter(|(key, value)| before.get(*key) != Some(*value))
-        .map(|(_, value)| value.len())
-        .sum();
+    let written = platform.bytes_changed_since(&before, "");
     (read, written)
 }
 
@@ -165,13 +159,7 @@ fn next_queue_write(before: usize) -> usize {
     }
     let stored: BTreeMap<String, Vec<u8>> = platform.entries.borrow().clone();
     event(&platform, QUIET_KEY, "next_one");
-    platform
-        .entries
-        .borrow()
-        .iter()
-        .filter(|(key, value)| key.starts_with("due/") && stored.get(*key) != Some(*value))
-        .map(|(_, value)| value.len())
-        .sum()
+    platform.bytes_changed_since(&stored, "due/")
 }
 
 #[test]

@@ -1150,6 +1150,16 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 }
 
+/// The ids of a page of `GET /messages`, in order.
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Bytes one more event of an organisation that accepted `before`
 /// events today writes to its log.
 fn next_log_write(before: usize) -> usize {
@@ -1168,12 +1178,7 @@ fn next_log_write(before: usize) -> usize {
         "/events",
         Some(json!({ "type": "t", "data": {}, "id": "evt_next" })),
     );
-    fake.entries
-        .borrow()
-        .iter()
-        .filter(|(key, value)| key.starts_with("log/") && stored.get(*key) != Some(*value))
-        .map(|(_, value)| value.len())
-        .sum()
+    fake.bytes_changed_since(&stored, "log/")
 }
 
 #[test]
@@ -1206,14 +1211,6 @@ fn the_log_of_before_is_listed_after_keyed_entries_and_its_cursors_still_work() 
     fake.entries
         .borrow_mut()
         .insert(format!("log/acme/{day}"), serde_json::to_vec(&old).unwrap());
-    let ids = |page: &Value| -> Vec<String> {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| entry["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (_, first) = fake.call("GET", "/messages?limit=3", None);
     assert_eq!(ids(&first), ["evt_new_2", "evt_new_1", "evt_old_2"]);
     let cursor = first["nextCursor"].as_str().unwrap().to_string();
@@ -1238,14 +1235,6 @@ fn the_message_log_pages_newest_first_and_filters_by_type() {
         assert_eq!(status, 202);
         fake.advance_seconds(40_000);
     }
-    let ids = |answer: &Value| -> Vec<String> {
-        answer["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|message| message["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (_, page) = fake.call("GET", "/messages?limit=2", None);
     assert_eq!(ids(&page), ["evt_4", "evt_3"]);
     let cursor = page["nextCursor"].as_str().unwrap().to_string();
