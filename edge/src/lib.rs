@@ -38,7 +38,7 @@
 //! | attempts, the ring of the newest | [`domain::attempt`] |
 //! | messages, the envelope, the log, retention | [`domain::message`] |
 //! | deliveries, their status, lease and held lists | [`domain::delivery`] |
-//! | the queue: deliveries by due second, one list per organisation | [`domain::queue`] |
+//! | the queue: deliveries by due second and organisation, one key per request that listed them | [`domain::queue`] |
 //! | API keys as records | [`domain::api_key`] |
 //! | the gateway's replay marks and counters | [`domain::inbound`] |
 //! | limits that hold across nodes | [`domain::limits`] |

@@ -1,7 +1,8 @@
 //! The queue: where a pending delivery waits to be found when it is due.
-//! Every list an accept writes belongs to its own organisation, or changes
-//! only with the first entry of an organisation, a second or a minute, so
-//! no organisation's traffic grows what another's accepts rewrite:
+//! An accept writes an entry of its own; the indexes above the entries
+//! change only with the first entry of an organisation, a second or a
+//! minute, so no traffic, another organisation's or its own, grows what an
+//! accept rewrites:
 //!
 //! - `due/{second}/{org}/{n}`: deliveries of the organisation due in that
 //!   Unix second, one key per request that listed them (`n` counted
