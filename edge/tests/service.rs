@@ -1355,6 +1355,33 @@ fn dispatch_needs_its_token() {
 }
 
 #[test]
+fn a_test_send_answers_with_the_receivers_headers_bounded() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    *fake.responder.borrow_mut() = Box::new(|_, _| {
+        Ok(hooksign_edge::OutboundResponse {
+            status: 200,
+            headers: (0..90)
+                .map(|n| (format!("x-big-{n:02}"), "v".repeat(4_000)))
+                .collect(),
+            body: b"ok".to_vec(),
+        })
+    });
+    let response = send(
+        &fake,
+        "POST",
+        &format!("/webhooks/{id}/test"),
+        bearer(KEY),
+        Vec::new(),
+    );
+    assert_eq!(response.status, 200);
+    assert!(response.body.len() < 9_000, "{} bytes", response.body.len());
+    let (_, answer) = status_and_json(&response);
+    let headers = answer["response"]["headers"].as_object().unwrap();
+    assert_eq!(headers.keys().collect::<Vec<_>>(), ["x-big-00"]);
+}
+
+#[test]
 fn every_answer_says_nosniff_and_a_long_path_is_not_echoed() {
     let fake = Fake::new();
     let long = format!("/{}", "a".repeat(60_000));

@@ -13,8 +13,25 @@ use crate::foundation::problem::{Code, Problem};
 use crate::ids::MessageId;
 use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure};
 
-/// How much of a receiver's body an attempt keeps.
+/// How much of a receiver's body an attempt keeps, and of its headers a
+/// test send answers with.
 pub const KEPT_RESPONSE_BYTES: usize = 4096;
+
+/// A receiver's headers as a test send answers with them: whole headers,
+/// in the order received, up to [`KEPT_RESPONSE_BYTES`] of names and
+/// values; the rest is left out (90 headers of 4 KB made a 361 KB answer).
+pub fn kept_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut room = KEPT_RESPONSE_BYTES;
+    headers
+        .into_iter()
+        .take_while(|(name, value)| {
+            let size = name.len() + value.len();
+            let fits = size <= room;
+            room = room.saturating_sub(size);
+            fits
+        })
+        .collect()
+}
 
 /// One message to one endpoint.
 pub struct Message<'a> {

@@ -5,7 +5,7 @@
 use hooksign::{Keyring, MAX_GRACE_SECONDS, MAX_PREVIOUS_SECRETS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
-use crate::dispatch::send::{Message, deliver};
+use crate::dispatch::send::{Message, deliver, kept_headers};
 use crate::domain::attempt;
 use crate::domain::delivery;
 use crate::domain::endpoint::{self, EndpointRecord, SignatureKind};
@@ -270,8 +270,7 @@ pub async fn test<P: Platform>(
     }
     let (attempt, response) = (delivered.attempt, delivered.response);
     let response = response.map(|response| {
-        let headers: Map<String, Value> = response
-            .headers
+        let headers: Map<String, Value> = kept_headers(response.headers)
             .into_iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), Value::String(value)))
             .collect();
