@@ -77,10 +77,10 @@ pub mod testing;
 pub use dispatch::{PassReport, dispatch, follow_up};
 pub use foundation::config::{
     Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
-    MIN_DISPATCH_TOKEN_LEN,
 };
 pub use foundation::credentials::{
-    API_KEY_PREFIX, api_key_entry, is_valid_organisation, new_api_key,
+    API_KEY_PREFIX, DispatchToken, MIN_DISPATCH_TOKEN_LEN, api_key_entry, is_valid_organisation,
+    new_api_key,
 };
 pub use foundation::problem::{Code, PROBLEM_TYPE_BASE, Problem};
 pub use foundation::seal::new_sealing_key;

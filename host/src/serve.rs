@@ -132,7 +132,7 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
     }
     // The dispatcher's own credential when none is configured.
     let dispatch_token = match variables.get("dispatch_token") {
-        Some(token) if token.trim().len() < hooksign_edge::MIN_DISPATCH_TOKEN_LEN => {
+        Some(token) if !hooksign_edge::DispatchToken::long_enough(token) => {
             return Err(format!(
                 "the dispatch_token variable must be at least {} characters",
                 hooksign_edge::MIN_DISPATCH_TOKEN_LEN

@@ -20,18 +20,22 @@ pub struct Knowing<'a, P> {
 }
 
 impl<P: Platform> Knowing<'_, P> {
+    /// The value the request holds at `key`, if it holds one.
+    fn known(&self, key: &str) -> Option<&[u8]> {
+        self.follow_up
+            .known
+            .iter()
+            .find(|(known, _)| known == key)
+            .map(|(_, value)| value.as_slice())
+    }
+
     /// A value the request holds, if it holds one; never read from the store.
     pub fn known_json<T: serde::de::DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<T>, Problem> {
-        self.follow_up
-            .known
-            .iter()
-            .find(|(known, _)| known == key)
-            .map(|(_, value)| {
-                serde_json::from_slice(value).map_err(|_| Problem::store_unavailable())
-            })
+        self.known(key)
+            .map(|value| serde_json::from_slice(value).map_err(|_| Problem::store_unavailable()))
             .transpose()
     }
 }
@@ -40,8 +44,8 @@ impl<P: Platform> Platform for Knowing<'_, P> {
     type Snapshot = P::Snapshot;
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.follow_up.known.iter().find(|(known, _)| known == key) {
-            Some((_, value)) => Ok(Some(value.clone())),
+        match self.known(key) {
+            Some(value) => Ok(Some(value.to_vec())),
             None => self.inner.get(key),
         }
     }

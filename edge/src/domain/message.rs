@@ -161,15 +161,13 @@ pub fn accept(
             ));
         }
         Some(found) if found.accepted => return Ok(Accepted::Before(found)),
-        // Half-written by an earlier request: complete it (in this
-        // request's slot if it was claimed before messages had one).
-        Some(found) => MessageRecord {
-            log_slot: found.log_slot.or(Some(log_slot)),
-            ..found
-        },
+        // Half-written by an earlier request: complete it.
+        Some(found) => found,
     };
     let (deliveries, pending) = write_deliveries(platform, &message, &subscribers, first)?;
-    log(platform, &message)?;
+    // In this request's slot if the message was claimed before messages
+    // had one.
+    log(platform, &message, message.log_slot.unwrap_or(log_slot))?;
     let whole = mark_accepted(platform, &message)?;
     let known = handed_on(
         &message,
@@ -314,12 +312,8 @@ fn write_deliveries(
     Ok((written, pending))
 }
 
-/// Lists the message in its day's log and for pruning.
-fn log(platform: &impl Platform, message: &MessageRecord) -> Result<(), Problem> {
-    let slot = message.log_slot.unwrap_or(LogSlot {
-        day: message.created_at_s.div_euclid(DAY_SECONDS),
-        n: 0,
-    });
+/// Lists the message in its day's log, in `slot`, and for pruning.
+fn log(platform: &impl Platform, message: &MessageRecord, slot: LogSlot) -> Result<(), Problem> {
     let entry = Logged {
         id: message.id.clone(),
         event_type: message.event_type.clone(),

@@ -38,9 +38,6 @@ pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 /// a burst of 600 to one endpoint would take ten minutes (BENCHMARKS.md).
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u64 = 0;
 
-/// The shortest `dispatch_token` taken: one that guessing cannot reach.
-pub const MIN_DISPATCH_TOKEN_LEN: usize = 32;
-
 /// `dispatch_concurrency` when unset: sends in flight per dispatch pass.
 pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 
@@ -199,7 +196,7 @@ impl Config {
         )?;
         let dispatch_token = match variable("dispatch_token") {
             Some(token) if token.trim().is_empty() => None,
-            Some(token) if token.trim().len() < MIN_DISPATCH_TOKEN_LEN => {
+            Some(token) if !DispatchToken::long_enough(&token) => {
                 return Err(invalid("dispatch_token", "at least 32 characters"));
             }
             token => token.map(|token| DispatchToken::new(&token)),

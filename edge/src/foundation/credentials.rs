@@ -59,7 +59,15 @@ impl ApiKeys {
 #[derive(Clone)]
 pub struct DispatchToken([u8; 32]);
 
+/// The shortest `dispatch_token` taken: one that guessing cannot reach.
+pub const MIN_DISPATCH_TOKEN_LEN: usize = 32;
+
 impl DispatchToken {
+    /// Whether a configured token is long enough to be taken.
+    pub fn long_enough(token: &str) -> bool {
+        token.trim().len() >= MIN_DISPATCH_TOKEN_LEN
+    }
+
     /// The token's hash.
     pub fn new(token: &str) -> DispatchToken {
         DispatchToken(sha256(token.trim()))
