@@ -36,6 +36,10 @@ pub enum Allocation {
 pub fn engine(interruptible: bool, allocation: Allocation) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(interruptible);
+    // Names compiled guest code for `perf` (/tmp/perf-PID.map).
+    if std::env::var_os("HOOKSIGN_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if allocation == Allocation::Pooled {
         let mut pool = PoolingAllocationConfig::default();
         // A component holds a few core instances, tables and memories.
