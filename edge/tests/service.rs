@@ -1894,6 +1894,134 @@ fn an_api_key_past_its_rate_is_429_with_retry_after_until_it_refills() {
     assert_eq!(get(KEY).status, 429);
 }
 
+/// Mints a key with `minter` and returns the key and its id.
+fn mint(fake: &Fake, minter: &str) -> (String, String) {
+    let body = json!({ "name": "minted" }).to_string().into_bytes();
+    let mut headers = bearer(minter);
+    headers.push(("content-type".into(), "application/json".into()));
+    let (status, created) = status_and_json(&send(fake, "POST", "/api-keys", headers, body));
+    assert_eq!(status, 201, "{created}");
+    (
+        created["key"].as_str().unwrap().to_string(),
+        created["apiKey"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn minted_keys_share_their_organisations_rate() {
+    let fake = Fake::new();
+    let keys: Vec<String> = (0..3).map(|_| mint(&fake, KEY).0).collect();
+    fake.set_variable("rate_limit_per_key", "5");
+    fake.advance_seconds(10);
+    let get = |key: &str| send(&fake, "GET", "/webhooks", bearer(key), Vec::new()).status;
+    // Three keys, one organisation: 5 requests in all, not 15.
+    let statuses: Vec<u16> = (0..15).map(|n| get(&keys[n % 3])).collect();
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 5);
+    let (status, problem) = status_and_json(&send(
+        &fake,
+        "GET",
+        "/webhooks",
+        bearer(&keys[0]),
+        Vec::new(),
+    ));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limit_per_org"),
+        "{problem}"
+    );
+
+    // The organisation's rate may be set apart from the key's.
+    fake.set_variable("rate_limit_per_org", "12");
+    fake.advance_seconds(10);
+    let statuses: Vec<u16> = (0..15).map(|n| get(&keys[n % 3])).collect();
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 12);
+    fake.set_variable("rate_limit_per_org", "0");
+    fake.advance_seconds(10);
+    let statuses: Vec<u16> = (0..18).map(|n| get(&keys[n % 3])).collect();
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 15);
+}
+
+#[test]
+fn an_organisation_has_at_most_max_api_keys_per_org_live_keys() {
+    let fake = Fake::new();
+    fake.set_variable("max_api_keys_per_org", "3");
+    let minted: Vec<(String, String)> = (0..3).map(|_| mint(&fake, KEY)).collect();
+    let before = fake.entries.borrow().clone();
+    let (status, problem) = fake.call("POST", "/api-keys", Some(json!({ "name": "4th" })));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("quota_exceeded")),
+        "{problem}"
+    );
+    assert_eq!(
+        *fake.entries.borrow(),
+        before,
+        "a refused mint stored something"
+    );
+    // A minted key cannot mint past it either; another organisation can.
+    let (status, _) = status_and_json(&send(
+        &fake,
+        "POST",
+        "/api-keys",
+        bearer(&minted[0].0),
+        br#"{"name":"5th"}"#.to_vec(),
+    ));
+    assert_eq!(status, 409);
+    // A revoked key no longer counts.
+    assert_eq!(
+        fake.call("DELETE", &format!("/api-keys/{}", minted[1].1), None)
+            .0,
+        204
+    );
+    mint(&fake, KEY);
+    assert_eq!(
+        fake.call("POST", "/api-keys", Some(json!({ "name": "n" })))
+            .0,
+        409
+    );
+}
+
+#[test]
+fn a_key_records_who_minted_it_and_outlives_its_minters_revocation() {
+    let fake = Fake::new();
+    let (parent, parent_id) = mint(&fake, KEY);
+    let (child, child_id) = mint(&fake, &parent);
+    let listed = fake.call("GET", "/api-keys", None).1;
+    let minted_by = |id: &str| {
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["id"] == id)
+            .map(|key| key["mintedBy"].clone())
+            .unwrap()
+    };
+    let bootstrap = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["bootstrap"] == true)
+        .map(|key| key["id"].clone())
+        .unwrap();
+    assert_eq!(minted_by(&parent_id), bootstrap);
+    assert_eq!(minted_by(&child_id), json!(parent_id));
+    // Revoking a key does not revoke what it minted (docs/API.md): the
+    // record says which keys to revoke after it.
+    assert_eq!(
+        fake.call("DELETE", &format!("/api-keys/{parent_id}"), None)
+            .0,
+        204
+    );
+    assert_eq!(call_with(&fake, &parent, "GET", "/webhooks").0, 401);
+    assert_eq!(call_with(&fake, &child, "GET", "/webhooks").0, 200);
+}
+
 #[test]
 fn an_organisation_past_its_endpoint_quota_is_refused() {
     let fake = Fake::new();

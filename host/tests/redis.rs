@@ -275,3 +275,55 @@ fn redis_going_away_mid_load_is_a_503_and_loses_nothing() {
         assert!(rotated["signingSecret"].is_string(), "{rotated}");
     }
 }
+
+#[test]
+fn an_organisations_rate_and_key_quota_hold_across_nodes() {
+    let redis = RedisServer::start(None);
+    let limits = [("rate_limit_per_key", "20"), ("max_api_keys_per_org", "5")];
+    let nodes: Vec<Arc<Service>> = (0..2).map(|_| Arc::new(node(&redis, &limits))).collect();
+
+    // Twenty mints at once through two nodes: five live keys, no more.
+    let mints: Vec<_> = (0..20)
+        .map(|n| {
+            let node = nodes[n % 2].clone();
+            std::thread::spawn(move || {
+                node.call("POST", "/api-keys", Some(API_KEY), Some(r#"{"name":"k"}"#))
+            })
+        })
+        .collect();
+    let minted: Vec<(u16, Value)> = mints.into_iter().map(|mint| mint.join().unwrap()).collect();
+    let keys: Vec<String> = minted
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .map(|(_, created)| created["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 5, "{minted:?}");
+    for (status, answer) in minted.iter().filter(|(status, _)| *status != 201) {
+        assert!(
+            *status == 429 || answer["code"] == "quota_exceeded",
+            "{status} {answer}"
+        );
+    }
+    // Sixty requests at once over three of the minted keys: the
+    // organisation's burst of 20, and what refills while they run.
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    let calls: Vec<_> = (0..60)
+        .map(|n| {
+            let (node, key) = (nodes[n % 2].clone(), keys[n % 3].clone());
+            std::thread::spawn(move || node.call("GET", "/webhooks", Some(&key), None).0)
+        })
+        .collect();
+    let statuses: Vec<u16> = calls.into_iter().map(|call| call.join().unwrap()).collect();
+    let refilled = (started.elapsed().as_secs_f64() * 20.0).ceil() as usize;
+    let passed = statuses.iter().filter(|status| **status == 200).count();
+    assert!(
+        (20..=20 + refilled).contains(&passed),
+        "{passed} passed, {refilled} refilled: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == 200 || *status == 429)
+    );
+}

@@ -5,18 +5,22 @@
 //!
 //! `apikey/{sha256 hex}` holds a key's record, so a request's key is
 //! found by its hash (no comparison of secret bytes, so no timing to
-//! measure); `org/{org}/apikeys` lists the organisation's `{id, hash}`.
+//! measure); `org/{org}/apikeys` lists the organisation's `{id, hash}`,
+//! and which of them are revoked, so that the live keys are counted
+//! against `max_api_keys_per_org` in the same change that lists a new one.
+//! A record names the key that minted it; revoking a key leaves the keys
+//! it minted working (docs/API.md).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::foundation::credentials::API_KEY_PREFIX;
 use crate::foundation::encoding::{hex, rfc3339, sha256_hex};
-use crate::foundation::problem::Problem;
+use crate::foundation::problem::{Code, Problem};
 use crate::ids::OrgId;
 use crate::platform::Platform;
 use crate::store::keys::{self, OrgList};
-use crate::store::{get_json, get_org_list, set_json, update_json, update_org_list};
+use crate::store::{get_json, get_org_list, remove, set_json, update_json, update_org_list};
 
 /// How many characters of a key its record shows.
 pub const SHOWN_PREFIX: usize = API_KEY_PREFIX.len() + 4;
@@ -38,6 +42,10 @@ pub struct KeyRecord {
     pub last_used_at_s: Option<i64>,
     #[serde(rename = "revokedAt")]
     pub revoked_at_s: Option<i64>,
+    /// The id of the key whose request minted this one (a bootstrap key's
+    /// listed id); absent for keys minted before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<String>,
 }
 
 impl KeyRecord {
@@ -50,25 +58,25 @@ impl KeyRecord {
             "createdAt": rfc3339(self.created_at_s),
             "lastUsedAt": self.last_used_at_s.map(rfc3339),
             "revokedAt": self.revoked_at_s.map(rfc3339),
+            "mintedBy": self.minted_by,
             "bootstrap": false,
         })
     }
 }
 
-/// An entry of the organisation's list.
+/// An entry of the organisation's list. Entries of before carry no
+/// `revoked` and count as live until revoked again.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 struct Listed {
     id: String,
     hash: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    revoked: bool,
 }
 
-/// The organisation of a minted, unrevoked key, and a note of its use
-/// (written at most once a minute).
-pub fn organisation(
-    platform: &impl Platform,
-    key: &str,
-    now: i64,
-) -> Result<Option<OrgId>, Problem> {
+/// The record of a minted, unrevoked key, and a note of its use (written
+/// at most once a minute).
+pub fn find(platform: &impl Platform, key: &str, now: i64) -> Result<Option<KeyRecord>, Problem> {
     let hash = sha256_hex(key);
     let Some(record) = get_json::<KeyRecord>(platform, &keys::api_key(&hash))? else {
         return Ok(None);
@@ -98,7 +106,7 @@ pub fn organisation(
             },
         )?;
     }
-    Ok(Some(record.org))
+    Ok(Some(record))
 }
 
 /// The id under which a bootstrap key is listed: from its hash, never the key.
@@ -107,18 +115,48 @@ pub fn bootstrap_id(hash: &[u8; 32]) -> String {
 }
 
 /// Stores a minted key (`hash` the SHA-256 of the key, in hex), then
-/// lists it: a key that is listed always works.
-pub fn create(platform: &impl Platform, record: &KeyRecord, hash: String) -> Result<(), Problem> {
+/// lists it: a key that is listed always works. 409 `quota_exceeded` when
+/// the organisation has `max_live` live keys; the record stored for it is
+/// removed again (no one was given its key).
+pub fn create(
+    platform: &impl Platform,
+    record: &KeyRecord,
+    hash: String,
+    max_live: usize,
+) -> Result<(), Problem> {
+    let full = || {
+        Problem::new(
+            Code::QuotaExceeded,
+            format!(
+                "the organisation has max_api_keys_per_org ({max_live}) live API keys; revoke one first"
+            ),
+        )
+    };
+    if live(&index(platform, &record.org)?) >= max_live {
+        return Err(full());
+    }
     set_json(platform, &keys::api_key(&hash), record)?;
     let listed = Listed {
         id: record.id.clone(),
-        hash,
+        hash: hash.clone(),
+        revoked: false,
     };
+    let mut over = false;
     update_index(platform, &record.org, |entries: &mut Vec<Listed>| {
-        if !entries.contains(&listed) {
+        over = !entries.contains(&listed) && live(entries) >= max_live;
+        if !over && !entries.contains(&listed) {
             entries.insert(0, listed.clone());
         }
-    })
+    })?;
+    if over {
+        remove(platform, &keys::api_key(&hash))?;
+        return Err(full());
+    }
+    Ok(())
+}
+
+fn live(entries: &[Listed]) -> usize {
+    entries.iter().filter(|entry| !entry.revoked).count()
 }
 
 /// The organisation's minted keys, newest first.
@@ -132,8 +170,10 @@ pub fn list(platform: &impl Platform, org: &OrgId) -> Result<Vec<KeyRecord>, Pro
     Ok(records)
 }
 
-/// Revokes the organisation's minted key `id` at `now`; revoking again
-/// changes nothing. 404 for a key the organisation does not have.
+/// Revokes the organisation's minted key `id` at `now`, then marks it
+/// revoked in the list (so it no longer counts as live); revoking again
+/// changes nothing but a list that missed the mark. 404 for a key the
+/// organisation does not have.
 pub fn revoke(platform: &impl Platform, org: &OrgId, id: &str, now: i64) -> Result<(), Problem> {
     // Key ids are opaque: any other string is a key that does not exist.
     let entry = index(platform, org)?
@@ -152,7 +192,15 @@ pub fn revoke(platform: &impl Platform, org: &OrgId, id: &str, now: i64) -> Resu
                 _ => (None, ()),
             })
         },
-    )
+    )?;
+    if entry.revoked {
+        return Ok(());
+    }
+    update_index(platform, org, |entries: &mut Vec<Listed>| {
+        for listed in entries.iter_mut().filter(|listed| listed.id == id) {
+            listed.revoked = true;
+        }
+    })
 }
 
 fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {

@@ -1,79 +1,160 @@
 //! Limits that hold across instances and nodes, so they live in the store.
 //!
-//! - `rate_limit_per_key`: a token bucket per API key whose burst equals
-//!   its rate (`ratelimit/{sha256 of the key}`). A request past it is 429
-//!   `rate_limited` with `Retry-After`.
+//! - `rate_limit_per_key` and `rate_limit_per_org`: token buckets whose
+//!   burst equals their rate, one per API key and one per organisation
+//!   (all its keys together, so minting keys adds no rate), kept in one
+//!   record per organisation (`ratelimit/org/{org}`), so a request takes
+//!   from both in one change. A request past either is 429 `rate_limited`
+//!   with `Retry-After`.
 //! - `max_in_flight_per_endpoint`: sends to one endpoint at once, as that
 //!   many slots (`inflight/{endpoint}/{n}`) leased like deliveries.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::foundation::encoding::{new_uuid, sha256_hex};
 use crate::foundation::problem::{Code, Problem};
-use crate::ids::EndpointId;
+use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::{keys, remember, update_json};
 
-/// How many takes a bucket remembers, so that a take confirmed by a
+/// How many takes a record remembers, so that a take confirmed by a
 /// second read is not taken twice.
 const RECENT_TAKES: usize = 16;
 
-/// A bucket: thousandths of a token, when they were counted, and the
-/// newest takes.
+/// Hex digits of a key's SHA-256 that name its bucket.
+const KEY_NAME_LEN: usize = 32;
+
+/// Requests per second, and the burst; 0: no limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub per_key: u64,
+    pub per_org: u64,
+}
+
+/// Thousandths of a token, and when they were counted.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Bucket {
     milli_tokens: i64,
     at_ms: i64,
+}
+
+/// An organisation's bucket and those of its keys that are not full (a
+/// full bucket is the same as none), and the newest takes.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Buckets {
+    org: Option<Bucket>,
+    keys: BTreeMap<String, Bucket>,
     recent: Vec<String>,
 }
 
-/// Takes a token from the bucket of the API key `key` at `rate` per second
-/// (0: no limit); 429 with the seconds to wait when there is none.
-pub fn take(platform: &impl Platform, key: &str, rate: u64, now_ms: i64) -> Result<(), Problem> {
-    if rate == 0 {
+/// What stopped a request.
+enum Over {
+    Key,
+    Org,
+}
+
+/// Takes a token from the bucket of the API key `key` and from its
+/// organisation's; 429 with the seconds to wait when either has none.
+pub fn take(
+    platform: &impl Platform,
+    org: &OrgId,
+    key: &str,
+    rates: Rates,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    if rates.per_key == 0 && rates.per_org == 0 {
         return Ok(());
+    }
+    let name = sha256_hex(key)[..KEY_NAME_LEN].to_string();
+    let take = new_uuid()?;
+    let over = update_json(
+        platform,
+        &keys::rate_limit(org),
+        |buckets: Option<Buckets>| {
+            let mut buckets = buckets.unwrap_or_default();
+            if buckets.recent.contains(&take) {
+                return Ok((None, None));
+            }
+            let org_level = level(buckets.org.as_ref(), rates.per_org, now_ms);
+            let key_level = level(buckets.keys.get(&name), rates.per_key, now_ms);
+            if let Some(wait_ms) = wait_for_token(key_level, rates.per_key) {
+                return Ok((None, Some((Over::Key, wait_ms))));
+            }
+            if let Some(wait_ms) = wait_for_token(org_level, rates.per_org) {
+                return Ok((None, Some((Over::Org, wait_ms))));
+            }
+            buckets.org = org_level.map(|level| drawn(buckets.org.as_ref(), level, now_ms));
+            let key_bucket = key_level.map(|level| drawn(buckets.keys.get(&name), level, now_ms));
+            buckets
+                .keys
+                .retain(|other, bucket| *other != name && !is_full(bucket, rates.per_key, now_ms));
+            if let Some(bucket) = key_bucket {
+                buckets.keys.insert(name.clone(), bucket);
+            }
+            remember(&mut buckets.recent, take.clone(), RECENT_TAKES);
+            Ok((Some(buckets), None))
+        },
+    )?;
+    let Some((over, wait_ms)) = over else {
+        return Ok(());
+    };
+    let seconds = ((wait_ms + 999) / 1000).max(1);
+    let detail = match over {
+        Over::Key => format!(
+            "this API key is over rate_limit_per_key ({} requests per second); retry in {seconds} s",
+            rates.per_key
+        ),
+        Over::Org => format!(
+            "this organisation's API keys together are over rate_limit_per_org ({} requests per second); retry in {seconds} s",
+            rates.per_org
+        ),
+    };
+    Err(Problem::new(Code::RateLimited, detail).with_retry_after(seconds))
+}
+
+/// A bucket's thousandths of a token at `now_ms`, refilled at `rate` per
+/// second up to its burst; absent is full. `None`: no limit.
+fn level(bucket: Option<&Bucket>, rate: u64, now_ms: i64) -> Option<i64> {
+    if rate == 0 {
+        return None;
     }
     let rate = i64::try_from(rate).unwrap_or(i64::MAX);
     let full = rate.saturating_mul(1000);
-    let take = new_uuid()?;
-    let wait_ms = update_json(
-        platform,
-        &keys::rate_limit(&sha256_hex(key)),
-        |bucket: Option<Bucket>| {
-            let mut bucket = bucket.unwrap_or(Bucket {
-                milli_tokens: full,
-                at_ms: now_ms,
-                recent: Vec::new(),
-            });
-            if bucket.recent.contains(&take) {
-                return Ok((None, 0));
-            }
-            let elapsed = now_ms.saturating_sub(bucket.at_ms).max(0);
-            bucket.milli_tokens = bucket
-                .milli_tokens
-                .saturating_add(elapsed.saturating_mul(rate))
-                .min(full);
-            bucket.at_ms = bucket.at_ms.max(now_ms);
-            if bucket.milli_tokens < 1000 {
-                // Milliseconds until a whole token: 1000 milli-tokens at `rate` per ms.
-                let missing = 1000 - bucket.milli_tokens;
-                return Ok((None, (missing + rate - 1) / rate));
-            }
-            bucket.milli_tokens -= 1000;
-            remember(&mut bucket.recent, take.clone(), RECENT_TAKES);
-            Ok((Some(bucket), 0))
-        },
-    )?;
-    if wait_ms == 0 {
-        return Ok(());
+    Some(bucket.map_or(full, |bucket| {
+        let elapsed = now_ms.saturating_sub(bucket.at_ms).max(0);
+        bucket
+            .milli_tokens
+            .saturating_add(elapsed.saturating_mul(rate))
+            .min(full)
+    }))
+}
+
+/// A bucket at `level` less the token taken; its time never goes back,
+/// whatever the clocks of the nodes.
+fn drawn(bucket: Option<&Bucket>, level: i64, now_ms: i64) -> Bucket {
+    Bucket {
+        milli_tokens: level - 1000,
+        at_ms: bucket.map_or(now_ms, |bucket| bucket.at_ms.max(now_ms)),
     }
-    let seconds = ((wait_ms + 999) / 1000).max(1);
-    Err(Problem::new(
-        Code::RateLimited,
-        format!("this API key is over rate_limit_per_key ({rate} requests per second); retry in {seconds} s"),
-    )
-    .with_retry_after(seconds))
+}
+
+fn is_full(bucket: &Bucket, rate: u64, now_ms: i64) -> bool {
+    level(Some(bucket), rate, now_ms)
+        .is_none_or(|level| level >= i64::try_from(rate).unwrap_or(i64::MAX).saturating_mul(1000))
+}
+
+/// Milliseconds until a whole token: 1000 milli-tokens at `rate` per ms;
+/// `None` when there is one (or no limit).
+fn wait_for_token(level: Option<i64>, rate: u64) -> Option<i64> {
+    let level = level?;
+    if level >= 1000 {
+        return None;
+    }
+    let rate = i64::try_from(rate).unwrap_or(i64::MAX);
+    Some((1000 - level + rate - 1) / rate)
 }
 
 /// A send slot of an endpoint (`inflight/{endpoint}/{n}`): held until

@@ -32,6 +32,10 @@ pub const DEFAULT_MAX_ENDPOINTS_PER_ORG: u64 = 1000;
 /// (Stripe's default for live mode is 100).
 pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 
+/// `max_api_keys_per_org` when unset: live (unrevoked) minted keys per
+/// organisation.
+pub const DEFAULT_MAX_API_KEYS_PER_ORG: u64 = 100;
+
 /// `max_in_flight_per_endpoint` when unset: no limit. A dispatch pass
 /// sends each endpoint's deliveries one at a time, so under a cap the
 /// deliveries past it go one at a time: with receivers that take a second,
@@ -70,6 +74,11 @@ pub struct Config {
     pub max_endpoints_per_org: usize,
     /// Requests per second per API key, and the burst; 0: no limit.
     pub rate_limit_per_key: u64,
+    /// Requests per second of all an organisation's keys together, and the
+    /// burst; 0: no limit. Unset: `rate_limit_per_key`.
+    pub rate_limit_per_org: u64,
+    /// Live minted API keys an organisation may have.
+    pub max_api_keys_per_org: usize,
     /// Sends to one endpoint at once; 0: no limit.
     pub max_in_flight_per_endpoint: u64,
 }
@@ -189,6 +198,9 @@ impl Config {
         let max_endpoints_per_org =
             number("max_endpoints_per_org", DEFAULT_MAX_ENDPOINTS_PER_ORG, 1)? as usize;
         let rate_limit_per_key = number("rate_limit_per_key", DEFAULT_RATE_LIMIT_PER_KEY, 0)?;
+        let rate_limit_per_org = number("rate_limit_per_org", rate_limit_per_key, 0)?;
+        let max_api_keys_per_org =
+            number("max_api_keys_per_org", DEFAULT_MAX_API_KEYS_PER_ORG, 1)? as usize;
         let max_in_flight_per_endpoint = number(
             "max_in_flight_per_endpoint",
             DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
@@ -206,6 +218,8 @@ impl Config {
             secrets,
             max_endpoints_per_org,
             rate_limit_per_key,
+            rate_limit_per_org,
+            max_api_keys_per_org,
             retry_schedule,
             retention_days,
             dispatch_concurrency,
@@ -234,12 +248,11 @@ fn invalid(name: &str, rule: &str) -> Problem {
 struct Variables<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Variables<'_, F> {
-    /// A whole number of at least `min`; `default` when unset.
+    /// A whole number of at least `min`; `default` when unset or empty.
     fn number(&self, name: &str, default: u64, min: u64) -> Result<u64, Problem> {
-        match (self.0)(name) {
-            None => Ok(default),
+        match (self.0)(name).as_deref().map(str::trim) {
+            None | Some("") => Ok(default),
             Some(text) => text
-                .trim()
                 .parse::<u64>()
                 .ok()
                 .filter(|value| *value >= min)

@@ -28,8 +28,14 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         created_at_s: api.now_s,
         last_used_at_s: None,
         revoked_at_s: None,
+        minted_by: Some(api.key_id.to_string()),
     };
-    api_key::create(api.platform, &record, sha256_hex(&key))?;
+    api_key::create(
+        api.platform,
+        &record,
+        sha256_hex(&key),
+        api.config.max_api_keys_per_org,
+    )?;
     Ok(with_secret(Response::json(
         201,
         &json!({ "apiKey": record.view(), "key": key }),
@@ -50,6 +56,7 @@ pub fn list<P: Platform>(api: &Api<'_, P>) -> Result<Response, Problem> {
             "createdAt": null,
             "lastUsedAt": null,
             "revokedAt": null,
+            "mintedBy": null,
             "bootstrap": true,
         }));
     }

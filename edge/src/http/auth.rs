@@ -1,10 +1,11 @@
 //! The credential check of every API request: the bearer key's
 //! organisation (a bootstrap key of `api_keys`, or a minted key's record),
-//! then the rate limit of that key.
+//! then the rate limits of that key and its organisation.
 
 use crate::domain::{api_key, limits};
 use crate::foundation::config::Config;
 use crate::foundation::credentials::API_KEY_PREFIX;
+use crate::foundation::encoding::sha256;
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::OrgId;
 use crate::platform::{Platform, Request};
@@ -19,15 +20,23 @@ pub fn bearer(request: &Request) -> Option<&str> {
         .map(|(_, key)| key.trim())
 }
 
-/// The organisation of the request's bearer key, once the key's rate limit
-/// allows the request: a bootstrap key of the `api_keys` variable, or a
-/// minted, unrevoked key. A key without the `sgn_live_` prefix is never one.
+/// Who is calling: an organisation, through one of its keys.
+pub struct Caller {
+    pub org: OrgId,
+    /// The key's listed id (a bootstrap key's is made from its hash).
+    pub key_id: String,
+}
+
+/// The caller of the request's bearer key, once the rate limits of the
+/// key and its organisation allow the request: a bootstrap key of the
+/// `api_keys` variable, or a minted, unrevoked key. A key without the
+/// `sgn_live_` prefix is never one.
 pub fn authenticate(
     config: &Config,
     platform: &impl Platform,
     request: &Request,
     now: i64,
-) -> Result<OrgId, Problem> {
+) -> Result<Caller, Problem> {
     let header = request.header("authorization").unwrap_or("").trim();
     if header.is_empty() {
         return Err(Problem::new(
@@ -39,15 +48,23 @@ pub fn authenticate(
     let key = bearer(request)
         .filter(|key| key.starts_with(API_KEY_PREFIX))
         .ok_or_else(invalid)?;
-    let org = match config.api_keys.organisation(key) {
-        Some(org) => OrgId::new(org),
-        None => api_key::organisation(platform, key, now)?.ok_or_else(invalid)?,
+    let caller = match config.api_keys.organisation(key) {
+        Some(org) => Caller {
+            org: OrgId::new(org),
+            key_id: api_key::bootstrap_id(&sha256(key)),
+        },
+        None => {
+            let record = api_key::find(platform, key, now)?.ok_or_else(invalid)?;
+            Caller {
+                org: record.org,
+                key_id: record.id,
+            }
+        }
     };
-    limits::take(
-        platform,
-        key,
-        config.rate_limit_per_key,
-        platform.now_millis(),
-    )?;
-    Ok(org)
+    let rates = limits::Rates {
+        per_key: config.rate_limit_per_key,
+        per_org: config.rate_limit_per_org,
+    };
+    limits::take(platform, &caller.org, key, rates, platform.now_millis())?;
+    Ok(caller)
 }

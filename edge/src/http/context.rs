@@ -10,6 +10,8 @@ pub struct Api<'a, P: Platform> {
     pub platform: &'a P,
     pub config: &'a Config,
     pub org: &'a OrgId,
+    /// The listed id of the API key the request came with.
+    pub key_id: &'a str,
     /// The request's time, Unix seconds.
     pub now_s: i64,
 }

@@ -185,12 +185,13 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
     };
     let config = Config::load(platform)?;
     let now = platform.now_millis().div_euclid(1000);
-    let org = authenticate(&config, platform, request, now)?;
+    let caller = authenticate(&config, platform, request, now)?;
     check_size(request)?;
     let api = Api {
         platform,
         config: &config,
-        org: &org,
+        org: &caller.org,
+        key_id: &caller.key_id,
         now_s: now,
     };
     run(&api, operation, parameter, request).await

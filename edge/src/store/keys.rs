@@ -18,7 +18,8 @@
 //! | `queue/{second}`, `queue/seconds` | the shared lists of before, drained | [`crate::domain::queue`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
-//! | `ratelimit/{sha256}` | an API key's token bucket | [`crate::domain::limits`] |
+//! | `ratelimit/org/{org}` | an organisation's token bucket and its keys' (those not full) | [`crate::domain::limits`] |
+//! | `ratelimit/{sha256}` | an API key's token bucket of before, no longer read | |
 //! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
 //! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counts | [`crate::domain::inbound`] |
 //! | `created/{key}` | the requests that found `key` absent: the first creates it | [`crate::store::update_json`] |
@@ -148,8 +149,8 @@ pub fn api_key(hash: &str) -> String {
     format!("apikey/{}", segment(hash))
 }
 
-pub fn rate_limit(key_hash: &str) -> String {
-    format!("ratelimit/{}", segment(key_hash))
+pub fn rate_limit(org: &OrgId) -> String {
+    format!("ratelimit/org/{}", segment(org.as_str()))
 }
 
 pub fn send_slot(endpoint: &EndpointId, n: u64) -> String {
