@@ -86,7 +86,7 @@ pub use foundation::problem::{Code, PROBLEM_TYPE_BASE, Problem};
 pub use foundation::seal::new_sealing_key;
 pub use foundation::target::is_internal_ip;
 pub use http::gateway::{GATEWAY_FORWARD_HEADER, passed_on};
-pub use http::{MAX_BODY_BYTES, handle};
+pub use http::{MAX_BODY_BYTES, answer_before_body, handle};
 pub use ids::{EndpointId, MessageId, OrgId};
 pub use platform::{
     DeliveryRef, FollowUp, OutboundRequest, OutboundResponse, Platform, Request, Response,

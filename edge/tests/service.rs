@@ -1130,7 +1130,9 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     let fake = Fake::new();
     fake.create();
     let event = json!({ "type": "order.paid", "data": {}, "id": "evt_half" });
-    fake.writes_left.set(Some(3));
+    // The storage charge, the log's number, the claim and the leased
+    // delivery are written; its queue entry fails.
+    fake.writes_left.set(Some(4));
     let (status, _) = fake.call("POST", "/events", Some(event.clone()));
     assert_eq!(status, 503);
     fake.writes_left.set(None);
@@ -2337,4 +2339,103 @@ fn gateway_counts_are_counts_of_their_own_and_the_old_record_still_adds_up() {
         fake.entries.borrow()["inbound/shop/stats"],
         serde_json::to_vec(&old).unwrap()
     );
+}
+
+#[test]
+fn requests_their_headers_settle_are_answered_before_their_body() {
+    let head = |method: &str, path: &str, key: Option<&str>| Request {
+        method: method.into(),
+        path: path.into(),
+        query: None,
+        headers: key.map(bearer).unwrap_or_default(),
+        body: Vec::new(),
+    };
+    let status = |request: Request| {
+        hooksign_edge::answer_before_body(&request).map(|response| {
+            assert!(
+                response
+                    .headers
+                    .iter()
+                    .any(|(name, _)| name == "x-content-type-options")
+            );
+            response.status
+        })
+    };
+    assert_eq!(status(head("POST", "/events", None)), Some(401));
+    assert_eq!(
+        status(head("POST", "/events", Some("no-prefix"))),
+        Some(401)
+    );
+    assert_eq!(status(head("POST", "/nowhere", Some(KEY))), Some(404));
+    assert_eq!(status(head("PUT", "/events", Some(KEY))), Some(405));
+    // A key that may be valid, the gateway and open routes read their body.
+    assert_eq!(status(head("POST", "/events", Some(KEY))), None);
+    assert_eq!(status(head("POST", "/inbound/shop", None)), None);
+    assert_eq!(status(head("GET", "/openapi.yaml", None)), None);
+}
+
+/// Posts an event of about `size` bytes with this id.
+fn post_sized(fake: &Fake, id: &str, size: usize) -> (u16, Value) {
+    let event = json!({ "type": "t", "id": id, "data": { "blob": "x".repeat(size) } });
+    fake.call("POST", "/events", Some(event))
+}
+
+#[test]
+fn a_message_stores_its_payload_once() {
+    let fake = Fake::new();
+    fake.create();
+    assert_eq!(post_sized(&fake, "evt_big", 100_000).0, 202);
+    let stored = fake.entries.borrow()["message/acme/evt_big"].len();
+    // Before, the payload and the envelope holding it: 200,316 bytes.
+    assert!(stored < 101_000, "{stored} bytes");
+    let (status, message) = fake.call("GET", "/messages/evt_big", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        message["data"]["blob"].as_str().map(str::len),
+        Some(100_000)
+    );
+}
+
+#[test]
+fn an_organisation_past_max_stored_bytes_per_org_stores_nothing_more_until_pruned() {
+    let fake = Fake::new();
+    fake.set_variable("max_stored_bytes_per_org", "250000");
+    fake.set_variable("retention_days", "1");
+    assert_eq!(post_sized(&fake, "evt_1", 100_000).0, 202);
+    assert_eq!(post_sized(&fake, "evt_2", 100_000).0, 202);
+    let before = fake.entries.borrow().clone();
+    let (status, problem) = post_sized(&fake, "evt_3", 100_000);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("quota_exceeded")),
+        "{problem}"
+    );
+    assert_eq!(*fake.entries.borrow(), before, "a refused event wrote");
+    // A repost of a stored id is still answered as before, and small
+    // events still fit.
+    assert_eq!(post_sized(&fake, "evt_2", 100_000).0, 200);
+    assert_eq!(post_sized(&fake, "evt_small", 1_000).0, 202);
+    // Another organisation has a budget of its own.
+    let other = "sgn_live_other_org_key";
+    fake.set_variable(
+        "api_keys",
+        format!(
+            "{},{}",
+            api_key_entry("acme", KEY),
+            api_key_entry("globex", other)
+        ),
+    );
+    let event = json!({ "type": "t", "data": { "blob": "x".repeat(100_000) } });
+    let posted = send(
+        &fake,
+        "POST",
+        "/events",
+        bearer(other),
+        event.to_string().into_bytes(),
+    );
+    assert_eq!(posted.status, 202);
+    // Pruned messages give their bytes back.
+    fake.advance_seconds(3 * 86_400);
+    fake.dispatch();
+    assert_eq!(post_sized(&fake, "evt_3", 100_000).0, 202);
 }

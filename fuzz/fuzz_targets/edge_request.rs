@@ -141,13 +141,15 @@ fuzz_target!(|data: &[u8]| {
         }
         // Whatever was stored is whole: JSON, except the counters (the
         // gateway's claims, acceptances and refusals, the creation
-        // counters, the logs' and queues' counts: 8 little-endian bytes);
+        // counters, the logs' and queues' counts, the stored bytes: 8
+        // little-endian bytes);
         // every endpoint's keyring sealed.
         for (key, value) in memory.entries.borrow().iter() {
             let counter = key.contains("/claims/")
                 || key.contains("/accepted/")
                 || key.contains("/refused/")
                 || key.starts_with("created/")
+                || (key.starts_with("usage/") && key.ends_with("/bytes"))
                 || ((key.starts_with("log/") || key.starts_with("due/")) && key.ends_with("/count"));
             if counter {
                 assert_eq!(value.len(), 8, "{key}");

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod body_deadline;
 mod edge_imports;
 mod engine;
 mod outbound;

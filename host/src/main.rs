@@ -237,6 +237,10 @@ struct ServeArgs {
     /// long a kept-alive connection may sit idle, before it is closed.
     #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_HEADER_TIMEOUT_MS)]
     header_timeout_ms: u64,
+    /// How long a request's body may take to arrive after its headers
+    /// (then 408 `body_timeout` and the connection is closed).
+    #[arg(long, value_name = "MS", default_value_t = hooksign_host::serve::DEFAULT_BODY_TIMEOUT_MS)]
+    body_timeout_ms: u64,
     /// Open connections at most; further ones wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = hooksign_host::serve::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -442,6 +446,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         request_deadline: millis(args.request_timeout_ms),
         dispatch_every: (args.dispatch_interval_ms > 0).then(|| millis(args.dispatch_interval_ms)),
         header_timeout: millis(args.header_timeout_ms),
+        body_timeout: millis(args.body_timeout_ms),
         max_connections: args.max_connections.max(1),
         resolve: args.resolve,
         outbound_ca: args.outbound_ca,

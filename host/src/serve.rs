@@ -52,6 +52,9 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's headers, and a
     /// kept-alive connection may sit idle, before it is closed.
     pub header_timeout: Duration,
+    /// How long a request's body may take to arrive after its headers;
+    /// past it the client gets 408 `body_timeout` and the connection closes.
+    pub body_timeout: Duration,
     /// Open connections at most; further ones wait in the listen backlog.
     pub max_connections: usize,
     /// A test mode: these names resolve to these addresses, not by DNS.
@@ -76,6 +79,10 @@ pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 4 * hooksign_edge::DEFAULT_DELIVERY
 /// is 60 s; headers from a real client take milliseconds.
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 
+/// `--body-timeout-ms` when not given: a body is at most 1 MiB, so this
+/// asks for 100 KB/s at the least.
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
+
 /// `--max-connections` when not given.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -93,12 +100,15 @@ struct Server {
     variables: Arc<HashMap<String, String>>,
     outbound: OutboundPolicy,
     request_deadline: Duration,
+    body_timeout: Duration,
     log_store_calls: bool,
 }
 
 /// How a request's instance ended without a response.
 enum Failure {
     Deadline,
+    /// The body did not all arrive within the body timeout.
+    SlowBody,
     Component(wasmtime::Error),
 }
 
@@ -152,6 +162,7 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
         outbound: outbound_policy(&options, &variables)?,
         variables: Arc::new(variables),
         request_deadline: options.request_deadline,
+        body_timeout: options.body_timeout,
         log_store_calls: options.log_store_calls,
     });
     if let Some(every) = options.dispatch_every {
@@ -339,6 +350,24 @@ impl Server {
                     ),
                 ))
             }
+            Err(Failure::SlowBody) => {
+                eprintln!(
+                    "hooksign: a request's body took longer than {} ms to arrive",
+                    self.body_timeout.as_millis()
+                );
+                let mut response = problem_response(Problem::new(
+                    Code::BodyTimeout,
+                    format!(
+                        "the request's body did not arrive within {} ms",
+                        self.body_timeout.as_millis()
+                    ),
+                ));
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+                response
+            }
             Err(Failure::Component(error)) => {
                 eprintln!("hooksign: the component failed: {error:#}");
                 problem_response(Problem::new(
@@ -354,8 +383,9 @@ impl Server {
         request: hyper::Request<B>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, Failure>
     where
-        B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
+        B: hyper::body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Unpin + 'static,
     {
+        let (request, arrival) = crate::body_deadline::watch(request);
         // What the instance did, for its line of store calls.
         let counted = self.log_store_calls.then(|| {
             let what = format!("{} {}", request.method(), request.uri().path());
@@ -401,7 +431,15 @@ impl Server {
             }
             ended
         });
-        match receiver.await {
+        // The component reads the whole body before it answers.
+        let answered = tokio::select! {
+            answered = receiver => answered,
+            () = arrival.overdue(self.body_timeout) => {
+                task.abort();
+                return Err(Failure::SlowBody);
+            }
+        };
+        match answered {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(Failure::Component(wasmtime::Error::msg(format!(
                 "the component answered an error: {code:?}"

@@ -243,3 +243,91 @@ fn slow_and_silent_clients_are_cut_off_and_cannot_hold_the_server() {
         );
     }
 }
+
+/// Sends `head` (a request's headers, announcing a 1,000-byte body), then
+/// drips the body a byte every 200 ms; returns the answer's status line
+/// and when it came, or `None` if nothing came within 15 s.
+fn drip_body(address: &str, head: &str) -> Option<(String, Duration)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while started.elapsed() < Duration::from_secs(15) {
+        if stream.write_all(b" ").is_err() && answer.is_empty() {
+            return None;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+        if answer.windows(4).any(|end| end == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next()?.to_string();
+    Some((status, started.elapsed()))
+}
+
+#[test]
+fn dripped_bodies_are_cut_off_and_requests_without_a_key_do_not_wait_for_theirs() {
+    let service = Service::start_with(
+        &[],
+        &["--body-timeout-ms", "1000", "--max-connections", "8"],
+    );
+    let address = service.base.trim_start_matches("http://").to_string();
+    let head = |path: &str, key: Option<&str>| {
+        let authorization = key.map_or(String::new(), |key| {
+            format!("authorization: Bearer {key}\r\n")
+        });
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: hooksign\r\n{authorization}content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        )
+    };
+    // Eight clients, every connection the server allows: six drip bodies
+    // with a key, to the API and to the gateway; two with none.
+    let requests = [
+        (head("/webhooks", Some(API_KEY)), "408"),
+        (head("/events", Some(API_KEY)), "408"),
+        (head("/events", Some(API_KEY)), "408"),
+        (head("/events", Some(API_KEY)), "408"),
+        (head("/inbound/shop", None), "408"),
+        (head("/inbound/shop", None), "408"),
+        (head("/events", None), "401"),
+        (head("/webhooks", Some("not-a-key")), "401"),
+    ];
+    let clients: Vec<_> = requests
+        .into_iter()
+        .map(|(head, expected)| {
+            let address = address.clone();
+            std::thread::spawn(move || (drip_body(&address, &head), expected))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A real client still gets its answer once a slot frees.
+    let started = Instant::now();
+    let (status, _) = service.call("GET", "/openapi.yaml", None, None);
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for client in clients {
+        let (answer, expected) = client.join().unwrap();
+        let (status, after) = answer.expect("a dripped body held its connection for 15 s");
+        assert!(status.contains(expected), "{status}, expected {expected}");
+        // No key: answered on the headers. A key: cut off at the timeout.
+        let bound = if expected == "401" { 0.8 } else { 4.0 };
+        assert!(
+            after < Duration::from_secs_f64(bound),
+            "{status} after {after:?}"
+        );
+    }
+}

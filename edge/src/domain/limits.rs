@@ -8,6 +8,9 @@
 //!   with `Retry-After`.
 //! - `max_in_flight_per_endpoint`: sends to one endpoint at once, as that
 //!   many slots (`inflight/{endpoint}/{n}`) leased like deliveries.
+//! - `max_stored_bytes_per_org`: the bytes of an organisation's stored
+//!   messages, an atomic count (`usage/{org}/bytes`) charged before a
+//!   message is written and given back when it is pruned.
 
 use std::collections::BTreeMap;
 
@@ -155,6 +158,37 @@ fn wait_for_token(level: Option<i64>, rate: u64) -> Option<i64> {
     }
     let rate = i64::try_from(rate).unwrap_or(i64::MAX);
     Some((1000 - level + rate - 1) / rate)
+}
+
+/// Charges `bytes` to the organisation's stored bytes; past `budget`
+/// (0: none) the charge is taken back and the answer is 409
+/// `quota_exceeded`. Counted with one atomic step, so racing charges on
+/// any node never pass the budget together.
+pub fn charge_storage(
+    platform: &impl Platform,
+    org: &OrgId,
+    bytes: i64,
+    budget: u64,
+) -> Result<(), Problem> {
+    let key = keys::stored_bytes(org);
+    let total = platform.increment(&key, bytes)?;
+    let budget = i64::try_from(budget).unwrap_or(i64::MAX);
+    if budget == 0 || total <= budget {
+        return Ok(());
+    }
+    platform.increment(&key, -bytes)?;
+    Err(Problem::new(
+        Code::QuotaExceeded,
+        format!(
+            "the organisation's stored messages would pass max_stored_bytes_per_org ({budget} bytes); they are pruned after retention_days"
+        ),
+    ))
+}
+
+/// Gives bytes back to the organisation's stored bytes.
+pub fn refund_storage(platform: &impl Platform, org: &OrgId, bytes: i64) -> Result<(), Problem> {
+    platform.increment(&keys::stored_bytes(org), -bytes)?;
+    Ok(())
 }
 
 /// A send slot of an endpoint (`inflight/{endpoint}/{n}`): held until

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use crate::domain::delivery::{self, DeliveryRecord, DeliveryStatus, FirstAttempts, Lease};
 use crate::domain::endpoint::{self, EndpointRecord};
+use crate::domain::limits;
 use crate::domain::queue;
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
@@ -39,8 +40,9 @@ pub struct MessageRecord {
     pub org: OrgId,
     #[serde(rename = "type")]
     pub event_type: String,
-    pub data: Value,
-    /// The envelope, exactly as every attempt signs and sends it.
+    /// The envelope, exactly as every attempt signs and sends it; it holds
+    /// the payload, which is stored only here (messages of before also
+    /// have a `data` field, no longer read).
     pub body: String,
     /// Unix seconds.
     #[serde(rename = "createdAt")]
@@ -64,6 +66,20 @@ pub struct LogSlot {
 }
 
 impl MessageRecord {
+    /// The payload, as posted: the envelope's `data`.
+    pub fn data(&self) -> Value {
+        #[derive(Deserialize)]
+        struct Envelope {
+            data: Value,
+        }
+        serde_json::from_str::<Envelope>(&self.body).map_or(Value::Null, |envelope| envelope.data)
+    }
+
+    /// What it counts against its organisation's storage budget.
+    pub fn stored_bytes(&self) -> i64 {
+        stored_bytes(&self.id, &self.event_type, &self.body)
+    }
+
     /// Its delivery to `endpoint`.
     pub fn delivery(&self, endpoint: &EndpointId) -> DeliveryRef {
         DeliveryRef::new(&self.org, &self.id, endpoint)
@@ -86,6 +102,12 @@ pub struct Logged {
 /// (and a test send) signs and sends.
 pub fn envelope(event_type: &str, now: i64, data: &Value) -> String {
     json!({ "type": event_type, "timestamp": rfc3339(now), "data": data }).to_string()
+}
+
+/// What a message counts against its organisation's storage budget: its
+/// fields that never change once accepted, the envelope foremost.
+fn stored_bytes(id: &MessageId, event_type: &str, body: &str) -> i64 {
+    i64::try_from(id.as_str().len() + event_type.len() + body.len()).unwrap_or(i64::MAX)
 }
 
 /// A message of this organisation, if it exists.
@@ -130,9 +152,14 @@ pub fn accept(
         id,
     }: Event,
     first: &FirstAttempts,
+    storage_budget: u64,
 ) -> Result<Accepted, Problem> {
     let subscribers = subscribers(platform, org, &event_type)?;
-    let endpoints = subscribers.iter().map(|record| record.id.clone()).collect();
+    let body = envelope(&event_type, now, &data);
+    // Charged before anything is written, so an organisation past its
+    // budget writes nothing; given back below if the id was claimed before.
+    let bytes = stored_bytes(&id, &event_type, &body);
+    let charged = charge(platform, org, &id, bytes, storage_budget)?;
     // Taken before the claim, so the claim stores it; a repost of an
     // accepted id leaves its number unused, which listing skips.
     let day = now.div_euclid(DAY_SECONDS);
@@ -143,18 +170,21 @@ pub fn accept(
     let fresh = MessageRecord {
         id: id.clone(),
         org: org.clone(),
-        body: envelope(&event_type, now, &data),
+        body,
         event_type,
-        data,
         created_at_s: now,
-        endpoints,
+        endpoints: subscribers.iter().map(|record| record.id.clone()).collect(),
         accepted: false,
         claim: new_uuid()?,
         log_slot: Some(log_slot),
     };
-    let message = match claim(platform, &fresh)? {
+    let claimed = claim(platform, &fresh)?;
+    if claimed.is_some() && charged {
+        limits::refund_storage(platform, org, bytes)?;
+    }
+    let message = match claimed {
         None => fresh,
-        Some(found) if found.event_type != fresh.event_type || found.data != fresh.data => {
+        Some(found) if found.event_type != fresh.event_type || found.data() != data => {
             return Err(Problem::new(
                 Code::IdempotencyConflict,
                 format!("the message {id} was accepted with another type or payload"),
@@ -181,6 +211,25 @@ pub fn accept(
         known,
     };
     Ok(Accepted::Written(message, deliveries, follow_up))
+}
+
+/// Charges a message's bytes to the organisation's budget; `false` when
+/// the budget is spent but the id is stored already: a repost, answered
+/// from what is stored, charges nothing.
+fn charge(
+    platform: &impl Platform,
+    org: &OrgId,
+    id: &MessageId,
+    bytes: i64,
+    budget: u64,
+) -> Result<bool, Problem> {
+    match limits::charge_storage(platform, org, bytes, budget) {
+        Ok(()) => Ok(true),
+        Err(over) if over.code() == "quota_exceeded" && find(platform, org, id)?.is_some() => {
+            Ok(false)
+        }
+        Err(problem) => Err(problem),
+    }
 }
 
 /// The organisation's endpoints subscribed to the type, as stored now.
@@ -479,12 +528,16 @@ pub fn prune_expired_day(
     })
 }
 
-/// Removes a message of an expired day and its deliveries.
+/// Removes a message of an expired day and its deliveries, and gives its
+/// bytes back to the organisation's budget (after the removal: a prune cut
+/// off between them leaves the count high, never low).
 fn prune_message(platform: &impl Platform, key: &str) -> Result<(), Problem> {
-    if let Some(message) = get_json::<MessageRecord>(platform, key)? {
-        for endpoint in &message.endpoints {
-            delivery::remove(platform, &message.delivery(endpoint))?;
-        }
+    let Some(message) = get_json::<MessageRecord>(platform, key)? else {
+        return Ok(());
+    };
+    for endpoint in &message.endpoints {
+        delivery::remove(platform, &message.delivery(endpoint))?;
     }
-    store::remove(platform, key)
+    store::remove(platform, key)?;
+    limits::refund_storage(platform, &message.org, message.stored_bytes())
 }

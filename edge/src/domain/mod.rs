@@ -50,10 +50,34 @@ mod tests {
             "id": "k", "org": "acme", "name": "ci", "prefix": "sgn_live_ab12",
             "createdAt": 1700000000, "lastUsedAt": 1700000060, "revokedAt": null,
         }));
-        round_trips::<MessageRecord>(&json!({
-            "id": "msg_1", "org": "acme", "type": "order.paid", "data": {"n": 1},
-            "body": "{}", "createdAt": 1700000000, "endpoints": [], "accepted": true,
-            "claim": "c",
+        round_trips::<KeyRecord>(&json!({
+            "id": "k", "org": "acme", "name": "ci", "prefix": "sgn_live_ab12",
+            "createdAt": 1700000000, "lastUsedAt": null, "revokedAt": null,
+            "mintedBy": "bootstrap-0011223344556677",
         }));
+        round_trips::<MessageRecord>(&json!({
+            "id": "msg_1", "org": "acme", "type": "order.paid",
+            "body": r#"{"data":{"n":1},"timestamp":"2023-11-14T22:13:20Z","type":"order.paid"}"#,
+            "createdAt": 1700000000, "endpoints": [], "accepted": true, "claim": "c",
+        }));
+    }
+
+    #[test]
+    fn a_message_stores_its_payload_once_and_reads_those_of_before() {
+        let body = r#"{"data":{"n":1},"timestamp":"2023-11-14T22:13:20Z","type":"order.paid"}"#;
+        let before = json!({
+            "id": "msg_1", "org": "acme", "type": "order.paid", "data": {"n": 1},
+            "body": body, "createdAt": 1700000000, "endpoints": [], "accepted": true,
+            "claim": "c",
+        });
+        let record = serde_json::from_value::<MessageRecord>(before).ok();
+        assert_eq!(
+            record.as_ref().map(MessageRecord::data),
+            Some(json!({"n": 1}))
+        );
+        let written = record.map(|record| serde_json::to_value(record).ok());
+        let written = written.flatten().unwrap_or_default();
+        assert!(written.get("data").is_none(), "{written}");
+        assert_eq!(written["body"], body);
     }
 }

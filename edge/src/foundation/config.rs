@@ -36,6 +36,9 @@ pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 /// organisation.
 pub const DEFAULT_MAX_API_KEYS_PER_ORG: u64 = 100;
 
+/// `max_stored_bytes_per_org` when unset: 10 GiB of stored messages.
+pub const DEFAULT_MAX_STORED_BYTES_PER_ORG: u64 = 10 << 30;
+
 /// `max_in_flight_per_endpoint` when unset: no limit. A dispatch pass
 /// sends each endpoint's deliveries one at a time, so under a cap the
 /// deliveries past it go one at a time: with receivers that take a second,
@@ -79,6 +82,8 @@ pub struct Config {
     pub rate_limit_per_org: u64,
     /// Live minted API keys an organisation may have.
     pub max_api_keys_per_org: usize,
+    /// Bytes of stored messages an organisation may have; 0: no limit.
+    pub max_stored_bytes_per_org: u64,
     /// Sends to one endpoint at once; 0: no limit.
     pub max_in_flight_per_endpoint: u64,
 }
@@ -201,18 +206,17 @@ impl Config {
         let rate_limit_per_org = number("rate_limit_per_org", rate_limit_per_key, 0)?;
         let max_api_keys_per_org =
             number("max_api_keys_per_org", DEFAULT_MAX_API_KEYS_PER_ORG, 1)? as usize;
+        let max_stored_bytes_per_org = number(
+            "max_stored_bytes_per_org",
+            DEFAULT_MAX_STORED_BYTES_PER_ORG,
+            0,
+        )?;
         let max_in_flight_per_endpoint = number(
             "max_in_flight_per_endpoint",
             DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
             0,
         )?;
-        let dispatch_token = match variable("dispatch_token") {
-            Some(token) if token.trim().is_empty() => None,
-            Some(token) if !DispatchToken::long_enough(&token) => {
-                return Err(invalid("dispatch_token", "at least 32 characters"));
-            }
-            token => token.map(|token| DispatchToken::new(&token)),
-        };
+        let dispatch_token = dispatch_token(variable("dispatch_token"))?;
         Ok(Config {
             max_in_flight_per_endpoint,
             secrets,
@@ -220,6 +224,7 @@ impl Config {
             rate_limit_per_key,
             rate_limit_per_org,
             max_api_keys_per_org,
+            max_stored_bytes_per_org,
             retry_schedule,
             retention_days,
             dispatch_concurrency,
@@ -232,6 +237,18 @@ impl Config {
                 .map(|text| InboundSources::parse(&text))
                 .unwrap_or_else(|| InboundSources::parse("{}")),
         })
+    }
+}
+
+/// `dispatch_token`: unset or empty, none; shorter than 32 characters,
+/// refused.
+fn dispatch_token(token: Option<String>) -> Result<Option<DispatchToken>, Problem> {
+    match token {
+        Some(token) if token.trim().is_empty() => Ok(None),
+        Some(token) if !DispatchToken::long_enough(&token) => {
+            Err(invalid("dispatch_token", "at least 32 characters"))
+        }
+        token => Ok(token.map(|token| DispatchToken::new(&token))),
     }
 }
 

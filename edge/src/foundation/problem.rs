@@ -73,6 +73,8 @@ pub enum Code {
     RandomUnavailable,
     /// 503: the request ran past its deadline (answered by the host).
     RequestTimeout,
+    /// 408: the request's body did not arrive in time (answered by the host).
+    BodyTimeout,
     /// 504: the gateway's origin did not answer in time.
     OriginTimeout,
 }
@@ -109,6 +111,7 @@ impl Code {
             Code::StoreBusy => (503, "store_busy", "Store busy"),
             Code::RandomUnavailable => (503, "random_unavailable", "Random source unavailable"),
             Code::RequestTimeout => (503, "request_timeout", "Request timeout"),
+            Code::BodyTimeout => (408, "body_timeout", "Request body timeout"),
             Code::OriginTimeout => (504, "origin_timeout", "Origin timeout"),
         }
     }

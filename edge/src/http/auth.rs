@@ -20,6 +20,21 @@ pub fn bearer(request: &Request) -> Option<&str> {
         .map(|(_, key)| key.trim())
 }
 
+/// The API key the request's headers present: 401 when there is none, or
+/// it lacks the `sgn_live_` prefix. Needs no store and no body.
+pub fn presented_key(request: &Request) -> Result<&str, Problem> {
+    let header = request.header("authorization").unwrap_or("").trim();
+    if header.is_empty() {
+        return Err(Problem::new(
+            Code::MissingCredentials,
+            "send an API key as `Authorization: Bearer sgn_live_…`",
+        ));
+    }
+    bearer(request)
+        .filter(|key| key.starts_with(API_KEY_PREFIX))
+        .ok_or_else(|| Problem::new(Code::InvalidCredentials, "the API key is not valid"))
+}
+
 /// Who is calling: an organisation, through one of its keys.
 pub struct Caller {
     pub org: OrgId,
@@ -37,17 +52,8 @@ pub fn authenticate(
     request: &Request,
     now: i64,
 ) -> Result<Caller, Problem> {
-    let header = request.header("authorization").unwrap_or("").trim();
-    if header.is_empty() {
-        return Err(Problem::new(
-            Code::MissingCredentials,
-            "send an API key as `Authorization: Bearer sgn_live_…`",
-        ));
-    }
+    let key = presented_key(request)?;
     let invalid = || Problem::new(Code::InvalidCredentials, "the API key is not valid");
-    let key = bearer(request)
-        .filter(|key| key.starts_with(API_KEY_PREFIX))
-        .ok_or_else(invalid)?;
     let caller = match config.api_keys.organisation(key) {
         Some(org) => Caller {
             org: OrgId::new(org),

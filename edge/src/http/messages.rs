@@ -27,7 +27,14 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
         },
         count: MAX_FOLLOW_UP,
     };
-    match message::accept(api.platform, api.org, api.now_s, event, &first)? {
+    match message::accept(
+        api.platform,
+        api.org,
+        api.now_s,
+        event,
+        &first,
+        api.config.max_stored_bytes_per_org,
+    )? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
         Accepted::Written(written, deliveries, follow_up) => {
             // The deliveries as this request stored them: no read again.
@@ -59,7 +66,7 @@ fn view_of(message: &MessageRecord, deliveries: &[(EndpointId, DeliveryRecord)])
         "id": message.id,
         "type": message.event_type,
         "createdAt": rfc3339(message.created_at_s),
-        "data": message.data,
+        "data": message.data(),
         "deliveries": deliveries,
     })
 }

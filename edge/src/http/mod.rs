@@ -13,4 +13,4 @@ pub mod request;
 pub mod routes;
 
 pub use request::MAX_BODY_BYTES;
-pub use routes::handle;
+pub use routes::{answer_before_body, handle};

@@ -6,7 +6,7 @@
 use crate::dispatch;
 use crate::foundation::config::Config;
 use crate::foundation::problem::{Code, Problem};
-use crate::http::auth::{authenticate, bearer};
+use crate::http::auth::{authenticate, bearer, presented_key};
 use crate::http::context::Api;
 use crate::http::dashboard::{self, Asset};
 use crate::http::request::check_size;
@@ -128,10 +128,27 @@ fn route<'p>(path: &'p str, method: &str) -> Result<(Operation, &'p str), Proble
 /// Serves one request. Checks run in the order of docs/API.md: route,
 /// credentials, body size, JSON, fields, then the endpoint.
 pub async fn handle(platform: &impl Platform, request: &Request) -> Response {
-    let mut response = match respond(platform, request).await {
-        Ok(response) => response,
-        Err(problem) => problem.into_response(),
+    match respond(platform, request).await {
+        Ok(response) => finished(response),
+        Err(problem) => finished(problem.into_response()),
+    }
+}
+
+/// The answer to a request whose headers settle it, before its body is
+/// read (`request.body` is not looked at): an unknown route or method, or
+/// an API route whose headers present no API key. The host asks before it
+/// reads a body, so a client with no key cannot hold a connection by
+/// sending one slowly (issue #27).
+pub fn answer_before_body(request: &Request) -> Option<Response> {
+    let refused = match route(&request.path, &request.method) {
+        Err(problem) => problem,
+        Ok((Operation::Api(_), _)) => presented_key(request).err()?,
+        Ok(_) => return None,
     };
+    Some(finished(refused.into_response()))
+}
+
+fn finished(mut response: Response) -> Response {
     // No answer is ever sniffed into another type (a problem as HTML).
     if !response
         .headers

@@ -21,6 +21,7 @@
 //! | `ratelimit/org/{org}` | an organisation's token bucket and its keys' (those not full) | [`crate::domain::limits`] |
 //! | `ratelimit/{sha256}` | an API key's token bucket of before, no longer read | |
 //! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
+//! | `usage/{org}/bytes` | the bytes of the organisation's stored messages, counted | [`crate::domain::limits`] |
 //! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counts | [`crate::domain::inbound`] |
 //! | `created/{key}` | the requests that found `key` absent: the first creates it | [`crate::store::update_json`] |
 //!
@@ -151,6 +152,10 @@ pub fn api_key(hash: &str) -> String {
 
 pub fn rate_limit(org: &OrgId) -> String {
     format!("ratelimit/org/{}", segment(org.as_str()))
+}
+
+pub fn stored_bytes(org: &OrgId) -> String {
+    format!("usage/{}/bytes", segment(org.as_str()))
 }
 
 pub fn send_slot(endpoint: &EndpointId, n: u64) -> String {

@@ -40,15 +40,20 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
-    let method = request.method().to_string();
-    let body = read_body(request).await;
-    let edge_request = hooksign_edge::Request {
-        method,
+    let mut edge_request = hooksign_edge::Request {
+        method: request.method().to_string(),
         path,
         query,
         headers,
-        body,
+        body: Vec::new(),
     };
+    // A request its headers settle (no route, no API key) is answered
+    // without reading its body.
+    if let Some(response) = hooksign_edge::answer_before_body(&edge_request) {
+        respond(response_out, response).await;
+        return;
+    }
+    edge_request.body = read_body(request).await;
     let platform = Spin {
         bucket: wasi_store::open(DEFAULT_STORE).ok(),
         // Read once a request: every update asks.
