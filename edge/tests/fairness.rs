@@ -28,6 +28,7 @@ fn platform() -> FakePlatform {
         "s1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
     );
     platform.set_variable("rate_limit_per_key", "0");
+    platform.set_variable("max_endpoints_per_host", "1000");
     platform
 }
 

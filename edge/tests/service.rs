@@ -35,8 +35,10 @@ impl Fake {
         let platform = FakePlatform::default();
         platform.set_variable("api_keys", api_key_entry("acme", KEY));
         platform.set_variable("sealing_keys", SEAL_1);
-        // The clock stands still here: the rate limit has its own test.
+        // The clock stands still here: the rate limit has its own test, as
+        // has the cap on endpoints per host, which these tests pass.
         platform.set_variable("rate_limit_per_key", "0");
+        platform.set_variable("max_endpoints_per_host", "1000");
         platform.set_variable(
             "inbound_sources",
             json!({ "shop": {
@@ -2438,4 +2440,59 @@ fn an_organisation_past_max_stored_bytes_per_org_stores_nothing_more_until_prune
     fake.advance_seconds(3 * 86_400);
     fake.dispatch();
     assert_eq!(post_sized(&fake, "evt_3", 100_000).0, 202);
+}
+
+#[test]
+fn an_organisation_has_at_most_max_endpoints_per_host_on_one_host() {
+    let fake = Fake::new();
+    fake.set_variable("max_endpoints_per_host", "2");
+    let create = |url: &str| fake.call("POST", "/webhooks", Some(json!({ "url": url })));
+    assert_eq!(create("https://a.example/1").0, 201);
+    let (status, second) = create("https://A.example:8443/2");
+    assert_eq!(status, 201);
+    let before = fake.entries.borrow().clone();
+    let (status, problem) = create("https://a.example/3");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("quota_exceeded")),
+        "{problem}"
+    );
+    assert_eq!(
+        *fake.entries.borrow(),
+        before,
+        "a refused create stored something"
+    );
+    let (status, other) = create("https://b.example/1");
+    assert_eq!(status, 201);
+
+    // A URL changed to a full host is refused; the endpoint keeps its own.
+    let other_id = other["endpoint"]["id"].as_str().unwrap();
+    let path = format!("/webhooks/{other_id}");
+    let (status, _) = fake.call(
+        "PATCH",
+        &path,
+        Some(json!({ "url": "https://a.example/4" })),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(
+        fake.call("GET", &path, None).1["url"],
+        "https://b.example/1"
+    );
+    // Changing within its host, or once the host has room, works.
+    let second_id = second["endpoint"]["id"].as_str().unwrap();
+    let second_path = format!("/webhooks/{second_id}");
+    let (status, _) = fake.call(
+        "PATCH",
+        &second_path,
+        Some(json!({ "url": "https://a.example/5" })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(fake.call("DELETE", &second_path, None).0, 204);
+    let (status, _) = fake.call(
+        "PATCH",
+        &path,
+        Some(json!({ "url": "https://a.example/4" })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(create("https://a.example/6").0, 409);
 }

@@ -522,11 +522,15 @@ fn every_problem_code_with_its_status() {
             405,
             "method_not_allowed",
         ),
+        // Credentials are checked before the body: a request with none is
+        // answered on its headers and its connection closed, its body never
+        // read (a client still sending a long body may see the close before
+        // the answer: faults.rs reads that answer from a raw socket).
         (
             "POST",
             "/webhooks".into(),
             None,
-            Some(vec![b' '; 1024 * 1024 + 1]),
+            Some(vec![b' '; 1024]),
             401,
             "missing_credentials",
         ),

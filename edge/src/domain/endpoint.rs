@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::attempt::{self, Attempt};
 use crate::foundation::encoding::rfc3339;
-use crate::foundation::problem::Problem;
+use crate::foundation::problem::{Code, Problem};
 use crate::foundation::seal::StoredSecrets;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::keys::{self, OrgList};
-use crate::store::{get_json, get_org_list, remember, set_json, update_json, update_org_list};
+use crate::store::{
+    self, get_json, get_org_list, remember, set_json, update_json, update_org_list,
+};
 
 /// How many event types an endpoint may subscribe to.
 pub const MAX_EVENT_TYPES: usize = 100;
@@ -197,13 +199,43 @@ impl SignatureKind {
     }
 }
 
-/// An endpoint in its organisation's index: its id, and event types that
-/// include every type it subscribes to (none: every type).
+/// An endpoint in its organisation's index: its id, event types that
+/// include every type it subscribes to (none: every type), and its URL's
+/// host, counted against `max_endpoints_per_host` (entries of before have
+/// none until their URL changes).
 #[derive(Clone, Serialize, Deserialize)]
 struct Listed {
     id: EndpointId,
     #[serde(rename = "eventTypes")]
     event_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+}
+
+/// The host a target URL sends to, as the index counts it.
+pub fn target_host(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .host_str()
+        .map(str::to_ascii_lowercase)
+}
+
+/// 409 `quota_exceeded`: the organisation has `max` endpoints on `host`.
+fn host_full(host: &str, max: usize) -> Problem {
+    Problem::new(
+        Code::QuotaExceeded,
+        format!(
+            "the organisation has {max} endpoints on {host}, as many as max_endpoints_per_host allows"
+        ),
+    )
+}
+
+/// Entries on `host` other than `id`.
+fn on_host(listed: &[Listed], host: Option<&str>, id: &EndpointId) -> usize {
+    listed
+        .iter()
+        .filter(|entry| entry.id != *id && host.is_some() && entry.host.as_deref() == host)
+        .count()
 }
 
 impl Listed {
@@ -262,6 +294,7 @@ pub fn widen_subscriptions(
         for Listed {
             id: listed_id,
             event_types: types,
+            ..
         } in listed
         {
             if listed_id == id && !types.is_empty() {
@@ -303,18 +336,58 @@ pub fn load(
     find(platform, org, id)?.ok_or_else(|| Problem::not_found(format!("no endpoint {id}")))
 }
 
-/// Stores a new endpoint, then lists it.
-pub fn create(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
+/// Stores a new endpoint, then lists it, if its host has fewer than
+/// `max_per_host` of the organisation's endpoints (counted in the change
+/// that lists it); otherwise removes it again (its id was never given
+/// out) and answers 409 `quota_exceeded`.
+pub fn create(
+    platform: &impl Platform,
+    record: &EndpointRecord,
+    max_per_host: usize,
+) -> Result<(), Problem> {
     set_json(platform, &keys::endpoint(&record.id), record)?;
+    let host = target_host(&record.url);
+    let mut full = false;
     update_index(platform, &record.org, |listed: &mut Vec<Listed>| {
-        if !listed.iter().any(|listed| listed.id == record.id) {
+        full = on_host(listed, host.as_deref(), &record.id) >= max_per_host;
+        if !full && !listed.iter().any(|listed| listed.id == record.id) {
             let entry = Listed {
                 id: record.id.clone(),
                 event_types: record.event_types.clone(),
+                host: host.clone(),
             };
             listed.insert(0, entry);
         }
-    })
+    })?;
+    if full {
+        store::remove(platform, &keys::endpoint(&record.id))?;
+        return Err(host_full(host.as_deref().unwrap_or_default(), max_per_host));
+    }
+    Ok(())
+}
+
+/// Moves an endpoint's index entry to the host of `url`, before the
+/// endpoint itself is changed to it; 409 `quota_exceeded` when that host
+/// has `max_per_host` of the organisation's other endpoints.
+pub fn move_host(
+    platform: &impl Platform,
+    org: &OrgId,
+    id: &EndpointId,
+    url: &str,
+    max_per_host: usize,
+) -> Result<(), Problem> {
+    let host = target_host(url);
+    let mut full = false;
+    update_index(platform, org, |listed: &mut Vec<Listed>| {
+        full = on_host(listed, host.as_deref(), id) >= max_per_host;
+        for entry in listed.iter_mut().filter(|entry| entry.id == *id && !full) {
+            entry.host.clone_from(&host);
+        }
+    })?;
+    if full {
+        return Err(host_full(host.as_deref().unwrap_or_default(), max_per_host));
+    }
+    Ok(())
 }
 
 /// Applies `change` to this organisation's endpoint as stored now (see

@@ -32,6 +32,11 @@ pub const DEFAULT_MAX_ENDPOINTS_PER_ORG: u64 = 1000;
 /// (Stripe's default for live mode is 100).
 pub const DEFAULT_RATE_LIMIT_PER_KEY: u64 = 100;
 
+/// `max_endpoints_per_host` when unset: an organisation's endpoints on
+/// one target host, so that one event cannot become a thousand POSTs to
+/// one host.
+pub const DEFAULT_MAX_ENDPOINTS_PER_HOST: u64 = 10;
+
 /// `max_api_keys_per_org` when unset: live (unrevoked) minted keys per
 /// organisation.
 pub const DEFAULT_MAX_API_KEYS_PER_ORG: u64 = 100;
@@ -75,6 +80,8 @@ pub struct Config {
     pub secrets: SecretPolicy,
     /// Endpoints an organisation may have.
     pub max_endpoints_per_org: usize,
+    /// Endpoints an organisation may have on one target host.
+    pub max_endpoints_per_host: usize,
     /// Requests per second per API key, and the burst; 0: no limit.
     pub rate_limit_per_key: u64,
     /// Requests per second of all an organisation's keys together, and the
@@ -202,6 +209,8 @@ impl Config {
             })?;
         let max_endpoints_per_org =
             number("max_endpoints_per_org", DEFAULT_MAX_ENDPOINTS_PER_ORG, 1)? as usize;
+        let max_endpoints_per_host =
+            number("max_endpoints_per_host", DEFAULT_MAX_ENDPOINTS_PER_HOST, 1)? as usize;
         let rate_limit_per_key = number("rate_limit_per_key", DEFAULT_RATE_LIMIT_PER_KEY, 0)?;
         let rate_limit_per_org = number("rate_limit_per_org", rate_limit_per_key, 0)?;
         let max_api_keys_per_org =
@@ -221,6 +230,7 @@ impl Config {
             max_in_flight_per_endpoint,
             secrets,
             max_endpoints_per_org,
+            max_endpoints_per_host,
             rate_limit_per_key,
             rate_limit_per_org,
             max_api_keys_per_org,

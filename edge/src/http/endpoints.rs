@@ -70,7 +70,7 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         attempt_count: 0,
         recent_attempts: Vec::new(),
     };
-    endpoint::create(api.platform, &record)?;
+    endpoint::create(api.platform, &record, api.config.max_endpoints_per_host)?;
     Ok(key_answer(201, &record, &secret))
 }
 
@@ -125,6 +125,15 @@ pub fn patch<P: Platform>(
     let id = &endpoint_id(id)?;
     if let Some(event_types) = &event_types {
         endpoint::widen_subscriptions(api.platform, api.org, id, event_types)?;
+    }
+    if let Some(url) = &url {
+        endpoint::move_host(
+            api.platform,
+            api.org,
+            id,
+            url,
+            api.config.max_endpoints_per_host,
+        )?;
     }
     let mut unpaused = false;
     let record = endpoint::modify(api.platform, api.org, id, |record| {

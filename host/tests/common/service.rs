@@ -72,9 +72,11 @@ impl Service {
             .args(arguments)
             .env("SPIN_VARIABLE_API_KEYS", api_keys)
             .env("SPIN_VARIABLE_SEALING_KEYS", SEALING_KEYS)
-            // Tests and the load bench send far more than a client would;
-            // the limit has tests of its own (`--variable` overrides this).
+            // Tests and the load bench send far more than a client would,
+            // to many endpoints on one local receiver; the limits have tests
+            // of their own (`--variable` overrides these).
             .env("SPIN_VARIABLE_RATE_LIMIT_PER_KEY", "0")
+            .env("SPIN_VARIABLE_MAX_ENDPOINTS_PER_HOST", "1000")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in variables {
