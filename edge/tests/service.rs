@@ -44,6 +44,7 @@ impl Fake {
             json!({ "shop": {
                 "secrets": [{ "key": SHOP_SECRET }],
                 "forwardUrl": "https://origin.example/hook",
+                "org": "acme",
             } })
             .to_string(),
         );
@@ -2495,4 +2496,29 @@ fn an_organisation_has_at_most_max_endpoints_per_host_on_one_host() {
     );
     assert_eq!(status, 200);
     assert_eq!(create("https://a.example/6").0, 409);
+}
+
+#[test]
+fn a_sources_counts_are_read_by_its_organisation_only() {
+    let fake = Fake::new();
+    assert_eq!(deliver_inbound(&fake, "msg_1"), 200);
+    let other = "sgn_live_other_org_key";
+    fake.set_variable(
+        "api_keys",
+        format!(
+            "{},{}",
+            api_key_entry("acme", KEY),
+            api_key_entry("globex", other)
+        ),
+    );
+    assert_eq!(fake.call("GET", "/inbound/shop/stats", None).0, 200);
+    let (status, problem) = call_with(&fake, other, "GET", "/inbound/shop/stats");
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    // A source that names no organisation shows its counts to none.
+    fake.set_variable(
+        "inbound_sources",
+        json!({ "shop": { "secrets": [{ "key": SHOP_SECRET }], "forwardUrl": "https://origin.example/hook" } })
+            .to_string(),
+    );
+    assert_eq!(fake.call("GET", "/inbound/shop/stats", None).0, 404);
 }

@@ -35,7 +35,7 @@ const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 fn main() {
     let receiver = FastReceiver::start();
     let sources = json!({
-        "shop": { "secrets": [{ "key": INBOUND_SECRET }], "forwardUrl": receiver.url }
+        "shop": { "secrets": [{ "key": INBOUND_SECRET }], "forwardUrl": receiver.url, "org": "acme" }
     })
     .to_string();
     let service = Service::start(&[

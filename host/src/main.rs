@@ -187,6 +187,10 @@ enum InboundCommand {
         /// Accepted timestamp distance in seconds (0 to 86400).
         #[arg(long)]
         tolerance: Option<u32>,
+        /// The organisation whose API keys may read the source's counts
+        /// (`GET /inbound/{source}/stats`); without it, none may.
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
         /// An existing `inbound_sources` JSON file to add the source to.
         #[arg(long, value_name = "FILE")]
         into: Option<PathBuf>,
@@ -346,9 +350,17 @@ fn run(command: Command) -> Result<(), Failure> {
                     keyring,
                     forward_url,
                     tolerance,
+                    org,
                     into,
                 },
-        } => add_inbound_source(source, &keyring, forward_url, tolerance, into.as_deref()),
+        } => add_inbound_source(
+            source,
+            &keyring,
+            forward_url,
+            tolerance,
+            org,
+            into.as_deref(),
+        ),
         Command::Vectors {
             files,
             engine,
@@ -479,6 +491,7 @@ fn add_inbound_source(
     keyring: &KeyringArgs,
     forward_url: String,
     tolerance: Option<u32>,
+    org: Option<String>,
     into: Option<&Path>,
 ) -> Result<(), Failure> {
     let keyring = keyring.load()?;
@@ -505,6 +518,7 @@ fn add_inbound_source(
         tolerance_seconds: tolerance,
         forward_url,
         scheme: keyring.scheme(),
+        org,
     };
     sources.insert(name, source);
     let json =

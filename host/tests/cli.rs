@@ -211,12 +211,16 @@ fn ed25519_keyrings_and_provider_schemes_rotate_and_configure_the_gateway() {
             public,
             "--forward",
             "http://127.0.0.1:1/hook",
+            "--org",
+            "acme",
         ],
         b"",
     );
     let sources: serde_json::Value = serde_json::from_str(&stdout(&added)).unwrap();
     assert!(sources["std"].get("scheme").is_none(), "{sources}");
     assert_eq!(sources["std"]["secrets"][0]["key"], public);
+    assert_eq!(sources["std"]["org"], "acme");
+    assert!(sources["repo"].get("org").is_none(), "{sources}");
 }
 
 #[test]

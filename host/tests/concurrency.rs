@@ -170,7 +170,7 @@ fn copies_of_one_delivery_arriving_together_are_forwarded_once() {
     let origin = Receiver::start();
     let secret = hooksign::Secret::generate().unwrap().to_text();
     let sources = json!({
-        "shop": { "forwardUrl": origin.url, "secrets": [{ "key": secret }] }
+        "shop": { "forwardUrl": origin.url, "secrets": [{ "key": secret }], "org": "acme" }
     })
     .to_string();
     let mut variables = local().to_vec();

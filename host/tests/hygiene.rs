@@ -31,8 +31,7 @@ fn forms(secret: &str) -> Vec<String> {
 fn no_key_or_secret_in_logs_or_answers() {
     let receiver = Receiver::start();
     let inbound_secret = Secret::generate().unwrap().to_text();
-    let sources =
-        json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url}});
+    let sources = json!({"shop": {"secrets": [{"key": inbound_secret}], "forwardUrl": receiver.url, "org": "acme"}});
     let dispatch_token = "tok_dispatch_0123456789abcdef0123456789";
     let service = Service::start(&[
         ("allow_private_targets", "true"),

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
-use common::service::{API_KEY, Receiver, Service};
+use common::service::{API_KEY, OTHER_KEY, Receiver, Service};
 use hooksign::{Keyring, Secret, SecretRecord};
 use serde_json::{Value, json};
 
@@ -95,6 +95,7 @@ impl Gateway {
                 "secrets": [{"key": new}, {"key": old, "notAfter": now() + 3600}],
                 "toleranceSeconds": 300,
                 "forwardUrl": origin.url,
+                "org": "acme",
             },
             "shop-rotated": {
                 "secrets": [{"key": new}, {"key": old, "notAfter": now() - 1}],
@@ -362,6 +363,11 @@ fn replays_are_refused_but_retries_after_origin_failures_get_through() {
         (status, problem["code"].as_str()),
         (401, Some("missing_credentials"))
     );
+    // Another organisation's key: no such source, for it.
+    let (status, _) = gateway
+        .service
+        .call("GET", "/inbound/shop/stats", Some(OTHER_KEY), None);
+    assert_eq!(status, 404);
     let _ = API_KEY;
 }
 

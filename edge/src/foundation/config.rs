@@ -109,6 +109,10 @@ pub struct InboundSource {
     /// How its deliveries are signed; Standard Webhooks when absent.
     #[serde(default, skip_serializing_if = "is_standard")]
     pub scheme: Scheme,
+    /// The organisation whose API keys may read its counts; without one,
+    /// none may (a source is the operator's, not every tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
 }
 
 fn is_standard(scheme: &Scheme) -> bool {

@@ -11,6 +11,7 @@ use crate::foundation::config::{Config, InboundSource};
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::{Code, Problem};
 use crate::http::request::MAX_BODY_BYTES;
+use crate::ids::OrgId;
 use crate::platform::{
     OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
 };
@@ -180,9 +181,18 @@ fn relay(
     }
 }
 
-/// `GET /inbound/{source}/stats`.
-pub fn stats(platform: &impl Platform, config: &Config, name: &str) -> Result<Response, Problem> {
+/// `GET /inbound/{source}/stats`: for the source's organisation only; to
+/// any other, a source that does not exist.
+pub fn stats(
+    platform: &impl Platform,
+    config: &Config,
+    org: &OrgId,
+    name: &str,
+) -> Result<Response, Problem> {
     let source = config.inbound_sources.get(name)?;
+    if source.org.as_deref() != Some(org.as_str()) {
+        return Err(Problem::not_found(format!("no inbound source {name}")));
+    }
     let stats = inbound::stats(platform, name, source.secrets.len())?;
     Ok(Response::json(200, &stats))
 }

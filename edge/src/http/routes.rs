@@ -235,7 +235,7 @@ async fn run<P: Platform>(
         ListMessages => messages::list(api, request),
         GetMessage => messages::get(api, id),
         Resend => messages::resend(api, id, request),
-        InboundStats => gateway::stats(api.platform, api.config, id),
+        InboundStats => gateway::stats(api.platform, api.config, api.org, id),
         ListKeys => api_keys::list(api),
         CreateKey => api_keys::create(api, request),
         RevokeKey => api_keys::revoke(api, id),
