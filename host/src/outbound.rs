@@ -7,6 +7,10 @@
 //! the edge with [`hooksign_edge::GATEWAY_FORWARD_HEADER`], are spared
 //! when they go to one; a tenant's endpoint at the same address is not.
 //!
+//! The node's own interface addresses are refused too, unless private
+//! targets are allowed: a public address of the node reaches whatever
+//! listens on it (its Redis, its admin ports) as loopback would.
+//!
 //! Every request connects to the address that was checked (plain http
 //! keeps the name in `Host`, https in TLS's server name, `tls_send.rs`), so
 //! a name that answers differently the second time (DNS rebinding) cannot
@@ -28,6 +32,8 @@ pub struct OutboundPolicy {
     origins: Arc<Vec<String>>,
     /// Names answered without DNS (a test mode, `--resolve`).
     pinned: Arc<Vec<(String, std::net::IpAddr)>>,
+    /// The node's own interface addresses.
+    own: Arc<Vec<std::net::IpAddr>>,
     /// What https receivers' certificates must chain to; unset, the Web
     /// PKI roots.
     roots: Option<tls_send::Roots>,
@@ -52,8 +58,15 @@ impl OutboundPolicy {
             allow_private: config.allow_private_targets,
             origins: Arc::new(origins),
             pinned: Arc::default(),
+            own: Arc::default(),
             roots: None,
         }
+    }
+
+    /// The policy, refusing these addresses of the node's own as well.
+    pub fn refusing_own(mut self, own: Vec<std::net::IpAddr>) -> OutboundPolicy {
+        self.own = Arc::new(own);
+        self
     }
 
     /// The policy, trusting these roots for https.
@@ -81,7 +94,7 @@ impl OutboundPolicy {
     async fn address(&self, authority: &str, checks: bool) -> Result<std::net::SocketAddr, Error> {
         let addresses = self.resolve(authority).await?;
         if checks {
-            return checked_address(&addresses);
+            return checked_address(&addresses, &self.own);
         }
         addresses.first().copied().ok_or(Error::DestinationNotFound)
     }
@@ -111,6 +124,29 @@ impl OutboundPolicy {
     }
 }
 
+/// The addresses of the node's network interfaces (none if they cannot be
+/// listed: the internal ranges are refused all the same).
+pub fn own_addresses() -> Vec<std::net::IpAddr> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<std::net::IpAddr> = interfaces
+        .filter_map(|interface| interface.address)
+        .filter_map(|address| {
+            if let Some(v4) = address.as_sockaddr_in() {
+                Some(std::net::IpAddr::V4(v4.ip()))
+            } else {
+                address
+                    .as_sockaddr_in6()
+                    .map(|v6| std::net::IpAddr::V6(v6.ip()).to_canonical())
+            }
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}
+
 /// `host:port`, with the scheme's default port.
 fn authority_with_port(uri: &hyper::Uri) -> Option<String> {
     let host = uri.host()?;
@@ -124,12 +160,15 @@ fn authority_with_port(uri: &hyper::Uri) -> Option<String> {
     Some(format!("{host}:{port}"))
 }
 
-/// The first of `addresses`; refused if any of them is internal.
-fn checked_address(addresses: &[std::net::SocketAddr]) -> Result<std::net::SocketAddr, Error> {
-    if addresses
-        .iter()
-        .any(|address| hooksign_edge::is_internal_ip(address.ip()))
-    {
+/// The first of `addresses`; refused if any of them is internal or one
+/// of the node's own.
+fn checked_address(
+    addresses: &[std::net::SocketAddr],
+    own: &[std::net::IpAddr],
+) -> Result<std::net::SocketAddr, Error> {
+    if addresses.iter().any(|address| {
+        hooksign_edge::is_internal_ip(address.ip()) || own.contains(&address.ip().to_canonical())
+    }) {
         return Err(Error::DestinationIpProhibited);
     }
     addresses.first().copied().ok_or(Error::DestinationNotFound)
@@ -206,7 +245,7 @@ mod tests {
         // `localhost` resolves through the hosts file on every machine.
         let policy = OutboundPolicy::default();
         let check = |authority: &str| {
-            run(policy.resolve(authority)).and_then(|addresses| checked_address(&addresses))
+            run(policy.resolve(authority)).and_then(|addresses| checked_address(&addresses, &[]))
         };
         for authority in ["localhost:80", "127.0.0.1:8080", "[::1]:443", "10.1.2.3:80"] {
             assert!(
@@ -218,6 +257,32 @@ mod tests {
             check("93.184.215.14:443").ok(),
             "93.184.215.14:443".parse().ok()
         );
+    }
+
+    #[test]
+    fn the_nodes_own_addresses_are_refused_unless_private_targets_are_allowed() {
+        // Loopback is among them on every machine.
+        let own = own_addresses();
+        assert!(own.contains(&"127.0.0.1".parse().unwrap()), "{own:?}");
+        // A public address of the node's own, and one that is not.
+        let node: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let policy = OutboundPolicy::default()
+            .pinning(vec![
+                ("self.example".into(), node),
+                ("other.example".into(), "198.51.100.9".parse().unwrap()),
+            ])
+            .refusing_own(vec![node]);
+        let address = |authority: &str, checks| run(policy.address(authority, checks));
+        assert!(matches!(
+            address("self.example:6379", true),
+            Err(Error::DestinationIpProhibited)
+        ));
+        assert!(matches!(
+            address("203.0.113.7:80", true),
+            Err(Error::DestinationIpProhibited)
+        ));
+        assert!(address("other.example:443", true).is_ok());
+        assert!(address("self.example:6379", false).is_ok());
     }
 
     #[test]

@@ -206,7 +206,9 @@ fn outbound_policy(
     options: &ServeOptions,
     variables: &HashMap<String, String>,
 ) -> Result<OutboundPolicy, String> {
-    let policy = OutboundPolicy::from_variables(variables).pinning(options.resolve.clone());
+    let policy = OutboundPolicy::from_variables(variables)
+        .pinning(options.resolve.clone())
+        .refusing_own(crate::outbound::own_addresses());
     let Some(path) = &options.outbound_ca else {
         return Ok(policy);
     };
