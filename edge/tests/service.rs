@@ -1360,6 +1360,28 @@ fn dispatch_needs_its_token() {
 }
 
 #[test]
+fn dispatch_token_guesses_are_limited_and_never_hold_up_the_token() {
+    let fake = Fake::new();
+    let token = "tok_secret_0123456789abcdef0123456789";
+    fake.set_variable("dispatch_token", token);
+    let post =
+        |token: &str| status_and_json(&send(&fake, "POST", "/dispatch", bearer(token), Vec::new()));
+    // The clock stands still: ten guesses a second, then 429.
+    for n in 0..10 {
+        assert_eq!(post(&format!("guess_{n}")).0, 401);
+    }
+    let (status, problem) = post("guess_10");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    // The token still dispatches, and a second later guesses are 401 again.
+    assert_eq!(post(token).0, 200);
+    fake.advance_seconds(1);
+    assert_eq!(post("guess_11").0, 401);
+}
+
+#[test]
 fn a_test_send_answers_with_the_receivers_headers_bounded() {
     let fake = Fake::new();
     let (id, _) = fake.create();

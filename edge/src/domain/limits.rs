@@ -6,6 +6,9 @@
 //!   record per organisation (`ratelimit/org/{org}`), so a request takes
 //!   from both in one change. A request past either is 429 `rate_limited`
 //!   with `Retry-After`.
+//! - Refused `POST /dispatch` tokens: at most
+//!   [`DISPATCH_GUESSES_PER_SECOND`] across every node
+//!   (`ratelimit/dispatch`), then 429.
 //! - `max_in_flight_per_endpoint`: sends to one endpoint at once, as that
 //!   many slots (`inflight/{endpoint}/{n}`) leased like deliveries.
 //! - `max_stored_bytes_per_org`: the bytes of an organisation's stored
@@ -68,43 +71,11 @@ pub fn take(
     rates: Rates,
     now_ms: i64,
 ) -> Result<(), Problem> {
-    if rates.per_key == 0 && rates.per_org == 0 {
-        return Ok(());
-    }
-    let name = sha256_hex(key)[..KEY_NAME_LEN].to_string();
-    let take = new_uuid()?;
-    let over = update_json(
-        platform,
-        &keys::rate_limit(org),
-        |buckets: Option<Buckets>| {
-            let mut buckets = buckets.unwrap_or_default();
-            if buckets.recent.contains(&take) {
-                return Ok((None, None));
-            }
-            let org_level = level(buckets.org.as_ref(), rates.per_org, now_ms);
-            let key_level = level(buckets.keys.get(&name), rates.per_key, now_ms);
-            if let Some(wait_ms) = wait_for_token(key_level, rates.per_key) {
-                return Ok((None, Some((Over::Key, wait_ms))));
-            }
-            if let Some(wait_ms) = wait_for_token(org_level, rates.per_org) {
-                return Ok((None, Some((Over::Org, wait_ms))));
-            }
-            buckets.org = org_level.map(|level| drawn(buckets.org.as_ref(), level, now_ms));
-            let key_bucket = key_level.map(|level| drawn(buckets.keys.get(&name), level, now_ms));
-            buckets
-                .keys
-                .retain(|other, bucket| *other != name && !is_full(bucket, rates.per_key, now_ms));
-            if let Some(bucket) = key_bucket {
-                buckets.keys.insert(name.clone(), bucket);
-            }
-            remember(&mut buckets.recent, take.clone(), RECENT_TAKES);
-            Ok((Some(buckets), None))
-        },
-    )?;
-    let Some((over, wait_ms)) = over else {
+    let name = &sha256_hex(key)[..KEY_NAME_LEN];
+    let Some((over, seconds)) = take_from(platform, &keys::rate_limit(org), name, rates, now_ms)?
+    else {
         return Ok(());
     };
-    let seconds = ((wait_ms + 999) / 1000).max(1);
     let detail = match over {
         Over::Key => format!(
             "this API key is over rate_limit_per_key ({} requests per second); retry in {seconds} s",
@@ -116,6 +87,71 @@ pub fn take(
         ),
     };
     Err(Problem::new(Code::RateLimited, detail).with_retry_after(seconds))
+}
+
+/// Refused `POST /dispatch` tokens the service answers per second, across
+/// every node: a guess past them is 429, so a token cannot be searched
+/// for. A valid token takes nothing: guesses cannot hold up dispatch.
+pub const DISPATCH_GUESSES_PER_SECOND: u64 = 10;
+
+/// Counts a refused dispatch token; 429 when past
+/// [`DISPATCH_GUESSES_PER_SECOND`].
+pub fn take_dispatch_guess(platform: &impl Platform, now_ms: i64) -> Result<(), Problem> {
+    let rates = Rates {
+        per_key: 0,
+        per_org: DISPATCH_GUESSES_PER_SECOND,
+    };
+    let Some((_, seconds)) = take_from(platform, keys::DISPATCH_GUESSES, "", rates, now_ms)? else {
+        return Ok(());
+    };
+    Err(Problem::new(
+        Code::RateLimited,
+        format!(
+            "more than {DISPATCH_GUESSES_PER_SECOND} refused dispatch tokens a second; retry in {seconds} s"
+        ),
+    )
+    .with_retry_after(seconds))
+}
+
+/// Takes a token from the record's buckets: its own (`per_org`) and
+/// `name`'s (`per_key`). `Some` with what was short and the whole seconds
+/// to wait when either has none.
+fn take_from(
+    platform: &impl Platform,
+    record: &str,
+    name: &str,
+    rates: Rates,
+    now_ms: i64,
+) -> Result<Option<(Over, i64)>, Problem> {
+    if rates.per_key == 0 && rates.per_org == 0 {
+        return Ok(None);
+    }
+    let take = new_uuid()?;
+    let over = update_json(platform, record, |buckets: Option<Buckets>| {
+        let mut buckets = buckets.unwrap_or_default();
+        if buckets.recent.contains(&take) {
+            return Ok((None, None));
+        }
+        let org_level = level(buckets.org.as_ref(), rates.per_org, now_ms);
+        let key_level = level(buckets.keys.get(name), rates.per_key, now_ms);
+        if let Some(wait_ms) = wait_for_token(key_level, rates.per_key) {
+            return Ok((None, Some((Over::Key, wait_ms))));
+        }
+        if let Some(wait_ms) = wait_for_token(org_level, rates.per_org) {
+            return Ok((None, Some((Over::Org, wait_ms))));
+        }
+        buckets.org = org_level.map(|level| drawn(buckets.org.as_ref(), level, now_ms));
+        let key_bucket = key_level.map(|level| drawn(buckets.keys.get(name), level, now_ms));
+        buckets
+            .keys
+            .retain(|other, bucket| other != name && !is_full(bucket, rates.per_key, now_ms));
+        if let Some(bucket) = key_bucket {
+            buckets.keys.insert(name.to_string(), bucket);
+        }
+        remember(&mut buckets.recent, take.clone(), RECENT_TAKES);
+        Ok((Some(buckets), None))
+    })?;
+    Ok(over.map(|(over, wait_ms)| (over, ((wait_ms + 999) / 1000).max(1))))
 }
 
 /// A bucket's thousandths of a token at `now_ms`, refilled at `rate` per

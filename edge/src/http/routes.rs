@@ -4,6 +4,7 @@
 //! docs/API.md.
 
 use crate::dispatch;
+use crate::domain::limits;
 use crate::foundation::config::Config;
 use crate::foundation::problem::{Code, Problem};
 use crate::http::auth::{authenticate, bearer, presented_key};
@@ -188,6 +189,7 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
                 .as_ref()
                 .is_some_and(|token| token.admits(bearer(request)))
             {
+                limits::take_dispatch_guess(platform, platform.now_millis())?;
                 return Err(Problem::new(
                     Code::InvalidCredentials,
                     "POST /dispatch takes the dispatch_token variable as a bearer token",

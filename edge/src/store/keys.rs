@@ -19,6 +19,7 @@
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
 //! | `ratelimit/org/{org}` | an organisation's token bucket and its keys' (those not full) | [`crate::domain::limits`] |
+//! | `ratelimit/dispatch` | the bucket of refused `POST /dispatch` tokens | [`crate::domain::limits`] |
 //! | `ratelimit/{sha256}` | an API key's token bucket of before, no longer read | |
 //! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
 //! | `usage/{org}/bytes` | the bytes of the organisation's stored messages, counted | [`crate::domain::limits`] |
@@ -149,6 +150,8 @@ pub fn held(endpoint: &EndpointId) -> String {
 pub fn api_key(hash: &str) -> String {
     format!("apikey/{}", segment(hash))
 }
+
+pub const DISPATCH_GUESSES: &str = "ratelimit/dispatch";
 
 pub fn rate_limit(org: &OrgId) -> String {
     format!("ratelimit/org/{}", segment(org.as_str()))
