@@ -2544,3 +2544,35 @@ fn a_sources_counts_are_read_by_its_organisation_only() {
     );
     assert_eq!(fake.call("GET", "/inbound/shop/stats", None).0, 404);
 }
+
+#[test]
+fn only_one_well_formed_bearer_header_authenticates() {
+    let fake = Fake::new();
+    let get = |headers: Vec<(&str, String)>| {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        send(&fake, "GET", "/webhooks", headers, Vec::new()).status
+    };
+    assert_eq!(get(vec![("authorization", format!("Bearer {KEY}"))]), 200);
+    for variant in [
+        format!("Bearer\t{KEY}"),
+        format!("Bearer {KEY} junk"),
+        format!("Bearer {KEY}x"),
+        format!("Basic {KEY}"),
+        KEY.to_string(),
+    ] {
+        assert_eq!(
+            get(vec![("authorization", variant.clone())]),
+            401,
+            "{variant:?}"
+        );
+    }
+    // A second header never makes a refused first one pass.
+    let twice = vec![
+        ("authorization", "Bearer sgn_live_wrong".to_string()),
+        ("authorization", format!("Bearer {KEY}")),
+    ];
+    assert_eq!(get(twice), 401);
+}
