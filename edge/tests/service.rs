@@ -1974,13 +1974,11 @@ fn minted_keys_share_their_organisations_rate() {
     assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 15);
 }
 
-#[test]
-fn an_organisation_has_at_most_max_api_keys_per_org_live_keys() {
-    let fake = Fake::new();
-    fake.set_variable("max_api_keys_per_org", "3");
-    let minted: Vec<(String, String)> = (0..3).map(|_| mint(&fake, KEY)).collect();
+/// Runs `request`, which must be refused with 409 `quota_exceeded` and
+/// store nothing.
+fn assert_quota_refused(fake: &Fake, request: impl FnOnce() -> (u16, Value)) {
     let before = fake.entries.borrow().clone();
-    let (status, problem) = fake.call("POST", "/api-keys", Some(json!({ "name": "4th" })));
+    let (status, problem) = request();
     assert_eq!(
         (status, problem["code"].as_str()),
         (409, Some("quota_exceeded")),
@@ -1989,8 +1987,18 @@ fn an_organisation_has_at_most_max_api_keys_per_org_live_keys() {
     assert_eq!(
         *fake.entries.borrow(),
         before,
-        "a refused mint stored something"
+        "a refused request stored something"
     );
+}
+
+#[test]
+fn an_organisation_has_at_most_max_api_keys_per_org_live_keys() {
+    let fake = Fake::new();
+    fake.set_variable("max_api_keys_per_org", "3");
+    let minted: Vec<(String, String)> = (0..3).map(|_| mint(&fake, KEY)).collect();
+    assert_quota_refused(&fake, || {
+        fake.call("POST", "/api-keys", Some(json!({ "name": "4th" })))
+    });
     // A minted key cannot mint past it either; another organisation can.
     let (status, _) = status_and_json(&send(
         &fake,
@@ -2428,14 +2436,7 @@ fn an_organisation_past_max_stored_bytes_per_org_stores_nothing_more_until_prune
     fake.set_variable("retention_days", "1");
     assert_eq!(post_sized(&fake, "evt_1", 100_000).0, 202);
     assert_eq!(post_sized(&fake, "evt_2", 100_000).0, 202);
-    let before = fake.entries.borrow().clone();
-    let (status, problem) = post_sized(&fake, "evt_3", 100_000);
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("quota_exceeded")),
-        "{problem}"
-    );
-    assert_eq!(*fake.entries.borrow(), before, "a refused event wrote");
+    assert_quota_refused(&fake, || post_sized(&fake, "evt_3", 100_000));
     // A repost of a stored id is still answered as before, and small
     // events still fit.
     assert_eq!(post_sized(&fake, "evt_2", 100_000).0, 200);
@@ -2473,18 +2474,7 @@ fn an_organisation_has_at_most_max_endpoints_per_host_on_one_host() {
     assert_eq!(create("https://a.example/1").0, 201);
     let (status, second) = create("https://A.example:8443/2");
     assert_eq!(status, 201);
-    let before = fake.entries.borrow().clone();
-    let (status, problem) = create("https://a.example/3");
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("quota_exceeded")),
-        "{problem}"
-    );
-    assert_eq!(
-        *fake.entries.borrow(),
-        before,
-        "a refused create stored something"
-    );
+    assert_quota_refused(&fake, || create("https://a.example/3"));
     let (status, other) = create("https://b.example/1");
     assert_eq!(status, 201);
 
