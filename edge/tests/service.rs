@@ -1877,10 +1877,8 @@ fn sealed_rotations_are_right_on_stores_whose_swap_misreports() {
     }
 }
 
-#[test]
-fn an_api_key_past_its_rate_is_429_with_retry_after_until_it_refills() {
-    let fake = Fake::new();
-    fake.set_variable("rate_limit_per_key", "5");
+/// Adds a second organisation, `globex`, beside `acme`; returns its key.
+fn add_other_org(fake: &Fake) -> &'static str {
     let other = "sgn_live_other_org_key";
     fake.set_variable(
         "api_keys",
@@ -1890,6 +1888,14 @@ fn an_api_key_past_its_rate_is_429_with_retry_after_until_it_refills() {
             api_key_entry("globex", other)
         ),
     );
+    other
+}
+
+#[test]
+fn an_api_key_past_its_rate_is_429_with_retry_after_until_it_refills() {
+    let fake = Fake::new();
+    fake.set_variable("rate_limit_per_key", "5");
+    let other = add_other_org(&fake);
     let get = |key: &str| send(&fake, "GET", "/webhooks", bearer(key), Vec::new());
     for _ in 0..5 {
         assert_eq!(get(KEY).status, 200);
@@ -2442,15 +2448,7 @@ fn an_organisation_past_max_stored_bytes_per_org_stores_nothing_more_until_prune
     assert_eq!(post_sized(&fake, "evt_2", 100_000).0, 200);
     assert_eq!(post_sized(&fake, "evt_small", 1_000).0, 202);
     // Another organisation has a budget of its own.
-    let other = "sgn_live_other_org_key";
-    fake.set_variable(
-        "api_keys",
-        format!(
-            "{},{}",
-            api_key_entry("acme", KEY),
-            api_key_entry("globex", other)
-        ),
-    );
+    let other = add_other_org(&fake);
     let event = json!({ "type": "t", "data": { "blob": "x".repeat(100_000) } });
     let posted = send(
         &fake,
@@ -2514,15 +2512,7 @@ fn an_organisation_has_at_most_max_endpoints_per_host_on_one_host() {
 fn a_sources_counts_are_read_by_its_organisation_only() {
     let fake = Fake::new();
     assert_eq!(deliver_inbound(&fake, "msg_1"), 200);
-    let other = "sgn_live_other_org_key";
-    fake.set_variable(
-        "api_keys",
-        format!(
-            "{},{}",
-            api_key_entry("acme", KEY),
-            api_key_entry("globex", other)
-        ),
-    );
+    let other = add_other_org(&fake);
     assert_eq!(fake.call("GET", "/inbound/shop/stats", None).0, 200);
     let (status, problem) = call_with(&fake, other, "GET", "/inbound/shop/stats");
     assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
