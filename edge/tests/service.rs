@@ -2556,3 +2556,86 @@ fn only_one_well_formed_bearer_header_authenticates() {
     ];
     assert_eq!(get(twice), 401);
 }
+
+#[test]
+fn what_the_review_found_holding_keeps_holding() {
+    let fake = Fake::new();
+    // The dashboard: no framing, no referrer, no sniffing, and no answer
+    // grants another origin anything.
+    let mut page = Request {
+        method: "GET".into(),
+        path: "/dashboard".into(),
+        query: None,
+        headers: vec![("origin".into(), "https://evil.example".into())],
+        body: Vec::new(),
+    };
+    let answer = futures::executor::block_on(handle(&fake.0, &page));
+    let header = |response: &Response, name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+    };
+    assert!(
+        header(&answer, "content-security-policy")
+            .is_some_and(|policy| policy.contains("frame-ancestors 'none'"))
+    );
+    assert_eq!(
+        header(&answer, "referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    assert_eq!(
+        header(&answer, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    page.method = "OPTIONS".into();
+    page.path = "/webhooks".into();
+    let preflight = futures::executor::block_on(handle(&fake.0, &page));
+    for response in [&answer, &preflight] {
+        assert!(
+            response
+                .headers
+                .iter()
+                .all(|(name, _)| !name.to_ascii_lowercase().starts_with("access-control-"))
+        );
+    }
+
+    // 60,000 unknown fields: a short problem. Nesting past 128: invalid_json.
+    let fields: serde_json::Map<String, Value> =
+        (0..60_000).map(|n| (format!("f{n}"), json!(1))).collect();
+    let answer = send(
+        &fake,
+        "POST",
+        "/webhooks",
+        bearer(KEY),
+        Value::Object(fields).to_string().into_bytes(),
+    );
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.len() < 4096, "{} bytes", answer.body.len());
+    let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let body = format!(r#"{{"url":"https://example.com/h","description":{nested}}}"#);
+    let (status, problem) = status_and_json(&send(
+        &fake,
+        "POST",
+        "/webhooks",
+        bearer(KEY),
+        body.into_bytes(),
+    ));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+
+    // A URL that carries credentials is refused.
+    let (status, problem) = fake.call(
+        "POST",
+        "/webhooks",
+        Some(json!({ "url": "https://user:pass@example.com/h" })),
+    );
+    assert_eq!(
+        (status, problem["errors"][0]["path"].as_str()),
+        (400, Some("url")),
+        "{problem}"
+    );
+}

@@ -327,3 +327,33 @@ fn an_organisations_rate_and_key_quota_hold_across_nodes() {
             .all(|status| *status == 200 || *status == 429)
     );
 }
+
+#[test]
+fn an_organisations_storage_budget_holds_across_nodes() {
+    let redis = RedisServer::start(None);
+    let budget = [("max_stored_bytes_per_org", "250000")];
+    let nodes: Vec<Arc<Service>> = (0..2).map(|_| Arc::new(node(&redis, &budget))).collect();
+    // Six events of about 100 KB at once through two nodes: two fit.
+    let blob = "x".repeat(100_000);
+    let posts: Vec<_> = (0..6)
+        .map(|n| {
+            let (node, blob) = (nodes[n % 2].clone(), blob.clone());
+            std::thread::spawn(move || {
+                let event =
+                    json!({ "type": "t", "id": format!("evt_{n}"), "data": { "blob": blob } });
+                node.call("POST", "/events", Some(API_KEY), Some(&event.to_string()))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = posts.into_iter().map(|post| post.join().unwrap()).collect();
+    let accepted = answers.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(accepted, 2, "{answers:?}");
+    for (status, answer) in answers.iter().filter(|(status, _)| *status != 202) {
+        assert_eq!(
+            (*status, answer["code"].as_str()),
+            (409, Some("quota_exceeded"))
+        );
+    }
+    let listed = nodes[1].ok("GET", "/messages", None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+}
