@@ -104,6 +104,42 @@ fn receivers_that_hang_reset_or_stall_are_failed_attempts() {
 }
 
 #[test]
+fn a_tls_handshake_that_never_finishes_and_a_redirect_are_failed_attempts() {
+    let service = Service::start(&local());
+    // The receiver takes the ClientHello and never answers it.
+    let stalled = misbehaving_receiver(hang).replacen("http://", "https://", 1);
+    let (id, _) = service.create(&stalled);
+    let started = Instant::now();
+    let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert!(started.elapsed() < Duration::from_secs(5), "stuck");
+    assert_eq!(sent["attempt"]["succeeded"], false, "{sent}");
+
+    // A 307 to another address is not followed: the attempt failed, and
+    // the place it pointed at got nothing.
+    let elsewhere = common::service::Receiver::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirecting = format!("http://{}/hook", listener.local_addr().unwrap());
+    let location = elsewhere.url.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    let (id, _) = service.create(&redirecting);
+    let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(sent["attempt"]["succeeded"], false, "{sent}");
+    assert_eq!(sent["attempt"]["responseStatus"], 307, "{sent}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(elsewhere.count(), 0, "the redirect was followed");
+}
+
+#[test]
 fn a_request_past_its_deadline_is_stopped_with_a_problem() {
     let service = Service::start_with(
         &[
