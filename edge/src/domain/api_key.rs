@@ -116,25 +116,15 @@ pub fn bootstrap_id(hash: &[u8; 32]) -> String {
 
 /// Stores a minted key (`hash` the SHA-256 of the key, in hex), then
 /// lists it: a key that is listed always works. 409 `quota_exceeded` when
-/// the organisation has `max_live` live keys; the record stored for it is
-/// removed again (no one was given its key).
+/// the organisation has `max_live` live keys (counted in the change that
+/// would list it); the record stored for it is removed again (no one was
+/// given its key).
 pub fn create(
     platform: &impl Platform,
     record: &KeyRecord,
     hash: String,
     max_live: usize,
 ) -> Result<(), Problem> {
-    let full = || {
-        Problem::new(
-            Code::QuotaExceeded,
-            format!(
-                "the organisation has max_api_keys_per_org ({max_live}) live API keys; revoke one first"
-            ),
-        )
-    };
-    if live(&index(platform, &record.org)?) >= max_live {
-        return Err(full());
-    }
     set_json(platform, &keys::api_key(&hash), record)?;
     let listed = Listed {
         id: record.id.clone(),
@@ -143,14 +133,23 @@ pub fn create(
     };
     let mut over = false;
     update_index(platform, &record.org, |entries: &mut Vec<Listed>| {
-        over = !entries.contains(&listed) && live(entries) >= max_live;
-        if !over && !entries.contains(&listed) {
+        if entries.contains(&listed) {
+            over = false;
+            return;
+        }
+        over = live(entries) >= max_live;
+        if !over {
             entries.insert(0, listed.clone());
         }
     })?;
     if over {
         remove(platform, &keys::api_key(&hash))?;
-        return Err(full());
+        return Err(Problem::new(
+            Code::QuotaExceeded,
+            format!(
+                "the organisation has max_api_keys_per_org ({max_live}) live API keys; revoke one first"
+            ),
+        ));
     }
     Ok(())
 }

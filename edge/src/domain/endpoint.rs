@@ -213,7 +213,7 @@ struct Listed {
 }
 
 /// The host a target URL sends to, as the index counts it.
-pub fn target_host(url: &str) -> Option<String> {
+fn target_host(url: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()?
         .host_str()
@@ -234,7 +234,9 @@ fn host_full(host: &str, max: usize) -> Problem {
 fn on_host(listed: &[Listed], host: Option<&str>, id: &EndpointId) -> usize {
     listed
         .iter()
-        .filter(|entry| entry.id != *id && host.is_some() && entry.host.as_deref() == host)
+        .filter(|entry| {
+            entry.id != *id && host.is_some_and(|host| entry.host.as_deref() == Some(host))
+        })
         .count()
 }
 

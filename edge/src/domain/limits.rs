@@ -196,29 +196,35 @@ fn wait_for_token(level: Option<i64>, rate: u64) -> Option<i64> {
     Some((1000 - level + rate - 1) / rate)
 }
 
-/// Charges `bytes` to the organisation's stored bytes; past `budget`
-/// (0: none) the charge is taken back and the answer is 409
-/// `quota_exceeded`. Counted with one atomic step, so racing charges on
-/// any node never pass the budget together.
+/// Charges `bytes` to the organisation's stored bytes; `false` when that
+/// would pass `budget` (0: none), and the charge is taken back. Counted
+/// with one atomic step, so racing charges on any node never pass the
+/// budget together.
 pub fn charge_storage(
     platform: &impl Platform,
     org: &OrgId,
     bytes: i64,
     budget: u64,
-) -> Result<(), Problem> {
+) -> Result<bool, Problem> {
     let key = keys::stored_bytes(org);
     let total = platform.increment(&key, bytes)?;
     let budget = i64::try_from(budget).unwrap_or(i64::MAX);
     if budget == 0 || total <= budget {
-        return Ok(());
+        return Ok(true);
     }
     platform.increment(&key, -bytes)?;
-    Err(Problem::new(
+    Ok(false)
+}
+
+/// 409 `quota_exceeded`: the organisation's stored messages would pass
+/// `budget` bytes.
+pub fn storage_exceeded(budget: u64) -> Problem {
+    Problem::new(
         Code::QuotaExceeded,
         format!(
             "the organisation's stored messages would pass max_stored_bytes_per_org ({budget} bytes); they are pruned after retention_days"
         ),
-    ))
+    )
 }
 
 /// Gives bytes back to the organisation's stored bytes.

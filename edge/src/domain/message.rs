@@ -223,13 +223,13 @@ fn charge(
     bytes: i64,
     budget: u64,
 ) -> Result<bool, Problem> {
-    match limits::charge_storage(platform, org, bytes, budget) {
-        Ok(()) => Ok(true),
-        Err(over) if over.code() == "quota_exceeded" && find(platform, org, id)?.is_some() => {
-            Ok(false)
-        }
-        Err(problem) => Err(problem),
+    if limits::charge_storage(platform, org, bytes, budget)? {
+        return Ok(true);
     }
+    if find(platform, org, id)?.is_some() {
+        return Ok(false);
+    }
+    Err(limits::storage_exceeded(budget))
 }
 
 /// The organisation's endpoints subscribed to the type, as stored now.

@@ -32,7 +32,12 @@ pub fn presented_key(request: &Request) -> Result<&str, Problem> {
     }
     bearer(request)
         .filter(|key| key.starts_with(API_KEY_PREFIX))
-        .ok_or_else(|| Problem::new(Code::InvalidCredentials, "the API key is not valid"))
+        .ok_or_else(invalid_key)
+}
+
+/// 401: the key is no API key, or none that works.
+fn invalid_key() -> Problem {
+    Problem::new(Code::InvalidCredentials, "the API key is not valid")
 }
 
 /// Who is calling: an organisation, through one of its keys.
@@ -53,14 +58,13 @@ pub fn authenticate(
     now: i64,
 ) -> Result<Caller, Problem> {
     let key = presented_key(request)?;
-    let invalid = || Problem::new(Code::InvalidCredentials, "the API key is not valid");
     let caller = match config.api_keys.organisation(key) {
         Some(org) => Caller {
             org: OrgId::new(org),
             key_id: api_key::bootstrap_id(&sha256(key)),
         },
         None => {
-            let record = api_key::find(platform, key, now)?.ok_or_else(invalid)?;
+            let record = api_key::find(platform, key, now)?.ok_or_else(invalid_key)?;
             Caller {
                 org: record.org,
                 key_id: record.id,
