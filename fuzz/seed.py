@@ -44,6 +44,7 @@ def request(line: str, body: str = "", headers: str = "") -> bytes:
     return f"{line}\n{headers}\n{body}".encode()
 
 
+PLATFORM = "authorization: Bearer sgn_plat_fuzz_0123456789abcdef\n"
 CREATE = request("POST /webhooks", '{"url":"https://example.com/hook","eventTypes":["order.paid"]}')
 SESSIONS = [
     [CREATE, request("GET /webhooks?limit=2"), request("GET /webhooks/{id}")],
@@ -57,6 +58,26 @@ SESSIONS = [
     [request("SIGNED POST /inbound/shop", '{"a":1}', "content-type: application/json\n"),
      request("GET /inbound/shop/stats")],
     [request("GET /openapi.yaml")],
+    [request("POST /webhooks", '{"url":"https://example.com/hook","headers":{"X-A":"1"},'
+             '"sensitiveHeaders":{"authorization":"t"}}'),
+     request("PATCH /webhooks/{id}", '{"headers":{"x-a":null,"x-b":"2"},"rateLimitPerSecond":5}'),
+     request("POST /webhooks/{id}/test")],
+    # The platform's routes, with the fuzz platform key.
+    [request("POST /orgs", '{"id":"o-1","name":"O"}', PLATFORM),
+     request("POST /orgs/o-1/api-keys", '{"name":"k"}', PLATFORM),
+     request("POST /orgs/o-1/webhooks", '{"url":"https://example.com/o"}', PLATFORM),
+     request("POST /orgs/o-1/dashboard-links", '{"ttlSeconds":60}', PLATFORM),
+     request("GET /orgs?limit=1", "", PLATFORM), request("DELETE /orgs/o-1", "", PLATFORM)],
+    [request("POST /dashboard/sessions", "", "authorization: Bearer sgn_link_nope\n")],
+    [request("POST /event-types", '{"name":"order.paid","schema":{"type":"object","required":["n"]}}'),
+     request("POST /events", '{"type":"order.paid","data":{"m":1}}'),
+     request("PATCH /event-types/order.paid", '{"schema":null,"deprecated":true}'),
+     request("GET /event-types"), request("DELETE /event-types/order.paid")],
+    [CREATE, request("POST /events", '{"type":"order.paid","data":{}}'),
+     request("GET /metrics", "", "authorization: Bearer fuzz-metrics-token-0123456789abcdef\n")],
+    [CREATE, request("POST /events", '{"type":"order.paid","data":{}}'),
+     request("POST /webhooks/{id}/recover", '{"since":"2023-11-14T00:00:00Z"}'),
+     request("GET /webhooks/{id}/held?limit=1")],
 ]
 for session in SESSIONS:
     write("edge_request", b"\0".join(session))

@@ -1,9 +1,14 @@
-// The hooksign dashboard. The API key lives in this tab's sessionStorage
-// only and goes out in the Authorization header of the API's own routes.
+// The hooksign dashboard. The API key, or the session a dashboard link
+// opened, lives in this tab's sessionStorage only and goes out in the
+// Authorization header of the API's own routes. A link's token arrives in
+// the address's fragment (never sent to a server) and is taken out of the
+// address before anything else happens.
 // Every value from the API reaches the page as text (textContent, append),
 // never as HTML.
 
 const KEY_ITEM = 'hooksign.apiKey';
+const ORG_ITEM = 'hooksign.org';
+const SESSION_PREFIX = 'sgn_sess_';
 const REFRESH_MS = 5000;
 const SIGNATURE_CHOICES = [
   ['v1: HMAC-SHA256 with a shared secret', 'v1'],
@@ -86,6 +91,11 @@ function apiKey() {
   return sessionStorage.getItem(KEY_ITEM);
 }
 
+/** Whether the tab is signed in through a dashboard link's session. */
+function bySession() {
+  return (apiKey() || '').startsWith(SESSION_PREFIX);
+}
+
 /** Calls the API with the tab's key; a problem document becomes an ApiError. */
 async function api(method, path, body) {
   const headers = { authorization: `Bearer ${apiKey() || ''}` };
@@ -137,7 +147,28 @@ function form({ fields, submitLabel, submit, className }) {
     const id = uniqueId(field.name);
     const hintId = field.hint ? `${id}-hint` : undefined;
     let control;
-    if (field.options) {
+    if (field.choices) {
+      const chosen = new Set(field.value || []);
+      return h(
+        'fieldset',
+        { class: 'field choices' },
+        h('legend', { text: field.label }),
+        field.choices.map(([label, value]) => {
+          const choiceId = uniqueId(field.name);
+          return h(
+            'span',
+            { class: 'check' },
+            h('input', { type: 'checkbox', id: choiceId, name: field.name, value, checked: chosen.has(value) }),
+            h('label', { for: choiceId, text: label }),
+          );
+        }),
+        field.hint ? h('small', { text: field.hint }) : null,
+      );
+    }
+    if (field.type === 'textarea') {
+      control = h('textarea', { id, name: field.name, rows: 6, spellcheck: 'false', 'aria-describedby': hintId });
+      if (field.value !== undefined) control.value = field.value;
+    } else if (field.options) {
       control = h(
         'select',
         { id, name: field.name },
@@ -170,7 +201,9 @@ function form({ fields, submitLabel, submit, className }) {
   element.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearProblems(element);
-    const values = Object.fromEntries(new FormData(element).entries());
+    const data = new FormData(element);
+    const values = {};
+    for (const field of fields) values[field.name] = field.choices ? data.getAll(field.name) : (data.get(field.name) ?? '');
     button.disabled = true;
     try {
       await submit(values, element);
@@ -289,6 +322,7 @@ function takeOneTime(view) {
 
 function signOut(reason) {
   sessionStorage.removeItem(KEY_ITEM);
+  sessionStorage.removeItem(ORG_ITEM);
   oneTime = null;
   if (location.hash !== '#/') history.replaceState(null, '', '#/');
   render(reason);
@@ -329,7 +363,7 @@ function signInView(reason) {
   return [
     h('h1', { text: 'Sign in' }),
     reason ? h('p', { class: 'problem', role: 'alert', text: reason }) : null,
-    h('p', { text: 'Paste an API key of your organisation (sgn_live_…).' }),
+    h('p', { text: 'Paste an API key of your organisation (sgn_live_…), or open a dashboard link.' }),
     signIn,
   ];
 }
@@ -341,6 +375,47 @@ function eventTypesOf(text) {
     .split(',')
     .map((type) => type.trim())
     .filter(Boolean);
+}
+
+/** The service's own event types, which an endpoint takes by listing them. */
+const OPERATIONAL_TYPES = [
+  ['hooksign.endpoint.disabled: an endpoint was paused by its failures', 'hooksign.endpoint.disabled'],
+  ['hooksign.message.attempt.exhausted: a delivery failed its last attempt', 'hooksign.message.attempt.exhausted'],
+  ['hooksign.message.attempt.recovered: a delivery succeeded after failing', 'hooksign.message.attempt.recovered'],
+];
+
+/**
+ * The endpoint form's event-type field: with a catalogue, its types and the
+ * operational ones to choose from; without one, names to type.
+ */
+async function eventTypesField(current = []) {
+  const catalogue = (await api('GET', '/event-types')).data;
+  if (catalogue.length === 0) {
+    return {
+      name: 'eventTypes',
+      label: 'Event types',
+      value: current.join(', '),
+      hint: 'Comma-separated; empty for every type (operational ones, hooksign.*, only by name).',
+    };
+  }
+  const choices = catalogue.map((type) => [`${type.name}${type.deprecated ? ' (deprecated)' : ''}`, type.name]);
+  return {
+    name: 'eventTypes',
+    label: 'Event types',
+    choices: [...choices, ...OPERATIONAL_TYPES],
+    value: current,
+    hint: 'None chosen: every type of the catalogue.',
+  };
+}
+
+/** The chosen event types, from either kind of field. */
+function chosenTypes(value) {
+  return Array.isArray(value) ? value : eventTypesOf(value);
+}
+
+/** A rate limit field's value: a number, or null for none. */
+function rateOf(text) {
+  return String(text || '').trim() === '' ? null : Number(text);
 }
 
 function endpointStatus(endpoint) {
@@ -382,7 +457,8 @@ async function endpointsView() {
     fields: [
       { name: 'url', label: 'URL', type: 'url', required: true, hint: 'Where deliveries are POSTed (http or https).' },
       { name: 'description', label: 'Description' },
-      { name: 'eventTypes', label: 'Event types', hint: 'Comma-separated; empty for every type.' },
+      await eventTypesField(),
+      { name: 'rateLimitPerSecond', label: 'Rate limit (sends a second)', type: 'number', hint: 'Empty for none.' },
       {
         name: 'signature',
         label: 'Signature',
@@ -396,7 +472,8 @@ async function endpointsView() {
       const created = await api('POST', '/webhooks', {
         url: values.url,
         description: values.description,
-        eventTypes: eventTypesOf(values.eventTypes),
+        eventTypes: chosenTypes(values.eventTypes),
+        rateLimitPerSecond: rateOf(values.rateLimitPerSecond),
         signature: values.signature,
       });
       const view = `endpoint/${created.endpoint.id}`;
@@ -484,11 +561,13 @@ async function endpointView(id) {
     fields: [
       { name: 'url', label: 'URL', type: 'url', value: endpoint.url, required: true },
       { name: 'description', label: 'Description', value: endpoint.description },
+      await eventTypesField(endpoint.eventTypes),
       {
-        name: 'eventTypes',
-        label: 'Event types',
-        value: endpoint.eventTypes.join(', '),
-        hint: 'Comma-separated; empty for every type.',
+        name: 'rateLimitPerSecond',
+        label: 'Rate limit (sends a second)',
+        type: 'number',
+        value: endpoint.rateLimitPerSecond ?? '',
+        hint: 'Empty for none. Deliveries over it wait; they do not fail.',
       },
     ],
     submitLabel: 'Save changes',
@@ -496,9 +575,48 @@ async function endpointView(id) {
       await api('PATCH', `/webhooks/${id}`, {
         url: values.url,
         description: values.description,
-        eventTypes: eventTypesOf(values.eventTypes),
+        eventTypes: chosenTypes(values.eventTypes),
+        rateLimitPerSecond: rateOf(values.rateLimitPerSecond),
       });
       rerender();
+    },
+  });
+
+  const headerRows = [
+    ...Object.entries(endpoint.headers).map(([name, value]) => [h('code', { text: name }), value, 'shown', name]),
+    ...endpoint.sensitiveHeaders.map((name) => [h('code', { text: name }), '••••••', 'sensitive: sealed, never shown', name]),
+  ].map(([name, value, kind, key]) => [
+    name,
+    value,
+    kind,
+    confirmButton('Remove', `Remove the header ${key}?`, async () => {
+      await api('PATCH', `/webhooks/${id}`, { headers: { [key]: null } });
+      rerender();
+    }),
+  ]);
+  const setHeader = form({
+    className: 'inline',
+    fields: [
+      { name: 'name', label: 'Header name', required: true },
+      { name: 'value', label: 'Value', type: 'password', required: true },
+      { name: 'kind', label: 'Kind', options: [['Shown', 'shown'], ['Sensitive (sealed, never shown)', 'sensitive']], value: 'shown' },
+    ],
+    submitLabel: 'Set header',
+    submit: async ({ name, value, kind }) => {
+      const field = kind === 'sensitive' ? 'sensitiveHeaders' : 'headers';
+      await api('PATCH', `/webhooks/${id}`, { [field]: { [name]: value } });
+      rerender();
+    },
+  });
+
+  const recovered = h('p', { role: 'status' });
+  const recover = form({
+    className: 'inline',
+    fields: [{ name: 'since', label: 'Failed since', type: 'datetime-local', required: true }],
+    submitLabel: 'Recover',
+    submit: async ({ since }) => {
+      const answer = await api('POST', `/webhooks/${id}/recover`, { since: new Date(since).toISOString() });
+      recovered.textContent = `${answer.count} failed deliveries will be sent again, oldest first.`;
     },
   });
 
@@ -539,6 +657,8 @@ async function endpointView(id) {
       h('dd', { text: when(endpoint.lastSuccessAt) }),
       h('dt', { text: 'Last failure' }),
       h('dd', { text: when(endpoint.lastFailureAt) }),
+      h('dt', { text: 'Rate limit' }),
+      h('dd', { text: endpoint.rateLimitPerSecond ? `${endpoint.rateLimitPerSecond} sends a second` : 'none' }),
       h('dt', { text: 'Signature' }),
       h('dd', { text: endpoint.signature === 'v1a' ? 'v1a (Ed25519)' : 'v1 (HMAC-SHA256)' }),
       endpoint.signingPublicKey ? h('dt', { text: 'Public key' }) : null,
@@ -567,6 +687,21 @@ async function endpointView(id) {
       rotate,
     ),
     h('section', { 'aria-labelledby': 'edit-title' }, h('h2', { id: 'edit-title', text: 'Edit' }), edit),
+    h(
+      'section',
+      { 'aria-labelledby': 'headers-title' },
+      h('h2', { id: 'headers-title', text: 'Custom headers' }),
+      table('Custom headers', ['Name', 'Value', 'Kind', ''], headerRows, 'No custom headers.'),
+      setHeader,
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'recover-title' },
+      h('h2', { id: 'recover-title', text: 'Recover after an outage' }),
+      h('p', { text: 'Sends again, oldest first, every delivery to this endpoint that failed since then.' }),
+      recover,
+      recovered,
+    ),
     h(
       'section',
       { 'aria-labelledby': 'delete-title' },
@@ -690,6 +825,46 @@ async function messageView(id) {
 
 // ---- API keys ------------------------------------------------------------
 
+async function eventTypesView() {
+  const catalogue = (await api('GET', '/event-types')).data;
+  const rows = catalogue.map((type) => [
+    h('code', { text: type.name }),
+    type.description || '—',
+    type.deprecated ? 'deprecated' : 'current',
+    type.schema ? h('pre', { class: 'body', text: JSON.stringify(type.schema, null, 2) }) : 'none',
+    confirmButton('Delete', `Delete the event type ${type.name}?`, async () => {
+      await api('DELETE', `/event-types/${encodeURIComponent(type.name)}`);
+      render();
+    }),
+  ]);
+  const create = form({
+    fields: [
+      { name: 'name', label: 'Name', required: true, hint: 'Letters, digits and ._:- (invoice.paid).' },
+      { name: 'description', label: 'Description' },
+      { name: 'schema', label: 'JSON Schema of its data', type: 'textarea', hint: 'Optional; events whose data fails it are refused.' },
+    ],
+    submitLabel: 'Add event type',
+    submit: async ({ name, description, schema }) => {
+      let parsed = null;
+      if (schema.trim()) {
+        try {
+          parsed = JSON.parse(schema);
+        } catch {
+          throw new ApiError(400, { title: 'The schema is not JSON', errors: [{ path: 'schema', message: 'is not JSON' }] });
+        }
+      }
+      await api('POST', '/event-types', { name, description, schema: parsed });
+      render();
+    },
+  });
+  return [
+    h('h1', { text: 'Event types' }),
+    h('p', { text: 'Once the catalogue has a type, endpoints subscribe only to its types (and the operational ones, hooksign.*).' }),
+    table('Event types', ['Name', 'Description', 'State', 'Schema', ''], rows, 'No event types: endpoints may subscribe to any.'),
+    h('section', { 'aria-labelledby': 'new-type' }, h('h2', { id: 'new-type', text: 'New event type' }), create),
+  ];
+}
+
 async function keysView() {
   const listed = await api('GET', '/api-keys');
   const shown = takeOneTime('api-keys');
@@ -704,7 +879,7 @@ async function keysView() {
       when(key.createdAt),
       when(key.lastUsedAt),
       state,
-      key.bootstrap || key.revokedAt
+      key.bootstrap || key.revokedAt || bySession()
         ? ''
         : confirmButton('Revoke', `Revoke “${key.name}”? Requests with it are refused at once.`, async () => {
             await api('DELETE', `/api-keys/${encodeURIComponent(key.id)}`);
@@ -722,11 +897,14 @@ async function keysView() {
       render();
     },
   });
+  const minting = bySession()
+    ? h('p', { class: 'note', text: 'Signed in through a dashboard link: API keys are minted and revoked with an API key.' })
+    : h('section', { 'aria-labelledby': 'new-key' }, h('h2', { id: 'new-key', text: 'New key' }), create);
   return [
     h('h1', { text: 'API keys' }),
     shown,
     table('API keys', ['Name', 'Starts with', 'Created', 'Last used', 'State', ''], rows, 'No keys.'),
-    h('section', { 'aria-labelledby': 'new-key' }, h('h2', { id: 'new-key', text: 'New key' }), create),
+    minting,
   ];
 }
 
@@ -763,6 +941,7 @@ function viewFor(hash) {
   if (parts[0] === 'messages' && parts[1]) return () => messageView(parts[1]);
   if (parts[0] === 'messages') return messagesView;
   if (parts[0] === 'api-keys') return keysView;
+  if (parts[0] === 'event-types') return eventTypesView;
   return endpointsView;
 }
 
@@ -772,6 +951,9 @@ async function render(reason) {
   cleanups = [];
   const signedIn = Boolean(apiKey());
   nav.hidden = !signedIn;
+  const org = signedIn ? JSON.parse(sessionStorage.getItem(ORG_ITEM) || 'null') : null;
+  orgName.hidden = !org;
+  orgName.textContent = org ? org.name : '';
   if (!signedIn) {
     show(signInView(reason));
     main.querySelector('input')?.focus();
@@ -794,6 +976,36 @@ async function render(reason) {
   }
 }
 
+/**
+ * Opens the dashboard link in the address, if any: its token is taken out
+ * of the address first, then exchanged once for a session. Resolves with
+ * why it could not be opened, or nothing.
+ */
+async function openLink() {
+  if (!location.hash.startsWith('#link=')) return undefined;
+  const token = location.hash.slice('#link='.length);
+  history.replaceState(null, '', `${location.pathname}#/endpoints`);
+  sessionStorage.removeItem(KEY_ITEM);
+  sessionStorage.removeItem(ORG_ITEM);
+  let response;
+  try {
+    response = await fetch('/dashboard/sessions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch {
+    return 'The service did not answer: open the link again.';
+  }
+  const value = await response.json().catch(() => null);
+  if (!response.ok) return problemText(value || { title: `HTTP ${response.status}` });
+  sessionStorage.setItem(KEY_ITEM, value.token);
+  sessionStorage.setItem(ORG_ITEM, JSON.stringify({ id: value.org.id, name: value.org.name }));
+  return undefined;
+}
+
+const orgName = document.getElementById('org-name');
 document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
 window.addEventListener('hashchange', () => render());
-render();
+openLink().then((reason) => render(reason));

@@ -26,27 +26,34 @@
 //! |---|---|
 //! | routes and their methods (`Allow`) | [`http::routes`] |
 //! | request parsing (JSON bodies, queries, ids, size) | [`http::request`] |
-//! | the bearer check, the rate limit per key | [`http::auth`] |
-//! | endpoint handlers, rotation, test sends | [`http::endpoints`] |
+//! | the bearer check (API keys, sessions, platform keys), the rate limit per key | [`http::auth`] |
+//! | endpoint handlers, rotation, test sends, custom headers, recovery, held deliveries | [`http::endpoints`] |
 //! | events, the message log, resends | [`http::messages`] |
 //! | API keys' handlers | [`http::api_keys`] |
+//! | the platform's API: organisations, dashboard links, a link's session | [`http::orgs`] |
 //! | the receiver gateway | [`http::gateway`] |
 //! | the dashboard's files and headers | [`http::dashboard`] |
 //! | signing and recording one attempt, auto-pause | [`dispatch::send`], [`domain::endpoint::EndpointRecord::apply_outcome`] |
 //! | the dispatcher: due deliveries, leases, retries | [`dispatch`](mod@dispatch) |
+//! | operational events (`hooksign.*`): when they are raised, what they say | [`dispatch::operational`] |
 //! | endpoints, their index and subscriptions | [`domain::endpoint`] |
 //! | attempts, the ring of the newest | [`domain::attempt`] |
 //! | messages, the envelope, the log, retention | [`domain::message`] |
 //! | deliveries, their status, lease and held lists | [`domain::delivery`] |
 //! | the queue: deliveries by due second and organisation, one key per request that listed them | [`domain::queue`] |
 //! | API keys as records | [`domain::api_key`] |
+//! | organisations as records | [`domain::org`] |
+//! | the event-type catalogue and its JSON Schemas | [`domain::event_type`] |
+//! | dashboard links and sessions | [`domain::session`] |
+//! | an organisation's deletion, everything of it | [`domain::erasure`] |
 //! | the gateway's replay marks and counters | [`domain::inbound`] |
 //! | limits that hold across nodes | [`domain::limits`] |
+//! | the metrics: counts in the store, the Prometheus text | [`domain::metrics`] |
 //! | every store key, one encoding rule | [`store::keys`] |
 //! | updates confirmed by a read, counters, "count once" | [`store`] |
 //! | problem codes, statuses, titles | [`foundation::problem`] |
 //! | variables and their defaults | [`foundation::config`] |
-//! | the `api_keys` variable, key and dispatch-token formats | [`foundation::credentials`] |
+//! | the `api_keys` and `platform_keys` variables, key, token and dispatch-token formats | [`foundation::credentials`] |
 //! | secrets at rest | [`foundation::seal`] |
 //! | which targets are internal | [`foundation::target`] |
 //! | hex, SHA-256, times, random ids | [`foundation::encoding`] |
@@ -79,8 +86,8 @@ pub use foundation::config::{
     Config, DEFAULT_AUTO_PAUSE_AFTER, DEFAULT_DELIVERY_TIMEOUT_MS, InboundSource, InboundSources,
 };
 pub use foundation::credentials::{
-    API_KEY_PREFIX, DispatchToken, MIN_DISPATCH_TOKEN_LEN, api_key_entry, is_valid_organisation,
-    new_api_key,
+    API_KEY_PREFIX, BearerToken, ConfiguredToken, MIN_BEARER_TOKEN_LEN, PLATFORM_KEY_PREFIX,
+    api_key_entry, is_valid_organisation, new_api_key, new_platform_key, platform_key_entry,
 };
 pub use foundation::problem::{Code, PROBLEM_TYPE_BASE, Problem};
 pub use foundation::seal::new_sealing_key;

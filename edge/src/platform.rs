@@ -180,6 +180,90 @@ pub enum SendFailure {
     Timeout,
     /// The connection failed or the exchange broke off; the text says how.
     Failed(String),
+    /// The host's outbound policy refused the target (an internal address
+    /// that a public name resolved to); the text says so.
+    Refused(String),
+}
+
+impl SendFailure {
+    /// What happened, in words.
+    pub fn reason(&self, timeout_ms: u64) -> String {
+        match self {
+            SendFailure::Timeout => format!("no answer within {timeout_ms} ms"),
+            SendFailure::Failed(reason) | SendFailure::Refused(reason) => reason.clone(),
+        }
+    }
+}
+
+/// A platform that counts its store calls and how many failed (for the
+/// metrics); everything else passes through.
+pub struct Counted<'a, P> {
+    inner: &'a P,
+    calls: std::cell::Cell<u64>,
+    errors: std::cell::Cell<u64>,
+}
+
+impl<'a, P: Platform> Counted<'a, P> {
+    /// Counts `inner`'s store calls from now on.
+    pub fn new(inner: &'a P) -> Counted<'a, P> {
+        Counted {
+            inner,
+            calls: std::cell::Cell::new(0),
+            errors: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The store calls made, and how many of them failed.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.calls.get(), self.errors.get())
+    }
+
+    fn note<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.calls.set(self.calls.get() + 1);
+        if result.is_err() {
+            self.errors.set(self.errors.get() + 1);
+        }
+        result
+    }
+}
+
+impl<P: Platform> Platform for Counted<'_, P> {
+    type Snapshot = P::Snapshot;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.note(self.inner.get(key))
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.note(self.inner.set(key, value))
+    }
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
+        self.note(self.inner.read_for_swap(key))
+    }
+    fn swap(&self, snapshot: Self::Snapshot, value: &[u8]) -> Result<bool, StoreError> {
+        self.note(self.inner.swap(snapshot, value))
+    }
+    fn swaps_are_truthful(&self) -> bool {
+        self.inner.swaps_are_truthful()
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.note(self.inner.delete(key))
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.note(self.inner.increment(key, delta))
+    }
+    fn variable(&self, name: &str) -> Option<String> {
+        self.inner.variable(name)
+    }
+    fn now_millis(&self) -> i64 {
+        self.inner.now_millis()
+    }
+    fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
+        self.inner.send(request, timeout_ms)
+    }
 }
 
 /// The key-value store failed.

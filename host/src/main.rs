@@ -152,6 +152,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Make a platform key for the `platform_keys` variable.
+    PlatformKey {
+        #[command(subcommand)]
+        command: PlatformKeyCommand,
+    },
     /// Make a sealing key for the `sealing_keys` variable.
     SealingKey {
         #[command(subcommand)]
@@ -269,6 +274,12 @@ enum ApiKeyCommand {
 }
 
 #[derive(Subcommand)]
+enum PlatformKeyCommand {
+    /// Print a new `sgn_plat_…` key and its `platform_keys` entry.
+    New,
+}
+
+#[derive(Subcommand)]
 enum SealingKeyCommand {
     /// Print a new `ID:BASE64` entry (32 random bytes): list it first in
     /// `sealing_keys` to seal with it, keep older ones after it to unseal.
@@ -340,6 +351,9 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::ApiKey {
             command: ApiKeyCommand::New { org },
         } => new_api_key(&org),
+        Command::PlatformKey {
+            command: PlatformKeyCommand::New,
+        } => new_platform_key(),
         Command::SealingKey {
             command: SealingKeyCommand::New { id },
         } => new_sealing_key(&id),
@@ -475,6 +489,14 @@ fn new_api_key(org: &str) -> Result<(), Failure> {
     let key = hooksign_edge::new_api_key().map_err(|error| Failure::Usage(error.to_string()))?;
     println!("key:      {key}");
     println!("api_keys: {}", hooksign_edge::api_key_entry(org, &key));
+    Ok(())
+}
+
+fn new_platform_key() -> Result<(), Failure> {
+    let key =
+        hooksign_edge::new_platform_key().map_err(|error| Failure::Usage(error.to_string()))?;
+    println!("key:           {key}");
+    println!("platform_keys: {}", hooksign_edge::platform_key_entry(&key));
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hooksign_edge::{Code, Problem};
+use hooksign_edge::{Code, ConfiguredToken, Problem};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
@@ -141,15 +141,16 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
             .or_insert_with(|| "true".to_string());
     }
     // The dispatcher's own credential when none is configured.
-    let dispatch_token = match variables.get("dispatch_token") {
-        Some(token) if !hooksign_edge::DispatchToken::long_enough(token) => {
+    let configured = variables.get("dispatch_token").map(String::as_str);
+    let dispatch_token = match hooksign_edge::BearerToken::configured(configured) {
+        ConfiguredToken::TooShort => {
             return Err(format!(
                 "the dispatch_token variable must be at least {} characters",
-                hooksign_edge::MIN_DISPATCH_TOKEN_LEN
+                hooksign_edge::MIN_BEARER_TOKEN_LEN
             ));
         }
-        Some(token) => token.clone(),
-        None => {
+        ConfiguredToken::Token(token) => token.to_string(),
+        ConfiguredToken::Unset => {
             let token = hooksign_edge::new_api_key()
                 .map_err(|error| format!("cannot make a dispatch token: {error}"))?;
             variables.insert("dispatch_token".into(), token.clone());

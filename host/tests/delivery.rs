@@ -77,6 +77,20 @@ fn a_receiver_that_fails_three_times_gets_the_event_once_it_is_up() {
 }
 
 #[test]
+fn an_empty_dispatch_token_is_unset_and_the_dispatcher_runs_with_its_own() {
+    // Empty, as the edge reads it, is no token: the service makes one.
+    let service = Service::start(&with(&[("retry_schedule", "0,1"), ("dispatch_token", "")]));
+    let receiver = Receiver::start();
+    receiver.script(&[500]);
+    receiver.answer(204);
+    service.create(&receiver.url);
+    post_event(&service, "evt_retried", "order.paid");
+    let message = service.message_when("evt_retried", |delivery| delivery["status"] != "pending");
+    assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+    assert_eq!(message["deliveries"][0]["attempts"], 2);
+}
+
+#[test]
 fn without_the_dispatcher_loop_the_first_attempt_still_goes_out() {
     let service = Service::start_with(&with(&[]), &["--dispatch-interval-ms", "0"]);
     let receiver = Receiver::start();
@@ -341,4 +355,78 @@ fn a_receiver_that_streams_100_mb_or_hangs_stalls_nothing_else() {
         healthy_after < Duration::from_secs(4),
         "the healthy endpoint waited {healthy_after:?}"
     );
+}
+
+#[test]
+fn recovery_after_an_outage_delivers_the_failed_deliveries_once_each_in_order() {
+    let service = Service::start(&with(&[
+        ("retry_schedule", "0"),
+        ("auto_pause_after", "1000"),
+    ]));
+    let receiver = Receiver::start();
+    receiver.answer(503);
+    let (id, _) = service.create(&receiver.url);
+    let ids: Vec<String> = (0..6).map(|n| format!("outage-{n}")).collect();
+    for message in &ids {
+        post_event(&service, message, "t");
+        let failed = service.message_when(message, |delivery| delivery["status"] == "failed");
+        assert_eq!(failed["deliveries"][0]["status"], "failed", "{failed}");
+    }
+    assert_eq!(receiver.count(), 6);
+    // The receiver is back.
+    receiver.answer(204);
+    let window = json!({ "since": "2020-01-01T00:00:00Z" }).to_string();
+    let recovered = service.ok("POST", &format!("/webhooks/{id}/recover"), Some(&window));
+    assert_eq!(recovered["count"], 6, "{recovered}");
+    assert_eq!(receiver.wait_for(12, 15), 12);
+    for message in &ids {
+        let done = service.message_when(message, |delivery| delivery["status"] == "succeeded");
+        assert_eq!(done["deliveries"][0]["status"], "succeeded", "{done}");
+    }
+    // Once each, in the order they were accepted, and nothing more.
+    std::thread::sleep(Duration::from_millis(1500));
+    let received = receiver.received.lock().unwrap();
+    let again: Vec<&str> = received[6..]
+        .iter()
+        .map(|request| request.header("webhook-id").unwrap())
+        .collect();
+    assert_eq!(again, ids.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_auto_paused_endpoint_produces_one_disabled_event_for_another() {
+    let service = Service::start(&with(&[("retry_schedule", "0"), ("auto_pause_after", "2")]));
+    let broken = Receiver::start();
+    broken.answer(500);
+    let watcher = Receiver::start();
+    watcher.answer(204);
+    let created = service.ok(
+        "POST",
+        "/webhooks",
+        Some(&json!({ "url": broken.url, "eventTypes": ["t"] }).to_string()),
+    );
+    let broken_id = created["endpoint"]["id"].as_str().unwrap().to_string();
+    let created = service.ok(
+        "POST",
+        "/webhooks",
+        Some(
+            &json!({ "url": watcher.url, "eventTypes": ["hooksign.endpoint.disabled"] })
+                .to_string(),
+        ),
+    );
+    let secret = created["signingSecret"].as_str().unwrap().to_string();
+    for n in 0..3 {
+        post_event(&service, &format!("breaking-{n}"), "t");
+    }
+    assert_eq!(watcher.wait_for(1, 10), 1);
+    // One, whatever else happens meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(watcher.count(), 1);
+    let announced = watcher.last();
+    assert!(common::service::verifies_with(&announced, &secret, None));
+    let envelope: Value = serde_json::from_slice(&announced.body).unwrap();
+    assert_eq!(envelope["type"], "hooksign.endpoint.disabled");
+    assert_eq!(envelope["data"]["endpointId"], broken_id.as_str());
+    let endpoint = service.ok("GET", &format!("/webhooks/{broken_id}"), None);
+    assert_eq!(endpoint["paused"], true);
 }

@@ -1,7 +1,9 @@
 //! What every kind of send puts on the wire, read by a receiver as strict
 //! as the strictest in use: it reads exactly `Content-Length` bytes and
 //! refuses a chunked body (or one with no length) with 411, as Python's
-//! `http.server` and many hand-written handlers effectively do.
+//! `http.server` and many hand-written handlers effectively do. What it
+//! reads, the Standard Webhooks reference library (Python
+//! `standardwebhooks`) verifies.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -108,6 +110,36 @@ fn read_by_length(stream: TcpStream) -> Option<Seen> {
     Some(seen)
 }
 
+/// Whether the Standard Webhooks reference library (Python
+/// `standardwebhooks`) verifies a received delivery with `secret`.
+fn reference_verifies(received: &Received, secret: &str) -> bool {
+    use std::io::Write as _;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/standardwebhooks_verify.py"
+    );
+    let headers: serde_json::Map<String, serde_json::Value> = received
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), json!(value)))
+        .collect();
+    let input = json!({ "headers": headers, "body": String::from_utf8_lossy(&received.body) });
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(secret)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with standardwebhooks (hosts/python/requirements.txt)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
 /// The request, which must have been read by its length, with the
 /// headers every send carries.
 fn read_by_length_with_agent(seen: &Seen, what: &str) -> Received {
@@ -165,6 +197,7 @@ fn deliveries_test_sends_and_resends_carry_their_length_and_agent() {
     {
         let received = read_by_length_with_agent(seen, what);
         assert!(verifies_with(&received, &secret, None), "{what}");
+        assert!(reference_verifies(&received, &secret), "{what}");
         assert_eq!(received.header("content-type"), Some("application/json"));
     }
 }
@@ -196,4 +229,37 @@ fn gateway_forwards_carry_their_length_and_agent() {
     let forwarded = read_by_length_with_agent(&seen[0], "the gateway's forward");
     assert_eq!(forwarded.body, body);
     assert_eq!(forwarded.header("webhook-id"), Some("msg_wire"));
+}
+
+#[test]
+fn an_endpoints_custom_headers_arrive_and_a_sensitive_one_is_sealed_at_rest() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start_in(data.path(), &local(), &[]);
+    let receiver = LengthOnlyReceiver::start();
+    let body = json!({
+        "url": receiver.url,
+        "headers": { "X-Tenant": "acme-eu" },
+        "sensitiveHeaders": { "Authorization": "Bearer wire-s3cret-token" },
+    });
+    let created = service.ok("POST", "/webhooks", Some(&body.to_string()));
+    let id = created["endpoint"]["id"].as_str().unwrap();
+    let secret = created["signingSecret"].as_str().unwrap();
+    service.ok("POST", &format!("/webhooks/{id}/test"), None);
+    let accepted = service.ok("POST", "/events", Some(r#"{"type":"t","data":{}}"#));
+    service.first_attempts(accepted["id"].as_str().unwrap());
+    let seen = receiver.wait_for(2);
+    for (seen, what) in seen.iter().zip(["the test send", "the delivery"]) {
+        let received = read_by_length_with_agent(seen, what);
+        assert_eq!(received.header("x-tenant"), Some("acme-eu"), "{what}");
+        assert_eq!(
+            received.header("authorization"),
+            Some("Bearer wire-s3cret-token")
+        );
+        assert!(verifies_with(&received, secret, None), "{what}");
+        assert!(reference_verifies(&received, secret), "{what}");
+    }
+    let log = service.stop();
+    assert!(!log.contains("wire-s3cret-token"));
+    let files = common::files_text(data.path());
+    assert!(files.contains("acme-eu") && !files.contains("wire-s3cret-token"));
 }

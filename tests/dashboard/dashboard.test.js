@@ -19,6 +19,7 @@ const CLI = process.env.HOOKSIGN_CLI;
 const COMPONENT = process.env.HOOKSIGN_HTTP_WASM;
 const SCREENSHOTS = process.env.HOOKSIGN_SCREENSHOTS;
 const KEY = `sgn_live_${randomBytes(24).toString('hex')}`;
+const PLATFORM_KEY = `sgn_plat_${randomBytes(24).toString('hex')}`;
 
 let receiver;
 let received = [];
@@ -52,6 +53,7 @@ function startService(receiverPort) {
   const sealing = `t1:${randomBytes(32).toString('base64')}`;
   args.push('--variable', `api_keys=${entry}`, '--variable', 'allow_private_targets=true');
   args.push('--variable', `sealing_keys=${sealing}`);
+  args.push('--variable', `platform_keys=${createHash('sha256').update(PLATFORM_KEY).digest('hex')}`);
   service = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -223,6 +225,9 @@ test('no view writes null, undefined or [object Object] as text', async () => {
   await page.goto(`${base}/dashboard#/api-keys`);
   await page.getByRole('heading', { name: 'API keys' }).waitFor();
   await clean('API keys');
+  await page.goto(`${base}/dashboard#/event-types`);
+  await page.getByRole('heading', { name: 'Event types' }).waitFor();
+  await clean('event types');
   await page.goto(`${base}/dashboard#/endpoints/ep_missing`);
   await page.getByRole('heading', { name: 'Could not load this page' }).waitFor();
   await clean('error');
@@ -388,6 +393,65 @@ test('API keys: create once, use, revoke, refused', async () => {
   assert.deepEqual(page.errors, []);
 });
 
+/** A page that records every request it makes: URL and headers. */
+async function recordingPage() {
+  const page = await newPage();
+  page.requests = [];
+  page.on('request', (request) => page.requests.push({ url: request.url(), headers: request.headers() }));
+  return page;
+}
+
+test('a dashboard link signs in as its organisation, once, and ends with it', async () => {
+  assert.equal((await api('POST', '/orgs', PLATFORM_KEY, { id: 'globex', name: 'Globex Corp' })).status, 201);
+  const hook = `http://127.0.0.1:${receiver.address().port}/globex`;
+  const endpoint = await api('POST', '/orgs/globex/webhooks', PLATFORM_KEY, { url: hook });
+  assert.equal(endpoint.status, 201);
+  const link = await api('POST', '/orgs/globex/dashboard-links', PLATFORM_KEY, {});
+  assert.equal(link.status, 201);
+  const { url } = link.body;
+  const token = url.split('#link=')[1];
+  assert.match(token, /^sgn_link_/);
+
+  const page = await recordingPage();
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Endpoints' }).waitFor();
+  await page.getByText(hook).waitFor();
+  await page.getByText('Globex Corp').waitFor();
+  assert.ok(!page.url().includes(token));
+  // Reloaded, the tab stays signed in.
+  await page.reload();
+  await page.getByText(hook).waitFor();
+  // A session mints no keys: the page does not offer it.
+  await page.getByRole('link', { name: 'API keys', exact: true }).click();
+  await page.getByText(/API keys are minted and revoked with an API key/).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Create key' }).count(), 0);
+  await screenshot(page, 'dashboard-link');
+  // The token went out once, as the exchange's credential: never in an
+  // address, a Referer or any other request.
+  const carrying = page.requests.filter((request) => JSON.stringify(request).includes(token));
+  assert.deepEqual(carrying.map((request) => new URL(request.url).pathname), ['/dashboard/sessions']);
+  assert.ok(carrying.every((request) => !request.url.includes(token) && !(request.headers.referer || '').includes(token)));
+
+  // A second open is refused, and says why.
+  const second = await newPage();
+  await second.goto(url);
+  await second.getByRole('alert').getByText(/opened before/).waitFor();
+  assert.equal(await second.evaluate(() => sessionStorage.length), 0);
+  // So is an expired link.
+  const brief = await api('POST', '/orgs/globex/dashboard-links', PLATFORM_KEY, { ttlSeconds: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const late = await newPage();
+  await late.goto(brief.body.url);
+  await late.getByRole('alert').getByText(/expired/).waitFor();
+
+  // Deleting the organisation ends the session at its next request.
+  assert.equal((await api('DELETE', '/orgs/globex', PLATFORM_KEY)).status, 204);
+  await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
+  await page.getByRole('alert').getByText(/^Signed out: .*session has ended/).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  for (const tab of [page, second, late]) assert.deepEqual(tab.errors, []);
+});
+
 test('a phone-width screen needs no sideways scrolling', async () => {
   await api('POST', '/webhooks', KEY, {
     url: `http://127.0.0.1:${receiver.address().port}/a-rather-long-path/for/a/narrow/screen`,
@@ -446,5 +510,59 @@ test('a v1a endpoint shows its public key, never a secret, and its test sends ve
   assert.ok(signedBy(received[0], publicKey));
   const stranger = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x;
   assert.ok(!signedBy(received[0], `whpk_${Buffer.from(stranger, 'base64url').toString('base64')}`));
+  assert.deepEqual(page.errors, []);
+});
+
+test('the catalogue, custom headers, a rate limit, operational events and recovery', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Event types', exact: true }).click();
+  await page.getByText('No event types: endpoints may subscribe to any.').waitFor();
+  await page.getByLabel('Name').fill('invoice.paid');
+  await page.getByLabel('JSON Schema of its data').fill('{"type":"object","required":["total"]}');
+  await page.getByRole('button', { name: 'Add event type' }).click();
+  await page.getByRole('cell', { name: 'invoice.paid' }).waitFor();
+  assert.equal((await api('POST', '/events', KEY, { type: 'invoice.paid', data: {} })).status, 422);
+
+  // The endpoint form offers the catalogue's types and the operational ones.
+  await page.getByRole('link', { name: 'Endpoints', exact: true }).click();
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/catalogue`;
+  await page.getByLabel('URL').fill(receiverUrl);
+  await page.getByLabel('invoice.paid').check();
+  await page.getByLabel(/^hooksign\.endpoint\.disabled/).check();
+  await page.getByLabel('Rate limit (sends a second)').fill('7');
+  await page.getByRole('button', { name: 'Create endpoint' }).click();
+  await page.getByText('7 sends a second').waitFor();
+  await page.getByText('invoice.paid, hooksign.endpoint.disabled').waitFor();
+
+  // Custom headers: one shown, one sensitive (never on the page again).
+  await page.getByLabel('Header name').fill('X-Tenant');
+  await page.getByLabel('Value', { exact: true }).fill('acme-eu');
+  await page.getByRole('button', { name: 'Set header' }).click();
+  await page.getByRole('cell', { name: 'acme-eu' }).waitFor();
+  await page.getByLabel('Header name').fill('Authorization');
+  await page.getByLabel('Value', { exact: true }).fill('Bearer dash-s3cret');
+  await page.getByLabel('Kind').selectOption('sensitive');
+  await page.getByRole('button', { name: 'Set header' }).click();
+  await page.getByText('sensitive: sealed, never shown').waitFor();
+  assert.ok(!(await page.content()).includes('dash-s3cret'));
+  received = [];
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.getByText(/Succeeded/).first().waitFor();
+  const sent = received.find((request) => request.headers['x-tenant']);
+  assert.equal(sent.headers.authorization, 'Bearer dash-s3cret');
+  await screenshot(page, 'endpoint-headers');
+
+  // Recover since an hour ago: nothing failed here, and it says so.
+  const hourAgo = new Date(Date.now() - 3600_000);
+  const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.getByLabel('Failed since').fill(local);
+  await page.getByRole('button', { name: 'Recover' }).click();
+  await page.getByText('0 failed deliveries will be sent again, oldest first.').waitFor();
+
+  // Operational events are in the message log like any event.
+  await page.getByRole('link', { name: 'Messages', exact: true }).click();
+  await page.getByRole('heading', { name: 'Messages' }).waitFor();
+  assert.equal((await api('DELETE', '/event-types/invoice.paid', KEY)).status, 204);
   assert.deepEqual(page.errors, []);
 });

@@ -6,9 +6,10 @@
 //! [`crate::domain::delivery`]'s.
 
 mod known;
+pub mod operational;
 pub mod send;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -18,12 +19,12 @@ use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
 use crate::domain::endpoint;
 use crate::domain::limits::{self, SendSlot};
 use crate::domain::message::{self, DAY_SECONDS};
-use crate::domain::queue;
+use crate::domain::{metrics, queue};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
-use crate::platform::{DeliveryRef, FollowUp, Platform};
+use crate::platform::{Counted, DeliveryRef, FollowUp, Platform};
 use crate::store::keys;
 
 /// A message accepted but never marked whole (its request failed and was
@@ -48,11 +49,17 @@ pub const MAX_FOLLOW_UP: usize = 100;
 enum Outcome {
     /// An attempt was made (whatever it answered).
     Attempted,
-    /// Another dispatcher holds it, or its message is still being written:
-    /// left where it is.
+    /// Its message is still being written: left where it is.
     Busy,
+    /// Another sender holds it, or every send slot of its endpoint: left
+    /// where it is, and the endpoint's later deliveries wait for a later
+    /// turn, so that none overtakes it.
+    Taken,
     /// Nothing to do here any more (done, held, rescheduled, gone).
     Settled,
+    /// The endpoint's `rateLimitPerSecond` is spent: left where it is, and
+    /// the endpoint's other deliveries wait for the next pass too.
+    Limited,
 }
 
 /// What a dispatch pass did.
@@ -69,6 +76,14 @@ pub struct PassReport {
 /// time per endpoint, in order, endpoints side by side (at most the first
 /// `MAX_FOLLOW_UP`), reading what the request held from its [`FollowUp`].
 pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
+    let counted = Counted::new(platform);
+    let result = follow_up_counted(&counted, follow_up).await;
+    let (calls, errors) = counted.counts();
+    metrics::count_store_calls(platform, calls, errors);
+    result
+}
+
+async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
     let platform = &Knowing {
         inner: platform,
         follow_up,
@@ -87,7 +102,13 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
     for batch in by_endpoint.chunks(config.dispatch_concurrency) {
         let runs = batch.iter().map(|group| async move {
             for delivery in group {
-                first_attempt(platform, config, delivery).await?;
+                if first_attempt(platform, config, delivery)
+                    .await?
+                    .holds_up_the_endpoint()
+                {
+                    // The rest goes after it, in a pass.
+                    break;
+                }
             }
             Ok::<(), Problem>(())
         });
@@ -104,7 +125,14 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
 /// attempts, and none started after `PASS_BUDGET_MS`, so that a pass ends
 /// and the next sees new work.
 pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
-    pass(platform, &Config::load(platform)?).await
+    let counted = Counted::new(platform);
+    let result = match Config::load(&counted) {
+        Ok(config) => pass(&counted, &config).await,
+        Err(problem) => Err(problem),
+    };
+    let (calls, errors) = counted.counts();
+    metrics::count_store_calls(platform, calls, errors);
+    result
 }
 
 /// [`dispatch`] with the variables read already.
@@ -117,6 +145,10 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     // Each endpoint's due deliveries, oldest first.
     let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryRef>> = BTreeMap::new();
     let mut chosen = 0;
+    let mut oldest_due_ms = now_ms;
+    // Endpoints with an earlier delivery out (or due later this second):
+    // their later ones wait, so that none overtakes it.
+    let mut waiting: BTreeSet<EndpointId> = BTreeSet::new();
     'seconds: for due in queue::due_seconds(platform, now)? {
         for place in queue::places(platform, due, now)? {
             let entries = queue::entries(platform, &place)?;
@@ -131,13 +163,15 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
                     }
                     match delivery::due(platform, delivery, place.second, now_ms)? {
                         Due::Settled => settled.push(delivery.clone()),
-                        Due::Busy => report.busy += 1,
+                        Due::Busy => {
+                            report.busy += 1;
+                            waiting.insert(delivery.endpoint.clone());
+                        }
+                        Due::Now if waiting.contains(&delivery.endpoint) => report.busy += 1,
                         Due::Now => {
-                            chosen += 1;
-                            by_endpoint
-                                .entry(delivery.endpoint.clone())
-                                .or_default()
-                                .push(delivery.clone());
+                            oldest_due_ms = oldest_due_ms.min(place.second * 1000);
+                            let group = by_endpoint.entry(delivery.endpoint.clone()).or_default();
+                            chosen += usize::from(place_last(group, delivery));
                         }
                     }
                 }
@@ -149,6 +183,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
             }
         }
     }
+    metrics::note_pass(platform, chosen as u64, now_ms - oldest_due_ms);
     let groups = fair_order(by_endpoint.into_values().collect());
     let ends_ms = now_ms.saturating_add(PASS_BUDGET_MS);
     let mut runs = futures::stream::iter(groups.into_iter().map(|group| async move {
@@ -160,6 +195,9 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
             }
             let outcome = attempt(platform, config, delivery).await?;
             outcomes.push(outcome);
+            if outcome.holds_up_the_endpoint() {
+                break;
+            }
         }
         Ok::<_, Problem>(outcomes)
     }))
@@ -167,13 +205,26 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     while let Some(outcomes) = runs.next().await {
         for outcome in outcomes? {
             match outcome {
-                Outcome::Busy => report.busy += 1,
+                Outcome::Busy | Outcome::Taken | Outcome::Limited => report.busy += 1,
                 Outcome::Attempted => report.attempted += 1,
                 Outcome::Settled => {}
             }
         }
     }
     Ok(report)
+}
+
+/// Puts `delivery` last in its endpoint's group; whether it was not in it.
+/// A delivery listed again by a later entry of the second (a release, a
+/// recovery, after the entry of its first attempt) takes the later one's
+/// place, so that the order is the latest enqueue's.
+fn place_last(group: &mut Vec<DeliveryRef>, delivery: &DeliveryRef) -> bool {
+    let listed = group.iter().position(|listed| listed == delivery);
+    if let Some(at) = listed {
+        group.remove(at);
+    }
+    group.push(delivery.clone());
+    listed.is_none()
 }
 
 /// The order in which a pass sends its endpoints' deliveries (each group
@@ -223,11 +274,18 @@ async fn attempt(
     let token = new_uuid()?;
     let until_ms = lease_until(config, now_ms);
     match delivery::claim(platform, delivery, &token, now_ms, until_ms)? {
-        Claim::Busy => Ok(Outcome::Busy),
+        Claim::Busy => Ok(Outcome::Taken),
         Claim::Settled => Ok(Outcome::Settled),
         Claim::Leased(record) => {
             attempt_leased(platform, config, delivery, &record, &token, now_ms).await
         }
+    }
+}
+
+impl Outcome {
+    /// Whether the endpoint's later deliveries must wait behind this one.
+    fn holds_up_the_endpoint(self) -> bool {
+        matches!(self, Outcome::Taken | Outcome::Limited)
     }
 }
 
@@ -297,35 +355,27 @@ async fn attempt_leased(
         }
         return Ok(Outcome::Settled);
     }
-    let slot = limits::take_send_slot(
-        platform,
-        &delivery.endpoint,
-        config.max_in_flight_per_endpoint,
-        now_ms,
-        lease_until(config, now_ms),
-    )?;
-    if let SendSlot::Full = slot {
-        // As many sends to the endpoint as it may take are out: a later pass.
-        delivery::finish(platform, delivery, token, |_| {})?;
-        return Ok(Outcome::Busy);
-    }
+    let slot = match send_turn(platform, config, &endpoint, delivery, token, now_ms)? {
+        Ok(slot) => slot,
+        Err(outcome) => return Ok(outcome),
+    };
     let number = record.attempts.saturating_add(1);
-    let delivered = deliver(
-        platform,
-        config,
-        &endpoint,
-        &Message {
-            id: &message.id,
-            event_type: &message.event_type,
-            body: message.body.as_bytes(),
-            test: false,
-            attempt_number: number,
-        },
-    )
-    .await;
+    let message = Message {
+        id: &message.id,
+        event_type: &message.event_type,
+        body: message.body.as_bytes(),
+        test: false,
+        attempt_number: number,
+    };
+    let delivered = deliver(platform, config, &endpoint, &message).await;
     limits::give_back(platform, &slot)?;
     let delivered = delivered?;
-    record_result(platform, config, delivery, token, number, &delivered)?;
+    let attempt = Attempted {
+        number,
+        failed_before: record.last_error.is_some(),
+        delivered: &delivered,
+    };
+    record_result(platform, config, delivery, token, &attempt)?;
     // Settled by the receiver's answer; the store's failure to keep the
     // attempt is still this pass's error.
     match delivered.unrecorded {
@@ -334,16 +384,60 @@ async fn attempt_leased(
     }
 }
 
+/// A turn to send to the endpoint now: a send slot, and a token of its
+/// `rateLimitPerSecond`. Without one, the delivery is let go where it is,
+/// and the outcome says why.
+fn send_turn(
+    platform: &impl Platform,
+    config: &Config,
+    endpoint: &endpoint::EndpointRecord,
+    delivery: &DeliveryRef,
+    token: &str,
+    now_ms: i64,
+) -> Result<Result<SendSlot, Outcome>, Problem> {
+    let slot = limits::take_send_slot(
+        platform,
+        &endpoint.id,
+        config.max_in_flight_per_endpoint,
+        now_ms,
+        lease_until(config, now_ms),
+    )?;
+    if let SendSlot::Full = slot {
+        // As many sends to the endpoint as it may take are out: a later pass.
+        delivery::finish(platform, delivery, token, |_| {})?;
+        return Ok(Err(Outcome::Taken));
+    }
+    if let Some(per_second) = endpoint.rate_limit_per_second
+        && !limits::take_endpoint_send(platform, &endpoint.id, per_second, now_ms)?
+    {
+        limits::give_back(platform, &slot)?;
+        delivery::finish(platform, delivery, token, |_| {})?;
+        return Ok(Err(Outcome::Limited));
+    }
+    Ok(Ok(slot))
+}
+
 /// The delivery's state after attempt `number`: succeeded; held if the
 /// endpoint is paused now (a 410, or auto-pause); pending until the next
 /// slot of the schedule; failed after the last.
+/// An attempt made: its number, whether the one before it failed, and
+/// what it came to.
+struct Attempted<'a> {
+    number: u32,
+    failed_before: bool,
+    delivered: &'a Delivered,
+}
+
 fn record_result(
     platform: &impl Platform,
     config: &Config,
     delivery: &DeliveryRef,
     token: &str,
-    number: u32,
-    delivered: &Delivered,
+    &Attempted {
+        number,
+        failed_before,
+        delivered,
+    }: &Attempted<'_>,
 ) -> Result<(), Problem> {
     let now_ms = platform.now_millis();
     let paused = delivered
@@ -370,6 +464,21 @@ fn record_result(
     })?;
     if !written {
         return Ok(());
+    }
+    let settled = operational::Settled {
+        delivery,
+        event_type: &delivered.attempt.event_type,
+        attempts: number,
+        last_error: delivered.attempt.error.as_deref(),
+    };
+    // An operational event that cannot be stored is dropped: the delivery's
+    // result stands.
+    if status == DeliveryStatus::Failed {
+        metrics::count_failed_delivery(platform);
+        let _ = operational::attempt_exhausted(platform, config, &settled);
+    }
+    if status == DeliveryStatus::Succeeded && failed_before {
+        let _ = operational::attempt_recovered(platform, config, &settled);
     }
     match (status, next) {
         (DeliveryStatus::Pending, Some(at)) => delivery::enqueue(platform, delivery, at),

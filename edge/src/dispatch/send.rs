@@ -5,8 +5,10 @@
 
 use hooksign::{Keyring, SecretRecord};
 
+use crate::dispatch::operational;
 use crate::domain::attempt::Attempt;
 use crate::domain::endpoint::{self, EndpointRecord};
+use crate::domain::metrics::{self, AttemptOutcome};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
@@ -74,13 +76,18 @@ pub async fn deliver(
     let started_ms = platform.now_millis();
     let now = started_ms.div_euclid(1000);
     let secrets = config.secrets.open(&endpoint.id, &endpoint.secrets)?;
-    let request = signed_request(endpoint, &secrets, message, now)?;
+    let mut headers: Vec<(String, String)> = endpoint.headers.clone().into_iter().collect();
+    if let Some(stored) = &endpoint.sensitive_headers {
+        headers.extend(config.secrets.open_headers(&endpoint.id, stored)?);
+    }
+    let request = signed_request(endpoint, &secrets, headers, message, now)?;
     // Everything that can fail before the send does: after it, only the
     // record of it may.
     let attempt_id = new_uuid()?;
     let result = platform.send(request, config.delivery_timeout_ms).await;
     let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
     let (succeeded, status, error) = outcome(&result, config.delivery_timeout_ms);
+    metrics::count_attempt(platform, attempt_outcome(&result));
     let attempt = Attempt {
         id: attempt_id,
         endpoint_id: endpoint.id.clone(),
@@ -99,13 +106,27 @@ pub async fn deliver(
         duration_ms,
         error,
     };
-    let effect = |record: &mut EndpointRecord| {
+    // What the last change made did: a swap refused for another's write
+    // runs the change again on that write (which may have paused the
+    // endpoint itself), and a confirming read that finds this attempt
+    // counted already runs it no more.
+    let mut paused_now = false;
+    let mut effect = |record: &mut EndpointRecord| {
         if !message.test {
+            let was_paused = record.paused;
             record.apply_outcome(succeeded, status, now, config.auto_pause_after);
+            paused_now = !was_paused && record.paused;
         }
     };
-    let (endpoint, unrecorded) = match endpoint::record_attempt(platform, &attempt, effect) {
-        Ok(written) => (written, None),
+    let (endpoint, unrecorded) = match endpoint::record_attempt(platform, &attempt, &mut effect) {
+        Ok(Some(written)) => {
+            if paused_now {
+                // Dropped if it cannot be stored: the pause stands.
+                let _ = operational::endpoint_disabled(platform, config, &written);
+            }
+            (Some(written), None)
+        }
+        Ok(None) => (None, None),
         Err(problem) => {
             let mut expected = endpoint.clone();
             effect(&mut expected);
@@ -120,10 +141,12 @@ pub async fn deliver(
     })
 }
 
-/// The POST of a message, signed at `now` with every secret usable then.
+/// The POST of a message with the endpoint's custom `headers`, signed at
+/// `now` with every secret usable then.
 fn signed_request(
     endpoint: &EndpointRecord,
     secrets: &[SecretRecord],
+    mut headers: Vec<(String, String)>,
     message: &Message<'_>,
     now: i64,
 ) -> Result<OutboundRequest, Problem> {
@@ -139,14 +162,14 @@ fn signed_request(
             )
             .with_cause(error.code(), error.to_string())
         })?;
-    let mut headers = vec![
+    headers.extend([
         ("content-type".to_string(), "application/json".to_string()),
         // Receivers dedupe on webhook-id; the number tells retries apart.
         (
             "hooksign-attempt".to_string(),
             message.attempt_number.to_string(),
         ),
-    ];
+    ]);
     headers.extend(
         signed
             .into_iter()
@@ -174,11 +197,20 @@ fn outcome(
             Some(response.status),
             Some(format!("the endpoint answered {}", response.status)),
         ),
-        Err(SendFailure::Timeout) => (
-            false,
-            None,
-            Some(format!("no answer within {timeout_ms} ms")),
-        ),
-        Err(SendFailure::Failed(reason)) => (false, None, Some(reason.clone())),
+        Err(failure) => (false, None, Some(failure.reason(timeout_ms))),
+    }
+}
+
+/// An exchange's outcome, as the metrics count it.
+fn attempt_outcome(result: &Result<OutboundResponse, SendFailure>) -> AttemptOutcome {
+    match result {
+        Ok(response) if (200..300).contains(&response.status) => AttemptOutcome::Succeeded,
+        Ok(response) => AttemptOutcome::Failed(match response.status / 100 {
+            class @ 3..=5 => class,
+            _ => 0,
+        }),
+        Err(SendFailure::Timeout) => AttemptOutcome::TimedOut,
+        Err(SendFailure::Failed(_)) => AttemptOutcome::ConnectionFailed,
+        Err(SendFailure::Refused(_)) => AttemptOutcome::Refused,
     }
 }

@@ -202,6 +202,18 @@ pub fn revoke(platform: &impl Platform, org: &OrgId, id: &str, now: i64) -> Resu
     })
 }
 
+/// Removes every minted key of the organisation, and its list.
+pub fn erase(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
+    for entry in index(platform, org)? {
+        remove(platform, &keys::api_key(&entry.hash))?;
+    }
+    remove(platform, &keys::org_list(OrgList::ApiKeys, org))?;
+    match keys::unencoded_org_list(OrgList::ApiKeys, org) {
+        Some(old) => remove(platform, &old),
+        None => Ok(()),
+    }
+}
+
 fn index(platform: &impl Platform, org: &OrgId) -> Result<Vec<Listed>, Problem> {
     get_org_list(platform, OrgList::ApiKeys, org)
 }

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::queue;
+use crate::domain::{metrics, queue};
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
@@ -208,17 +208,46 @@ pub fn enqueue(
     queue::enqueue_all(platform, std::slice::from_ref(delivery), at_ms)
 }
 
+/// Queues deliveries due at `at_ms`, in order, as one entry.
+pub fn enqueue_all(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+    at_ms: i64,
+) -> Result<(), Problem> {
+    queue::enqueue_all(platform, deliveries, at_ms)
+}
+
 /// Lists a held delivery under its endpoint.
 pub fn hold(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
+    // Sticky: a confirming read finds it listed already.
+    let mut listed_now = false;
     update_or_default(
         platform,
         &keys::held(&delivery.endpoint),
         |listed: &mut Vec<DeliveryRef>| {
             if !listed.contains(delivery) {
                 listed.push(delivery.clone());
+                listed_now = true;
             }
         },
-    )
+    )?;
+    if listed_now {
+        metrics::count_held(platform, 1);
+    }
+    Ok(())
+}
+
+/// A paused endpoint's held deliveries, in the order they were held.
+pub fn held(platform: &impl Platform, endpoint: &EndpointId) -> Result<Vec<DeliveryRef>, Problem> {
+    Ok(get_json(platform, &keys::held(endpoint))?.unwrap_or_default())
+}
+
+/// Forgets a deleted endpoint's held deliveries.
+pub fn forget_held(platform: &impl Platform, endpoint: &EndpointId) -> Result<(), Problem> {
+    let forgotten = held(platform, endpoint)?.len();
+    store::remove(platform, &keys::held(endpoint))?;
+    metrics::count_held(platform, -(forgotten as i64));
+    Ok(())
 }
 
 /// Makes an unpaused endpoint's held deliveries pending again, in order,
@@ -260,6 +289,7 @@ pub fn release(
             listed.retain(|delivery| !held.contains(delivery));
         },
     )?;
+    metrics::count_held(platform, -(held.len() as i64));
     Ok(released)
 }
 

@@ -12,12 +12,14 @@
 //! record that nobody was told about); deletion unlists first (a failure
 //! leaves the endpoint whole and listed, or unlisted and unreachable).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::attempt::{self, Attempt};
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::{Code, Problem};
-use crate::foundation::seal::StoredSecrets;
+use crate::foundation::seal::{StoredHeaders, StoredSecrets};
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::keys::{self, OrgList};
@@ -31,6 +33,65 @@ pub const MAX_EVENT_TYPES: usize = 100;
 /// The longest event type name, in characters.
 pub const MAX_EVENT_TYPE_CHARS: usize = 256;
 
+/// The highest `rateLimitPerSecond`.
+pub const MAX_RATE_LIMIT_PER_SECOND: i64 = 10_000;
+
+/// How many custom headers an endpoint may have, sensitive ones included.
+pub const MAX_CUSTOM_HEADERS: usize = 20;
+
+/// The longest custom header name and value, in bytes.
+pub const MAX_HEADER_NAME_BYTES: usize = 256;
+pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
+
+/// Header names no endpoint may set: the signature's and the service's
+/// own, and those that frame the exchange.
+const RESERVED_HEADER_PREFIXES: [&str; 4] = ["webhook-", "svix-", "hooksign-", "content-"];
+const RESERVED_HEADERS: [&str; 10] = [
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+];
+
+/// Why `name` (lowercase) cannot be a custom header's name, if it cannot:
+/// an RFC 9110 token, and none of the reserved names.
+pub fn refused_header_name(name: &str) -> Option<&'static str> {
+    let token = |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    if name.is_empty() || name.len() > MAX_HEADER_NAME_BYTES || !name.bytes().all(token) {
+        return Some("is not a header name (1 to 256 letters, digits and !#$%&'*+-.^_`|~)");
+    }
+    if RESERVED_HEADERS.contains(&name)
+        || RESERVED_HEADER_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    {
+        return Some(
+            "is set by the service (webhook-*, svix-*, hooksign-*, content-*, host, user-agent, transfer-encoding, connection and the other hop-by-hop headers)",
+        );
+    }
+    None
+}
+
+/// Why `value` cannot be a custom header's value, if it cannot: visible
+/// ASCII and inner spaces or tabs, at most 4096 bytes (no line breaks, so
+/// no value can add a header).
+pub fn refused_header_value(value: &str) -> Option<&'static str> {
+    let allowed = |byte: u8| byte == b' ' || byte == b'\t' || (0x21..0x7f).contains(&byte);
+    let trimmed = value.trim_matches([' ', '\t']) == value;
+    if value.len() > MAX_HEADER_VALUE_BYTES || !value.bytes().all(allowed) || !trimmed {
+        return Some(
+            "must be at most 4096 bytes of visible ASCII, with spaces or tabs only inside",
+        );
+    }
+    None
+}
+
 /// How many recorded attempt ids an endpoint remembers, so that recording
 /// one twice counts it once.
 const RECENT_ATTEMPTS: usize = 32;
@@ -38,8 +99,13 @@ const RECENT_ATTEMPTS: usize = 32;
 /// Whether a list of event types takes `event_type`: an empty list takes
 /// every type.
 fn takes(event_types: &[String], event_type: &str) -> bool {
-    event_types.is_empty() || event_types.iter().any(|wanted| wanted == event_type)
+    event_types.iter().any(|wanted| wanted == event_type)
+        || (event_types.is_empty() && !event_type.starts_with(OPERATIONAL_PREFIX))
 }
+
+/// The prefix of the service's own (operational) event types, which an
+/// endpoint takes only by listing them.
+pub const OPERATIONAL_PREFIX: &str = "hooksign.";
 
 /// An endpoint as stored: one key-value entry holds all of it, keyring
 /// included, so that every change to it is a single atomic write.
@@ -74,6 +140,19 @@ pub struct EndpointRecord {
     /// not secret, so shown with the endpoint and kept outside the seal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_public_key: Option<String>,
+    /// Custom headers sent with every attempt, by lowercase name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The names of its sensitive custom headers, whose values are sealed
+    /// in `sensitive_headers` and never shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_header_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive_headers: Option<StoredHeaders>,
+    /// Sends to it per second, across every node (a token bucket whose
+    /// burst is as much); none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
     /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
     pub attempt_count: u64,
     /// The newest attempts' ids and numbers, so that an attempt recorded
@@ -151,6 +230,9 @@ impl EndpointRecord {
             updated_at: rfc3339(self.updated_at_s),
             signature: self.signature,
             signing_public_key: self.signing_public_key.as_deref(),
+            headers: &self.headers,
+            sensitive_headers: &self.sensitive_header_names,
+            rate_limit_per_second: self.rate_limit_per_second,
         }
     }
 }
@@ -174,6 +256,9 @@ pub struct EndpointView<'a> {
     signature: SignatureKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     signing_public_key: Option<&'a str>,
+    headers: &'a BTreeMap<String, String>,
+    sensitive_headers: &'a [String],
+    rate_limit_per_second: Option<u32>,
 }
 
 /// An endpoint's signature: `v1` (HMAC-SHA256 with a shared `whsec_`
@@ -420,6 +505,15 @@ pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), P
     })?;
     platform.delete(&keys::endpoint(&record.id))?;
     attempt::delete_all(platform, &record.id, record.attempt_count)
+}
+
+/// Removes the organisation's endpoint list (its endpoints deleted first).
+pub fn erase_index(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
+    store::remove(platform, &keys::org_list(OrgList::Endpoints, org))?;
+    match keys::unencoded_org_list(OrgList::Endpoints, org) {
+        Some(old) => store::remove(platform, &old),
+        None => Ok(()),
+    }
 }
 
 /// Records an attempt against the endpoint as stored now (a delivery may

@@ -248,6 +248,22 @@ const REJECTIONS: [Code; 3] = [
     Code::OriginUnreachable,
 ];
 
+/// Removes a source's counts (its keyring has `secrets` secrets).
+pub fn erase_counts(platform: &impl Platform, name: &str, secrets: usize) -> Result<(), Problem> {
+    store::remove(platform, &keys::inbound_stats(name))?;
+    for secret in 0..secrets {
+        store::remove(platform, &keys::inbound_accepted(name, secret))?;
+    }
+    let codes = refusals()
+        .chain(REJECTIONS)
+        .map(Code::as_str)
+        .chain([ORIGIN_REJECTED]);
+    for code in codes {
+        store::remove(platform, &keys::inbound_refused(name, code))?;
+    }
+    Ok(())
+}
+
 /// The counters of a source whose keyring has `secrets` secrets, the
 /// record of before the counts included.
 pub fn stats(platform: &impl Platform, name: &str, secrets: usize) -> Result<Stats, Problem> {

@@ -23,7 +23,7 @@ use crate::foundation::encoding::{new_uuid, sha256_hex};
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
-use crate::store::{keys, remember, update_json};
+use crate::store::{self, keys, remember, update_json};
 
 /// How many takes a record remembers, so that a take confirmed by a
 /// second read is not taken twice.
@@ -93,6 +93,67 @@ pub fn take(
 /// every node: a guess past them is 429, so a token cannot be searched
 /// for. A valid token takes nothing: guesses cannot hold up dispatch.
 pub const DISPATCH_GUESSES_PER_SECOND: u64 = 10;
+
+/// Takes a token from the bucket of the platform key `key` (all platform
+/// keys' buckets are one record); 429 when it has none.
+pub fn take_platform(
+    platform: &impl Platform,
+    key: &str,
+    per_key: u64,
+    now_ms: i64,
+) -> Result<(), Problem> {
+    let name = &sha256_hex(key)[..KEY_NAME_LEN];
+    let rates = Rates {
+        per_key,
+        per_org: 0,
+    };
+    let Some((_, seconds)) = take_from(platform, keys::PLATFORM_RATE_LIMIT, name, rates, now_ms)?
+    else {
+        return Ok(());
+    };
+    Err(Problem::new(
+        Code::RateLimited,
+        format!(
+            "this platform key is over rate_limit_per_key ({per_key} requests per second); retry in {seconds} s"
+        ),
+    )
+    .with_retry_after(seconds))
+}
+
+/// Takes a send to the endpoint from its bucket (`per_second`, the burst
+/// as much), across every node; `false` when it has none: the delivery
+/// waits for a later pass, neither failed nor counted against the endpoint.
+pub fn take_endpoint_send(
+    platform: &impl Platform,
+    endpoint: &EndpointId,
+    per_second: u32,
+    now_ms: i64,
+) -> Result<bool, Problem> {
+    let rates = Rates {
+        per_key: 0,
+        per_org: u64::from(per_second),
+    };
+    let record = keys::endpoint_rate_limit(endpoint);
+    Ok(take_from(platform, &record, "", rates, now_ms)?.is_none())
+}
+
+/// Removes an organisation's buckets and its storage count.
+pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
+    store::remove(platform, &keys::rate_limit(org))?;
+    store::remove(platform, &keys::stored_bytes(org))
+}
+
+/// Removes a deleted endpoint's send slots and send bucket.
+pub fn erase_slots(
+    platform: &impl Platform,
+    endpoint: &EndpointId,
+    limit: u64,
+) -> Result<(), Problem> {
+    for n in 0..limit {
+        store::remove(platform, &keys::send_slot(endpoint, n))?;
+    }
+    store::remove(platform, &keys::endpoint_rate_limit(endpoint))
+}
 
 /// Counts a refused dispatch token; 429 when past
 /// [`DISPATCH_GUESSES_PER_SECOND`].

@@ -124,6 +124,8 @@ pub struct Event {
     pub event_type: String,
     pub data: Value,
     pub id: MessageId,
+    /// An endpoint it never goes to (the one an operational event is about).
+    pub skip: Option<EndpointId>,
 }
 
 /// A message's deliveries as stored, by endpoint.
@@ -150,11 +152,13 @@ pub fn accept(
         event_type,
         data,
         id,
+        skip,
     }: Event,
     first: &FirstAttempts,
     storage_budget: u64,
 ) -> Result<Accepted, Problem> {
-    let subscribers = subscribers(platform, org, &event_type)?;
+    let mut subscribers = subscribers(platform, org, &event_type)?;
+    subscribers.retain(|record| Some(&record.id) != skip.as_ref());
     let body = envelope(&event_type, now, &data);
     // Charged before anything is written, so an organisation past its
     // budget writes nothing; given back below if the id was claimed before.
@@ -448,6 +452,46 @@ fn remove_log(platform: &impl Platform, org: &OrgId, day: i64) -> Result<(), Pro
     store::remove(platform, &keys::message_log(org, day))
 }
 
+/// The deliveries to `endpoint` that failed, of messages accepted from
+/// `since_s` up to (not including) `until_s`, oldest first; at most `max`.
+pub fn failed_to(
+    platform: &impl Platform,
+    org: &OrgId,
+    endpoint: &EndpointId,
+    (since_s, until_s): (i64, i64),
+    max: usize,
+) -> Result<Vec<DeliveryRef>, Problem> {
+    let mut failed = Vec::new();
+    for day in since_s.div_euclid(DAY_SECONDS)..=until_s.div_euclid(DAY_SECONDS) {
+        let mut logged = Vec::new();
+        visit_log(platform, org, day, None, |_, entry| {
+            if (since_s..until_s).contains(&entry.created_at_s) {
+                logged.push(entry.id);
+            }
+            true
+        })?;
+        // The log is visited newest first.
+        for id in logged.into_iter().rev() {
+            let Some(message) = find(platform, org, &id)? else {
+                continue;
+            };
+            if !message.endpoints.contains(endpoint) {
+                continue;
+            }
+            let delivery = message.delivery(endpoint);
+            if delivery::get(platform, &delivery)?
+                .is_some_and(|record| record.status == DeliveryStatus::Failed)
+            {
+                failed.push(delivery);
+                if failed.len() == max {
+                    return Ok(failed);
+                }
+            }
+        }
+    }
+    Ok(failed)
+}
+
 /// Adds an endpoint to the message's (a resend to an endpoint it was not
 /// accepted for).
 pub fn add_endpoint(
@@ -526,6 +570,47 @@ pub fn prune_expired_day(
     update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
         days.retain(|listed| *listed != day);
     })
+}
+
+/// Removes every message of the organisation, their deliveries and its
+/// logs, and takes it off each day's retention list.
+pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
+    let days: Vec<i64> = get_json(platform, keys::RETENTION_DAYS)?.unwrap_or_default();
+    // Lists of before name messages by key: `message/{org}/…`.
+    let own_prefix = keys::message(org, &MessageId::new(""));
+    for day in days {
+        let retained: Vec<Retained> =
+            get_json(platform, &keys::retention(day))?.unwrap_or_default();
+        let ours = |entry: &Retained| match entry {
+            Retained::Org { org: listed } => listed == org,
+            Retained::Message(key) => key.starts_with(&own_prefix),
+        };
+        if !retained.iter().any(ours) {
+            continue;
+        }
+        let mut messages = Vec::new();
+        visit_log(platform, org, day, None, |_, logged| {
+            messages.push(logged.id);
+            true
+        })?;
+        for id in messages {
+            prune_message(platform, &keys::message(org, &id))?;
+        }
+        for entry in retained.iter().filter(|entry| ours(entry)) {
+            if let Retained::Message(key) = entry {
+                prune_message(platform, key)?;
+            }
+        }
+        remove_log(platform, org, day)?;
+        update_or_default(
+            platform,
+            &keys::retention(day),
+            |listed: &mut Vec<Retained>| {
+                listed.retain(|entry| !ours(entry));
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Removes a message of an expired day and its deliveries, and gives its

@@ -6,10 +6,15 @@ pub mod api_key;
 pub mod attempt;
 pub mod delivery;
 pub mod endpoint;
+pub mod erasure;
+pub mod event_type;
 pub mod inbound;
 pub mod limits;
 pub mod message;
+pub mod metrics;
+pub mod org;
 pub mod queue;
+pub mod session;
 
 #[cfg(test)]
 mod tests {

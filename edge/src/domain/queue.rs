@@ -270,6 +270,28 @@ pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<(), P
 }
 
 /// Removes an entry from a stored list; returns how many are left.
+/// Removes every entry of the organisation's queue, in every second, and
+/// takes it off each second's list.
+pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
+    let minutes: Vec<i64> = get_json(platform, keys::DUE_MINUTES)?.unwrap_or_default();
+    for minute in minutes {
+        let seconds: Vec<i64> = get_json(platform, &keys::due_minute(minute))?.unwrap_or_default();
+        for second in seconds {
+            let orgs: Vec<OrgId> = get_json(platform, &keys::due_orgs(second))?.unwrap_or_default();
+            if !orgs.contains(org) {
+                continue;
+            }
+            let count = store::read_counter(platform, &keys::due_count(second, org))?;
+            for n in 1..=count {
+                store::remove(platform, &keys::due_entry(second, org, n))?;
+            }
+            store::remove(platform, &keys::due_count(second, org))?;
+            remove_entry(platform, &keys::due_orgs(second), org)?;
+        }
+    }
+    Ok(())
+}
+
 fn remove_entry<T>(platform: &impl Platform, key: &str, entry: &T) -> Result<usize, Problem>
 where
     T: PartialEq + serde::Serialize + serde::de::DeserializeOwned,

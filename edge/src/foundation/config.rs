@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hooksign::{Scheme, SecretRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::foundation::credentials::{ApiKeys, DispatchToken};
+use crate::foundation::credentials::{ApiKeys, BearerToken, ConfiguredToken, PlatformKeys};
 use crate::foundation::problem::{Code, Problem};
 use crate::foundation::seal::SecretPolicy;
 use crate::platform::Platform;
@@ -58,6 +58,11 @@ pub const DEFAULT_DISPATCH_CONCURRENCY: u64 = 16;
 pub struct Config {
     /// The organisation of each API key.
     pub api_keys: ApiKeys,
+    /// The platform's keys, over every organisation.
+    pub platform_keys: PlatformKeys,
+    /// The service's public origin (`https://hooks.example.com`), for the
+    /// dashboard links it makes; unset, the request's `Host`.
+    pub public_url: Option<String>,
     /// Consecutive failed event deliveries that pause an endpoint.
     pub auto_pause_after: u32,
     /// How long a delivery may take, in milliseconds.
@@ -74,7 +79,10 @@ pub struct Config {
     /// Sends in flight per dispatch pass.
     pub dispatch_concurrency: usize,
     /// The bearer token of `POST /dispatch`; unset, the route refuses all.
-    pub dispatch_token: Option<DispatchToken>,
+    pub dispatch_token: Option<BearerToken>,
+    /// The bearer token of `GET /metrics`; unset, the route is not there
+    /// and nothing is counted.
+    pub metrics_token: Option<BearerToken>,
     /// How endpoints' keyrings are kept: `sealing_keys`,
     /// `insecure_plaintext_secrets`.
     pub secrets: SecretPolicy,
@@ -156,6 +164,23 @@ impl InboundSources {
         }
     }
 
+    /// Every usable source, by name.
+    pub fn usable(&self) -> impl Iterator<Item = (&str, &InboundSource)> {
+        self.0
+            .iter()
+            .flatten()
+            .filter_map(|(name, source)| Some((name.as_str(), source.as_ref()?)))
+    }
+
+    /// The usable sources whose counts the organisation may read.
+    pub fn owned_by<'a>(
+        &'a self,
+        org: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a InboundSource)> + 'a {
+        self.usable()
+            .filter(move |(_, source)| source.org.as_deref() == Some(org))
+    }
+
     /// The origins the gateway forwards to: the `forwardUrl` of every
     /// usable source.
     pub fn forward_urls(&self) -> impl Iterator<Item = &str> {
@@ -178,10 +203,8 @@ impl Config {
         let read = Variables(&variable);
         let number = |name: &str, default: u64, min: u64| read.number(name, default, min);
         let flag = |name: &str| read.flag(name);
-        let api_keys = variable("api_keys")
-            .map(|text| ApiKeys::parse(&text))
-            .unwrap_or_else(|| Some(ApiKeys::default()))
-            .ok_or_else(|| invalid("api_keys", "a comma-separated list of ORG:SHA256HEX"))?;
+        let (api_keys, platform_keys) = keys(&variable)?;
+        let public_url = public_url(variable("public_url"))?;
         let auto_pause_after = u32::try_from(number(
             "auto_pause_after",
             DEFAULT_AUTO_PAUSE_AFTER.into(),
@@ -229,7 +252,8 @@ impl Config {
             DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
             0,
         )?;
-        let dispatch_token = dispatch_token(variable("dispatch_token"))?;
+        let dispatch_token = bearer_token("dispatch_token", variable("dispatch_token"))?;
+        let metrics_token = bearer_token("metrics_token", variable("metrics_token"))?;
         Ok(Config {
             max_in_flight_per_endpoint,
             secrets,
@@ -243,7 +267,10 @@ impl Config {
             retention_days,
             dispatch_concurrency,
             dispatch_token,
+            metrics_token,
             api_keys,
+            platform_keys,
+            public_url,
             auto_pause_after,
             delivery_timeout_ms,
             allow_private_targets,
@@ -254,15 +281,38 @@ impl Config {
     }
 }
 
-/// `dispatch_token`: unset or empty, none; shorter than 32 characters,
-/// refused.
-fn dispatch_token(token: Option<String>) -> Result<Option<DispatchToken>, Problem> {
-    match token {
-        Some(token) if token.trim().is_empty() => Ok(None),
-        Some(token) if !DispatchToken::long_enough(&token) => {
-            Err(invalid("dispatch_token", "at least 32 characters"))
+/// `api_keys` and `platform_keys`.
+fn keys(variable: impl Fn(&str) -> Option<String>) -> Result<(ApiKeys, PlatformKeys), Problem> {
+    let api_keys = variable("api_keys")
+        .map(|text| ApiKeys::parse(&text))
+        .unwrap_or_else(|| Some(ApiKeys::default()))
+        .ok_or_else(|| invalid("api_keys", "a comma-separated list of ORG:SHA256HEX"))?;
+    let platform_keys = variable("platform_keys")
+        .map(|text| PlatformKeys::parse(&text))
+        .unwrap_or_else(|| Some(PlatformKeys::default()))
+        .ok_or_else(|| invalid("platform_keys", "a comma-separated list of SHA256HEX"))?;
+    Ok((api_keys, platform_keys))
+}
+
+/// `public_url`: unset or empty, none; otherwise an http(s) origin, kept
+/// without a trailing `/`.
+fn public_url(url: Option<String>) -> Result<Option<String>, Problem> {
+    match url.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Ok(Some(url.trim_end_matches('/').to_string()))
         }
-        token => Ok(token.map(|token| DispatchToken::new(&token))),
+        Some(_) => Err(invalid("public_url", "an http or https origin")),
+    }
+}
+
+/// `dispatch_token` or `metrics_token` (`name`): unset or empty, none;
+/// shorter than 32 characters, refused.
+fn bearer_token(name: &str, token: Option<String>) -> Result<Option<BearerToken>, Problem> {
+    match BearerToken::configured(token.as_deref()) {
+        ConfiguredToken::Unset => Ok(None),
+        ConfiguredToken::TooShort => Err(invalid(name, "at least 32 characters")),
+        ConfiguredToken::Token(token) => Ok(Some(BearerToken::new(token))),
     }
 }
 

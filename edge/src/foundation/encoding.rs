@@ -38,6 +38,14 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 text as Unix seconds (fractions dropped); `None` if it is not
+/// one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.timestamp())
+}
+
 /// A fresh random UUID (v4); 503 if the random source fails, rather than
 /// an id that could collide.
 fn random_uuid() -> Result<uuid::Uuid, Problem> {

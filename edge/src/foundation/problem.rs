@@ -38,6 +38,9 @@ pub enum Code {
     NoUsableSecret,
     /// 401: no signature matches (gateway).
     NoMatchingSignature,
+    /// 403: the credential may not do this (a dashboard session minting or
+    /// revoking API keys).
+    Forbidden,
     /// 404: no such route, endpoint or source.
     NotFound,
     /// 405: the route does not take this method.
@@ -51,10 +54,18 @@ pub enum Code {
     IdempotencyConflict,
     /// 409: a bootstrap key (the `api_keys` variable) cannot be revoked here.
     BootstrapKey,
+    /// 409: the id is taken (an organisation).
+    Conflict,
+    /// 410: the dashboard link was opened before.
+    LinkUsed,
+    /// 410: the dashboard link is past its expiry.
+    LinkExpired,
     /// 409: the organisation has as many endpoints as `max_endpoints_per_org`.
     QuotaExceeded,
     /// 413: the body is over 1 MiB.
     PayloadTooLarge,
+    /// 422: an event's data does not match its type's JSON Schema.
+    SchemaMismatch,
     /// 429: the API key is over `rate_limit_per_key` (with `Retry-After`).
     RateLimited,
     /// 500: a variable is malformed.
@@ -94,14 +105,19 @@ impl Code {
             Code::TimestampTooNew => (401, "timestamp_too_new", "Timestamp too new"),
             Code::NoUsableSecret => (401, "no_usable_secret", "No usable secret"),
             Code::NoMatchingSignature => (401, "no_matching_signature", "No matching signature"),
+            Code::Forbidden => (403, "forbidden", "Forbidden"),
             Code::NotFound => (404, "not_found", "Not found"),
             Code::MethodNotAllowed => (405, "method_not_allowed", "Method not allowed"),
             Code::TooManySecrets => (409, "too_many_secrets", "Too many secrets"),
             Code::DuplicateDelivery => (409, "duplicate_delivery", "Duplicate delivery"),
             Code::IdempotencyConflict => (409, "idempotency_conflict", "Idempotency conflict"),
             Code::BootstrapKey => (409, "bootstrap_key", "Bootstrap key"),
+            Code::Conflict => (409, "conflict", "Conflict"),
+            Code::LinkUsed => (410, "link_used", "Link already used"),
+            Code::LinkExpired => (410, "link_expired", "Link expired"),
             Code::QuotaExceeded => (409, "quota_exceeded", "Quota exceeded"),
             Code::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
+            Code::SchemaMismatch => (422, "schema_mismatch", "Data does not match its schema"),
             Code::RateLimited => (429, "rate_limited", "Rate limited"),
             Code::InvalidConfiguration => (500, "invalid_configuration", "Invalid configuration"),
             Code::InvalidKeyring => (500, "invalid_keyring", "Invalid stored keyring"),
@@ -245,7 +261,13 @@ impl Problem {
 
     /// 400 `validation_failed` listing each bad field (at most
     /// `MAX_LISTED_FIELD_ERRORS`).
-    pub fn validation(mut errors: Vec<FieldError>) -> Problem {
+    pub fn validation(errors: Vec<FieldError>) -> Problem {
+        Problem::listing(Code::ValidationFailed, errors)
+    }
+
+    /// A problem of `code` listing each bad field (at most
+    /// `MAX_LISTED_FIELD_ERRORS`).
+    pub fn listing(code: Code, mut errors: Vec<FieldError>) -> Problem {
         let detail = match errors.as_slice() {
             [only] => format!("{}: {}", only.path, only.message),
             _ if errors.len() > MAX_LISTED_FIELD_ERRORS => format!(
@@ -255,7 +277,7 @@ impl Problem {
             _ => format!("{} fields are invalid", errors.len()),
         };
         errors.truncate(MAX_LISTED_FIELD_ERRORS);
-        let mut problem = Problem::new(Code::ValidationFailed, detail);
+        let mut problem = Problem::new(code, detail);
         problem.0.errors = errors;
         problem
     }

@@ -1,4 +1,5 @@
-//! Secrets at rest. An endpoint's keyring is stored sealed
+//! Secrets at rest. An endpoint's keyring, and its sensitive custom
+//! headers, are stored sealed
 //! (XChaCha20-Poly1305, a random 24-byte nonce per sealing, the endpoint's
 //! id as associated data so that a sealed keyring cannot be moved to
 //! another endpoint) under the first key of the secret variable
@@ -6,6 +7,8 @@
 //! rotated: list the new key first and keep the old one until every record
 //! has been written again. Without `sealing_keys` the service refuses to
 //! store or use a secret, unless `insecure_plaintext_secrets=true`.
+
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,15 +21,29 @@ use zeroize::Zeroizing;
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::EndpointId;
 
-/// A keyring as stored: sealed, or in clear (written under
+/// A secret value as stored: sealed, or in clear (written under
 /// `insecure_plaintext_secrets`, or before sealing was configured).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum StoredSecrets {
+pub enum Stored<T> {
     /// `{"sealed": {"key", "nonce", "data"}}`.
     Sealed { sealed: Sealed },
-    /// The records in clear.
-    Plain(Vec<SecretRecord>),
+    /// The value in clear.
+    Plain(T),
+}
+
+/// An endpoint's keyring as stored.
+pub type StoredSecrets = Stored<Vec<SecretRecord>>;
+
+/// An endpoint's sensitive custom headers as stored, by name.
+pub type StoredHeaders = Stored<BTreeMap<String, String>>;
+
+/// What a sealed value is: part of its associated data, so that one kind
+/// cannot be opened as another.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Keyring,
+    Headers,
 }
 
 /// A sealed value: the sealing key's id, the nonce and the ciphertext with
@@ -76,7 +93,7 @@ fn misconfigured(detail: impl Into<String>) -> Problem {
 fn unusable() -> Problem {
     Problem::new(
         Code::InvalidKeyring,
-        "the endpoint's sealed keyring does not open with its sealing key",
+        "the endpoint's sealed secrets do not open with their sealing key",
     )
 }
 
@@ -89,9 +106,12 @@ fn is_key_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The associated data of an endpoint's sealed keyring.
-fn context(endpoint: &EndpointId) -> Vec<u8> {
-    format!("hooksign endpoint secrets {endpoint}").into_bytes()
+/// The associated data of an endpoint's sealed value.
+fn context(endpoint: &EndpointId, purpose: Purpose) -> Vec<u8> {
+    match purpose {
+        Purpose::Keyring => format!("hooksign endpoint secrets {endpoint}").into_bytes(),
+        Purpose::Headers => format!("hooksign endpoint headers {endpoint}").into_bytes(),
+    }
 }
 
 impl SecretPolicy {
@@ -127,37 +147,7 @@ impl SecretPolicy {
         endpoint: &EndpointId,
         stored: &StoredSecrets,
     ) -> Result<Vec<SecretRecord>, Problem> {
-        match (self, stored) {
-            (SecretPolicy::Refuse, _) => Err(refused()),
-            (_, StoredSecrets::Plain(records)) => Ok(records.clone()),
-            (SecretPolicy::Plaintext, StoredSecrets::Sealed { .. }) => Err(misconfigured(
-                "this endpoint's keyring is sealed and the variable sealing_keys is not set",
-            )),
-            (SecretPolicy::Seal(keys), StoredSecrets::Sealed { sealed }) => {
-                let key = keys.iter().find(|key| key.id == sealed.key).ok_or_else(|| {
-                    misconfigured(format!(
-                        "this endpoint's keyring is sealed with the key {}, which sealing_keys no longer lists",
-                        sealed.key
-                    ))
-                })?;
-                let nonce = STANDARD.decode(&sealed.nonce).map_err(|_| unusable())?;
-                let nonce = XNonce::try_from(nonce.as_slice()).map_err(|_| unusable())?;
-                let data = STANDARD.decode(&sealed.data).map_err(|_| unusable())?;
-                let aad = context(endpoint);
-                let plain = Zeroizing::new(
-                    key.cipher
-                        .decrypt(
-                            &nonce,
-                            Payload {
-                                msg: &data,
-                                aad: &aad,
-                            },
-                        )
-                        .map_err(|_| unusable())?,
-                );
-                serde_json::from_slice(&plain).map_err(|_| unusable())
-            }
-        }
+        self.open_as(endpoint, Purpose::Keyring, stored)
     }
 
     /// The keyring to store for the endpoint.
@@ -166,31 +156,93 @@ impl SecretPolicy {
         endpoint: &EndpointId,
         records: &[SecretRecord],
     ) -> Result<StoredSecrets, Problem> {
+        self.close_as(endpoint, Purpose::Keyring, &records.to_vec())
+    }
+
+    /// The endpoint's sensitive headers, unsealed.
+    pub fn open_headers(
+        &self,
+        endpoint: &EndpointId,
+        stored: &StoredHeaders,
+    ) -> Result<BTreeMap<String, String>, Problem> {
+        self.open_as(endpoint, Purpose::Headers, stored)
+    }
+
+    /// The sensitive headers to store for the endpoint.
+    pub fn close_headers(
+        &self,
+        endpoint: &EndpointId,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<StoredHeaders, Problem> {
+        self.close_as(endpoint, Purpose::Headers, headers)
+    }
+
+    fn open_as<T: Clone + serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &EndpointId,
+        purpose: Purpose,
+        stored: &Stored<T>,
+    ) -> Result<T, Problem> {
+        match (self, stored) {
+            (SecretPolicy::Refuse, _) => Err(refused()),
+            (_, Stored::Plain(value)) => Ok(value.clone()),
+            (SecretPolicy::Plaintext, Stored::Sealed { .. }) => Err(misconfigured(
+                "this endpoint's secrets are sealed and the variable sealing_keys is not set",
+            )),
+            (SecretPolicy::Seal(keys), Stored::Sealed { sealed }) => {
+                let key = keys.iter().find(|key| key.id == sealed.key).ok_or_else(|| {
+                    misconfigured(format!(
+                        "this endpoint's secrets are sealed with the key {}, which sealing_keys no longer lists",
+                        sealed.key
+                    ))
+                })?;
+                let nonce = STANDARD.decode(&sealed.nonce).map_err(|_| unusable())?;
+                let nonce = XNonce::try_from(nonce.as_slice()).map_err(|_| unusable())?;
+                let data = STANDARD.decode(&sealed.data).map_err(|_| unusable())?;
+                let aad = context(endpoint, purpose);
+                let payload = Payload {
+                    msg: &data,
+                    aad: &aad,
+                };
+                let plain = Zeroizing::new(
+                    key.cipher
+                        .decrypt(&nonce, payload)
+                        .map_err(|_| unusable())?,
+                );
+                serde_json::from_slice(&plain).map_err(|_| unusable())
+            }
+        }
+    }
+
+    fn close_as<T: Clone + Serialize>(
+        &self,
+        endpoint: &EndpointId,
+        purpose: Purpose,
+        value: &T,
+    ) -> Result<Stored<T>, Problem> {
         let keys = match self {
             SecretPolicy::Refuse => return Err(refused()),
-            SecretPolicy::Plaintext => return Ok(StoredSecrets::Plain(records.to_vec())),
+            SecretPolicy::Plaintext => return Ok(Stored::Plain(value.clone())),
             SecretPolicy::Seal(keys) => keys,
         };
         let Some(key) = keys.first() else {
             return Err(refused());
         };
         let plain = Zeroizing::new(
-            serde_json::to_vec(records).map_err(|_| misconfigured("unserialisable keyring"))?,
+            serde_json::to_vec(value).map_err(|_| misconfigured("unserialisable secret"))?,
         );
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce).map_err(|_| Problem::random_unavailable())?;
-        let aad = context(endpoint);
+        let aad = context(endpoint, purpose);
+        let payload = Payload {
+            msg: &plain,
+            aad: &aad,
+        };
         let data = key
             .cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &plain,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&XNonce::from(nonce), payload)
             .map_err(|_| unusable())?;
-        Ok(StoredSecrets::Sealed {
+        Ok(Stored::Sealed {
             sealed: Sealed {
                 key: key.id.clone(),
                 nonce: STANDARD.encode(nonce),
@@ -199,12 +251,12 @@ impl SecretPolicy {
         })
     }
 
-    /// Whether a stored keyring should be written again: in clear or under
+    /// Whether a stored value should be written again: in clear or under
     /// another key while sealing is on.
-    pub fn stale(&self, stored: &StoredSecrets) -> bool {
+    pub fn stale<T>(&self, stored: &Stored<T>) -> bool {
         match (self, stored) {
-            (SecretPolicy::Seal(keys), StoredSecrets::Plain(_)) => !keys.is_empty(),
-            (SecretPolicy::Seal(keys), StoredSecrets::Sealed { sealed }) => {
+            (SecretPolicy::Seal(keys), Stored::Plain(_)) => !keys.is_empty(),
+            (SecretPolicy::Seal(keys), Stored::Sealed { sealed }) => {
                 keys.first().is_some_and(|first| first.id != sealed.key)
             }
             _ => false,
@@ -274,6 +326,26 @@ mod tests {
             .err()
             .map(|problem| problem.code());
         assert_eq!(dropped, Some("invalid_configuration"));
+    }
+
+    #[test]
+    fn sealed_headers_open_as_headers_only() {
+        let headers = BTreeMap::from([("authorization".to_string(), "Bearer s3cret".to_string())]);
+        let sealed = policy(K1).close_headers(&endpoint(1), &headers);
+        let sealed = sealed.unwrap_or(Stored::Plain(BTreeMap::new()));
+        let text = serde_json::to_string(&sealed).unwrap_or_default();
+        assert!(
+            text.starts_with("{\"sealed\"") && !text.contains("s3cret"),
+            "{text}"
+        );
+        let opened = policy(K1).open_headers(&endpoint(1), &sealed);
+        assert!(opened.is_ok_and(|opened| opened == headers));
+        // The same ciphertext as a keyring does not open.
+        let Stored::Sealed { sealed } = sealed else {
+            unreachable!("sealed above")
+        };
+        let as_keyring: StoredSecrets = Stored::Sealed { sealed };
+        assert!(policy(K1).open(&endpoint(1), &as_keyring).is_err());
     }
 
     #[test]

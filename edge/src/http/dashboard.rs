@@ -1,7 +1,7 @@
 //! The account dashboard: one HTML page, one script and one stylesheet,
-//! served by the component itself (so Spin serves it too). The page only
-//! calls the API with the key pasted into it; it needs no route of its own
-//! beyond these files.
+//! served by the component itself (so Spin serves it too). The page calls
+//! the API with the key pasted into it, or with the session a dashboard
+//! link opens (`POST /dashboard/sessions`, [`crate::http::orgs`]).
 
 use sha2::{Digest, Sha256};
 

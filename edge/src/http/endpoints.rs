@@ -2,15 +2,22 @@
 //! attempts and test sends. Each parses its request, then asks the
 //! endpoint's domain module to change the store.
 
+use std::collections::BTreeMap;
+
 use hooksign::{Keyring, MAX_GRACE_SECONDS, MAX_PREVIOUS_SECRETS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
+use crate::dispatch::operational::is_operational;
 use crate::dispatch::send::{Message, deliver, kept_headers};
 use crate::domain::attempt;
 use crate::domain::delivery;
-use crate::domain::endpoint::{self, EndpointRecord, SignatureKind};
-use crate::domain::message::envelope;
-use crate::foundation::encoding::{new_endpoint_id, new_message_id};
+use crate::domain::endpoint::{
+    self, EndpointRecord, MAX_CUSTOM_HEADERS, MAX_RATE_LIMIT_PER_SECOND, SignatureKind,
+};
+use crate::domain::event_type;
+use crate::domain::message::{self, DAY_SECONDS, envelope};
+use crate::foundation::config::Config;
+use crate::foundation::encoding::{new_endpoint_id, new_message_id, parse_rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::foundation::target::{TargetError, check_target};
 use crate::http::context::{Api, with_secret};
@@ -23,6 +30,8 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
     let description = body.optional_string("description");
     let event_types = body.optional_event_types();
     let signature = body.optional_string("signature");
+    let headers = HeaderChange::parse(&mut body);
+    let rate_limit = rate_limit(&mut body).flatten();
     body.finish()?;
     let (Some(url), description, event_types) = (url, description, event_types) else {
         return Err(Problem::field("url", "is required"));
@@ -33,6 +42,7 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
             .ok_or_else(|| Problem::field("signature", "must be \"v1\" or \"v1a\""))?,
     };
     let url = check_url(api, &url)?;
+    check_subscriptions(api, event_types.as_deref())?;
     // Read, not reserved: creates racing at the limit may pass it by
     // as many as run at once.
     let count = endpoint::list_ids(api.platform, api.org)?.len();
@@ -50,7 +60,7 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         .config
         .secrets
         .close(&id, &[SecretRecord::new(secret.to_text())])?;
-    let record = EndpointRecord {
+    let mut record = EndpointRecord {
         id,
         org: api.org.clone(),
         url,
@@ -67,9 +77,14 @@ pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Respon
         secrets,
         signature,
         signing_public_key: public_key_text(&secret),
+        headers: BTreeMap::new(),
+        sensitive_header_names: Vec::new(),
+        sensitive_headers: None,
+        rate_limit_per_second: rate_limit,
         attempt_count: 0,
         recent_attempts: Vec::new(),
     };
+    headers.apply(api.config, &mut record)?;
     endpoint::create(api.platform, &record, api.config.max_endpoints_per_host)?;
     Ok(key_answer(201, &record, &secret))
 }
@@ -120,8 +135,11 @@ pub fn patch<P: Platform>(
     let description = body.optional_string("description");
     let event_types = body.optional_event_types();
     let paused = body.optional_bool("paused");
+    let headers = HeaderChange::parse(&mut body);
+    let rate_limit = rate_limit(&mut body);
     body.finish()?;
     let url = url.map(|url| check_url(api, &url)).transpose()?;
+    check_subscriptions(api, event_types.as_deref())?;
     let id = &endpoint_id(id)?;
     if let Some(event_types) = &event_types {
         endpoint::widen_subscriptions(api.platform, api.org, id, event_types)?;
@@ -159,6 +177,10 @@ pub fn patch<P: Platform>(
             Some(false) => record.unpause(),
             None => {}
         }
+        headers.apply(api.config, record)?;
+        if let Some(rate_limit) = rate_limit {
+            record.rate_limit_per_second = rate_limit;
+        }
         record.updated_at_s = api.now_s;
         Ok(())
     })?;
@@ -168,6 +190,145 @@ pub fn patch<P: Platform>(
         response.follow_up = FollowUp::of(released);
     }
     Ok(response)
+}
+
+/// `rateLimitPerSecond`: absent, `None`; null (no limit), `Some(None)`.
+fn rate_limit(body: &mut Body) -> Option<Option<u32>> {
+    body.clearable_integer("rateLimitPerSecond", 1, MAX_RATE_LIMIT_PER_SECOND)
+        .map(|limit| limit.and_then(|limit| u32::try_from(limit).ok()))
+}
+
+/// A request's change to an endpoint's custom headers: in `headers` (shown)
+/// or `sensitiveHeaders` (sealed, never shown), a name to a value sets it
+/// as that kind, to null removes it; headers it does not name stay as they
+/// are. A name in both is set as sensitive.
+struct HeaderChange {
+    plain: BTreeMap<String, Option<String>>,
+    sensitive: BTreeMap<String, Option<String>>,
+}
+
+impl HeaderChange {
+    fn parse(body: &mut Body) -> HeaderChange {
+        HeaderChange {
+            plain: body.optional_headers("headers").unwrap_or_default(),
+            sensitive: body
+                .optional_headers("sensitiveHeaders")
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Applies the change to the record; applied again to its own result,
+    /// it writes the same (the seal is only made anew when the sensitive
+    /// values change).
+    fn apply(&self, config: &Config, record: &mut EndpointRecord) -> Result<(), Problem> {
+        if self.plain.is_empty() && self.sensitive.is_empty() {
+            return Ok(());
+        }
+        let before = match &record.sensitive_headers {
+            Some(stored) => config.secrets.open_headers(&record.id, stored)?,
+            None => BTreeMap::new(),
+        };
+        let mut sensitive = before.clone();
+        for name in self.plain.keys().chain(self.sensitive.keys()) {
+            record.headers.remove(name);
+            sensitive.remove(name);
+        }
+        for (name, value) in &self.plain {
+            if let Some(value) = value {
+                record.headers.insert(name.clone(), value.clone());
+            }
+        }
+        for (name, value) in &self.sensitive {
+            if let Some(value) = value {
+                // Named in both: sensitive.
+                record.headers.remove(name);
+                sensitive.insert(name.clone(), value.clone());
+            }
+        }
+        if record.headers.len() + sensitive.len() > MAX_CUSTOM_HEADERS {
+            return Err(Problem::field(
+                "headers",
+                format!("an endpoint has at most {MAX_CUSTOM_HEADERS} custom headers"),
+            ));
+        }
+        record.sensitive_header_names = sensitive.keys().cloned().collect();
+        if sensitive != before {
+            record.sensitive_headers = if sensitive.is_empty() {
+                None
+            } else {
+                Some(config.secrets.close_headers(&record.id, &sensitive)?)
+            };
+        }
+        Ok(())
+    }
+}
+
+/// How many failed deliveries one `POST /webhooks/{id}/recover` sends again.
+pub const MAX_RECOVERED: usize = 10_000;
+
+/// `POST /webhooks/{id}/recover` `{since, until?}`: every delivery to the
+/// endpoint that failed, of the messages accepted in the window, made due
+/// again now, oldest first (202 `{count}`); the dispatcher sends them in
+/// that order.
+pub fn recover<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let mut body = Body::parse(request, true)?;
+    let since = body.required_string("since");
+    let until = body.optional_string("until");
+    let mut time = |name: &str, text: Option<String>| {
+        let parsed = text.as_deref().map(parse_rfc3339);
+        if parsed == Some(None) {
+            body.error(name, "must be an RFC 3339 time");
+        }
+        parsed.flatten()
+    };
+    let (since, until) = (time("since", since), time("until", until));
+    body.finish()?;
+    let since = since.ok_or_else(|| Problem::field("since", "is required"))?;
+    // A window that ends before it starts holds nothing.
+    let until = until.unwrap_or(api.now_s + 1);
+    let record = load(api, id)?;
+    // Nothing older is kept.
+    let kept_since =
+        (api.now_s.div_euclid(DAY_SECONDS) - api.config.retention_days as i64) * DAY_SECONDS;
+    let window = (since.max(kept_since), until);
+    let failed = message::failed_to(api.platform, api.org, &record.id, window, MAX_RECOVERED)?;
+    let now_ms = api.platform.now_millis();
+    for delivery in &failed {
+        delivery::due_again(api.platform, delivery, now_ms)?;
+    }
+    // Listed in order, in entries of a bounded size.
+    for chunk in failed.chunks(100) {
+        delivery::enqueue_all(api.platform, chunk, now_ms)?;
+    }
+    Ok(Response::json(202, &json!({ "count": failed.len() })))
+}
+
+/// `GET /webhooks/{id}/held`: a paused endpoint's held deliveries, in the
+/// order they were held; `limit` (50).
+pub fn held<P: Platform>(
+    api: &Api<'_, P>,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let limit = Query::parse(request).limit(50)? as usize;
+    let record = load(api, id)?;
+    let held = delivery::held(api.platform, &record.id)?;
+    let mut data = Vec::new();
+    for listed in held.iter().take(limit) {
+        if let Some(found) = delivery::get(api.platform, listed)? {
+            let mut view = found.view(&record.id);
+            view["messageId"] = json!(listed.message);
+            data.push(view);
+        }
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "data": data, "count": held.len() }),
+    ))
 }
 
 pub fn delete<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<Response, Problem> {
@@ -298,6 +459,31 @@ pub async fn test<P: Platform>(
 /// An endpoint of the caller's organisation, by a path id that must be a UUID.
 pub fn load<P: Platform>(api: &Api<'_, P>, id: &str) -> Result<EndpointRecord, Problem> {
     endpoint::load(api.platform, api.org, &endpoint_id(id)?)
+}
+
+/// Once the organisation's catalogue has a type, an endpoint subscribes
+/// only to listed types (and the service's own): a field error otherwise.
+fn check_subscriptions<P: Platform>(
+    api: &Api<'_, P>,
+    event_types: Option<&[String]>,
+) -> Result<(), Problem> {
+    let Some(wanted) = event_types.filter(|wanted| !wanted.is_empty()) else {
+        return Ok(());
+    };
+    let known = event_type::names(api.platform, api.org)?;
+    if known.is_empty() {
+        return Ok(());
+    }
+    match wanted
+        .iter()
+        .find(|name| !is_operational(name) && known.binary_search(name).is_err())
+    {
+        Some(unknown) => Err(Problem::field(
+            "eventTypes",
+            format!("{unknown} is not in the organisation's event-type catalogue"),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub fn check_url<P: Platform>(api: &Api<'_, P>, url: &str) -> Result<String, Problem> {

@@ -56,7 +56,9 @@ pub async fn receive(
         },
         Ok(_) => Outcome::Rejected(ORIGIN_REJECTED),
         Err(SendFailure::Timeout) => Outcome::Rejected(Code::OriginTimeout.as_str()),
-        Err(SendFailure::Failed(_)) => Outcome::Rejected(Code::OriginUnreachable.as_str()),
+        Err(SendFailure::Failed(_) | SendFailure::Refused(_)) => {
+            Outcome::Rejected(Code::OriginUnreachable.as_str())
+        }
     };
     inbound::count(platform, name, outcome)?;
     relay(answer, config)
@@ -173,7 +175,7 @@ fn relay(
             );
             Err(Problem::new(Code::OriginTimeout, detail.clone()).with_cause("timeout", detail))
         }
-        Err(SendFailure::Failed(reason)) => Err(Problem::new(
+        Err(SendFailure::Failed(reason) | SendFailure::Refused(reason)) => Err(Problem::new(
             Code::OriginUnreachable,
             format!("the delivery verified but could not be forwarded: {reason}"),
         )

@@ -4,9 +4,12 @@
 use serde_json::{Value, json};
 
 use crate::dispatch::MAX_FOLLOW_UP;
+use crate::dispatch::operational::is_operational;
 use crate::domain::delivery::{self, DeliveryRecord, FirstAttempts, Lease};
 use crate::domain::endpoint;
+use crate::domain::event_type;
 use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
+use crate::domain::metrics;
 use crate::foundation::encoding::{new_message_id, new_uuid, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::http::context::Api;
@@ -19,6 +22,11 @@ use crate::platform::{FollowUp, Platform, Request, Response};
 /// repost of an accepted id answers 200 with the message.
 pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let event = event_fields(request)?;
+    if let Some(schema) =
+        event_type::get(api.platform, api.org, &event.event_type)?.and_then(|record| record.schema)
+    {
+        event_type::check_data(&schema, &event.data)?;
+    }
     let now_ms = api.platform.now_millis();
     let first = FirstAttempts {
         lease: Lease {
@@ -37,6 +45,7 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     )? {
         Accepted::Before(found) => Ok(Response::json(200, &view(api, &found)?)),
         Accepted::Written(written, deliveries, follow_up) => {
+            metrics::count_event(api.platform);
             // The deliveries as this request stored them: no read again.
             let mut response = Response::json(202, &view_of(&written, &deliveries));
             response.follow_up = follow_up;
@@ -173,6 +182,9 @@ fn event_fields(request: &Request) -> Result<Event, Problem> {
     if event_type.as_deref() == Some("") {
         body.error("type", "must not be empty");
     }
+    if event_type.as_deref().is_some_and(is_operational) {
+        body.error("type", "hooksign.* types are the service's own");
+    }
     if data.is_none() {
         body.error("data", "is required");
     }
@@ -197,6 +209,7 @@ fn event_fields(request: &Request) -> Result<Event, Problem> {
         event_type,
         data,
         id,
+        skip: None,
     })
 }
 

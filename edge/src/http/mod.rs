@@ -7,8 +7,10 @@ pub mod auth;
 pub mod context;
 pub mod dashboard;
 pub mod endpoints;
+pub mod event_types;
 pub mod gateway;
 pub mod messages;
+pub mod orgs;
 pub mod request;
 pub mod routes;
 

@@ -1,9 +1,13 @@
 //! Request parsing: JSON bodies read field by field (collecting every
 //! problem, so one answer lists every bad field), query strings and path ids.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
-use crate::domain::endpoint::{MAX_EVENT_TYPE_CHARS, MAX_EVENT_TYPES};
+use crate::domain::endpoint::{
+    MAX_EVENT_TYPE_CHARS, MAX_EVENT_TYPES, refused_header_name, refused_header_value,
+};
 use crate::foundation::problem::{Code, FieldError, Problem};
 use crate::ids::EndpointId;
 use crate::platform::Request;
@@ -107,6 +111,19 @@ impl Body {
         }
     }
 
+    /// A whole number from `min` to `max` that may be cleared: absent,
+    /// `None` (leave it); null, `Some(None)`.
+    pub fn clearable_integer(&mut self, name: &str, min: i64, max: i64) -> Option<Option<i64>> {
+        match self.fields.get(name) {
+            None => None,
+            Some(Value::Null) => {
+                self.take(name);
+                Some(None)
+            }
+            Some(_) => Some(self.optional_integer(name, min, max)),
+        }
+    }
+
     pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
         match self.take(name) {
             None | Some(Value::Null) => None,
@@ -163,6 +180,44 @@ impl Body {
                 None
             }
         }
+    }
+
+    /// `field` (`headers`, `sensitiveHeaders`): an object of custom header
+    /// names (taken lowercase) to a value, or to null (to remove it).
+    pub fn optional_headers(&mut self, field: &str) -> Option<BTreeMap<String, Option<String>>> {
+        let fields = match self.take(field) {
+            None | Some(Value::Null) => return None,
+            Some(Value::Object(fields)) => fields,
+            Some(_) => {
+                self.error(field, "must be an object of header names to values");
+                return None;
+            }
+        };
+        let mut headers = BTreeMap::new();
+        for (name, value) in fields {
+            let lower = name.to_ascii_lowercase();
+            let path = format!("{field}.{name}");
+            if let Some(problem) = refused_header_name(&lower) {
+                self.error(&path, problem);
+            } else if headers.contains_key(&lower) {
+                self.error(&path, "is named twice");
+            }
+            let value = match value {
+                Value::Null => None,
+                Value::String(text) => {
+                    if let Some(problem) = refused_header_value(&text) {
+                        self.error(&path, problem);
+                    }
+                    Some(text)
+                }
+                _ => {
+                    self.error(&path, "must be a string, or null to remove it");
+                    None
+                }
+            };
+            headers.insert(lower, value);
+        }
+        Some(headers)
     }
 
     /// Fails with every collected problem, and one per unknown field.

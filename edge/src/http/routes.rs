@@ -4,15 +4,20 @@
 //! docs/API.md.
 
 use crate::dispatch;
-use crate::domain::limits;
+use crate::domain::{limits, metrics};
 use crate::foundation::config::Config;
 use crate::foundation::problem::{Code, Problem};
-use crate::http::auth::{authenticate, bearer, presented_key};
+use crate::http::auth::{
+    Caller, authenticate, authenticate_platform, bearer, is_live, presented_key,
+    presented_platform_key,
+};
 use crate::http::context::Api;
 use crate::http::dashboard::{self, Asset};
+use crate::http::orgs::{self, PlatformCall};
 use crate::http::request::check_size;
-use crate::http::{api_keys, endpoints, gateway, messages};
-use crate::platform::{Platform, Request, Response};
+use crate::http::{api_keys, endpoints, event_types, gateway, messages};
+use crate::ids::OrgId;
+use crate::platform::{Counted, Platform, Request, Response};
 
 /// The OpenAPI document, served at `GET /openapi.yaml`.
 const OPENAPI: &str = include_str!("../../../openapi.yaml");
@@ -28,8 +33,26 @@ enum Operation {
     Receive,
     /// The `dispatch_token` variable is the credential.
     Dispatch,
-    /// An API key is the credential.
+    /// The `metrics_token` variable is the credential.
+    Metrics,
+    /// A dashboard link's token is the credential.
+    OpenSession,
+    /// A platform key is the credential.
+    Platform(PlatformOperation),
+    /// An API key or a dashboard session is the credential; under
+    /// `/orgs/{org}`, a platform key.
     Api(ApiOperation),
+}
+
+/// The operations of the platform's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlatformOperation {
+    ListOrgs,
+    CreateOrg,
+    GetOrg,
+    PatchOrg,
+    DeleteOrg,
+    CreateDashboardLink,
 }
 
 /// The operations of the organisation's API.
@@ -43,6 +66,8 @@ enum ApiOperation {
     RotateSecret,
     ListAttempts,
     TestSend,
+    Recover,
+    ListHeld,
     SendEvent,
     ListMessages,
     GetMessage,
@@ -51,9 +76,15 @@ enum ApiOperation {
     ListKeys,
     CreateKey,
     RevokeKey,
+    ListEventTypes,
+    CreateEventType,
+    GetEventType,
+    PatchEventType,
+    DeleteEventType,
 }
 
 use ApiOperation::*;
+use PlatformOperation::*;
 
 /// Path patterns (`{}` is one segment, handed to the operation), methods
 /// and operations; a path's methods are listed in this order in `Allow`.
@@ -79,17 +110,47 @@ const ROUTES: &[(&str, &str, Operation)] = &[
     ("/webhooks/{}/rotate", "POST", Operation::Api(RotateSecret)),
     ("/webhooks/{}/attempts", "GET", Operation::Api(ListAttempts)),
     ("/webhooks/{}/test", "POST", Operation::Api(TestSend)),
+    ("/webhooks/{}/recover", "POST", Operation::Api(Recover)),
+    ("/webhooks/{}/held", "GET", Operation::Api(ListHeld)),
     ("/events", "POST", Operation::Api(SendEvent)),
     ("/messages", "GET", Operation::Api(ListMessages)),
     ("/messages/{}", "GET", Operation::Api(GetMessage)),
     ("/messages/{}/resend", "POST", Operation::Api(Resend)),
     ("/dispatch", "POST", Operation::Dispatch),
+    ("/metrics", "GET", Operation::Metrics),
     ("/api-keys", "GET", Operation::Api(ListKeys)),
     ("/api-keys", "POST", Operation::Api(CreateKey)),
     ("/api-keys/{}", "DELETE", Operation::Api(RevokeKey)),
+    ("/event-types", "GET", Operation::Api(ListEventTypes)),
+    ("/event-types", "POST", Operation::Api(CreateEventType)),
+    ("/event-types/{}", "GET", Operation::Api(GetEventType)),
+    ("/event-types/{}", "PATCH", Operation::Api(PatchEventType)),
+    ("/event-types/{}", "DELETE", Operation::Api(DeleteEventType)),
     ("/inbound/{}", "POST", Operation::Receive),
     ("/inbound/{}/stats", "GET", Operation::Api(InboundStats)),
+    ("/dashboard/sessions", "POST", Operation::OpenSession),
+    ("/orgs", "GET", Operation::Platform(ListOrgs)),
+    ("/orgs", "POST", Operation::Platform(CreateOrg)),
+    ("/orgs/{}", "GET", Operation::Platform(GetOrg)),
+    ("/orgs/{}", "PATCH", Operation::Platform(PatchOrg)),
+    ("/orgs/{}", "DELETE", Operation::Platform(DeleteOrg)),
+    (
+        "/orgs/{}/dashboard-links",
+        "POST",
+        Operation::Platform(CreateDashboardLink),
+    ),
 ];
+
+/// A request's route: the operation, the path's `{}` segment, and the
+/// organisation a platform key acts as (`/orgs/{org}/…`).
+#[derive(Debug, Clone, Copy)]
+struct Routed<'p> {
+    operation: Operation,
+    /// The table's pattern.
+    pattern: &'static str,
+    parameter: &'p str,
+    acting_as: Option<&'p str>,
+}
 
 /// The path's `{}` segment if it matches the pattern (`""` for a pattern
 /// without one).
@@ -108,13 +169,43 @@ fn matches<'p>(pattern: &str, path: &'p str) -> Option<&'p str> {
 }
 
 /// The operation for a request and its path parameter; 404 for an unknown
-/// path, 405 with the path's methods for another method.
-fn route<'p>(path: &'p str, method: &str) -> Result<(Operation, &'p str), Problem> {
+/// path, 405 with the path's methods for another method. Every route of
+/// the organisation's API is also served under `/orgs/{org}`, for a
+/// platform key acting as that organisation: the same table, once.
+fn route<'p>(path: &'p str, method: &str) -> Result<Routed<'p>, Problem> {
+    let direct = route_in_table(path, method);
+    if !matches!(&direct, Err(problem) if problem.code() == Code::NotFound.as_str()) {
+        return direct;
+    }
+    let Some((org, rest)) = path
+        .strip_prefix("/orgs/")
+        .and_then(|tail| tail.split_once('/'))
+        .filter(|(org, _)| !org.is_empty())
+    else {
+        return direct;
+    };
+    let rest = &path[path.len() - rest.len() - 1..];
+    match route_in_table(rest, method) {
+        Ok(routed) if matches!(routed.operation, Operation::Api(_)) => Ok(Routed {
+            acting_as: Some(org),
+            ..routed
+        }),
+        Err(problem) if problem.code() == Code::MethodNotAllowed.as_str() => Err(problem),
+        _ => direct,
+    }
+}
+
+fn route_in_table<'p>(path: &'p str, method: &str) -> Result<Routed<'p>, Problem> {
     let mut allowed = Vec::new();
     for (pattern, route_method, operation) in ROUTES {
         if let Some(parameter) = matches(pattern, path) {
             if *route_method == method {
-                return Ok((*operation, parameter));
+                return Ok(Routed {
+                    operation: *operation,
+                    pattern,
+                    parameter,
+                    acting_as: None,
+                });
             }
             allowed.push(*route_method);
         }
@@ -129,9 +220,34 @@ fn route<'p>(path: &'p str, method: &str) -> Result<(Operation, &'p str), Proble
 /// Serves one request. Checks run in the order of docs/API.md: route,
 /// credentials, body size, JSON, fields, then the endpoint.
 pub async fn handle(platform: &impl Platform, request: &Request) -> Response {
-    match respond(platform, request).await {
+    let started_ms = platform.now_millis();
+    let counted = Counted::new(platform);
+    let response = match respond(&counted, request).await {
         Ok(response) => finished(response),
         Err(problem) => finished(problem.into_response()),
+    };
+    let (calls, errors) = counted.counts();
+    let millis = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
+    metrics::count_request(platform, &route_label(request), millis, calls, errors);
+    response
+}
+
+/// The route a request matched, as the metrics label it (`{id}` for the
+/// path's parameter; `/orgs/{org}` before a route acted on by a platform
+/// key); `unmatched` for none.
+fn route_label(request: &Request) -> String {
+    match route(&request.path, &request.method) {
+        Err(_) => "unmatched".into(),
+        Ok(routed) => label(routed.pattern, routed.acting_as.is_some()),
+    }
+}
+
+fn label(pattern: &str, acting: bool) -> String {
+    let pattern = pattern.replace("{}", "{id}");
+    if acting {
+        format!("/orgs/{{org}}{pattern}")
+    } else {
+        pattern
     }
 }
 
@@ -143,8 +259,13 @@ pub async fn handle(platform: &impl Platform, request: &Request) -> Response {
 pub fn answer_before_body(request: &Request) -> Option<Response> {
     let refused = match route(&request.path, &request.method) {
         Err(problem) => problem,
-        Ok((Operation::Api(_), _)) => presented_key(request).err()?,
-        Ok(_) => return None,
+        Ok(routed) => match (routed.operation, routed.acting_as) {
+            (Operation::Platform(_), _) | (Operation::Api(_), Some(_)) => {
+                presented_platform_key(request).err()?
+            }
+            (Operation::Api(_), None) => presented_key(request).err()?,
+            _ => return None,
+        },
     };
     Some(finished(refused.into_response()))
 }
@@ -165,8 +286,9 @@ fn finished(mut response: Response) -> Response {
 pub const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 
 async fn respond(platform: &impl Platform, request: &Request) -> Result<Response, Problem> {
-    let (operation, parameter) = route(&request.path, &request.method)?;
-    let operation = match operation {
+    let routed = route(&request.path, &request.method)?;
+    let parameter = routed.parameter;
+    let operation = match routed.operation {
         Operation::OpenApi => {
             return Ok(Response::new(
                 200,
@@ -182,30 +304,32 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
             check_size(request)?;
             return gateway::receive(platform, &config, parameter, request).await;
         }
-        Operation::Dispatch => {
+        Operation::Dispatch => return dispatch_pass(platform, request).await,
+        Operation::Metrics => return scrape(platform, request),
+        Operation::OpenSession => {
             let config = Config::load(platform)?;
-            if !config
-                .dispatch_token
-                .as_ref()
-                .is_some_and(|token| token.admits(bearer(request)))
-            {
-                limits::take_dispatch_guess(platform, platform.now_millis())?;
-                return Err(Problem::new(
-                    Code::InvalidCredentials,
-                    "POST /dispatch takes the dispatch_token variable as a bearer token",
-                ));
-            }
-            return Ok(Response::json(
-                200,
-                &dispatch::pass(platform, &config).await?,
-            ));
+            check_size(request)?;
+            let now = platform.now_millis().div_euclid(1000);
+            return orgs::open_session(platform, &config, request, now);
+        }
+        Operation::Platform(operation) => {
+            return run_platform(platform, operation, parameter, request);
         }
         Operation::Api(operation) => operation,
     };
     let config = Config::load(platform)?;
     let now = platform.now_millis().div_euclid(1000);
-    let caller = authenticate(&config, platform, request, now)?;
+    let caller = match routed.acting_as {
+        None => authenticate(&config, platform, request, now)?,
+        Some(org) => act_as(&config, platform, request, org)?,
+    };
     check_size(request)?;
+    if caller.by_session && matches!(operation, CreateKey | RevokeKey) {
+        return Err(Problem::new(
+            Code::Forbidden,
+            "a dashboard session may not mint or revoke API keys",
+        ));
+    }
     let api = Api {
         platform,
         config: &config,
@@ -214,6 +338,116 @@ async fn respond(platform: &impl Platform, request: &Request) -> Result<Response
         now_s: now,
     };
     run(&api, operation, parameter, request).await
+}
+
+/// `POST /dispatch`: one pass, for the `dispatch_token`.
+async fn dispatch_pass(platform: &impl Platform, request: &Request) -> Result<Response, Problem> {
+    let config = Config::load(platform)?;
+    if !config
+        .dispatch_token
+        .as_ref()
+        .is_some_and(|token| token.admits(bearer(request)))
+    {
+        limits::take_dispatch_guess(platform, platform.now_millis())?;
+        return Err(Problem::new(
+            Code::InvalidCredentials,
+            "POST /dispatch takes the dispatch_token variable as a bearer token",
+        ));
+    }
+    Ok(Response::json(
+        200,
+        &dispatch::pass(platform, &config).await?,
+    ))
+}
+
+/// `GET /metrics` for the `metrics_token`: 404 while it is unset, 401 for
+/// another token.
+fn scrape(platform: &impl Platform, request: &Request) -> Result<Response, Problem> {
+    let config = Config::load(platform)?;
+    let Some(token) = &config.metrics_token else {
+        return Err(Problem::not_found("no route /metrics"));
+    };
+    if !token.admits(bearer(request)) {
+        return Err(Problem::new(
+            Code::InvalidCredentials,
+            "GET /metrics takes the metrics_token variable as a bearer token",
+        ));
+    }
+    let sources: Vec<metrics::Source<'_>> = config
+        .inbound_sources
+        .usable()
+        .map(|(name, source)| metrics::Source {
+            name,
+            secrets: source.secrets.len(),
+        })
+        .collect();
+    let mut routes: Vec<String> = ROUTES
+        .iter()
+        .map(|(pattern, _, _)| label(pattern, false))
+        .collect();
+    routes.extend(
+        ROUTES
+            .iter()
+            .filter(|(_, _, operation)| matches!(operation, Operation::Api(_)))
+            .map(|(pattern, _, _)| label(pattern, true)),
+    );
+    routes.push("unmatched".into());
+    routes.dedup();
+    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let text = metrics::render(platform, &routes, &sources)?;
+    Ok(Response::new(
+        200,
+        vec![(
+            "content-type".into(),
+            "text/plain; version=0.0.4; charset=utf-8".into(),
+        )],
+        text.into_bytes(),
+    ))
+}
+
+/// A platform key acting as a live organisation; 404 for any other.
+fn act_as(
+    config: &Config,
+    platform: &impl Platform,
+    request: &Request,
+    org: &str,
+) -> Result<Caller, Problem> {
+    let key_id = authenticate_platform(config, platform, request)?;
+    let org = OrgId::new(org);
+    if !is_live(config, platform, &org)? {
+        return Err(Problem::not_found(format!("no organisation {org}")));
+    }
+    Ok(Caller {
+        org,
+        key_id,
+        by_session: false,
+    })
+}
+
+/// Runs an operation of the platform's API; `id` is the path's parameter.
+fn run_platform(
+    platform: &impl Platform,
+    operation: PlatformOperation,
+    id: &str,
+    request: &Request,
+) -> Result<Response, Problem> {
+    let config = Config::load(platform)?;
+    authenticate_platform(&config, platform, request)?;
+    check_size(request)?;
+    let call = PlatformCall {
+        platform,
+        config: &config,
+        now_s: platform.now_millis().div_euclid(1000),
+    };
+    let org = &OrgId::new(id);
+    match operation {
+        ListOrgs => orgs::list(&call, request),
+        CreateOrg => orgs::create(&call, request),
+        GetOrg => orgs::get(&call, org),
+        PatchOrg => orgs::patch(&call, org, request),
+        DeleteOrg => orgs::delete(&call, org),
+        CreateDashboardLink => orgs::create_link(&call, org, request),
+    }
 }
 
 /// Runs an operation of the organisation's API; `id` is the path's
@@ -233,6 +467,8 @@ async fn run<P: Platform>(
         RotateSecret => endpoints::rotate(api, id, request),
         ListAttempts => endpoints::attempts(api, id, request),
         TestSend => endpoints::test(api, id, request).await,
+        Recover => endpoints::recover(api, id, request),
+        ListHeld => endpoints::held(api, id, request),
         SendEvent => messages::send_event(api, request),
         ListMessages => messages::list(api, request),
         GetMessage => messages::get(api, id),
@@ -241,6 +477,11 @@ async fn run<P: Platform>(
         ListKeys => api_keys::list(api),
         CreateKey => api_keys::create(api, request),
         RevokeKey => api_keys::revoke(api, id),
+        ListEventTypes => event_types::list(api),
+        CreateEventType => event_types::create(api, request),
+        GetEventType => event_types::get(api, id),
+        PatchEventType => event_types::patch(api, id, request),
+        DeleteEventType => event_types::delete(api, id),
     }
 }
 

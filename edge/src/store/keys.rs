@@ -17,6 +17,11 @@
 //! | `due/{second}/{org}/{n}`, `due/{second}/{org}/count`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second, one key per request that listed them, and their count; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
 //! | `queue/{second}`, `queue/seconds` | the shared lists of before, drained | [`crate::domain::queue`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
+//! | `orgs/{org}`, `orgs` | an organisation's record, and the ids of every recorded organisation, sorted | [`crate::domain::org`] |
+//! | `dashlink/{sha256}`, `dashlink/{sha256}/opened`, `session/{sha256}`, `org/{org}/sessions` | a dashboard link by its token's hash and the count of its opens, a dashboard session by its token's hash, the organisation's links and sessions | [`crate::domain::session`] |
+//! | `eventtype/{org}/{name}`, `org/{org}/eventtypes` | an event type of the organisation's catalogue, and their names | [`crate::domain::event_type`] |
+//! | `ratelimit/platform` | the platform keys' token buckets | [`crate::domain::limits`] |
+//! | `ratelimit/endpoint/{endpoint}` | an endpoint's token bucket of sends (`rateLimitPerSecond`) | [`crate::domain::limits`] |
 //! | `apikey/{sha256}`, `org/{org}/apikeys` | a minted key's record by its hash, the organisation's keys | [`crate::domain::api_key`] |
 //! | `ratelimit/org/{org}` | an organisation's token bucket and its keys' (those not full) | [`crate::domain::limits`] |
 //! | `ratelimit/dispatch` | the bucket of refused `POST /dispatch` tokens | [`crate::domain::limits`] |
@@ -24,6 +29,7 @@
 //! | `inflight/{endpoint}/{n}` | an endpoint's send slots | [`crate::domain::limits`] |
 //! | `usage/{org}/bytes` | the bytes of the organisation's stored messages, counted | [`crate::domain::limits`] |
 //! | `inbound/{source}/…` | the gateway's replay marks, their expiry lists and its counts | [`crate::domain::inbound`] |
+//! | `metrics/…` | the service's counts, when `metrics_token` is set | [`crate::domain::metrics`] |
 //! | `created/{key}` | the requests that found `key` absent: the first creates it | [`crate::store::update_json`] |
 //!
 //! Times in keys are Unix seconds (`{second}`) or days since the epoch
@@ -45,6 +51,10 @@ pub enum OrgList {
     Endpoints,
     /// Its minted API keys ([`crate::domain::api_key`]).
     ApiKeys,
+    /// Its dashboard links and sessions ([`crate::domain::session`]).
+    Sessions,
+    /// Its event types' names ([`crate::domain::event_type`]).
+    EventTypes,
 }
 
 impl OrgList {
@@ -52,6 +62,8 @@ impl OrgList {
         match self {
             OrgList::Endpoints => "endpoints",
             OrgList::ApiKeys => "apikeys",
+            OrgList::Sessions => "sessions",
+            OrgList::EventTypes => "eventtypes",
         }
     }
 }
@@ -65,6 +77,32 @@ pub fn org_list(list: OrgList, org: &OrgId) -> String {
 pub fn unencoded_org_list(list: OrgList, org: &OrgId) -> Option<String> {
     let raw = org.as_str();
     (segment(raw) != raw).then(|| format!("org/{raw}/{}", list.name()))
+}
+
+/// The ids of the recorded organisations.
+pub const ORGS: &str = "orgs";
+
+pub fn org_record(org: &OrgId) -> String {
+    format!("orgs/{}", segment(org.as_str()))
+}
+
+pub fn dashboard_link(hash: &str) -> String {
+    format!("dashlink/{}", segment(hash))
+}
+
+/// How many times the link has been opened: the first open counts 1.
+pub fn dashboard_link_opened(hash: &str) -> String {
+    format!("dashlink/{}/opened", segment(hash))
+}
+
+pub fn session(hash: &str) -> String {
+    format!("session/{}", segment(hash))
+}
+
+pub const PLATFORM_RATE_LIMIT: &str = "ratelimit/platform";
+
+pub fn event_type(org: &OrgId, name: &str) -> String {
+    format!("eventtype/{}/{}", segment(org.as_str()), segment(name))
 }
 
 pub fn endpoint(endpoint: &EndpointId) -> String {
@@ -157,6 +195,11 @@ pub fn rate_limit(org: &OrgId) -> String {
     format!("ratelimit/org/{}", segment(org.as_str()))
 }
 
+/// An endpoint's token bucket (`rateLimitPerSecond`).
+pub fn endpoint_rate_limit(endpoint: &EndpointId) -> String {
+    format!("ratelimit/endpoint/{}", segment(endpoint.as_str()))
+}
+
 pub fn stored_bytes(org: &OrgId) -> String {
     format!("usage/{}/bytes", segment(org.as_str()))
 }
@@ -196,6 +239,12 @@ pub fn inbound_accepted(source: &str, secret: usize) -> String {
 
 pub fn inbound_refused(source: &str, code: &str) -> String {
     format!("inbound/{}/refused/{}", segment(source), segment(code))
+}
+
+/// A metric's count: `metrics/` and its parts, each encoded.
+pub fn metric(parts: &[&str]) -> String {
+    let parts: Vec<String> = parts.iter().map(|part| segment(part)).collect();
+    format!("metrics/{}", parts.join("/"))
 }
 
 pub fn creation(key: &str) -> String {

@@ -181,6 +181,33 @@ where
     })
 }
 
+/// Stores `record` at `key` if nothing is there; `taken` is the problem
+/// when something else is (a record found equal is this call's own write,
+/// found by a confirming read).
+pub fn create_json<T>(
+    platform: &impl Platform,
+    key: &str,
+    record: &T,
+    taken: impl Fn() -> Problem,
+) -> Result<(), Problem>
+where
+    T: Clone + PartialEq + Serialize + serde::de::DeserializeOwned,
+{
+    update_json(platform, key, |stored: Option<T>| match stored {
+        None => Ok((Some(record.clone()), ())),
+        Some(stored) if stored == *record => Ok((None, ())),
+        Some(_) => Err(taken()),
+    })
+}
+
+/// Adds `item` to a sorted list unless it is there: the change for
+/// [`update_or_default`] of an index kept in order.
+pub fn insert_sorted<T: Ord + Clone>(list: &mut Vec<T>, item: &T) {
+    if let Err(at) = list.binary_search(item) {
+        list.insert(at, item.clone());
+    }
+}
+
 /// An organisation's list; while it is absent, the list at its key from
 /// before every segment was encoded ([`keys::unencoded_org_list`]), so no
 /// organisation loses its list.

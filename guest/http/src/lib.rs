@@ -34,12 +34,21 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
     };
     // Every header line as received: repeated webhook headers must stay
     // visible to verification (spin-sdk's `Request` keeps one per name).
-    let headers = request
+    let mut headers: Vec<(String, String)> = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
+    // wasi:http hands the Host header over as the authority; the service
+    // builds dashboard links on it.
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        && let Some(authority) = request.authority()
+    {
+        headers.push(("host".into(), authority));
+    }
     let mut edge_request = hooksign_edge::Request {
         method: request.method().to_string(),
         path,
@@ -209,7 +218,7 @@ impl Platform for Spin {
         let exchange = pin!(async move {
             let response = spin_sdk::http::send::<_, IncomingResponse>(builder.build())
                 .await
-                .map_err(|error| SendFailure::Failed(describe(&error)))?;
+                .map_err(|error| classify(&error))?;
             let headers = response
                 .headers()
                 .entries()
@@ -249,6 +258,17 @@ async fn read_at_most(response: &IncomingResponse, limit: usize) -> Vec<u8> {
 }
 
 /// A readable reason for a failed exchange.
+/// A failed send: refused by the host's outbound policy, or failed.
+fn classify(error: &spin_sdk::http::SendError) -> SendFailure {
+    use spin_sdk::http::{ErrorCode, SendError};
+    match error {
+        SendError::Http(ErrorCode::DestinationIpProhibited | ErrorCode::HttpRequestDenied) => {
+            SendFailure::Refused(describe(error))
+        }
+        _ => SendFailure::Failed(describe(error)),
+    }
+}
+
 fn describe(error: &spin_sdk::http::SendError) -> String {
     use spin_sdk::http::SendError;
     match error {

@@ -32,9 +32,13 @@ impl SqliteStore {
         create_private(&path).map_err(|error| format!("{}: {error}", path.display()))?;
         let connection =
             Connection::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        // secure_delete: a deleted value's bytes are overwritten, so that an
+        // organisation's deletion leaves nothing of it in the file (once
+        // the WAL's earlier page images are checkpointed away).
         connection
             .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; {SCHEMA}"
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA secure_delete = ON; {SCHEMA}"
             ))
             .map_err(|error| format!("{}: {error}", path.display()))?;
         // Only another process can hold the file's lock; waiting for it
