@@ -13,8 +13,9 @@
 //! writes the same entry), so an accept writes a few bytes however long the
 //! day; days logged before keep their list (`log/{org}/{day}`), read
 //! after the keyed entries. `retention/{day}` lists the organisations that logged
-//! messages that day and `retention/days` those days, so an expired day is
-//! pruned through its organisations' logs.
+//! messages that day and `retention/days` those days (a day is listed
+//! there before an organisation in it), so an expired day is pruned
+//! through its organisations' logs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -385,6 +386,17 @@ fn log(platform: &impl Platform, message: &MessageRecord, slot: LogSlot) -> Resu
     let listed = Retained::Org {
         org: message.org.clone(),
     };
+    let retained: Option<Vec<Retained>> = get_json(platform, &keys::retention(day))?;
+    if retained.is_some_and(|retained| retained.contains(&listed)) {
+        return Ok(());
+    }
+    // The day before the organisation in it: an organisation listed in a
+    // day says the day is listed, so every later message reads one list.
+    update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    })?;
     update_or_default(
         platform,
         &keys::retention(day),
@@ -393,12 +405,7 @@ fn log(platform: &impl Platform, message: &MessageRecord, slot: LogSlot) -> Resu
                 retained.push(listed.clone());
             }
         },
-    )?;
-    update_or_default(platform, keys::RETENTION_DAYS, |days: &mut Vec<i64>| {
-        if !days.contains(&day) {
-            days.push(day);
-        }
-    })
+    )
 }
 
 /// Where a day's log entries are numbered for cursors: those with a key of
