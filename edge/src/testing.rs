@@ -45,6 +45,9 @@ pub struct FakePlatform {
     pub responder: RefCell<Responder>,
     /// See [`Meddler`].
     pub meddler: RefCell<Option<Meddler>>,
+    /// A [`Meddler`] called after a swap has written: other requests'
+    /// writes between a swap and its confirming read.
+    pub after_swap: RefCell<Option<Meddler>>,
     /// Every key read, in order.
     pub reads: RefCell<Vec<String>>,
     /// The variables.
@@ -66,6 +69,7 @@ impl Default for FakePlatform {
             sent: RefCell::default(),
             responder: RefCell::new(Box::new(|_, _| Ok(answer(200)))),
             meddler: RefCell::new(None),
+            after_swap: RefCell::new(None),
             reads: RefCell::default(),
             variables: RefCell::default(),
             variables_read: RefCell::default(),
@@ -163,6 +167,12 @@ impl Platform for FakePlatform {
         let writes = matches || (expected.is_none() && defect == Some(SwapDefect::AbsentUpserts));
         if writes {
             entries.insert(key.into(), value.to_vec());
+            let mut after_swap = self.after_swap.borrow_mut();
+            if let Some(meddle) = after_swap.as_mut()
+                && !meddle(&mut entries)
+            {
+                *after_swap = None;
+            }
         }
         Ok(match defect {
             Some(SwapDefect::ReportsFailure) => false,

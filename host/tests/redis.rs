@@ -306,8 +306,10 @@ fn an_organisations_rate_and_key_quota_hold_across_nodes() {
     }
     // Sixty requests at once over three of the minted keys: the
     // organisation's burst of 20, and what refills while they run. The
-    // mints spent the bucket; two seconds refill it whole with a margin
-    // (after 1.1 s it once held 19 under the absent-upserts store).
+    // mints spent the bucket; two seconds refill it whole with a margin.
+    // (Once 19 passed under the absent-upserts store: a take whose
+    // confirming read came after 16 others' had forgotten itself and took
+    // again; a record now remembers 64.)
     std::thread::sleep(Duration::from_millis(2100));
     let started = Instant::now();
     let calls: Vec<_> = (0..60)

@@ -25,9 +25,11 @@ use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::{self, keys, remember, update_json};
 
-/// How many takes a record remembers, so that a take confirmed by a
-/// second read is not taken twice.
-const RECENT_TAKES: usize = 16;
+/// How many takes a record remembers where swaps are confirmed, so that a
+/// take confirmed by a second read is not taken twice: a take is counted
+/// once as long as fewer others land between its swap and that read (16
+/// were too few for 60 requests at once on two cores).
+const RECENT_TAKES: usize = 64;
 
 /// Hex digits of a key's SHA-256 that name its bucket.
 const KEY_NAME_LEN: usize = 32;
@@ -188,6 +190,8 @@ fn take_from(
         return Ok(None);
     }
     let take = new_uuid()?;
+    // A truthful swap needs no memory of takes: nothing confirms it.
+    let confirmed = !platform.swaps_are_truthful();
     let over = update_json(platform, record, |buckets: Option<Buckets>| {
         let mut buckets = buckets.unwrap_or_default();
         if buckets.recent.contains(&take) {
@@ -209,7 +213,11 @@ fn take_from(
         if let Some(bucket) = key_bucket {
             buckets.keys.insert(name.to_string(), bucket);
         }
-        remember(&mut buckets.recent, take.clone(), RECENT_TAKES);
+        if confirmed {
+            remember(&mut buckets.recent, take.clone(), RECENT_TAKES);
+        } else {
+            buckets.recent.clear();
+        }
         Ok((Some(buckets), None))
     })?;
     Ok(over.map(|(over, wait_ms)| (over, ((wait_ms + 999) / 1000).max(1))))
@@ -367,4 +375,59 @@ pub fn give_back(platform: &impl Platform, slot: &SendSlot) -> Result<(), Proble
             _ => (None, ()),
         })
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakePlatform, SwapDefect};
+
+    fn org_bucket(platform: &FakePlatform, org: &OrgId) -> Buckets {
+        let stored = platform.entries.borrow()[&keys::rate_limit(org)].clone();
+        serde_json::from_slice(&stored).unwrap()
+    }
+
+    #[test]
+    fn a_confirmed_take_is_counted_once_after_twenty_others_land_before_its_read() {
+        let platform = FakePlatform::default();
+        platform.defect.set(Some(SwapDefect::ReportsFailure));
+        let org = OrgId::new("acme");
+        let rates = Rates {
+            per_key: 0,
+            per_org: 100,
+        };
+        let now_ms = platform.now_ms.get();
+        take(&platform, &org, "sgn_live_a", rates, now_ms).unwrap();
+        let before = org_bucket(&platform, &org).org.unwrap().milli_tokens;
+        // Twenty takes of other requests land after this one's swap and
+        // before its confirming read (their tokens left out: only the
+        // memory of takes is under test).
+        let key = keys::rate_limit(&org);
+        *platform.after_swap.borrow_mut() = Some(Box::new(move |entries| {
+            let mut buckets: Buckets = serde_json::from_slice(&entries[&key]).unwrap();
+            for n in 0..20 {
+                remember(&mut buckets.recent, format!("other-{n}"), RECENT_TAKES);
+            }
+            entries.insert(key.clone(), serde_json::to_vec(&buckets).unwrap());
+            false
+        }));
+        take(&platform, &org, "sgn_live_a", rates, now_ms).unwrap();
+        let after = org_bucket(&platform, &org).org.unwrap().milli_tokens;
+        assert_eq!(before - after, 1000);
+    }
+
+    #[test]
+    fn a_truthful_store_keeps_no_takes() {
+        let platform = FakePlatform::default();
+        let org = OrgId::new("acme");
+        let rates = Rates {
+            per_key: 0,
+            per_org: 100,
+        };
+        take(&platform, &org, "sgn_live_a", rates, platform.now_ms.get()).unwrap();
+        let buckets = org_bucket(&platform, &org);
+        assert!(buckets.recent.is_empty());
+        assert_eq!(buckets.org.unwrap().milli_tokens, 99_000);
+    }
 }
