@@ -97,5 +97,5 @@ pub use http::{MAX_BODY_BYTES, answer_before_body, handle};
 pub use ids::{EndpointId, MessageId, OrgId};
 pub use platform::{
     DeliveryRef, FollowUp, OutboundRequest, OutboundResponse, Platform, Request, Response,
-    SendFailure, StoreError, TRUTHFUL_SWAPS_VARIABLE, USER_AGENT,
+    SendFailure, StoreError, TRUTHFUL_SWAPS_VARIABLE, USER_AGENT, batch_answer_in_order,
 };

@@ -233,6 +233,9 @@ impl<P: Platform> Platform for Counted<'_, P> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.note(self.inner.get(key))
     }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.note(self.inner.get_many(keys))
+    }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.note(self.inner.set(key, value))
     }
@@ -266,6 +269,22 @@ impl<P: Platform> Platform for Counted<'_, P> {
     }
 }
 
+/// A host's batch read answer (wasi:keyvalue `get-many`: keys with their
+/// values) as the values of `keys`, in their order. A key the answer
+/// leaves out is absent (Spin's SQLite store answers only the keys it
+/// holds); a key it names that was not asked for is no answer (Spin's
+/// Redis store matches keys as patterns).
+pub fn batch_answer_in_order(
+    keys: &[String],
+    answer: Vec<(String, Option<Vec<u8>>)>,
+) -> Vec<Option<Vec<u8>>> {
+    let mut answer: std::collections::HashMap<String, Option<Vec<u8>>> =
+        answer.into_iter().collect();
+    keys.iter()
+        .map(|key| answer.remove(key).flatten())
+        .collect()
+}
+
 /// The key-value store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
@@ -283,6 +302,12 @@ pub trait Platform {
 
     /// A value of the key-value store.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of several keys, in their order, in one round trip where
+    /// the host has a batch read (wasi:keyvalue `batch`); otherwise one
+    /// read each.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Writes one value; a write is atomic per key.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// A value, read as the start of a compare-and-swap: [`Platform::swap`]
@@ -313,4 +338,36 @@ pub trait Platform {
         request: OutboundRequest,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<OutboundResponse, SendFailure>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_string()).collect()
+    }
+
+    #[test]
+    fn a_batch_answer_is_put_in_the_order_asked_whatever_the_host_left_out() {
+        let asked = keys(&["a", "b", "c"]);
+        let value = |bytes: &[u8]| Some(bytes.to_vec());
+        // As the interface says: every key, absent ones with no value.
+        let whole = vec![
+            ("c".to_string(), value(b"3")),
+            ("a".to_string(), value(b"1")),
+            ("b".to_string(), None),
+        ];
+        let expected = vec![value(b"1"), None, value(b"3")];
+        assert_eq!(batch_answer_in_order(&asked, whole), expected);
+        // Spin's SQLite store: only the keys it holds.
+        let held = vec![
+            ("c".to_string(), value(b"3")),
+            ("a".to_string(), value(b"1")),
+        ];
+        assert_eq!(batch_answer_in_order(&asked, held), expected);
+        // A key not asked for is nobody's value.
+        let stray = vec![("a*".to_string(), value(b"x"))];
+        assert_eq!(batch_answer_in_order(&keys(&["a"]), stray), vec![None]);
+    }
 }

@@ -3,6 +3,13 @@
 //! `store` and `atomics` (on any [`KeyValueStore`]), and Spin's variables
 //! (from `SPIN_VARIABLE_<NAME>` and the command line). [`EdgeState`] is one
 //! request's instance state.
+//!
+//! On a store that answers swaps truthfully, a compare-and-swap begins
+//! from the value the instance last read or wrote at its key, when it has
+//! one, instead of reading it again ([`Seen`]): the swap still compares
+//! with the store, so a value changed since fails it and hands back the
+//! value that won, as any conflict does. wasi:keyvalue leaves `cas`'s
+//! mapping to the host for this ("avoiding reads", atomic.wit).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +31,7 @@ pub(crate) mod bindings {
 }
 
 use bindings::fermyon::spin::variables;
-use bindings::wasi::keyvalue::{atomics, store as wasi_store};
+use bindings::wasi::keyvalue::{atomics, batch, store as wasi_store};
 
 /// The only store label the component is granted (`key_value_stores = ["default"]`).
 const DEFAULT_STORE: &str = "default";
@@ -48,6 +55,38 @@ pub struct EdgeState {
     variables: Arc<HashMap<String, String>>,
     limits: wasmtime::StoreLimits,
     outbound: OutboundPolicy,
+    /// Unset: every swap begins with a read (stores that misreport, as
+    /// Spin's do, and their test mode).
+    seen: Option<Seen>,
+}
+
+/// The values an instance last read or wrote, by key (`None`: absent),
+/// up to [`Seen::MAX_BYTES`] of them.
+#[derive(Default)]
+struct Seen {
+    values: HashMap<String, Option<Vec<u8>>>,
+    bytes: usize,
+}
+
+impl Seen {
+    /// Enough for a request's records; a dispatcher pass over a large
+    /// backlog starts over when it passes this, rather than grow.
+    const MAX_BYTES: usize = 4 << 20;
+
+    fn note(&mut self, key: &str, value: Option<&[u8]>) {
+        let size = key.len() + value.map_or(0, <[u8]>::len);
+        if self.bytes + size > Self::MAX_BYTES {
+            self.values.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.values
+            .insert(key.to_string(), value.map(<[u8]>::to_vec));
+    }
+
+    fn forget(&mut self, key: &str) {
+        self.values.remove(key);
+    }
 }
 
 impl wasmtime_wasi::WasiView for EdgeState {
@@ -85,6 +124,20 @@ impl EdgeState {
             store,
             variables,
             limits: crate::engine::instance_limits(),
+            seen: None,
+        }
+    }
+
+    /// The state, its swaps beginning from the values it last read or
+    /// wrote: only for a store whose swaps are truthful.
+    pub fn remembering_values(mut self) -> EdgeState {
+        self.seen = Some(Seen::default());
+        self
+    }
+
+    fn note(&mut self, key: &str, value: Option<&[u8]>) {
+        if let Some(seen) = &mut self.seen {
+            seen.note(key, value);
         }
     }
 
@@ -110,6 +163,7 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<EdgeState>) -> was
     variables::add_to_linker::<_, HasSelf<EdgeState>>(linker, |state| state)?;
     wasi_store::add_to_linker::<_, HasSelf<EdgeState>>(linker, |state| state)?;
     atomics::add_to_linker::<_, HasSelf<EdgeState>>(linker, |state| state)?;
+    batch::add_to_linker::<_, HasSelf<EdgeState>>(linker, |state| state)?;
     Ok(())
 }
 
@@ -131,7 +185,9 @@ impl wasi_store::HostBucket for EdgeState {
         key: String,
     ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
         self.bucket(&bucket)?;
-        self.store.get(&key).map_err(wasi_store::Error::Other)
+        let value = self.store.get(&key).map_err(wasi_store::Error::Other)?;
+        self.note(&key, value.as_deref());
+        Ok(value)
     }
 
     fn set(
@@ -143,7 +199,9 @@ impl wasi_store::HostBucket for EdgeState {
         self.bucket(&bucket)?;
         self.store
             .set(&key, &value)
-            .map_err(wasi_store::Error::Other)
+            .map_err(wasi_store::Error::Other)?;
+        self.note(&key, Some(&value));
+        Ok(())
     }
 
     fn delete(
@@ -152,7 +210,9 @@ impl wasi_store::HostBucket for EdgeState {
         key: String,
     ) -> Result<(), wasi_store::Error> {
         self.bucket(&bucket)?;
-        self.store.delete(&key).map_err(wasi_store::Error::Other)
+        self.store.delete(&key).map_err(wasi_store::Error::Other)?;
+        self.note(&key, None);
+        Ok(())
     }
 
     fn exists(
@@ -180,6 +240,50 @@ impl wasi_store::HostBucket for EdgeState {
     }
 }
 
+impl batch::Host for EdgeState {
+    fn get_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, wasi_store::Error> {
+        self.bucket(&bucket)?;
+        let answer = self
+            .store
+            .get_many(&keys)
+            .map_err(wasi_store::Error::Other)?;
+        for (key, value) in &answer {
+            self.note(key, value.as_deref());
+        }
+        Ok(answer)
+    }
+
+    /// One write per key: the component writes no batches.
+    fn set_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), wasi_store::Error> {
+        for (key, value) in key_values {
+            let bucket = Resource::new_borrow(bucket.rep());
+            wasi_store::HostBucket::set(self, bucket, key, value)?;
+        }
+        Ok(())
+    }
+
+    /// One removal per key, as [`batch::Host::set_many`].
+    fn delete_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        keys: Vec<String>,
+    ) -> Result<(), wasi_store::Error> {
+        for key in keys {
+            let bucket = Resource::new_borrow(bucket.rep());
+            wasi_store::HostBucket::delete(self, bucket, key)?;
+        }
+        Ok(())
+    }
+}
+
 impl atomics::Host for EdgeState {
     fn increment(
         &mut self,
@@ -188,6 +292,10 @@ impl atomics::Host for EdgeState {
         delta: i64,
     ) -> Result<i64, wasi_store::Error> {
         self.bucket(&bucket)?;
+        // A counter is stored in the store's own format: read it again.
+        if let Some(seen) = &mut self.seen {
+            seen.forget(&key);
+        }
         self.store
             .increment(&key, delta)
             .map_err(wasi_store::Error::Other)
@@ -208,9 +316,13 @@ impl atomics::Host for EdgeState {
             .swap(&key, read.as_deref(), &value)
             .map_err(other)?
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.note(&key, Some(&value));
+                Ok(())
+            }
             // A fresh handle from the value that won, for the guest's retry.
             Err(current) => {
+                self.note(&key, current.as_deref());
                 let retry = self
                     .table
                     .push(PendingSwap { key, read: current })
@@ -228,7 +340,15 @@ impl atomics::HostCas for EdgeState {
         key: String,
     ) -> Result<Resource<PendingSwap>, wasi_store::Error> {
         self.bucket(&bucket)?;
-        let read = self.store.get(&key).map_err(wasi_store::Error::Other)?;
+        let seen = self.seen.as_ref().and_then(|seen| seen.values.get(&key));
+        let read = match seen {
+            Some(value) => value.clone(),
+            None => {
+                let read = self.store.get(&key).map_err(wasi_store::Error::Other)?;
+                self.note(&key, read.as_deref());
+                read
+            }
+        };
         self.table
             .push(PendingSwap { key, read })
             .map_err(|error| wasi_store::Error::Other(error.to_string()))
@@ -274,4 +394,100 @@ pub fn variables_from(
         .collect();
     variables.extend(overrides.iter().cloned());
     variables
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::store::{Counting, Counts, SqliteStore};
+
+    /// A state on a fresh SQLite store, its calls counted, and the bucket.
+    fn state(dir: &std::path::Path, remembering: bool) -> (EdgeState, Arc<Counts>) {
+        let counts = Arc::new(Counts::default());
+        let store = Arc::new(Counting {
+            inner: Arc::new(SqliteStore::open(dir).unwrap()),
+            counts: counts.clone(),
+        });
+        let state = EdgeState::new(store, Arc::default(), OutboundPolicy::default());
+        let state = if remembering {
+            state.remembering_values()
+        } else {
+            state
+        };
+        (state, counts)
+    }
+
+    fn open(state: &mut EdgeState) -> Resource<OpenStore> {
+        wasi_store::Host::open(state, DEFAULT_STORE.into()).unwrap()
+    }
+
+    /// Swaps `key` to `value` from a fresh handle; the value the handle began from.
+    fn swap(state: &mut EdgeState, key: &str, value: &[u8]) -> (Option<Vec<u8>>, bool) {
+        let bucket = open(state);
+        let pending = atomics::HostCas::new(state, bucket, key.into()).unwrap();
+        let began = atomics::HostCas::current(state, Resource::new_borrow(pending.rep())).unwrap();
+        let made = atomics::Host::swap(state, pending, value.to_vec()).is_ok();
+        (began, made)
+    }
+
+    #[test]
+    fn a_swap_begins_from_the_value_the_instance_last_wrote_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut state, counts) = state(dir.path(), true);
+        assert_eq!(swap(&mut state, "k", b"1"), (None, true));
+        let before = counts.summary();
+        assert_eq!(swap(&mut state, "k", b"2"), (Some(b"1".to_vec()), true));
+        assert_eq!(
+            counts.summary(),
+            "3 store calls (1 get, 2 swap)",
+            "{before}"
+        );
+        let bucket = open(&mut state);
+        let stored = wasi_store::HostBucket::get(&mut state, bucket, "k".into()).unwrap();
+        assert_eq!(stored.as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_value_changed_since_fails_the_swap_and_hands_back_the_one_that_won() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut mine, _) = state(dir.path(), true);
+        let (mut other, _) = state(dir.path(), true);
+        assert!(swap(&mut mine, "k", b"mine").1);
+        // Another instance (another node) changes it.
+        assert_eq!(
+            swap(&mut other, "k", b"other"),
+            (Some(b"mine".to_vec()), true)
+        );
+        // Begun from the stale value: refused, and the retry has the winner.
+        let bucket = open(&mut mine);
+        let pending = atomics::HostCas::new(&mut mine, bucket, "k".into()).unwrap();
+        let Err(atomics::CasError::CasFailed(retry)) =
+            atomics::Host::swap(&mut mine, pending, b"lost".to_vec())
+        else {
+            panic!("a stale swap was made");
+        };
+        let current = atomics::HostCas::current(&mut mine, Resource::new_borrow(retry.rep()));
+        assert_eq!(current.unwrap().as_deref(), Some(&b"other"[..]));
+        assert!(atomics::Host::swap(&mut mine, retry, b"mine again".to_vec()).is_ok());
+        assert_eq!(
+            swap(&mut other, "k", b"x").0.as_deref(),
+            Some(&b"other"[..])
+        );
+        // `other` remembered its own write: refused, then right.
+        assert_eq!(
+            swap(&mut other, "k", b"y"),
+            (Some(b"mine again".to_vec()), true)
+        );
+    }
+
+    #[test]
+    fn without_remembering_every_swap_reads_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut state, counts) = state(dir.path(), false);
+        assert!(swap(&mut state, "k", b"1").1);
+        assert!(swap(&mut state, "k", b"2").1);
+        assert_eq!(counts.summary(), "4 store calls (2 get, 2 swap)");
+    }
 }

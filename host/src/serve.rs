@@ -102,6 +102,9 @@ struct Server {
     request_deadline: Duration,
     body_timeout: Duration,
     log_store_calls: bool,
+    /// The store answers swaps truthfully (no test-mode defect): an
+    /// instance's swaps may begin from the values it last saw.
+    truthful_store: bool,
 }
 
 /// How a request's instance ended without a response.
@@ -165,6 +168,7 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
         request_deadline: options.request_deadline,
         body_timeout: options.body_timeout,
         log_store_calls: options.log_store_calls,
+        truthful_store: options.store_defect.is_none(),
     });
     if let Some(every) = options.dispatch_every {
         tokio::spawn(dispatcher(server.clone(), every, dispatch_token));
@@ -401,7 +405,10 @@ impl Server {
             }),
             None => self.store.clone(),
         };
-        let state = EdgeState::new(store, self.variables.clone(), self.outbound.clone());
+        let mut state = EdgeState::new(store, self.variables.clone(), self.outbound.clone());
+        if self.truthful_store {
+            state = state.remembering_values();
+        }
         let mut store = state.into_store(self.pre.engine());
         store.epoch_deadline_async_yield_and_update(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();

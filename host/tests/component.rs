@@ -191,6 +191,18 @@ fn the_signer_imports_only_a_clock_and_a_random_source() {
             .any(|name| name.starts_with("wasi:keyvalue/atomics")),
         "{edge:?}"
     );
+    // Of wasi:keyvalue, only what Spin provides (its batch included).
+    let keyvalue: Vec<&str> = edge
+        .iter()
+        .filter_map(|name| name.strip_prefix("wasi:keyvalue/"))
+        .map(|name| name.split('@').next().unwrap_or_default())
+        .collect();
+    assert!(
+        keyvalue
+            .iter()
+            .all(|name| ["store", "atomics", "batch"].contains(name)),
+        "{keyvalue:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, MessageId};
 use crate::platform::Platform;
-use crate::store::{get_json, keys, set_json};
+use crate::store::{self, get_many_json, keys, set_json};
 
 /// How many attempts an endpoint keeps.
 pub const KEPT_ATTEMPTS: u64 = 200;
@@ -61,12 +61,18 @@ pub fn newest(
     limit: u64,
 ) -> Result<Vec<Attempt>, Problem> {
     let listed = limit.min(KEPT_ATTEMPTS).min(count);
-    let mut found = Vec::with_capacity(listed as usize);
-    for number in (count - listed..count).rev() {
-        let slot: Option<Numbered<Attempt>> =
-            get_json(platform, &keys::attempt(endpoint, number, KEPT_ATTEMPTS))?;
-        if let Some(slot) = slot.filter(|slot| slot.number == number) {
-            found.push(slot.attempt);
+    let numbers: Vec<u64> = (count - listed..count).rev().collect();
+    let mut found = Vec::with_capacity(numbers.len());
+    for numbers in numbers.chunks(store::BATCH_KEYS) {
+        let keys: Vec<String> = numbers
+            .iter()
+            .map(|number| keys::attempt(endpoint, *number, KEPT_ATTEMPTS))
+            .collect();
+        let slots = get_many_json::<Numbered<Attempt>>(platform, &keys)?;
+        for (number, slot) in numbers.iter().zip(slots) {
+            if let Some(slot) = slot.filter(|slot| slot.number == *number) {
+                found.push(slot.attempt);
+            }
         }
     }
     Ok(found)

@@ -20,7 +20,7 @@ use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, Platform};
-use crate::store::{self, get_json, keys, update_json, update_or_default};
+use crate::store::{self, get_json, get_many_json, keys, update_json, update_or_default};
 
 /// Where one message stands at one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +116,15 @@ pub fn get(
     delivery: &DeliveryRef,
 ) -> Result<Option<DeliveryRecord>, Problem> {
     get_json(platform, &keys::delivery(delivery))
+}
+
+/// The records of these deliveries, in their order, in one batch read.
+pub fn get_many(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+) -> Result<Vec<Option<DeliveryRecord>>, Problem> {
+    let keys: Vec<String> = deliveries.iter().map(keys::delivery).collect();
+    get_many_json(platform, &keys)
 }
 
 /// The delivery's record, created with `status` (pending: due at

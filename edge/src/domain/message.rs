@@ -243,15 +243,13 @@ fn subscribers(
     org: &OrgId,
     event_type: &str,
 ) -> Result<Vec<EndpointRecord>, Problem> {
-    let mut subscribers = Vec::new();
-    for candidate in endpoint::may_want(platform, org, event_type)? {
-        // Deleted since the index was read: skipped.
-        if let Some(record) = endpoint::find(platform, org, &candidate)?
-            && record.subscribed(event_type)
-        {
-            subscribers.push(record);
-        }
-    }
+    // Deleted since the index was read: left out.
+    let mut subscribers = endpoint::find_many(
+        platform,
+        org,
+        &endpoint::may_want(platform, org, event_type)?,
+    )?;
+    subscribers.retain(|record| record.subscribed(event_type));
     Ok(subscribers)
 }
 

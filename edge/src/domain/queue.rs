@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use crate::foundation::problem::Problem;
 use crate::ids::OrgId;
 use crate::platform::{DeliveryRef, Platform};
-use crate::store::{self, get_json, keys, update_json, update_or_default};
+use crate::store::{self, get_json, get_many_json, keys, update_json, update_or_default};
 
 /// How old an emptied list must be before it is dropped.
 const SETTLED_SECONDS: i64 = 120;
@@ -198,15 +198,19 @@ pub fn entries(platform: &impl Platform, place: &Place) -> Result<Vec<Entry>, Pr
         }
     };
     let count = store::read_counter(platform, &keys::due_count(place.second, org))?;
+    let keys: Vec<String> = (1..=count)
+        .map(|n| keys::due_entry(place.second, org, n))
+        .collect();
     let mut entries = Vec::new();
-    for n in 1..=count {
-        let key = keys::due_entry(place.second, org, n);
-        if let Some(deliveries) = get_json(platform, &key)? {
-            entries.push(Entry {
-                key,
-                keyed: true,
-                deliveries,
-            });
+    for keys in keys.chunks(store::BATCH_KEYS) {
+        for (key, deliveries) in keys.iter().zip(get_many_json(platform, keys)?) {
+            if let Some(deliveries) = deliveries {
+                entries.push(Entry {
+                    key: key.clone(),
+                    keyed: true,
+                    deliveries,
+                });
+            }
         }
     }
     Ok(entries)

@@ -15,7 +15,7 @@ use crate::foundation::problem::Problem;
 use crate::http::context::Api;
 use crate::http::request::{Body, Query};
 use crate::ids::{EndpointId, MessageId};
-use crate::platform::{FollowUp, Platform, Request, Response};
+use crate::platform::{DeliveryRef, FollowUp, Platform, Request, Response};
 
 /// `POST /events`: stores the message and its deliveries, then answers
 /// 202; the first attempts follow the answer (`Response::follow_up`). A
@@ -56,12 +56,18 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
 
 /// The message with each endpoint's delivery, as stored now.
 fn view<P: Platform>(api: &Api<'_, P>, message: &MessageRecord) -> Result<Value, Problem> {
-    let mut deliveries = Vec::with_capacity(message.endpoints.len());
-    for endpoint in &message.endpoints {
-        if let Some(record) = delivery::get(api.platform, &message.delivery(endpoint))? {
-            deliveries.push((endpoint.clone(), record));
-        }
-    }
+    let refs: Vec<DeliveryRef> = message
+        .endpoints
+        .iter()
+        .map(|endpoint| message.delivery(endpoint))
+        .collect();
+    let deliveries: Vec<(EndpointId, DeliveryRecord)> = message
+        .endpoints
+        .iter()
+        .cloned()
+        .zip(delivery::get_many(api.platform, &refs)?)
+        .filter_map(|(endpoint, record)| Some((endpoint, record?)))
+        .collect();
     Ok(view_of(message, &deliveries))
 }
 

@@ -38,6 +38,26 @@ pub fn get_json<T: serde::de::DeserializeOwned>(
     platform.get(key)?.as_deref().map(decode).transpose()
 }
 
+/// The most keys one batch read asks for: a few hundred kilobytes of
+/// records at most (Spin's stores refuse an answer past a byte limit).
+pub const BATCH_KEYS: usize = 128;
+
+/// Reads several JSON values, in the order of `keys`, in one batch where
+/// the host has one ([`Platform::get_many`]).
+pub fn get_many_json<T: serde::de::DeserializeOwned>(
+    platform: &impl Platform,
+    keys: &[String],
+) -> Result<Vec<Option<T>>, Problem> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    platform
+        .get_many(keys)?
+        .iter()
+        .map(|value| value.as_deref().map(decode).transpose())
+        .collect()
+}
+
 /// A value as a key holds it, for [`crate::platform::FollowUp::known`].
 pub fn known(key: String, value: &impl Serialize) -> Result<(String, Vec<u8>), Problem> {
     Ok((key, encode(value)?))

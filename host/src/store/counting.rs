@@ -8,12 +8,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{KeyValueStore, StoreError};
+use super::{KeyValueStore, Pairs, StoreError};
 
 /// The calls of each kind.
 #[derive(Debug, Default)]
 pub struct Counts {
     get: AtomicU64,
+    get_many: AtomicU64,
     set: AtomicU64,
     delete: AtomicU64,
     keys: AtomicU64,
@@ -22,10 +23,11 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn all(&self) -> [(&'static str, u64); 6] {
+    fn all(&self) -> [(&'static str, u64); 7] {
         let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
         [
             ("get", load(&self.get)),
+            ("get-many", load(&self.get_many)),
             ("set", load(&self.set)),
             ("delete", load(&self.delete)),
             ("keys", load(&self.keys)),
@@ -63,6 +65,11 @@ impl KeyValueStore for Counting {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         count(&self.counts.get);
         self.inner.get(key)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
+        count(&self.counts.get_many);
+        self.inner.get_many(keys)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

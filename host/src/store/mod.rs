@@ -15,12 +15,18 @@ pub use sqlite::SqliteStore;
 /// A failed store operation, in words; never holds a value or a credential.
 pub type StoreError = String;
 
+/// Keys with their values (`None`: absent), as a batch read answers them.
+pub type Pairs = Vec<(String, Option<Vec<u8>>)>;
+
 /// What the edge component's wasi:keyvalue `store` and `atomics` need.
 /// Each call is atomic on its own; [`KeyValueStore::swap`] and
 /// [`KeyValueStore::increment`] are atomic across processes too.
 pub trait KeyValueStore: Send + Sync {
     /// A value.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The values of several keys with their keys (`None`: absent), in one
+    /// call: wasi:keyvalue's batch read.
+    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError>;
     /// Writes a value.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Removes a value; a missing key is not an error.

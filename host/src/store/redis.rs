@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::{Client, Connection, Value};
 
-use super::{KeyValueStore, StoreError};
+use super::{KeyValueStore, Pairs, StoreError};
 
 /// How long to wait for Redis before a call fails (503 `store_unavailable`).
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -128,6 +128,18 @@ impl RedisStore {
 impl KeyValueStore for RedisStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|connection| redis::cmd("GET").arg(key).query(connection))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<Vec<u8>>> =
+            self.with(|connection| redis::cmd("MGET").arg(keys).query(connection))?;
+        if values.len() != keys.len() {
+            return Err("the Redis store answered a batch read oddly".into());
+        }
+        Ok(keys.iter().cloned().zip(values).collect())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

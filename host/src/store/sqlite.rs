@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
-use super::{KeyValueStore, StoreError};
+use super::{KeyValueStore, Pairs, StoreError};
 
 /// The store label the component is granted (`key_value_stores = ["default"]`).
 const LABEL: &str = "default";
@@ -67,6 +67,19 @@ impl SqliteStore {
 impl KeyValueStore for SqliteStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with(|connection| read(connection, key))
+    }
+
+    /// One read transaction, so the values are of one moment.
+    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
+        self.with(|connection| {
+            let transaction = connection.transaction()?;
+            let values = keys
+                .iter()
+                .map(|key| Ok((key.clone(), read(&transaction, key)?)))
+                .collect::<rusqlite::Result<_>>()?;
+            transaction.commit()?;
+            Ok(values)
+        })
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
