@@ -1,6 +1,6 @@
 //! What the edge component imports beyond WASI and wasi:http, as Spin
 //! provides it: the `default` key-value store through wasi:keyvalue
-//! `store` and `atomics` (on any [`KeyValueStore`]), and Spin's variables
+//! `store`, `atomics` and `batch` (on any [`KeyValueStore`]), and Spin's variables
 //! (from `SPIN_VARIABLE_<NAME>` and the command line). [`EdgeState`] is one
 //! request's instance state.
 //!
