@@ -58,8 +58,6 @@ pub struct FakePlatform {
     pub defect: Cell<Option<SwapDefect>>,
     /// Writes made (sets, swaps, increments).
     pub writes: Cell<usize>,
-    /// Batch reads made ([`Platform::get_many`]); their keys are in `reads`.
-    pub batch_reads: Cell<usize>,
 }
 
 impl Default for FakePlatform {
@@ -77,7 +75,6 @@ impl Default for FakePlatform {
             variables_read: RefCell::default(),
             defect: Cell::new(None),
             writes: Cell::new(0),
-            batch_reads: Cell::new(0),
         }
     }
 }
@@ -141,11 +138,6 @@ impl Platform for FakePlatform {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.reads.borrow_mut().push(key.into());
         Ok(self.entries.borrow().get(key).cloned())
-    }
-
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.batch_reads.set(self.batch_reads.get() + 1);
-        keys.iter().map(|key| self.get(key)).collect()
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

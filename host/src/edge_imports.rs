@@ -74,6 +74,7 @@ impl Seen {
     const MAX_BYTES: usize = 4 << 20;
 
     fn note(&mut self, key: &str, value: Option<&[u8]>) {
+        self.forget(key);
         let size = key.len() + value.map_or(0, <[u8]>::len);
         if self.bytes + size > Self::MAX_BYTES {
             self.values.clear();
@@ -85,7 +86,9 @@ impl Seen {
     }
 
     fn forget(&mut self, key: &str) {
-        self.values.remove(key);
+        if let Some(value) = self.values.remove(key) {
+            self.bytes -= key.len() + value.map_or(0, |value| value.len());
+        }
     }
 }
 
@@ -138,6 +141,12 @@ impl EdgeState {
     fn note(&mut self, key: &str, value: Option<&[u8]>) {
         if let Some(seen) = &mut self.seen {
             seen.note(key, value);
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(seen) = &mut self.seen {
+            seen.forget(key);
         }
     }
 
@@ -293,9 +302,7 @@ impl atomics::Host for EdgeState {
     ) -> Result<i64, wasi_store::Error> {
         self.bucket(&bucket)?;
         // A counter is stored in the store's own format: read it again.
-        if let Some(seen) = &mut self.seen {
-            seen.forget(&key);
-        }
+        self.forget(&key);
         self.store
             .increment(&key, delta)
             .map_err(wasi_store::Error::Other)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, MessageId};
 use crate::platform::Platform;
-use crate::store::{self, get_many_json, keys, set_json};
+use crate::store::{get_many_json, keys, set_json};
 
 /// How many attempts an endpoint keeps.
 pub const KEPT_ATTEMPTS: u64 = 200;
@@ -62,19 +62,17 @@ pub fn newest(
 ) -> Result<Vec<Attempt>, Problem> {
     let listed = limit.min(KEPT_ATTEMPTS).min(count);
     let numbers: Vec<u64> = (count - listed..count).rev().collect();
-    let mut found = Vec::with_capacity(numbers.len());
-    for numbers in numbers.chunks(store::BATCH_KEYS) {
-        let keys: Vec<String> = numbers
-            .iter()
-            .map(|number| keys::attempt(endpoint, *number, KEPT_ATTEMPTS))
-            .collect();
-        let slots = get_many_json::<Numbered<Attempt>>(platform, &keys)?;
-        for (number, slot) in numbers.iter().zip(slots) {
-            if let Some(slot) = slot.filter(|slot| slot.number == *number) {
-                found.push(slot.attempt);
-            }
-        }
-    }
+    let keys: Vec<String> = numbers
+        .iter()
+        .map(|number| keys::attempt(endpoint, *number, KEPT_ATTEMPTS))
+        .collect();
+    let slots = get_many_json::<Numbered<Attempt>>(platform, &keys)?;
+    let found = numbers
+        .iter()
+        .zip(slots)
+        .filter_map(|(number, slot)| slot.filter(|slot| slot.number == *number))
+        .map(|slot| slot.attempt)
+        .collect();
     Ok(found)
 }
 

@@ -201,18 +201,18 @@ pub fn entries(platform: &impl Platform, place: &Place) -> Result<Vec<Entry>, Pr
     let keys: Vec<String> = (1..=count)
         .map(|n| keys::due_entry(place.second, org, n))
         .collect();
-    let mut entries = Vec::new();
-    for keys in keys.chunks(store::BATCH_KEYS) {
-        for (key, deliveries) in keys.iter().zip(get_many_json(platform, keys)?) {
-            if let Some(deliveries) = deliveries {
-                entries.push(Entry {
-                    key: key.clone(),
-                    keyed: true,
-                    deliveries,
-                });
-            }
-        }
-    }
+    let values = get_many_json(platform, &keys)?;
+    let entries = keys
+        .into_iter()
+        .zip(values)
+        .filter_map(|(key, deliveries)| {
+            Some(Entry {
+                key,
+                keyed: true,
+                deliveries: deliveries?,
+            })
+        })
+        .collect();
     Ok(entries)
 }
 

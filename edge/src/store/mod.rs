@@ -42,20 +42,19 @@ pub fn get_json<T: serde::de::DeserializeOwned>(
 /// records at most (Spin's stores refuse an answer past a byte limit).
 pub const BATCH_KEYS: usize = 128;
 
-/// Reads several JSON values, in the order of `keys`, in one batch where
-/// the host has one ([`Platform::get_many`]).
+/// Reads several JSON values, in the order of `keys`, in batches of at
+/// most [`BATCH_KEYS`] where the host has them ([`Platform::get_many`]).
 pub fn get_many_json<T: serde::de::DeserializeOwned>(
     platform: &impl Platform,
     keys: &[String],
 ) -> Result<Vec<Option<T>>, Problem> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
+    let mut values = Vec::with_capacity(keys.len());
+    for keys in keys.chunks(BATCH_KEYS) {
+        for value in platform.get_many(keys)? {
+            values.push(value.as_deref().map(decode).transpose()?);
+        }
     }
-    platform
-        .get_many(keys)?
-        .iter()
-        .map(|value| value.as_deref().map(decode).transpose())
-        .collect()
+    Ok(values)
 }
 
 /// A value as a key holds it, for [`crate::platform::FollowUp::known`].
