@@ -16,6 +16,7 @@ use crate::foundation::encoding::{new_message_id, new_uuid, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::{DeliveryRef, Platform};
+use crate::store::ReadAhead;
 
 /// An endpoint was paused by its failures (auto-pause, or a 410).
 pub const ENDPOINT_DISABLED: &str = "hooksign.endpoint.disabled";
@@ -136,7 +137,7 @@ fn emit(
     };
     let now = now_ms.div_euclid(1000);
     message::accept(
-        platform,
+        &ReadAhead::new(platform),
         org,
         now,
         event,

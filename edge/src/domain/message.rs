@@ -28,7 +28,8 @@ use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, MessageId, OrgId};
 use crate::platform::{DeliveryRef, FollowUp, Platform};
-use crate::store::{self, get_json, keys, update_json, update_or_default};
+use crate::store::keys::OrgList;
+use crate::store::{self, ReadAhead, get_json, keys, update_json, update_or_default};
 
 /// Seconds in a day: the log and retention are kept a day at a time.
 pub const DAY_SECONDS: i64 = 86_400;
@@ -142,11 +143,36 @@ pub enum Accepted {
     Before(MessageRecord),
 }
 
+/// The keys accepting `event` at `now_ms` reads before it writes, and the
+/// event type's record that `POST /events` reads to check the payload:
+/// read in one batch ahead ([`ReadAhead`]). The message's own key only
+/// where its claim begins from what was read (a host whose swaps are
+/// truthful remembers it); elsewhere the claim reads it again anyway.
+pub fn first_reads(
+    platform: &impl Platform,
+    org: &OrgId,
+    event: &Event,
+    now_ms: i64,
+) -> Vec<String> {
+    let now = now_ms.div_euclid(1000);
+    let mut reads = vec![
+        keys::event_type(org, &event.event_type),
+        // endpoint::may_want's index, queue::enqueue_all's second, log's day.
+        keys::org_list(OrgList::Endpoints, org),
+        keys::due_orgs(now),
+        keys::retention(now.div_euclid(DAY_SECONDS)),
+    ];
+    if platform.swaps_are_truthful() {
+        reads.push(keys::message(org, &event.id));
+    }
+    reads
+}
+
 /// Stores an event as a message of `org` with its deliveries (the id an
 /// idempotency key: a repost with another type or payload is 409), the
 /// first pending ones leased for the attempts that follow the answer.
-pub fn accept(
-    platform: &impl Platform,
+pub fn accept<P: Platform>(
+    platform: &ReadAhead<'_, P>,
     org: &OrgId,
     now: i64,
     Event {
@@ -158,8 +184,7 @@ pub fn accept(
     first: &FirstAttempts,
     storage_budget: u64,
 ) -> Result<Accepted, Problem> {
-    let mut subscribers = subscribers(platform, org, &event_type)?;
-    subscribers.retain(|record| Some(&record.id) != skip.as_ref());
+    let subscribers = subscribers(platform, org, &id, &event_type, skip.as_ref())?;
     let body = envelope(&event_type, now, &data);
     // Charged before anything is written, so an organisation past its
     // budget writes nothing; given back below if the id was claimed before.
@@ -237,18 +262,29 @@ fn charge(
     Err(limits::storage_exceeded(budget))
 }
 
-/// The organisation's endpoints subscribed to the type, as stored now.
-fn subscribers(
-    platform: &impl Platform,
+/// The organisation's endpoints subscribed to the type, as stored now,
+/// but `skip`. Read in one batch with the message's deliveries to them,
+/// where their swaps begin from what was read (see [`first_reads`]).
+fn subscribers<P: Platform>(
+    platform: &ReadAhead<'_, P>,
     org: &OrgId,
+    message: &MessageId,
     event_type: &str,
+    skip: Option<&EndpointId>,
 ) -> Result<Vec<EndpointRecord>, Problem> {
+    let mut wanted = endpoint::may_want(platform, org, event_type)?;
+    wanted.retain(|id| Some(id) != skip);
+    let mut reads: Vec<String> = wanted.iter().map(keys::endpoint).collect();
+    if platform.swaps_are_truthful() {
+        reads.extend(
+            wanted
+                .iter()
+                .map(|endpoint| keys::delivery(&DeliveryRef::new(org, message, endpoint))),
+        );
+    }
+    platform.read(&reads)?;
     // Deleted since the index was read: left out.
-    let mut subscribers = endpoint::find_many(
-        platform,
-        org,
-        &endpoint::may_want(platform, org, event_type)?,
-    )?;
+    let mut subscribers = endpoint::find_many(platform, org, &wanted)?;
     subscribers.retain(|record| record.subscribed(event_type));
     Ok(subscribers)
 }

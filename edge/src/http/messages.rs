@@ -16,18 +16,21 @@ use crate::http::context::Api;
 use crate::http::request::{Body, Query};
 use crate::ids::{EndpointId, MessageId};
 use crate::platform::{DeliveryRef, FollowUp, Platform, Request, Response};
+use crate::store::ReadAhead;
 
 /// `POST /events`: stores the message and its deliveries, then answers
 /// 202; the first attempts follow the answer (`Response::follow_up`). A
 /// repost of an accepted id answers 200 with the message.
 pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let event = event_fields(request)?;
+    let now_ms = api.platform.now_millis();
+    let platform = &ReadAhead::new(api.platform);
+    platform.read(&message::first_reads(platform, api.org, &event, now_ms))?;
     if let Some(schema) =
-        event_type::get(api.platform, api.org, &event.event_type)?.and_then(|record| record.schema)
+        event_type::get(platform, api.org, &event.event_type)?.and_then(|record| record.schema)
     {
         event_type::check_data(&schema, &event.data)?;
     }
-    let now_ms = api.platform.now_millis();
     let first = FirstAttempts {
         lease: Lease {
             token: new_uuid()?,
@@ -36,7 +39,7 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
         count: MAX_FOLLOW_UP,
     };
     match message::accept(
-        api.platform,
+        platform,
         api.org,
         api.now_s,
         event,

@@ -9,6 +9,9 @@
 //! first, so concurrent changes are applied one after the other, none lost.
 
 pub mod keys;
+mod read_ahead;
+
+pub use read_ahead::ReadAhead;
 
 use serde::Serialize;
 

@@ -1,0 +1,194 @@
+//! Reads ahead: a request that knows which keys it will read asks for them
+//! in one batch, and each is then answered from that batch by its next
+//! read, once. A value read ahead is as fresh as a read at that moment:
+//! every change still goes through a compare-and-swap with the store, and
+//! a key's second read, or any read after a write to it, goes to the store.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::BATCH_KEYS;
+use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
+
+/// A platform whose reads are answered first from a batch read ahead.
+pub struct ReadAhead<'a, P> {
+    inner: &'a P,
+    /// Values read ahead and not yet used, by key (`None`: absent).
+    values: RefCell<HashMap<String, Option<Vec<u8>>>>,
+}
+
+impl<'a, P: Platform> ReadAhead<'a, P> {
+    /// Nothing read ahead yet.
+    pub fn new(inner: &'a P) -> ReadAhead<'a, P> {
+        ReadAhead {
+            inner,
+            values: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Reads `keys` in batches of at most [`BATCH_KEYS`], skipping those read
+    /// ahead already, to answer their next reads.
+    pub fn read(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut wanted: Vec<String> = Vec::with_capacity(keys.len());
+        {
+            let values = self.values.borrow();
+            for key in keys {
+                if !values.contains_key(key) && !wanted.contains(key) {
+                    wanted.push(key.clone());
+                }
+            }
+        }
+        for keys in wanted.chunks(BATCH_KEYS) {
+            let answer = self.inner.get_many(keys)?;
+            self.values
+                .borrow_mut()
+                .extend(keys.iter().cloned().zip(answer));
+        }
+        Ok(())
+    }
+
+    /// The value read ahead for `key`, taken: its next read is the store's.
+    fn take(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        self.values.borrow_mut().remove(key)
+    }
+}
+
+impl<P: Platform> Platform for ReadAhead<'_, P> {
+    type Snapshot = P::Snapshot;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.take(key) {
+            Some(value) => Ok(value),
+            None => self.inner.get(key),
+        }
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values: Vec<Option<Option<Vec<u8>>>> =
+            keys.iter().map(|key| self.take(key)).collect();
+        let missing: Vec<String> = keys
+            .iter()
+            .zip(&values)
+            .filter(|(_, value)| value.is_none())
+            .map(|(key, _)| key.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut read = self.inner.get_many(&missing)?.into_iter();
+            for value in values.iter_mut().filter(|value| value.is_none()) {
+                *value = Some(read.next().flatten());
+            }
+        }
+        Ok(values.into_iter().map(Option::flatten).collect())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.take(key);
+        self.inner.set(key, value)
+    }
+    /// Always the store's read: a host that remembers what its instance
+    /// read begins the swap from the batch without a round trip.
+    fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
+        self.take(key);
+        self.inner.read_for_swap(key)
+    }
+    fn swap(&self, snapshot: Self::Snapshot, value: &[u8]) -> Result<bool, StoreError> {
+        self.inner.swap(snapshot, value)
+    }
+    fn swaps_are_truthful(&self) -> bool {
+        self.inner.swaps_are_truthful()
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.take(key);
+        self.inner.delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.take(key);
+        self.inner.increment(key, delta)
+    }
+    fn variable(&self, name: &str) -> Option<String> {
+        self.inner.variable(name)
+    }
+    fn now_millis(&self) -> i64 {
+        self.inner.now_millis()
+    }
+    fn send(
+        &self,
+        request: OutboundRequest,
+        timeout_ms: u64,
+    ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
+        self.inner.send(request, timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePlatform;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_string()).collect()
+    }
+
+    fn store_with(values: &[(&str, &[u8])]) -> FakePlatform {
+        let platform = FakePlatform::default();
+        for (key, value) in values {
+            platform
+                .entries
+                .borrow_mut()
+                .insert((*key).to_string(), value.to_vec());
+        }
+        platform
+    }
+
+    #[test]
+    fn a_key_read_ahead_answers_its_next_read_once() -> Result<(), StoreError> {
+        let store = store_with(&[("a", b"1")]);
+        let ahead = ReadAhead::new(&store);
+        ahead.read(&keys(&["a", "b", "a"]))?;
+        assert_eq!(*store.reads.borrow(), keys(&["a", "b"]));
+        assert_eq!(ahead.get("a")?, Some(b"1".to_vec()));
+        assert_eq!(ahead.get("b")?, None);
+        assert_eq!(store.reads.borrow().len(), 2);
+        // Read again: from the store, which another request changed.
+        store.entries.borrow_mut().insert("a".into(), b"2".to_vec());
+        assert_eq!(ahead.get("a")?, Some(b"2".to_vec()));
+        assert_eq!(*store.reads.borrow(), keys(&["a", "b", "a"]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_write_or_a_swap_forgets_what_was_read_ahead() -> Result<(), StoreError> {
+        let five = 5i64.to_le_bytes();
+        let store = store_with(&[("a", b"1"), ("b", &five), ("c", b"1")]);
+        let ahead = ReadAhead::new(&store);
+        ahead.read(&keys(&["a", "b", "c"]))?;
+        ahead.set("a", b"set")?;
+        assert_eq!(ahead.get("a")?, Some(b"set".to_vec()));
+        assert_eq!(ahead.increment("b", 1)?, 6);
+        assert_eq!(ahead.get("b")?, Some(6i64.to_le_bytes().to_vec()));
+        // A swap begins from the store's value, not the batch's.
+        store.entries.borrow_mut().insert("c".into(), b"2".to_vec());
+        let (value, snapshot) = ahead.read_for_swap("c")?;
+        assert_eq!(value, Some(b"2".to_vec()));
+        assert!(ahead.swap(snapshot, b"3")?);
+        assert_eq!(ahead.get("c")?, Some(b"3".to_vec()));
+        assert_eq!(
+            *store.reads.borrow(),
+            keys(&["a", "b", "c", "a", "b", "c", "c"])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_batch_read_asks_the_store_only_for_keys_not_read_ahead() -> Result<(), StoreError> {
+        let store = store_with(&[("a", b"1"), ("c", b"3")]);
+        let ahead = ReadAhead::new(&store);
+        ahead.read(&keys(&["b"]))?;
+        store
+            .entries
+            .borrow_mut()
+            .insert("b".into(), b"late".to_vec());
+        let values = ahead.get_many(&keys(&["a", "b", "c"]))?;
+        assert_eq!(values, vec![Some(b"1".to_vec()), None, Some(b"3".to_vec())]);
+        assert_eq!(*store.reads.borrow(), keys(&["b", "a", "c"]));
+        Ok(())
+    }
+}
