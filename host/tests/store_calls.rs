@@ -96,29 +96,33 @@ fn store_calls_per_operation_stay_under_their_ceilings() {
     }
     event(10, "event, 10 subscribers, first attempts included", 30);
 
+    // As with events, the cheapest of three: the first delivery whose mark
+    // expires in a new ten seconds also lists those seconds.
     let body = br#"{"type":"order.paid"}"#;
-    let timestamp = hooksign::unix_now();
-    let signature =
+    let keyring =
         Keyring::from_records(&[SecretRecord::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")])
-            .unwrap()
-            .sign("msg_calls", timestamp, body)
             .unwrap();
-    let before = lines(&service);
-    let (status, _, _) = service.raw_with_headers(
-        "/inbound/shop",
-        &[
-            ("webhook-id", "msg_calls".into()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ],
-        body,
-    );
-    assert_eq!(status, 200);
-    rows.push((
-        "gateway verify and forward",
-        store_calls(&service, "POST /inbound/shop", before),
-        4,
-    ));
+    let calls = (0..3)
+        .map(|n| {
+            let id = format!("msg_calls_{n}");
+            let timestamp = hooksign::unix_now();
+            let signature = keyring.sign(&id, timestamp, body).unwrap();
+            let before = lines(&service);
+            let (status, _, _) = service.raw_with_headers(
+                "/inbound/shop",
+                &[
+                    ("webhook-id", id),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", signature),
+                ],
+                body,
+            );
+            assert_eq!(status, 200);
+            store_calls(&service, "POST /inbound/shop", before)
+        })
+        .min()
+        .unwrap();
+    rows.push(("gateway verify and forward", calls, 4));
 
     let ceilings = CEILINGS;
     assert_eq!(rows.len(), ceilings.len());
@@ -144,5 +148,6 @@ fn store_calls_per_operation_stay_under_their_ceilings() {
 /// a swap begins from the value its instance last read or wrote, when it
 /// has one (`host/src/edge_imports.rs`); an event reads what it reads
 /// first in one batch, and its subscribers with their deliveries in
-/// another (`edge/src/store/read_ahead.rs`).
-const CEILINGS: [u64; 6] = [3, 2, 3, 13, 49, 7];
+/// another (`edge/src/store/read_ahead.rs`), as the gateway reads its
+/// expiry lists.
+const CEILINGS: [u64; 6] = [3, 2, 3, 13, 49, 5];

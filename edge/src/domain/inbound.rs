@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::foundation::encoding::sha256;
 use crate::foundation::problem::{Code, Problem};
 use crate::platform::Platform;
-use crate::store::{self, get_json, keys, set_json, update_json, update_or_default};
+use crate::store::{self, ReadAhead, get_json, keys, set_json, update_json, update_or_default};
 
 /// A webhook id seen for a source, until when it is refused, and the
 /// request that marked it.
@@ -178,6 +178,10 @@ pub fn remember_accepted(
 ) -> Result<(), Problem> {
     let directory_key = keys::inbound_expiring(name);
     let bucket = until.div_euclid(BUCKET_SECONDS);
+    let shard_key = keys::inbound_expiring_shard(name, bucket, shard_of(id));
+    // Both lists in one round trip, where the host begins swaps from it.
+    let platform = &ReadAhead::new(platform);
+    platform.read(&[], &[directory_key.clone(), shard_key.clone()])?;
     // The bucket is listed before it is written, so none goes unpruned.
     let buckets = update_json(platform, &directory_key, |buckets: Option<Vec<i64>>| {
         let mut buckets = buckets.unwrap_or_default();
@@ -187,15 +191,11 @@ pub fn remember_accepted(
         buckets.push(bucket);
         Ok((Some(buckets.clone()), buckets))
     })?;
-    update_or_default(
-        platform,
-        &keys::inbound_expiring_shard(name, bucket, shard_of(id)),
-        |ids: &mut Vec<String>| {
-            if !ids.iter().any(|listed| listed == id) {
-                ids.push(id.to_string());
-            }
-        },
-    )?;
+    update_or_default(platform, &shard_key, |ids: &mut Vec<String>| {
+        if !ids.iter().any(|listed| listed == id) {
+            ids.push(id.to_string());
+        }
+    })?;
     for expired in buckets
         .into_iter()
         .filter(|bucket| (bucket + 1) * BUCKET_SECONDS <= now)

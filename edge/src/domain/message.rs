@@ -143,29 +143,25 @@ pub enum Accepted {
     Before(MessageRecord),
 }
 
-/// The keys accepting `event` at `now_ms` reads before it writes, and the
-/// event type's record that `POST /events` reads to check the payload:
-/// read in one batch ahead ([`ReadAhead`]). The message's own key only
-/// where its claim begins from what was read (a host whose swaps are
-/// truthful remembers it); elsewhere the claim reads it again anyway.
-pub fn first_reads(
-    platform: &impl Platform,
+/// Reads ahead, in one batch, what accepting `event` at `now_ms` reads
+/// before it writes, and the event type's record that `POST /events`
+/// reads to check the payload; and the message's key, which its claim
+/// begins with ([`ReadAhead::read`]).
+pub fn read_first<P: Platform>(
+    platform: &ReadAhead<'_, P>,
     org: &OrgId,
     event: &Event,
     now_ms: i64,
-) -> Vec<String> {
+) -> Result<(), Problem> {
     let now = now_ms.div_euclid(1000);
-    let mut reads = vec![
+    let reads = [
         keys::event_type(org, &event.event_type),
         // endpoint::may_want's index, queue::enqueue_all's second, log's day.
         keys::org_list(OrgList::Endpoints, org),
         keys::due_orgs(now),
         keys::retention(now.div_euclid(DAY_SECONDS)),
     ];
-    if platform.swaps_are_truthful() {
-        reads.push(keys::message(org, &event.id));
-    }
-    reads
+    Ok(platform.read(&reads, &[keys::message(org, &event.id)])?)
 }
 
 /// Stores an event as a message of `org` with its deliveries (the id an
@@ -263,8 +259,8 @@ fn charge(
 }
 
 /// The organisation's endpoints subscribed to the type, as stored now,
-/// but `skip`. Read in one batch with the message's deliveries to them,
-/// where their swaps begin from what was read (see [`first_reads`]).
+/// but `skip`. Read in one batch with the keys of the message's
+/// deliveries to them, which their creation begins with.
 fn subscribers<P: Platform>(
     platform: &ReadAhead<'_, P>,
     org: &OrgId,
@@ -274,15 +270,12 @@ fn subscribers<P: Platform>(
 ) -> Result<Vec<EndpointRecord>, Problem> {
     let mut wanted = endpoint::may_want(platform, org, event_type)?;
     wanted.retain(|id| Some(id) != skip);
-    let mut reads: Vec<String> = wanted.iter().map(keys::endpoint).collect();
-    if platform.swaps_are_truthful() {
-        reads.extend(
-            wanted
-                .iter()
-                .map(|endpoint| keys::delivery(&DeliveryRef::new(org, message, endpoint))),
-        );
-    }
-    platform.read(&reads)?;
+    let endpoints: Vec<String> = wanted.iter().map(keys::endpoint).collect();
+    let deliveries: Vec<String> = wanted
+        .iter()
+        .map(|endpoint| keys::delivery(&DeliveryRef::new(org, message, endpoint)))
+        .collect();
+    platform.read(&endpoints, &deliveries)?;
     // Deleted since the index was read: left out.
     let mut subscribers = endpoint::find_many(platform, org, &wanted)?;
     subscribers.retain(|record| record.subscribed(event_type));

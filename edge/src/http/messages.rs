@@ -25,7 +25,7 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     let event = event_fields(request)?;
     let now_ms = api.platform.now_millis();
     let platform = &ReadAhead::new(api.platform);
-    platform.read(&message::first_reads(platform, api.org, &event, now_ms))?;
+    message::read_first(platform, api.org, &event, now_ms)?;
     if let Some(schema) =
         event_type::get(platform, api.org, &event.event_type)?.and_then(|record| record.schema)
     {

@@ -26,13 +26,21 @@ impl<'a, P: Platform> ReadAhead<'a, P> {
         }
     }
 
-    /// Reads `keys` in batches of at most [`BATCH_KEYS`], skipping those read
-    /// ahead already, to answer their next reads.
-    pub fn read(&self, keys: &[String]) -> Result<(), StoreError> {
-        let mut wanted: Vec<String> = Vec::with_capacity(keys.len());
+    /// Reads `keys` and, on a host that begins a swap from what its
+    /// instance read (one whose swaps are truthful: `hooksign serve`),
+    /// `swapped`, keys that swaps will begin with: in batches of at most
+    /// [`BATCH_KEYS`], skipping keys read ahead already. Elsewhere a swap
+    /// reads its key anyway, and `swapped` is not read.
+    pub fn read(&self, keys: &[String], swapped: &[String]) -> Result<(), StoreError> {
+        let swapped = if self.inner.swaps_are_truthful() {
+            swapped
+        } else {
+            &[]
+        };
+        let mut wanted: Vec<String> = Vec::with_capacity(keys.len() + swapped.len());
         {
             let values = self.values.borrow();
-            for key in keys {
+            for key in keys.iter().chain(swapped) {
                 if !values.contains_key(key) && !wanted.contains(key) {
                     wanted.push(key.clone());
                 }
@@ -142,7 +150,7 @@ mod tests {
     fn a_key_read_ahead_answers_its_next_read_once() -> Result<(), StoreError> {
         let store = store_with(&[("a", b"1")]);
         let ahead = ReadAhead::new(&store);
-        ahead.read(&keys(&["a", "b", "a"]))?;
+        ahead.read(&keys(&["a", "b", "a"]), &[])?;
         assert_eq!(*store.reads.borrow(), keys(&["a", "b"]));
         assert_eq!(ahead.get("a")?, Some(b"1".to_vec()));
         assert_eq!(ahead.get("b")?, None);
@@ -159,7 +167,7 @@ mod tests {
         let five = 5i64.to_le_bytes();
         let store = store_with(&[("a", b"1"), ("b", &five), ("c", b"1")]);
         let ahead = ReadAhead::new(&store);
-        ahead.read(&keys(&["a", "b", "c"]))?;
+        ahead.read(&keys(&["a", "b", "c"]), &[])?;
         ahead.set("a", b"set")?;
         assert_eq!(ahead.get("a")?, Some(b"set".to_vec()));
         assert_eq!(ahead.increment("b", 1)?, 6);
@@ -181,7 +189,7 @@ mod tests {
     fn a_batch_read_asks_the_store_only_for_keys_not_read_ahead() -> Result<(), StoreError> {
         let store = store_with(&[("a", b"1"), ("c", b"3")]);
         let ahead = ReadAhead::new(&store);
-        ahead.read(&keys(&["b"]))?;
+        ahead.read(&keys(&["b"]), &[])?;
         store
             .entries
             .borrow_mut()
@@ -189,6 +197,21 @@ mod tests {
         let values = ahead.get_many(&keys(&["a", "b", "c"]))?;
         assert_eq!(values, vec![Some(b"1".to_vec()), None, Some(b"3".to_vec())]);
         assert_eq!(*store.reads.borrow(), keys(&["b", "a", "c"]));
+        Ok(())
+    }
+
+    #[test]
+    fn keys_swaps_begin_with_are_read_only_where_the_host_remembers_them() -> Result<(), StoreError>
+    {
+        let store = store_with(&[("a", b"1"), ("s", b"2")]);
+        store
+            .defect
+            .set(Some(crate::testing::SwapDefect::AbsentUpserts));
+        ReadAhead::new(&store).read(&keys(&["a"]), &keys(&["s"]))?;
+        assert_eq!(*store.reads.borrow(), keys(&["a"]));
+        store.defect.set(None);
+        ReadAhead::new(&store).read(&keys(&["a"]), &keys(&["s"]))?;
+        assert_eq!(*store.reads.borrow(), keys(&["a", "a", "s"]));
         Ok(())
     }
 }
