@@ -2,7 +2,8 @@
 //! lists, and the counters of `GET /inbound/{source}/stats`.
 //!
 //! `inbound/{source}/claims/{webhook-id}` counts the requests that claimed
-//! an id (the one that counts 1 marks it); `inbound/{source}/seen/{webhook-id}`
+//! an id where swaps misreport (the one that counts 1 marks it);
+//! `inbound/{source}/seen/{webhook-id}`
 //! marks an id as being forwarded or accepted until its timestamp plus the
 //! tolerance (so of two copies arriving together one goes on);
 //! `inbound/{source}/expiring/{n}/{shard}` lists the accepted ids whose
@@ -25,7 +26,7 @@ use crate::store::{self, ReadAhead, get_json, keys, set_json, update_json, updat
 
 /// A webhook id seen for a source, until when it is refused, and the
 /// request that marked it.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Seen {
     /// Unix seconds.
     #[serde(rename = "until")]
@@ -54,12 +55,31 @@ pub struct Stats {
     pub by_secret: BTreeMap<String, u64>,
 }
 
+/// Reads ahead, in one batch, the keys that a delivery's mark and its
+/// expiry listing begin their swaps with, where the host begins a swap
+/// from what was read ([`ReadAhead::read`]).
+pub fn read_first<P: Platform>(
+    platform: &ReadAhead<'_, P>,
+    name: &str,
+    id: &str,
+    until: i64,
+) -> Result<(), Problem> {
+    let bucket = until.div_euclid(BUCKET_SECONDS);
+    let swapped = [
+        keys::inbound_seen(name, id),
+        keys::inbound_expiring(name),
+        keys::inbound_expiring_shard(name, bucket, shard_of(id)),
+    ];
+    Ok(platform.read(&[], &swapped)?)
+}
+
 /// Marks the id as being forwarded, so that of two copies arriving
-/// together exactly one goes on; `false` if it is marked. The first request
-/// to count the id's claim counter to 1 creates the mark (a counter is
-/// atomic on every store; a compare-and-swap on an absent key is not on
-/// Spin's SQLite store). An expired mark is taken over by compare-and-swap
-/// on the existing record.
+/// together exactly one goes on; `false` if it is marked. On a store whose
+/// swaps are truthful the mark is one compare-and-swap, an absent or
+/// expired mark replaced. Elsewhere the first request to count the id's
+/// claim counter to 1 creates the mark (a counter is atomic on every
+/// store; a compare-and-swap on an absent key is not on Spin's SQLite
+/// store), and an expired mark is taken over by compare-and-swap.
 pub fn mark(
     platform: &impl Platform,
     name: &str,
@@ -72,7 +92,8 @@ pub fn mark(
         until_s: until,
         token: token.to_string(),
     };
-    if platform.increment(&keys::inbound_claim(name, id), 1)? == 1 {
+    let truthful = platform.swaps_are_truthful();
+    if !truthful && platform.increment(&keys::inbound_claim(name, id), 1)? == 1 {
         set_json(platform, &keys::inbound_seen(name, id), &ours)?;
         return Ok(true);
     }
@@ -83,14 +104,9 @@ pub fn mark(
         &keys::inbound_seen(name, id),
         |seen: Option<Seen>| {
             Ok(match seen {
+                None if truthful => (Some(ours.clone()), true),
                 Some(seen) if seen.token == token => (None, true),
-                Some(seen) if seen.until_s < now => (
-                    Some(Seen {
-                        until_s: until,
-                        token: token.to_string(),
-                    }),
-                    true,
-                ),
+                Some(seen) if seen.until_s < now => (Some(ours.clone()), true),
                 _ => (None, false),
             })
         },
@@ -179,9 +195,6 @@ pub fn remember_accepted(
     let directory_key = keys::inbound_expiring(name);
     let bucket = until.div_euclid(BUCKET_SECONDS);
     let shard_key = keys::inbound_expiring_shard(name, bucket, shard_of(id));
-    // Both lists in one round trip, where the host begins swaps from it.
-    let platform = &ReadAhead::new(platform);
-    platform.read(&[], &[directory_key.clone(), shard_key.clone()])?;
     // The bucket is listed before it is written, so none goes unpruned.
     let buckets = update_json(platform, &directory_key, |buckets: Option<Vec<i64>>| {
         let mut buckets = buckets.unwrap_or_default();
@@ -288,4 +301,47 @@ pub fn stats(platform: &impl Platform, name: &str, secrets: usize) -> Result<Sta
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakePlatform, SwapDefect};
+
+    fn claims(platform: &FakePlatform) -> usize {
+        platform
+            .entries
+            .borrow()
+            .keys()
+            .filter(|key| key.starts_with("inbound/shop/claims/"))
+            .count()
+    }
+
+    /// The first copy marks the id, a second is refused, and a mark that
+    /// expired is taken over; on a truthful store with no claim counter.
+    fn marks_once(platform: &FakePlatform) -> Result<(), Problem> {
+        assert!(mark(platform, "shop", "msg_1", 100, 50, "first")?);
+        assert!(!mark(platform, "shop", "msg_1", 100, 50, "second")?);
+        assert!(mark(platform, "shop", "msg_1", 100, 50, "first")?);
+        assert!(mark(platform, "shop", "msg_1", 200, 150, "third")?);
+        assert!(!mark(platform, "shop", "msg_1", 200, 150, "fourth")?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_mark_is_one_swap_where_swaps_are_truthful() -> Result<(), Problem> {
+        let platform = FakePlatform::default();
+        marks_once(&platform)?;
+        assert_eq!(claims(&platform), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_mark_is_claimed_by_count_where_swaps_misreport() -> Result<(), Problem> {
+        let platform = FakePlatform::default();
+        platform.defect.set(Some(SwapDefect::AbsentUpserts));
+        marks_once(&platform)?;
+        assert_eq!(claims(&platform), 1);
+        Ok(())
+    }
 }

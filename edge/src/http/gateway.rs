@@ -15,6 +15,7 @@ use crate::ids::OrgId;
 use crate::platform::{
     OutboundRequest, OutboundResponse, Platform, Request, Response, SendFailure,
 };
+use crate::store::ReadAhead;
 
 /// How much of the origin's answer the gateway relays: 1 MiB, as much as it
 /// accepts; the rest is dropped unread.
@@ -35,6 +36,8 @@ pub async fn receive(
     let token = new_uuid()?;
     let verified = verify(platform, source, name, request, now, tolerance)?;
     let until = verified.timestamp.saturating_add(i64::from(tolerance));
+    let platform = &ReadAhead::new(platform);
+    inbound::read_first(platform, name, &verified.id, until)?;
     if !inbound::mark(platform, name, &verified.id, until, now, &token)? {
         let duplicate = Outcome::Rejected(Code::DuplicateDelivery.as_str());
         inbound::count(platform, name, duplicate)?;
