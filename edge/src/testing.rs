@@ -48,8 +48,10 @@ pub struct FakePlatform {
     /// A [`Meddler`] called after a swap has written: other requests'
     /// writes between a swap and its confirming read.
     pub after_swap: RefCell<Option<Meddler>>,
-    /// Every key read, in order.
+    /// Every key read, in order (a batch's keys too).
     pub reads: RefCell<Vec<String>>,
+    /// The keys of every batch read, in order.
+    pub batches: RefCell<Vec<Vec<String>>>,
     /// The variables.
     pub variables: RefCell<BTreeMap<String, String>>,
     /// The name of every variable read.
@@ -71,6 +73,7 @@ impl Default for FakePlatform {
             meddler: RefCell::new(None),
             after_swap: RefCell::new(None),
             reads: RefCell::default(),
+            batches: RefCell::default(),
             variables: RefCell::default(),
             variables_read: RefCell::default(),
             defect: Cell::new(None),
@@ -138,6 +141,11 @@ impl Platform for FakePlatform {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.reads.borrow_mut().push(key.into());
         Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.batches.borrow_mut().push(keys.to_vec());
+        keys.iter().map(|key| self.get(key)).collect()
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

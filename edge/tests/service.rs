@@ -1129,6 +1129,40 @@ fn a_first_attempt_sends_under_its_requests_lease_which_a_pass_respects() {
 }
 
 #[test]
+fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
+    let fake = Fake::new();
+    for _ in 0..12 {
+        fake.create();
+    }
+    let event = json!({ "type": "t", "data": {}, "id": "evt_batched" });
+    let response = send(
+        &fake,
+        "POST",
+        "/events",
+        bearer(KEY),
+        event.to_string().into_bytes(),
+    );
+    assert_eq!(response.status, 202);
+    // The request's first attempts never ran: past their lease, the pass
+    // sends all twelve, listed in one queue entry.
+    fake.advance_seconds(60);
+    fake.batches.borrow_mut().clear();
+    assert_eq!(fake.dispatch().attempted, 12);
+    let deliveries: Vec<usize> = fake
+        .batches
+        .borrow()
+        .iter()
+        .map(|keys| {
+            keys.iter()
+                .filter(|key| key.starts_with("delivery/"))
+                .count()
+        })
+        .filter(|count| *count > 0)
+        .collect();
+    assert_eq!(deliveries, [12], "the deliveries' records in one batch");
+}
+
+#[test]
 fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     let fake = Fake::new();
     fake.create();

@@ -25,7 +25,7 @@ use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::{Counted, DeliveryRef, FollowUp, Platform};
-use crate::store::keys;
+use crate::store::{BATCH_KEYS, ReadAhead, keys};
 
 /// A message accepted but never marked whole (its request failed and was
 /// not retried) is given this long before its queue entries are dropped.
@@ -138,17 +138,14 @@ pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
 /// [`dispatch`] with the variables read already.
 pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassReport, Problem> {
     use futures::StreamExt as _;
+    let platform = &ReadAhead::new(platform);
     let now_ms = platform.now_millis();
     let now = now_ms.div_euclid(1000);
     message::prune_expired_day(platform, now.div_euclid(DAY_SECONDS), config.retention_days)?;
-    let mut report = PassReport::default();
-    // Each endpoint's due deliveries, oldest first.
-    let mut by_endpoint: BTreeMap<EndpointId, Vec<DeliveryRef>> = BTreeMap::new();
-    let mut chosen = 0;
-    let mut oldest_due_ms = now_ms;
-    // Endpoints with an earlier delivery out (or due later this second):
-    // their later ones wait, so that none overtakes it.
-    let mut waiting: BTreeSet<EndpointId> = BTreeSet::new();
+    let mut choice = Choice {
+        oldest_due_ms: now_ms,
+        ..Choice::default()
+    };
     'seconds: for due in queue::due_seconds(platform, now)? {
         for place in queue::places(platform, due, now)? {
             let entries = queue::entries(platform, &place)?;
@@ -156,35 +153,23 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
                 queue::forget(platform, &place, now)?;
             }
             for entry in entries {
-                let mut settled = Vec::new();
-                for delivery in &entry.deliveries {
-                    if chosen == MAX_PER_PASS {
-                        break;
-                    }
-                    match delivery::due(platform, delivery, place.second, now_ms)? {
-                        Due::Settled => settled.push(delivery.clone()),
-                        Due::Busy => {
-                            report.busy += 1;
-                            waiting.insert(delivery.endpoint.clone());
-                        }
-                        Due::Now if waiting.contains(&delivery.endpoint) => report.busy += 1,
-                        Due::Now => {
-                            oldest_due_ms = oldest_due_ms.min(place.second * 1000);
-                            let group = by_endpoint.entry(delivery.endpoint.clone()).or_default();
-                            chosen += usize::from(place_last(group, delivery));
-                        }
-                    }
-                }
-                // One write per entry for every delivery done with it.
-                queue::unlist(platform, &entry, &settled)?;
-                if chosen == MAX_PER_PASS {
+                choose(platform, &entry, place.second, now_ms, &mut choice)?;
+                if choice.is_full() {
                     break 'seconds;
                 }
             }
         }
     }
-    metrics::note_pass(platform, chosen as u64, now_ms - oldest_due_ms);
-    let groups = fair_order(by_endpoint.into_values().collect());
+    metrics::note_pass(
+        platform,
+        choice.chosen as u64,
+        now_ms - choice.oldest_due_ms,
+    );
+    let mut report = PassReport {
+        busy: choice.busy,
+        ..PassReport::default()
+    };
+    let groups = fair_order(choice.by_endpoint.into_values().collect());
     let ends_ms = now_ms.saturating_add(PASS_BUDGET_MS);
     let mut runs = futures::stream::iter(groups.into_iter().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
@@ -212,6 +197,69 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
         }
     }
     Ok(report)
+}
+
+/// What a pass chose to send.
+#[derive(Default)]
+struct Choice {
+    /// Each endpoint's due deliveries, oldest first.
+    by_endpoint: BTreeMap<EndpointId, Vec<DeliveryRef>>,
+    /// How many deliveries are in `by_endpoint`.
+    chosen: usize,
+    /// When the oldest of them was due.
+    oldest_due_ms: i64,
+    /// Endpoints with an earlier delivery out (or due later this second):
+    /// their later ones wait, so that none overtakes it.
+    waiting: BTreeSet<EndpointId>,
+    /// Deliveries left to another sender.
+    busy: usize,
+}
+
+impl Choice {
+    fn is_full(&self) -> bool {
+        self.chosen == MAX_PER_PASS
+    }
+}
+
+/// Chooses the due deliveries of a queue entry of `second`, their records
+/// read a batch at a time, and removes from the entry those it is done
+/// with, in one write.
+fn choose<P: Platform>(
+    platform: &ReadAhead<'_, P>,
+    entry: &queue::Entry,
+    second: i64,
+    now_ms: i64,
+    choice: &mut Choice,
+) -> Result<(), Problem> {
+    let mut settled = Vec::new();
+    'entry: for deliveries in entry.deliveries.chunks(BATCH_KEYS) {
+        // For `due` below, and, where the host begins swaps from what it
+        // read, for their leases.
+        let records: Vec<String> = deliveries.iter().map(keys::delivery).collect();
+        platform.read(&records, &[])?;
+        for delivery in deliveries {
+            if choice.is_full() {
+                break 'entry;
+            }
+            match delivery::due(platform, delivery, second, now_ms)? {
+                Due::Settled => settled.push(delivery.clone()),
+                Due::Busy => {
+                    choice.busy += 1;
+                    choice.waiting.insert(delivery.endpoint.clone());
+                }
+                Due::Now if choice.waiting.contains(&delivery.endpoint) => choice.busy += 1,
+                Due::Now => {
+                    choice.oldest_due_ms = choice.oldest_due_ms.min(second * 1000);
+                    let group = choice
+                        .by_endpoint
+                        .entry(delivery.endpoint.clone())
+                        .or_default();
+                    choice.chosen += usize::from(place_last(group, delivery));
+                }
+            }
+        }
+    }
+    queue::unlist(platform, entry, &settled)
 }
 
 /// Puts `delivery` last in its endpoint's group; whether it was not in it.
