@@ -52,6 +52,7 @@
 //! | every store key, one encoding rule | [`store::keys`] |
 //! | updates confirmed by a read, counters, "count once" | [`store`] |
 //! | a request's reads in one batch, answered once each | [`store::ReadAhead`] |
+//! | plain writes of a request's own keys in one batch | [`store::Writes`] |
 //! | problem codes, statuses, titles | [`foundation::problem`] |
 //! | variables and their defaults | [`foundation::config`] |
 //! | the `api_keys` and `platform_keys` variables, key, token and dispatch-token formats | [`foundation::credentials`] |

@@ -239,6 +239,9 @@ impl<P: Platform> Platform for Counted<'_, P> {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.note(self.inner.set(key, value))
     }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.note(self.inner.set_many(pairs))
+    }
     fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
         self.note(self.inner.read_for_swap(key))
     }
@@ -310,6 +313,14 @@ pub trait Platform {
     }
     /// Writes one value; a write is atomic per key.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Writes several values in one round trip where the host has a batch
+    /// write (wasi:keyvalue `batch`); otherwise one write each. Each write
+    /// is atomic per key, and none is ordered before another.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        pairs
+            .iter()
+            .try_for_each(|(key, value)| self.set(key, value))
+    }
     /// A value, read as the start of a compare-and-swap: [`Platform::swap`]
     /// writes only if the key still holds what this read.
     fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError>;

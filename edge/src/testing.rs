@@ -52,6 +52,8 @@ pub struct FakePlatform {
     pub reads: RefCell<Vec<String>>,
     /// The keys of every batch read, in order.
     pub batches: RefCell<Vec<Vec<String>>>,
+    /// The keys of every batch write, in order.
+    pub write_batches: RefCell<Vec<Vec<String>>>,
     /// The variables.
     pub variables: RefCell<BTreeMap<String, String>>,
     /// The name of every variable read.
@@ -74,6 +76,7 @@ impl Default for FakePlatform {
             after_swap: RefCell::new(None),
             reads: RefCell::default(),
             batches: RefCell::default(),
+            write_batches: RefCell::default(),
             variables: RefCell::default(),
             variables_read: RefCell::default(),
             defect: Cell::new(None),
@@ -151,6 +154,16 @@ impl Platform for FakePlatform {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.spend_write()?;
         self.entries.borrow_mut().insert(key.into(), value.to_vec());
+        Ok(())
+    }
+
+    /// One write, all or nothing.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.spend_write()?;
+        self.write_batches
+            .borrow_mut()
+            .push(pairs.iter().map(|(key, _)| key.clone()).collect());
+        self.entries.borrow_mut().extend(pairs.iter().cloned());
         Ok(())
     }
 

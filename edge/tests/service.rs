@@ -1163,6 +1163,27 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
 }
 
 #[test]
+fn an_accept_writes_its_queue_and_log_entries_in_one_batch() {
+    let fake = Fake::new();
+    fake.create();
+    let event = json!({ "type": "t", "data": {}, "id": "evt_entries" });
+    let (status, _) = fake.call("POST", "/events", Some(event));
+    assert_eq!(status, 202);
+    let batches = fake.write_batches.borrow();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    let prefixes: Vec<&str> = batches[0]
+        .iter()
+        .map(|key| key.split('/').next().unwrap_or_default())
+        .collect();
+    assert_eq!(prefixes, ["due", "log"], "{batches:?}");
+    drop(batches);
+    // Both written: the message is listed, and its delivery is due.
+    let (status, listed) = fake.call("GET", "/messages", None);
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"][0]["id"], "evt_entries", "{listed}");
+}
+
+#[test]
 fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     let fake = Fake::new();
     fake.create();

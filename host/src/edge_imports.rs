@@ -266,20 +266,22 @@ impl batch::Host for EdgeState {
         Ok(answer)
     }
 
-    /// One write per key: the component writes no batches.
     fn set_many(
         &mut self,
         bucket: Resource<OpenStore>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), wasi_store::Error> {
-        for (key, value) in key_values {
-            let bucket = Resource::new_borrow(bucket.rep());
-            wasi_store::HostBucket::set(self, bucket, key, value)?;
+        self.bucket(&bucket)?;
+        self.store
+            .set_many(&key_values)
+            .map_err(wasi_store::Error::Other)?;
+        for (key, value) in &key_values {
+            self.note(key, Some(value));
         }
         Ok(())
     }
 
-    /// One removal per key, as [`batch::Host::set_many`].
+    /// One removal per key: the component removes no batches.
     fn delete_many(
         &mut self,
         bucket: Resource<OpenStore>,

@@ -410,3 +410,34 @@ fn an_endpoints_rate_limit_holds_across_two_nodes() {
         );
     }
 }
+
+/// A batch write (wasi:keyvalue `set-many`, which an accept makes of its
+/// queue and log entries) lands whole on both stores, over what was there.
+#[test]
+fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
+    use hooksign_host::store::{KeyValueStore, RedisStore, SqliteStore};
+    let redis = RedisServer::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [(&str, Box<dyn KeyValueStore>); 2] = [
+        ("sqlite", Box::new(SqliteStore::open(dir.path()).unwrap())),
+        (
+            "redis",
+            Box::new(RedisStore::open(&redis.url(), None).unwrap()),
+        ),
+    ];
+    let pairs: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|n| (format!("batch/{n}"), format!("value {n}").into_bytes()))
+        .collect();
+    let keys: Vec<String> = pairs.iter().map(|(key, _)| key.clone()).collect();
+    for (name, store) in stores {
+        store.set("batch/0", b"before").unwrap();
+        store.set_many(&pairs).unwrap();
+        store.set_many(&[]).unwrap();
+        let read = store.get_many(&keys).unwrap();
+        let expected: Vec<(String, Option<Vec<u8>>)> = pairs
+            .iter()
+            .map(|(key, value)| (key.clone(), Some(value.clone())))
+            .collect();
+        assert_eq!(read, expected, "{name}");
+    }
+}

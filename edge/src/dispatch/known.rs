@@ -54,6 +54,10 @@ impl<P: Platform> Platform for Knowing<'_, P> {
         self.inner.set(key, value)
     }
 
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.inner.set_many(pairs)
+    }
+
     fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {
         self.inner.read_for_swap(key)
     }

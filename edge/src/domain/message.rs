@@ -29,7 +29,7 @@ use crate::foundation::problem::{Code, Problem};
 use crate::ids::{EndpointId, MessageId, OrgId};
 use crate::platform::{DeliveryRef, FollowUp, Platform};
 use crate::store::keys::OrgList;
-use crate::store::{self, ReadAhead, get_json, keys, update_json, update_or_default};
+use crate::store::{self, ReadAhead, Writes, get_json, keys, update_json, update_or_default};
 
 /// Seconds in a day: the log and retention are kept a day at a time.
 pub const DAY_SECONDS: i64 = 86_400;
@@ -220,10 +220,19 @@ pub fn accept<P: Platform>(
         // Half-written by an earlier request: complete it.
         Some(found) => found,
     };
-    let (deliveries, pending) = write_deliveries(platform, &message, &subscribers, first)?;
+    // The queue's and the log's entries, keys of their own, go in one batch.
+    let mut entries = Writes::default();
+    let (deliveries, pending) =
+        write_deliveries(platform, &message, &subscribers, first, &mut entries)?;
     // In this request's slot if the message was claimed before messages
     // had one.
-    log(platform, &message, message.log_slot.unwrap_or(log_slot))?;
+    log(
+        platform,
+        &message,
+        message.log_slot.unwrap_or(log_slot),
+        &mut entries,
+    )?;
+    entries.write(platform)?;
     let whole = mark_accepted(platform, &message)?;
     let known = handed_on(
         &message,
@@ -356,14 +365,16 @@ fn claim(
 }
 
 /// Creates each missing delivery (held for a paused endpoint) and puts
-/// the pending ones in the queue; returns every delivery as stored, and
-/// the pending ones. `read` holds the endpoints this request read already
-/// (a message completed for an earlier request may go to others).
+/// the pending ones in the queue (the entry left in `entries`); returns
+/// every delivery as stored, and the pending ones. `read` holds the
+/// endpoints this request read already (a message completed for an
+/// earlier request may go to others).
 fn write_deliveries(
     platform: &impl Platform,
     message: &MessageRecord,
     read: &[EndpointRecord],
     first: &FirstAttempts,
+    entries: &mut Writes,
 ) -> Result<(Deliveries, Vec<DeliveryRef>), Problem> {
     let now_ms = platform.now_millis();
     let mut written = Vec::with_capacity(message.endpoints.len());
@@ -389,21 +400,26 @@ fn write_deliveries(
         }
         written.push((endpoint.clone(), record));
     }
-    queue::enqueue_all(platform, &pending, now_ms)?;
+    queue::enqueue_into(platform, &pending, now_ms, entries)?;
     Ok((written, pending))
 }
 
-/// Lists the message in its day's log, in `slot`, and for pruning.
-fn log(platform: &impl Platform, message: &MessageRecord, slot: LogSlot) -> Result<(), Problem> {
+/// Lists the message in its day's log, in `slot` (the entry left in
+/// `entries`), and for pruning.
+fn log(
+    platform: &impl Platform,
+    message: &MessageRecord,
+    slot: LogSlot,
+    entries: &mut Writes,
+) -> Result<(), Problem> {
     let entry = Logged {
         id: message.id.clone(),
         event_type: message.event_type.clone(),
         created_at_s: message.created_at_s,
     };
     // Its own key: written as it is, the same bytes by any repost.
-    store::set_json(
-        platform,
-        &keys::message_log_entry(&message.org, slot.day, slot.n),
+    entries.set_json(
+        keys::message_log_entry(&message.org, slot.day, slot.n),
         &entry,
     )?;
     let day = slot.day;

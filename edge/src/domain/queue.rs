@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use crate::foundation::problem::Problem;
 use crate::ids::OrgId;
 use crate::platform::{DeliveryRef, Platform};
-use crate::store::{self, get_json, get_many_json, keys, update_json, update_or_default};
+use crate::store::{self, Writes, get_json, get_many_json, keys, update_json, update_or_default};
 
 /// How old an emptied list must be before it is dropped.
 const SETTLED_SECONDS: i64 = 120;
@@ -42,6 +42,20 @@ pub fn enqueue_all(
     deliveries: &[DeliveryRef],
     at_ms: i64,
 ) -> Result<(), Problem> {
+    let mut entries = Writes::default();
+    enqueue_into(platform, deliveries, at_ms, &mut entries)?;
+    entries.write(platform)
+}
+
+/// [`enqueue_all`], its entries left in `entries` for the caller to write
+/// with its own before it counts them as listed. An entry counted and not
+/// yet written is skipped ([`entries`]).
+pub fn enqueue_into(
+    platform: &impl Platform,
+    deliveries: &[DeliveryRef],
+    at_ms: i64,
+    entries: &mut Writes,
+) -> Result<(), Problem> {
     let second = at_ms.div_euclid(1000);
     let orgs: BTreeSet<&OrgId> = deliveries.iter().map(|delivery| &delivery.org).collect();
     for org in orgs {
@@ -52,7 +66,7 @@ pub fn enqueue_all(
             .collect();
         // A key of its own: written as it is, no other request writes it.
         let n = platform.increment(&keys::due_count(second, org), 1)?;
-        store::set_json(platform, &keys::due_entry(second, org, n), &listed)?;
+        entries.set_json(keys::due_entry(second, org, n), &listed)?;
     }
     Ok(())
 }

@@ -74,6 +74,36 @@ pub fn set_json(
     Ok(platform.set(key, &encode(value)?)?)
 }
 
+/// Plain writes gathered to go to the store in one batch
+/// ([`Platform::set_many`]), each to a key that no other request writes
+/// (a queue entry, a log entry): their order among themselves is not
+/// kept, so nothing may read one as a sign that another is written.
+#[derive(Default)]
+pub struct Writes(Vec<(String, Vec<u8>)>);
+
+impl Writes {
+    /// Adds the write of a JSON value.
+    pub fn set_json(&mut self, key: String, value: &impl Serialize) -> Result<(), Problem> {
+        self.0.push((key, encode(value)?));
+        Ok(())
+    }
+
+    /// Writes them all: one call for a batch of at most [`BATCH_KEYS`], a
+    /// plain write for one, nothing for none.
+    pub fn write(self, platform: &impl Platform) -> Result<(), Problem> {
+        match self.0.as_slice() {
+            [] => Ok(()),
+            [(key, value)] => Ok(platform.set(key, value)?),
+            pairs => {
+                for pairs in pairs.chunks(BATCH_KEYS) {
+                    platform.set_many(pairs)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Reads a JSON value, lets `change` compute its successor (`None`: leave
 /// the key as it is) and a result, and writes the successor by
 /// compare-and-swap against that very read. On a store that answers swaps
@@ -278,4 +308,39 @@ pub fn remember<T>(recent: &mut Vec<T>, done: T, keep: usize) {
     recent.push(done);
     let excess = recent.len().saturating_sub(keep);
     recent.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePlatform;
+
+    fn gathered(count: usize) -> Writes {
+        let mut writes = Writes::default();
+        for n in 0..count {
+            writes
+                .set_json(format!("entry/{n}"), &n)
+                .unwrap_or_default();
+        }
+        writes
+    }
+
+    #[test]
+    fn gathered_writes_go_in_as_few_calls_as_the_batch_size_allows() {
+        for (count, calls, batches) in [(0, 0, 0), (1, 1, 0), (2, 1, 1), (BATCH_KEYS + 1, 2, 2)] {
+            let platform = FakePlatform::default();
+            assert!(gathered(count).write(&platform).is_ok());
+            assert_eq!(platform.writes.get(), calls, "{count} writes");
+            assert_eq!(
+                platform.write_batches.borrow().len(),
+                batches,
+                "{count} writes"
+            );
+            for n in 0..count {
+                let value: Option<usize> =
+                    get_json(&platform, &format!("entry/{n}")).ok().flatten();
+                assert_eq!(value, Some(n));
+            }
+        }
+    }
 }

@@ -91,6 +91,12 @@ impl<P: Platform> Platform for ReadAhead<'_, P> {
         self.take(key);
         self.inner.set(key, value)
     }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        for (key, _) in pairs {
+            self.take(key);
+        }
+        self.inner.set_many(pairs)
+    }
     /// Always the store's read: a host that remembers what its instance
     /// read begins the swap from the batch without a round trip.
     fn read_for_swap(&self, key: &str) -> Result<(Option<Vec<u8>>, Self::Snapshot), StoreError> {

@@ -16,6 +16,7 @@ pub struct Counts {
     get: AtomicU64,
     get_many: AtomicU64,
     set: AtomicU64,
+    set_many: AtomicU64,
     delete: AtomicU64,
     keys: AtomicU64,
     swap: AtomicU64,
@@ -23,12 +24,13 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn all(&self) -> [(&'static str, u64); 7] {
+    fn all(&self) -> [(&'static str, u64); 8] {
         let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
         [
             ("get", load(&self.get)),
             ("get-many", load(&self.get_many)),
             ("set", load(&self.set)),
+            ("set-many", load(&self.set_many)),
             ("delete", load(&self.delete)),
             ("keys", load(&self.keys)),
             ("swap", load(&self.swap)),
@@ -75,6 +77,11 @@ impl KeyValueStore for Counting {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         count(&self.counts.set);
         self.inner.set(key, value)
+    }
+
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        count(&self.counts.set_many);
+        self.inner.set_many(pairs)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {

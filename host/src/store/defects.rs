@@ -78,6 +78,11 @@ impl KeyValueStore for Defective {
         self.inner.set(key, value)
     }
 
+    /// As it is: both of Spin's providers write a batch whole.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.inner.set_many(pairs)
+    }
+
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.inner.delete(key)
     }

@@ -29,6 +29,9 @@ pub trait KeyValueStore: Send + Sync {
     fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError>;
     /// Writes a value.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Writes several values in one call, all or none: wasi:keyvalue's
+    /// batch write.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
     /// Removes a value; a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Every key, in order.

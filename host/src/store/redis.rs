@@ -146,6 +146,20 @@ impl KeyValueStore for RedisStore {
         self.with(|connection| redis::cmd("SET").arg(key).arg(value).query(connection))
     }
 
+    /// `MSET`, atomic, as Spin's Redis provider writes a batch.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        self.with(|connection| {
+            let mut command = redis::cmd("MSET");
+            for (key, value) in pairs {
+                command.arg(key).arg(value);
+            }
+            command.query(connection)
+        })
+    }
+
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.with(|connection| redis::cmd("DEL").arg(key).query(connection))
     }

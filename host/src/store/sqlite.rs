@@ -86,6 +86,18 @@ impl KeyValueStore for SqliteStore {
         self.with(|connection| write(connection, key, value))
     }
 
+    /// One transaction: one commit for the batch.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.with(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (key, value) in pairs {
+                write(&transaction, key, value)?;
+            }
+            transaction.commit()
+        })
+    }
+
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.with(|connection| {
             connection
