@@ -1163,6 +1163,35 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
 }
 
 #[test]
+fn unpausing_reads_the_held_deliveries_in_one_batch() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let path = format!("/webhooks/{id}");
+    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": true })));
+    assert_eq!(status, 200);
+    for n in 0..3 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_held_{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+    fake.batches.borrow_mut().clear();
+    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": false })));
+    assert_eq!(status, 200);
+    let held: Vec<usize> = fake
+        .batches
+        .borrow()
+        .iter()
+        .map(|keys| {
+            keys.iter()
+                .filter(|key| key.starts_with("delivery/"))
+                .count()
+        })
+        .filter(|count| *count > 0)
+        .collect();
+    assert_eq!(held, [3], "the held deliveries' records in one batch");
+    assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
+}
+
+#[test]
 fn an_accept_writes_its_queue_and_log_entries_in_one_batch() {
     let fake = Fake::new();
     fake.create();

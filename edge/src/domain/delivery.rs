@@ -20,7 +20,9 @@ use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, Platform};
-use crate::store::{self, get_json, get_many_json, keys, update_json, update_or_default};
+use crate::store::{
+    self, ReadAhead, get_json, get_many_json, keys, update_json, update_or_default,
+};
 
 /// Where one message stands at one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +269,11 @@ pub fn release(
     now_ms: i64,
 ) -> Result<Vec<DeliveryRef>, Problem> {
     let held: Vec<DeliveryRef> = get_json(platform, &keys::held(endpoint))?.unwrap_or_default();
+    // Each release is a swap: on a host that begins one from what its
+    // instance read, their records are read in batches first.
+    let platform = &ReadAhead::new(platform);
+    let records: Vec<String> = held.iter().map(keys::delivery).collect();
+    platform.read(&[], &records)?;
     let mut released = Vec::new();
     for delivery in &held {
         let pending = update(platform, delivery, |current| {
