@@ -82,3 +82,33 @@ fn hanging_endpoints_of_one_organisation_delay_another_retry_by_one_timeout() {
         "the retry waited {waited:?}, bound {bound:?}"
     );
 }
+
+/// An event's first attempts keep `dispatch_concurrency` sends out, each
+/// endpoint's taking the next free slot: a hanging endpoint holds its own
+/// slot only, not the endpoints after it (which waited, before, for the
+/// whole group of sends it was started with).
+#[test]
+fn a_hanging_endpoint_holds_up_no_other_first_attempt_of_its_event() {
+    let service = Service::start(&[
+        ("allow_private_targets", "true"),
+        ("delivery_timeout_ms", "60000"),
+        ("dispatch_concurrency", "2"),
+    ]);
+    let receiver = Receiver::start();
+    for n in 0..5 {
+        service.create(&format!("{}/{n}", receiver.url));
+    }
+    // Created last, it is sent to first (the newest endpoint is listed
+    // first).
+    service.create(&silent_receiver());
+    let body = json!({ "type": "fan", "data": {}, "id": "fan_1" });
+    let (status, answer) = service.call("POST", "/events", Some(API_KEY), Some(&body.to_string()));
+    assert_eq!(status, 202, "{answer}");
+    // The silent endpoint's send lasts a minute; the five others go
+    // through the other slot meanwhile.
+    assert_eq!(
+        receiver.wait_for(5, 20),
+        5,
+        "held up behind the silent endpoint"
+    );
+}

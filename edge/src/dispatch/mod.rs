@@ -73,8 +73,9 @@ pub struct PassReport {
 }
 
 /// Sends the deliveries a request just queued, after its answer: one at a
-/// time per endpoint, in order, endpoints side by side (at most the first
-/// `MAX_FOLLOW_UP`), reading what the request held from its [`FollowUp`].
+/// time per endpoint, in order, endpoints side by side (at most
+/// `dispatch_concurrency` at once, and at most the first `MAX_FOLLOW_UP`
+/// deliveries), reading what the request held from its [`FollowUp`].
 pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
     let counted = Counted::new(platform);
     let result = follow_up_counted(&counted, follow_up).await;
@@ -84,6 +85,7 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
 }
 
 async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
+    use futures::StreamExt as _;
     let platform = &Knowing {
         inner: platform,
         follow_up,
@@ -99,24 +101,30 @@ async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Re
             None => by_endpoint.push(vec![delivery]),
         }
     }
-    for batch in by_endpoint.chunks(config.dispatch_concurrency) {
-        let runs = batch.iter().map(|group| async move {
-            for delivery in group {
-                if first_attempt(platform, config, delivery)
-                    .await?
-                    .holds_up_the_endpoint()
-                {
-                    // The rest goes after it, in a pass.
-                    break;
-                }
+    // Each endpoint's run takes the next free slot, so a hanging endpoint
+    // holds up no other.
+    let runs = by_endpoint.into_iter().map(|group| async move {
+        for delivery in group {
+            if first_attempt(platform, config, delivery)
+                .await?
+                .holds_up_the_endpoint()
+            {
+                // The rest goes after it, in a pass.
+                break;
             }
-            Ok::<(), Problem>(())
-        });
-        for result in futures::future::join_all(runs).await {
-            result?;
+        }
+        Ok::<(), Problem>(())
+    });
+    let mut runs = futures::stream::iter(runs).buffer_unordered(config.dispatch_concurrency);
+    // Every run goes to its end, so that no send is dropped with its
+    // result unrecorded; the first failure is the answer.
+    let mut failed = None;
+    while let Some(result) = runs.next().await {
+        if let Err(problem) = result {
+            failed.get_or_insert(problem);
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// One pass: prunes an expired day, then sends what is due, oldest first:
