@@ -62,6 +62,10 @@ pub struct FakePlatform {
     pub defect: Cell<Option<SwapDefect>>,
     /// Writes made (sets, swaps, increments).
     pub writes: Cell<usize>,
+    /// Each send, once out, waits once for its answer (pending, woken at
+    /// once), as a real send does, so that sends started side by side are
+    /// in flight together.
+    pub sends_wait: Cell<bool>,
 }
 
 impl Default for FakePlatform {
@@ -81,6 +85,7 @@ impl Default for FakePlatform {
             variables_read: RefCell::default(),
             defect: Cell::new(None),
             writes: Cell::new(0),
+            sends_wait: Cell::new(false),
         }
     }
 }
@@ -244,6 +249,18 @@ impl Platform for FakePlatform {
         let n = self.sent.borrow().len();
         let answer = (self.responder.borrow_mut())(n, &request);
         self.sent.borrow_mut().push(request);
+        if self.sends_wait.get() {
+            let mut waited = false;
+            std::future::poll_fn(|context| {
+                if waited {
+                    return std::task::Poll::Ready(());
+                }
+                waited = true;
+                context.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
         answer
     }
 }

@@ -1013,6 +1013,48 @@ fn a_failed_delivery_is_retried_on_the_schedule_until_it_succeeds() {
     assert_eq!(attempts["data"][0]["messageId"], "evt_retry");
 }
 
+/// A pass in which one endpoint's attempt fails with a store error still
+/// finishes its sends to the others: dropped mid-send, their answers would
+/// go unrecorded, and their receivers would get them again when the lease
+/// ends.
+#[test]
+fn a_pass_finishes_its_other_sends_when_one_attempt_fails() {
+    let fake = Fake::new();
+    fake.set_variable("retry_schedule", "0,1");
+    let (unreadable, _) = fake.create();
+    let (other, _) = fake.create();
+    fake.answer_with(500);
+    let (status, answer) = fake.call(
+        "POST",
+        "/events",
+        Some(json!({ "type": "t", "data": {}, "id": "evt_1" })),
+    );
+    assert_eq!(status, 202, "{answer}");
+    // Both first attempts failed; the retries are due in a second.
+    fake.answer_with(204);
+    fake.sends_wait.set(true);
+    fake.advance_seconds(2);
+    let key = format!("endpoint/{unreadable}");
+    let kept = fake
+        .entries
+        .borrow_mut()
+        .insert(key.clone(), b"not json".to_vec())
+        .expect("the endpoint's record");
+    let sent_before = fake.sent.borrow().len();
+    let pass = futures::executor::block_on(hooksign_edge::dispatch(&fake.0));
+    assert!(pass.is_err(), "the unreadable record is the pass's error");
+    fake.entries.borrow_mut().insert(key, kept);
+    let (_, message) = fake.call("GET", "/messages/evt_1", None);
+    let delivery = message["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|delivery| delivery["endpointId"] == other.as_str())
+        .unwrap();
+    assert_eq!(delivery["status"], "succeeded", "{message}");
+    assert_eq!(fake.sent.borrow().len(), sent_before + 1);
+}
+
 #[test]
 fn the_last_slot_fails_the_delivery_and_auto_pause_holds_the_next_ones() {
     let fake = Fake::new();

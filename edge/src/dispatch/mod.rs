@@ -85,7 +85,6 @@ pub async fn follow_up(platform: &impl Platform, follow_up: &FollowUp) -> Result
 }
 
 async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Result<(), Problem> {
-    use futures::StreamExt as _;
     let platform = &Knowing {
         inner: platform,
         follow_up,
@@ -113,15 +112,29 @@ async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Re
                 break;
             }
         }
-        Ok::<(), Problem>(())
+        Ok(())
     });
-    let mut runs = futures::stream::iter(runs).buffer_unordered(config.dispatch_concurrency);
-    // Every run goes to its end, so that no send is dropped with its
-    // result unrecorded; the first failure is the answer.
+    run_to_the_end(runs, config.dispatch_concurrency, |()| {}).await
+}
+
+/// Runs `runs` at most `concurrency` at once, each taking the next free
+/// slot, and every one to its end: a run dropped mid-send would leave its
+/// answer unrecorded and its receiver to get it again when the lease
+/// ends. Hands each result to `each`; the first failure is the answer.
+async fn run_to_the_end<T>(
+    runs: impl Iterator<Item = impl Future<Output = Result<T, Problem>>>,
+    concurrency: usize,
+    mut each: impl FnMut(T),
+) -> Result<(), Problem> {
+    use futures::StreamExt as _;
+    let mut runs = futures::stream::iter(runs).buffer_unordered(concurrency);
     let mut failed = None;
     while let Some(result) = runs.next().await {
-        if let Err(problem) = result {
-            failed.get_or_insert(problem);
+        match result {
+            Ok(value) => each(value),
+            Err(problem) => {
+                failed.get_or_insert(problem);
+            }
         }
     }
     failed.map_or(Ok(()), Err)
@@ -145,7 +158,6 @@ pub async fn dispatch(platform: &impl Platform) -> Result<PassReport, Problem> {
 
 /// [`dispatch`] with the variables read already.
 pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassReport, Problem> {
-    use futures::StreamExt as _;
     let platform = &ReadAhead::new(platform);
     let now_ms = platform.now_millis();
     let now = now_ms.div_euclid(1000);
@@ -179,7 +191,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     };
     let groups = fair_order(choice.by_endpoint.into_values().collect());
     let ends_ms = now_ms.saturating_add(PASS_BUDGET_MS);
-    let mut runs = futures::stream::iter(groups.into_iter().map(|group| async move {
+    let runs = groups.into_iter().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
         for delivery in &group {
             // The rest stays queued for the next pass.
@@ -192,18 +204,18 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
                 break;
             }
         }
-        Ok::<_, Problem>(outcomes)
-    }))
-    .buffer_unordered(config.dispatch_concurrency);
-    while let Some(outcomes) = runs.next().await {
-        for outcome in outcomes? {
+        Ok(outcomes)
+    });
+    run_to_the_end(runs, config.dispatch_concurrency, |outcomes| {
+        for outcome in outcomes {
             match outcome {
                 Outcome::Busy | Outcome::Taken | Outcome::Limited => report.busy += 1,
                 Outcome::Attempted => report.attempted += 1,
                 Outcome::Settled => {}
             }
         }
-    }
+    })
+    .await?;
     Ok(report)
 }
 
