@@ -1190,8 +1190,13 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     fake.advance_seconds(60);
     fake.batches.borrow_mut().clear();
     assert_eq!(fake.dispatch().attempted, 12);
-    let deliveries: Vec<usize> = fake
-        .batches
+    let deliveries = delivery_batches(&fake);
+    assert_eq!(deliveries, [12], "the deliveries' records in one batch");
+}
+
+/// How many deliveries' records each batch read that read any held.
+fn delivery_batches(fake: &Fake) -> Vec<usize> {
+    fake.batches
         .borrow()
         .iter()
         .map(|keys| {
@@ -1200,8 +1205,7 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
                 .count()
         })
         .filter(|count| *count > 0)
-        .collect();
-    assert_eq!(deliveries, [12], "the deliveries' records in one batch");
+        .collect()
 }
 
 #[test]
@@ -1218,17 +1222,7 @@ fn unpausing_reads_the_held_deliveries_in_one_batch() {
     fake.batches.borrow_mut().clear();
     let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": false })));
     assert_eq!(status, 200);
-    let held: Vec<usize> = fake
-        .batches
-        .borrow()
-        .iter()
-        .map(|keys| {
-            keys.iter()
-                .filter(|key| key.starts_with("delivery/"))
-                .count()
-        })
-        .filter(|count| *count > 0)
-        .collect();
+    let held = delivery_batches(&fake);
     assert_eq!(held, [3], "the held deliveries' records in one batch");
     assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
 }
