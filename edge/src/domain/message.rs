@@ -156,7 +156,7 @@ pub fn read_first<P: Platform>(
     let now = now_ms.div_euclid(1000);
     let reads = [
         keys::event_type(org, &event.event_type),
-        // endpoint::may_want's index, queue::enqueue_all's second, log's day.
+        // endpoint::may_want's index, queue::enqueue_into's second, log's day.
         keys::org_list(OrgList::Endpoints, org),
         keys::due_orgs(now),
         keys::retention(now.div_euclid(DAY_SECONDS)),
