@@ -9,6 +9,7 @@
 mod body_deadline;
 mod edge_imports;
 mod engine;
+mod http_send;
 mod outbound;
 pub mod serve;
 mod signer;

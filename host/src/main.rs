@@ -257,6 +257,11 @@ struct ServeArgs {
     /// Web PKI roots (receivers under a private CA).
     #[arg(long, value_name = "FILE")]
     outbound_ca: Option<PathBuf>,
+    /// A new connection for every plain-http send, none kept alive (as
+    /// Spin's `connection_pooling = false`): for receivers that cannot
+    /// serve kept-alive connections.
+    #[arg(long)]
+    no_connection_pooling: bool,
     /// Test mode: NAME=ADDRESS answers the outbound check (and the
     /// connection) for NAME without DNS.
     #[arg(long, value_name = "NAME=ADDRESS", hide = true, value_parser = parse_pin)]
@@ -476,6 +481,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         max_connections: args.max_connections.max(1),
         resolve: args.resolve,
         outbound_ca: args.outbound_ca,
+        connection_pooling: !args.no_connection_pooling,
     };
     hooksign_host::serve::serve(options).map_err(Failure::Usage)
 }

@@ -14,14 +14,15 @@
 //! Every request connects to the address that was checked (plain http
 //! keeps the name in `Host`, https in TLS's server name, `tls_send.rs`), so
 //! a name that answers differently the second time (DNS rebinding) cannot
-//! reach an internal address.
+//! reach an internal address. Plain http goes over kept-alive connections
+//! pooled by that address (`http_send.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::http_send::Pool;
 use crate::tls_send::{self, Exchange};
 
 /// Which outbound requests may reach internal addresses.
@@ -37,6 +38,8 @@ pub struct OutboundPolicy {
     /// What https receivers' certificates must chain to; unset, the Web
     /// PKI roots.
     roots: Option<tls_send::Roots>,
+    /// The node's kept-alive plain-http connections.
+    pool: Pool,
 }
 
 impl OutboundPolicy {
@@ -60,6 +63,7 @@ impl OutboundPolicy {
             pinned: Arc::default(),
             own: Arc::default(),
             roots: None,
+            pool: Pool::default(),
         }
     }
 
@@ -79,6 +83,12 @@ impl OutboundPolicy {
     /// DNS (for the check and for plain http's connection).
     pub fn pinning(mut self, pinned: Vec<(String, std::net::IpAddr)>) -> OutboundPolicy {
         self.pinned = Arc::new(pinned);
+        self
+    }
+
+    /// The policy, keeping plain-http connections alive or not.
+    pub fn pooling(mut self, pooling: bool) -> OutboundPolicy {
+        self.pool = Pool::new(pooling);
         self
     }
 
@@ -217,11 +227,7 @@ impl WasiHttpHooks for OutboundPolicy {
                 let address = policy.address(&authority, checks).await?;
                 request = to_address(request, address)?;
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
+            policy.pool.send(request, options).await
         })
     }
 }

@@ -61,6 +61,8 @@ pub struct ServeOptions {
     pub resolve: Vec<(String, std::net::IpAddr)>,
     /// PEM certificates https receivers may chain to, besides the Web PKI.
     pub outbound_ca: Option<PathBuf>,
+    /// Whether plain-http connections are kept alive between sends.
+    pub connection_pooling: bool,
 }
 
 /// The default dispatch interval, in milliseconds.
@@ -213,7 +215,8 @@ fn outbound_policy(
 ) -> Result<OutboundPolicy, String> {
     let policy = OutboundPolicy::from_variables(variables)
         .pinning(options.resolve.clone())
-        .refusing_own(crate::outbound::own_addresses());
+        .refusing_own(crate::outbound::own_addresses())
+        .pooling(options.connection_pooling);
     let Some(path) = &options.outbound_ca else {
         return Ok(policy);
     };

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 /// What a timeout of the options is when the guest sets none.
-const UNSET: Duration = Duration::from_secs(600);
+pub const UNSET: Duration = Duration::from_secs(600);
 
 /// What a send hook answers: the response and the task that feeds its body.
 pub type Exchange = Result<
@@ -108,14 +108,7 @@ pub async fn send(
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| Error::ConnectionReadTimeout)??;
-    let response = response.map(|incoming| {
-        BetweenBytes {
-            incoming,
-            limit: between_bytes_timeout,
-            timer: Box::pin(tokio::time::sleep(between_bytes_timeout)),
-        }
-        .boxed_unsync()
-    });
+    let response = response.map(|incoming| between_bytes(incoming, between_bytes_timeout));
     let io = async move {
         match driver.await {
             Ok(result) => result.map_err(Error::from),
@@ -126,6 +119,16 @@ pub async fn send(
         response,
         Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
     ))
+}
+
+/// `incoming` as a body that fails when no frame comes for `limit`.
+pub fn between_bytes(incoming: Incoming, limit: Duration) -> WasiBody {
+    BetweenBytes {
+        incoming,
+        limit,
+        timer: Box::pin(tokio::time::sleep(limit)),
+    }
+    .boxed_unsync()
 }
 
 /// A response body that fails when no frame comes for `limit`.

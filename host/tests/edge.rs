@@ -889,3 +889,105 @@ fn https_goes_to_the_checked_address_under_the_names_certificate() {
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }
+
+/// A plain-http receiver that answers 204 on kept-alive connections and
+/// counts the requests and the connections they came on; a connection
+/// idle for `idle_close` is closed without a word, as Node's server
+/// closes one after its `keepAliveTimeout`.
+struct KeepAliveReceiver {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl KeepAliveReceiver {
+    fn start(idle_close: Duration) -> KeepAliveReceiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (counted, opened) = (requests.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                opened.fetch_add(1, Ordering::SeqCst);
+                let counted = counted.clone();
+                std::thread::spawn(move || Self::serve(stream, idle_close, &counted));
+            }
+        });
+        KeepAliveReceiver {
+            url,
+            requests,
+            connections,
+        }
+    }
+
+    fn serve(stream: std::net::TcpStream, idle_close: Duration, counted: &AtomicUsize) {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        stream.set_read_timeout(Some(idle_close)).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        loop {
+            let mut length = 0;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                // Idle too long, or closed by the client.
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = line.trim_end().to_ascii_lowercase();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some(value) = header.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            writer
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn deliveries_to_one_receiver_reuse_a_kept_alive_connection() {
+    // One endpoint's test sends, one after the other: one connection, as
+    // under a Spin; a new one for each with pooling off.
+    for (arguments, connections) in [(&[][..], 1), (&["--no-connection-pooling"][..], 5)] {
+        let receiver = KeepAliveReceiver::start(Duration::from_secs(30));
+        let service = Service::start_with(&local(), arguments);
+        let (id, _) = service.create(&receiver.url);
+        for _ in 0..5 {
+            let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+            assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
+        }
+        assert_eq!(receiver.requests.load(Ordering::SeqCst), 5);
+        assert_eq!(
+            receiver.connections.load(Ordering::SeqCst),
+            connections,
+            "{arguments:?}"
+        );
+    }
+}
+
+#[test]
+fn a_receiver_that_closes_idle_connections_gets_every_delivery() {
+    // The receiver closes a connection idle for 200 ms, sooner than the
+    // pool lets one go: each send finds its connection closed and opens
+    // another, and none fails.
+    let receiver = KeepAliveReceiver::start(Duration::from_millis(200));
+    let service = Service::start(&local());
+    let (id, _) = service.create(&receiver.url);
+    for _ in 0..5 {
+        let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+        assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 5);
+    assert_eq!(receiver.connections.load(Ordering::SeqCst), 5);
+}
