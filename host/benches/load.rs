@@ -378,55 +378,18 @@ struct SlowReceiver {
 
 impl SlowReceiver {
     fn start(delay: Duration) -> SlowReceiver {
-        use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/slow", listener.local_addr().unwrap());
         let count = Arc::new(AtomicUsize::new(0));
         let counted = count.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let counted = counted.clone();
-                std::thread::spawn(move || {
-                    // Keep-alive: answer each request on the connection.
-                    let mut buffer = Vec::new();
-                    let mut chunk = [0u8; 16_384];
-                    loop {
-                        let Ok(read) = stream.read(&mut chunk) else {
-                            return;
-                        };
-                        if read == 0 {
-                            return;
-                        }
-                        buffer.extend_from_slice(&chunk[..read]);
-                        while let Some(end) = request_end(&buffer) {
-                            buffer.drain(..end);
-                            std::thread::sleep(delay);
-                            counted.fetch_add(1, Ordering::SeqCst);
-                            let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
-                            if stream.write_all(answer).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
+        let served = common::http_server::serve(move |_| {
+            std::thread::sleep(delay);
+            counted.fetch_add(1, Ordering::SeqCst);
+            common::http_server::Response::empty(204)
         });
-        SlowReceiver { url, count }
+        SlowReceiver {
+            url: format!("http://{}/slow", served.address),
+            count,
+        }
     }
-}
-
-/// Where the first whole request in `buffer` ends (head and
-/// content-length body), if it has arrived.
-fn request_end(buffer: &[u8]) -> Option<usize> {
-    let head_end = buffer.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0);
-    (buffer.len() >= head_end + length).then_some(head_end + length)
 }
 
 struct Client {
@@ -569,7 +532,7 @@ impl Figures {
     }
 }
 
-/// A receiver that answers 204 at once, on several threads, and counts.
+/// A receiver that answers 204 at once and counts, a thread per connection.
 struct FastReceiver {
     url: String,
     count: Arc<AtomicUsize>,
@@ -577,19 +540,15 @@ struct FastReceiver {
 
 impl FastReceiver {
     fn start() -> FastReceiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
         let count = Arc::new(AtomicUsize::new(0));
-        for _ in 0..8 {
-            let (server, count) = (server.clone(), count.clone());
-            std::thread::spawn(move || {
-                for mut request in server.incoming_requests() {
-                    let _ = std::io::copy(request.as_reader(), &mut std::io::sink());
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let _ = request.respond(tiny_http::Response::empty(204));
-                }
-            });
+        let counted = count.clone();
+        let served = common::http_server::serve(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            common::http_server::Response::empty(204)
+        });
+        FastReceiver {
+            url: format!("http://{}/hook", served.address),
+            count,
         }
-        FastReceiver { url, count }
     }
 }

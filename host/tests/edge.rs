@@ -687,31 +687,23 @@ fn one_events_deliveries_go_out_concurrently() {
     let arrived = Arc::new(AtomicUsize::new(0));
     let mut urls = Vec::new();
     for _ in 0..2 {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        urls.push(format!(
-            "http://{}/hook",
-            server.server_addr().to_ip().unwrap()
-        ));
         let arrived = arrived.clone();
-        std::thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                // Read the whole delivery before answering, as receivers do.
-                let _ = std::io::copy(request.as_reader(), &mut std::io::sink());
-                arrived.fetch_add(1, Ordering::SeqCst);
-                let waited = std::time::Instant::now();
-                while arrived.load(Ordering::SeqCst) < 2
-                    && waited.elapsed() < Duration::from_secs(4)
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                let status = if arrived.load(Ordering::SeqCst) >= 2 {
-                    200
-                } else {
-                    500
-                };
-                let _ = request.respond(tiny_http::Response::empty(status));
+        // The whole delivery is read before the handler runs, as receivers
+        // read it.
+        let served = common::http_server::serve(move |_| {
+            arrived.fetch_add(1, Ordering::SeqCst);
+            let waited = std::time::Instant::now();
+            while arrived.load(Ordering::SeqCst) < 2 && waited.elapsed() < Duration::from_secs(4) {
+                std::thread::sleep(Duration::from_millis(5));
             }
+            let status = if arrived.load(Ordering::SeqCst) >= 2 {
+                200
+            } else {
+                500
+            };
+            common::http_server::Response::empty(status)
         });
+        urls.push(format!("http://{}/hook", served.address));
     }
     let service = Service::start(&[
         ("allow_private_targets", "true"),
@@ -890,10 +882,8 @@ fn https_goes_to_the_checked_address_under_the_names_certificate() {
     receiver.wait().unwrap();
 }
 
-/// A plain-http receiver that answers 204 on kept-alive connections and
-/// counts the requests and the connections they came on; a connection
-/// idle for `idle_close` is closed without a word, as Node's server
-/// closes one after its `keepAliveTimeout`.
+/// A receiver that answers 204 and counts the requests and the
+/// connections they came on; one idle for `idle_close` it closes.
 struct KeepAliveReceiver {
     url: String,
     requests: Arc<AtomicUsize>,
@@ -902,54 +892,16 @@ struct KeepAliveReceiver {
 
 impl KeepAliveReceiver {
     fn start(idle_close: Duration) -> KeepAliveReceiver {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (counted, opened) = (requests.clone(), connections.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                opened.fetch_add(1, Ordering::SeqCst);
-                let counted = counted.clone();
-                std::thread::spawn(move || Self::serve(stream, idle_close, &counted));
-            }
+        let counted = requests.clone();
+        let served = common::http_server::serve_closing_idle(Some(idle_close), move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            common::http_server::Response::empty(204)
         });
         KeepAliveReceiver {
-            url,
+            url: format!("http://{}/hook", served.address),
             requests,
-            connections,
-        }
-    }
-
-    fn serve(stream: std::net::TcpStream, idle_close: Duration, counted: &AtomicUsize) {
-        use std::io::{BufRead as _, Read as _, Write as _};
-        stream.set_read_timeout(Some(idle_close)).unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = std::io::BufReader::new(stream);
-        loop {
-            let mut length = 0;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                // Idle too long, or closed by the client.
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let header = line.trim_end().to_ascii_lowercase();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some(value) = header.strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            counted.fetch_add(1, Ordering::SeqCst);
-            writer
-                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                .unwrap();
+            connections: served.connections,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod http_server;
 pub mod redis;
 pub mod service;
 pub mod tls;

@@ -307,66 +307,43 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start() -> Receiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
         let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        // Several threads, so that a slow answer does not hold up the next
+        let (log, answer, scripted, delay) = (
+            received.clone(),
+            status.clone(),
+            script.clone(),
+            delay_ms.clone(),
+        );
+        // A thread per connection: a slow answer does not hold up the next
         // request (a retry sent after a timeout).
-        for _ in 0..4 {
-            let (server, log, answer, script, delay) = (
-                server.clone(),
-                received.clone(),
-                status.clone(),
-                script.clone(),
-                delay_ms.clone(),
-            );
-            std::thread::spawn(move || Receiver::serve(&server, &log, &answer, &script, &delay));
-        }
-        Receiver {
-            url,
-            received,
-            status,
-            script,
-            delay_ms,
-        }
-    }
-
-    fn serve(
-        server: &tiny_http::Server,
-        log: &Mutex<Vec<Received>>,
-        answer: &AtomicU16,
-        script: &Mutex<std::collections::VecDeque<u16>>,
-        delay: &AtomicU64,
-    ) {
-        for mut request in server.incoming_requests() {
-            let mut body = Vec::new();
-            let _ = request.as_reader().read_to_end(&mut body);
-            let headers = request
-                .headers()
-                .iter()
-                .map(|header| (header.field.to_string(), header.value.to_string()))
-                .collect();
+        let served = super::http_server::serve(move |request| {
             let status = {
                 // Recorded and scripted under one lock: the n-th request
                 // gets the n-th scripted status.
                 let mut log = log.lock().unwrap();
                 log.push(Received {
-                    path: request.url().to_string(),
-                    headers,
-                    body,
+                    path: request.path,
+                    headers: request.headers,
+                    body: request.body,
                 });
-                script
+                scripted
                     .lock()
                     .unwrap()
                     .pop_front()
                     .unwrap_or_else(|| answer.load(Ordering::SeqCst))
             };
             std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-            let response = tiny_http::Response::from_string("received").with_status_code(status);
-            let _ = request.respond(response);
+            super::http_server::Response::text(status, "received")
+        });
+        Receiver {
+            url: format!("http://{}/hook", served.address),
+            received,
+            status,
+            script,
+            delay_ms,
         }
     }
 
