@@ -1228,6 +1228,69 @@ fn unpausing_reads_the_held_deliveries_in_one_batch() {
 }
 
 #[test]
+fn unpausing_hands_its_sends_the_leased_deliveries_and_their_messages() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let path = format!("/webhooks/{id}");
+    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": true })));
+    assert_eq!(status, 200);
+    for n in 0..3 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_held_{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+    fake.reads.borrow_mut().clear();
+    fake.batches.borrow_mut().clear();
+    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": false })));
+    assert_eq!(status, 200);
+    assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
+    let reads = |prefix: &str| {
+        let batched: usize = fake
+            .batches
+            .borrow()
+            .iter()
+            .map(|keys| keys.iter().filter(|key| key.starts_with(prefix)).count())
+            .sum();
+        let read = fake
+            .reads
+            .borrow()
+            .iter()
+            .filter(|key| key.starts_with(prefix))
+            .count();
+        (batched, read)
+    };
+    // Each message read once, in the batch with the delivery records.
+    assert_eq!(reads("message/"), (3, 3));
+    // Released under the request's lease, each delivery's record is read in
+    // the batch, by the release's swap and by its result's swap: its send
+    // claims it no more.
+    assert_eq!(reads("delivery/"), (3, 3 * 3));
+}
+
+#[test]
+fn a_first_attempt_that_starts_late_goes_out_under_its_requests_lease_extended() {
+    let fake = Fake::new();
+    fake.create();
+    let request = Request {
+        method: "POST".into(),
+        path: "/events".into(),
+        query: None,
+        headers: vec![("Authorization".into(), format!("Bearer {KEY}"))],
+        body: json!({ "type": "t", "data": {} }).to_string().into_bytes(),
+    };
+    let Response {
+        status, follow_up, ..
+    } = futures::executor::block_on(handle(&fake.0, &request));
+    assert_eq!(status, 202);
+    // The first attempt starts 3 s after the answer (other sends went
+    // first): the request's lease still runs, but no longer covers a send
+    // and its margin. Before, the attempt found the delivery leased, to
+    // another as it seemed, and left it to a pass once the lease ran out.
+    fake.advance_seconds(3);
+    futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &follow_up)).unwrap();
+    assert_eq!(fake.sent.borrow().len(), 1);
+}
+
+#[test]
 fn an_accept_writes_its_queue_and_log_entries_in_one_batch() {
     let fake = Fake::new();
     fake.create();

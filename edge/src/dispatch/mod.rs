@@ -338,14 +338,24 @@ async fn attempt(
     config: &Config,
     delivery: &DeliveryRef,
 ) -> Result<Outcome, Problem> {
+    attempt_as(platform, config, delivery, &new_uuid()?).await
+}
+
+/// [`attempt`] under a lease with `token`: a new one, or one the delivery
+/// holds already, extended.
+async fn attempt_as(
+    platform: &impl Platform,
+    config: &Config,
+    delivery: &DeliveryRef,
+    token: &str,
+) -> Result<Outcome, Problem> {
     let now_ms = platform.now_millis();
-    let token = new_uuid()?;
     let until_ms = lease_until(config, now_ms);
-    match delivery::claim(platform, delivery, &token, now_ms, until_ms)? {
+    match delivery::claim(platform, delivery, token, now_ms, until_ms)? {
         Claim::Busy => Ok(Outcome::Taken),
         Claim::Settled => Ok(Outcome::Settled),
         Claim::Leased(record) => {
-            attempt_leased(platform, config, delivery, &record, &token, now_ms).await
+            attempt_leased(platform, config, delivery, &record, token, now_ms).await
         }
     }
 }
@@ -358,8 +368,10 @@ impl Outcome {
 }
 
 /// A first attempt after a request's answer: under the lease the request
-/// took when it created the delivery ([`delivery::FirstAttempts`]) while
-/// that still covers a send; otherwise as any attempt.
+/// took when it created or released the delivery
+/// ([`delivery::FirstAttempts`]) while that still covers a send; later
+/// (other sends went first), under that lease extended; otherwise as any
+/// attempt.
 async fn first_attempt<P: Platform>(
     platform: &Knowing<'_, P>,
     config: &Config,
@@ -372,11 +384,16 @@ async fn first_attempt<P: Platform>(
         delivery::lease_covering(record, now_ms, config.delivery_timeout_ms)
             .map(|token| (record, token.to_string()))
     });
-    match covering {
-        Some((record, token)) => {
+    let request_lease = created
+        .as_ref()
+        .and_then(|record| record.lease.as_ref())
+        .map(|lease| lease.token.clone());
+    match (covering, request_lease) {
+        (Some((record, token)), _) => {
             attempt_leased(platform, config, delivery, record, &token, now_ms).await
         }
-        None => attempt(platform, config, delivery).await,
+        (None, Some(token)) => attempt_as(platform, config, delivery, &token).await,
+        (None, None) => attempt(platform, config, delivery).await,
     }
 }
 

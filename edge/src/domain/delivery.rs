@@ -19,7 +19,7 @@ use crate::domain::{metrics, queue};
 use crate::foundation::encoding::rfc3339;
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
-use crate::platform::{DeliveryRef, Platform};
+use crate::platform::{DeliveryRef, FollowUp, Platform};
 use crate::store::{
     self, ReadAhead, get_json, get_many_json, keys, update_json, update_or_default,
 };
@@ -262,40 +262,56 @@ pub fn forget_held(platform: &impl Platform, endpoint: &EndpointId) -> Result<()
 }
 
 /// Makes an unpaused endpoint's held deliveries pending again, in order,
-/// due now; returns them.
+/// due now; returns them as a follow-up. The first `first.count` are
+/// leased for the sends that follow the answer, and handed on with their
+/// messages (read in the batch with the records), so that each send
+/// neither claims its delivery nor reads its message again.
 pub fn release(
     platform: &impl Platform,
     endpoint: &EndpointId,
     now_ms: i64,
-) -> Result<Vec<DeliveryRef>, Problem> {
+    first: &FirstAttempts,
+) -> Result<FollowUp, Problem> {
     let held: Vec<DeliveryRef> = get_json(platform, &keys::held(endpoint))?.unwrap_or_default();
     // Each release is a swap: on a host that begins one from what its
     // instance read, their records are read in batches first.
     let platform = &ReadAhead::new(platform);
     let records: Vec<String> = held.iter().map(keys::delivery).collect();
-    platform.read(&[], &records)?;
+    let messages: Vec<String> = held
+        .iter()
+        .take(first.count)
+        .map(|delivery| keys::message(&delivery.org, &delivery.message))
+        .collect();
+    platform.read(&messages, &records)?;
     let mut released = Vec::new();
+    let mut known = Vec::new();
     for delivery in &held {
-        let pending = update(platform, delivery, |current| {
+        let lease = (released.len() < first.count).then_some(&first.lease);
+        let stored = update(platform, delivery, |current| {
             Ok(match current {
                 Some(mut record) if record.status == DeliveryStatus::Held => {
                     record.status = DeliveryStatus::Pending;
                     record.next_attempt_at_ms = Some(now_ms);
-                    (Some(record), true)
+                    if let Some(lease) = lease {
+                        record.lease = Some(lease.clone());
+                    }
+                    (Some(record.clone()), Some(record))
                 }
                 // Released by this call's own earlier write.
                 Some(record)
                     if record.status == DeliveryStatus::Pending
                         && record.next_attempt_at_ms == Some(now_ms) =>
                 {
-                    (None, true)
+                    (None, Some(record))
                 }
-                _ => (None, false),
+                _ => (None, None),
             })
         })?;
-        if pending {
-            released.push(delivery.clone());
+        let Some(record) = stored else { continue };
+        if lease.is_some() && record.lease.as_ref() == lease {
+            known.push(store::known(keys::delivery(delivery), &record)?);
         }
+        released.push(delivery.clone());
     }
     queue::enqueue_all(platform, &released, now_ms)?;
     update_or_default(
@@ -306,7 +322,16 @@ pub fn release(
         },
     )?;
     metrics::count_held(platform, -(held.len() as i64));
-    Ok(released)
+    // Messages never change once accepted: what the batch read stands.
+    for key in messages {
+        if let Some(message) = platform.get(&key)? {
+            known.push((key, message));
+        }
+    }
+    Ok(FollowUp {
+        deliveries: released,
+        known,
+    })
 }
 
 /// Whether a delivery listed in a queue second is due, by its record as
@@ -366,8 +391,16 @@ pub fn claim(
             Some(record) if record.next_attempt_at_ms.is_some_and(|at| at > now_ms) => {
                 (None, Claim::Settled)
             }
-            // Leased by this call's own earlier write.
-            Some(record) if holds(&record, token) => (None, Claim::Leased(record)),
+            // Leased under this token: by this call's own earlier write, or
+            // by the request a first attempt follows, its lease extended to
+            // cover the send.
+            Some(mut record) if holds(&record, token) => match record.lease.as_mut() {
+                Some(lease) if lease.until_ms < until_ms => {
+                    lease.until_ms = until_ms;
+                    (Some(record.clone()), Claim::Leased(record))
+                }
+                _ => (None, Claim::Leased(record)),
+            },
             Some(record) if leased_at(&record, now_ms) => (None, Claim::Busy),
             Some(mut record) => {
                 record.lease = Some(Lease {

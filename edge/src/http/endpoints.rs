@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use hooksign::{Keyring, MAX_GRACE_SECONDS, MAX_PREVIOUS_SECRETS, Secret, SecretRecord};
 use serde_json::{Map, Value, json};
 
+use crate::dispatch::MAX_FOLLOW_UP;
 use crate::dispatch::operational::is_operational;
 use crate::dispatch::send::{Message, deliver, kept_headers};
 use crate::domain::attempt;
@@ -17,12 +18,12 @@ use crate::domain::endpoint::{
 use crate::domain::event_type;
 use crate::domain::message::{self, DAY_SECONDS, envelope};
 use crate::foundation::config::Config;
-use crate::foundation::encoding::{new_endpoint_id, new_message_id, parse_rfc3339};
+use crate::foundation::encoding::{new_endpoint_id, new_message_id, new_uuid, parse_rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::foundation::target::{TargetError, check_target};
 use crate::http::context::{Api, with_secret};
 use crate::http::request::{Body, Query, endpoint_id};
-use crate::platform::{FollowUp, Platform, Request, Response};
+use crate::platform::{Platform, Request, Response};
 
 pub fn create<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Response, Problem> {
     let mut body = Body::parse(request, true)?;
@@ -186,8 +187,15 @@ pub fn patch<P: Platform>(
     })?;
     let mut response = Response::json(200, &record.view());
     if unpaused {
-        let released = delivery::release(api.platform, id, api.platform.now_millis())?;
-        response.follow_up = FollowUp::of(released);
+        let now_ms = api.platform.now_millis();
+        let first = delivery::FirstAttempts {
+            lease: delivery::Lease {
+                token: new_uuid()?,
+                until_ms: delivery::lease_until(api.config.delivery_timeout_ms, now_ms),
+            },
+            count: MAX_FOLLOW_UP,
+        };
+        response.follow_up = delivery::release(api.platform, id, now_ms, &first)?;
     }
     Ok(response)
 }
