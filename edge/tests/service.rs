@@ -1208,8 +1208,9 @@ fn delivery_batches(fake: &Fake) -> Vec<usize> {
         .collect()
 }
 
-#[test]
-fn unpausing_reads_the_held_deliveries_in_one_batch() {
+/// An endpoint paused with three events held for it; unpauses it after
+/// `before`.
+fn unpause_three_held(before: impl FnOnce(&Fake)) -> Fake {
     let fake = Fake::new();
     let (id, _) = fake.create();
     let path = format!("/webhooks/{id}");
@@ -1219,9 +1220,15 @@ fn unpausing_reads_the_held_deliveries_in_one_batch() {
         let event = json!({ "type": "t", "data": {}, "id": format!("evt_held_{n}") });
         assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
     }
-    fake.batches.borrow_mut().clear();
+    before(&fake);
     let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": false })));
     assert_eq!(status, 200);
+    fake
+}
+
+#[test]
+fn unpausing_reads_the_held_deliveries_in_one_batch() {
+    let fake = unpause_three_held(|fake| fake.batches.borrow_mut().clear());
     let held = delivery_batches(&fake);
     assert_eq!(held, [3], "the held deliveries' records in one batch");
     assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
@@ -1229,19 +1236,10 @@ fn unpausing_reads_the_held_deliveries_in_one_batch() {
 
 #[test]
 fn unpausing_hands_its_sends_the_leased_deliveries_and_their_messages() {
-    let fake = Fake::new();
-    let (id, _) = fake.create();
-    let path = format!("/webhooks/{id}");
-    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": true })));
-    assert_eq!(status, 200);
-    for n in 0..3 {
-        let event = json!({ "type": "t", "data": {}, "id": format!("evt_held_{n}") });
-        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
-    }
-    fake.reads.borrow_mut().clear();
-    fake.batches.borrow_mut().clear();
-    let (status, _) = fake.call("PATCH", &path, Some(json!({ "paused": false })));
-    assert_eq!(status, 200);
+    let fake = unpause_three_held(|fake| {
+        fake.reads.borrow_mut().clear();
+        fake.batches.borrow_mut().clear();
+    });
     assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
     let reads = |prefix: &str| {
         let batched: usize = fake
