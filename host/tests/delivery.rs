@@ -167,10 +167,12 @@ fn a_killed_service_delivers_everything_after_its_restart() {
     let data = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
     receiver.answer(204);
-    // Slow enough that many deliveries are pending or in flight at the kill.
+    // Slow enough that many deliveries are pending or in flight at the
+    // kill: four workers, 20 ms each.
     receiver
         .delay_ms
         .store(20, std::sync::atomic::Ordering::SeqCst);
+    receiver.workers(4);
     let variables = with(&[("retry_schedule", "0,1,1,1,1")]);
     let service = Service::start_in(data.path(), &variables, &[]);
     for endpoint in 0..5 {

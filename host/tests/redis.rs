@@ -187,9 +187,11 @@ fn a_killed_node_loses_no_delivery() {
     let redis = RedisServer::start(None);
     let receiver = Receiver::start();
     receiver.answer(204);
+    // Four workers, 20 ms each: deliveries are still going out at the kill.
     receiver
         .delay_ms
         .store(20, std::sync::atomic::Ordering::SeqCst);
+    receiver.workers(4);
     let survivor = node(&redis, &[]);
     let doomed = node(&redis, &[]);
     survivor.create(&receiver.url);

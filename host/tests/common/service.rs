@@ -303,6 +303,36 @@ pub struct Receiver {
     /// Statuses for the next requests, in order, before `status` again.
     script: Arc<Mutex<std::collections::VecDeque<u16>>>,
     pub delay_ms: Arc<AtomicU64>,
+    /// Requests taken at once (0: any number); the rest wait, unrecorded.
+    workers: Arc<Workers>,
+}
+
+/// A count of busy workers, up to a limit.
+#[derive(Default)]
+struct Workers {
+    limit: AtomicU64,
+    busy: Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+impl Workers {
+    /// Waits for a free worker; runs `work` on it.
+    fn with<T>(&self, work: impl FnOnce() -> T) -> T {
+        let limit = self.limit.load(Ordering::SeqCst);
+        if limit == 0 {
+            return work();
+        }
+        let mut busy = self.busy.lock().unwrap();
+        while *busy >= limit {
+            busy = self.freed.wait(busy).unwrap();
+        }
+        *busy += 1;
+        drop(busy);
+        let done = work();
+        *self.busy.lock().unwrap() -= 1;
+        self.freed.notify_one();
+        done
+    }
 }
 
 impl Receiver {
@@ -311,32 +341,36 @@ impl Receiver {
         let status = Arc::new(AtomicU16::new(200));
         let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (log, answer, scripted, delay) = (
+        let workers = Arc::new(Workers::default());
+        let (log, answer, scripted, delay, taken) = (
             received.clone(),
             status.clone(),
             script.clone(),
             delay_ms.clone(),
+            workers.clone(),
         );
         // A thread per connection: a slow answer does not hold up the next
         // request (a retry sent after a timeout).
         let served = super::http_server::serve(move |request| {
-            let status = {
-                // Recorded and scripted under one lock: the n-th request
-                // gets the n-th scripted status.
-                let mut log = log.lock().unwrap();
-                log.push(Received {
-                    path: request.path,
-                    headers: request.headers,
-                    body: request.body,
-                });
-                scripted
-                    .lock()
-                    .unwrap()
-                    .pop_front()
-                    .unwrap_or_else(|| answer.load(Ordering::SeqCst))
-            };
-            std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-            super::http_server::Response::text(status, "received")
+            taken.with(|| {
+                let status = {
+                    // Recorded and scripted under one lock: the n-th request
+                    // gets the n-th scripted status.
+                    let mut log = log.lock().unwrap();
+                    log.push(Received {
+                        path: request.path,
+                        headers: request.headers,
+                        body: request.body,
+                    });
+                    scripted
+                        .lock()
+                        .unwrap()
+                        .pop_front()
+                        .unwrap_or_else(|| answer.load(Ordering::SeqCst))
+                };
+                std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+                super::http_server::Response::text(status, "received")
+            })
         });
         Receiver {
             url: format!("http://{}/hook", served.address),
@@ -344,7 +378,14 @@ impl Receiver {
             status,
             script,
             delay_ms,
+            workers,
         }
+    }
+
+    /// Takes at most `count` requests at once, as a receiver with that
+    /// many workers: the rest wait, unrecorded, until one is free.
+    pub fn workers(&self, count: u64) {
+        self.workers.limit.store(count, Ordering::SeqCst);
     }
 
     pub fn answer(&self, status: u16) {
