@@ -15,10 +15,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http_server::Counting;
 use common::service::{API_KEY, Service};
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ const BUSY_ENDPOINTS: usize = 2;
 const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn main() {
-    let receiver = FastReceiver::start();
+    let receiver = Counting::start(Duration::ZERO, None);
     let sources = json!({
         "shop": { "secrets": [{ "key": INBOUND_SECRET }], "forwardUrl": receiver.url, "org": "acme" }
     })
@@ -177,10 +177,10 @@ fn main() {
         + REQUESTS * BUSY_ENDPOINTS
         + accepted;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.count.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
+    while receiver.requests.load(Ordering::SeqCst) < expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let delivered = receiver.count.load(Ordering::SeqCst);
+    let delivered = receiver.requests.load(Ordering::SeqCst);
     println!(
         "\nreceiver got {delivered} deliveries (expected {expected}); 5xx answers: {server_errors}"
     );
@@ -198,7 +198,7 @@ fn scale_out() {
     use common::redis::RedisServer;
     println!("\n| setup | operation | concurrency | requests | requests/s | p50 | p99 |");
     println!("|---|---|---:|---:|---:|---:|---:|");
-    let receiver = FastReceiver::start();
+    let receiver = Counting::start(Duration::ZERO, None);
     let variables = [
         ("allow_private_targets", "true"),
         ("delivery_timeout_ms", "5000"),
@@ -223,7 +223,7 @@ fn scale_out() {
                 base: service.base.clone(),
             })
             .collect();
-        let before = receiver.count.load(Ordering::SeqCst);
+        let before = receiver.requests.load(Ordering::SeqCst);
         let body = json!({ "url": receiver.url, "eventTypes": ["scale"] }).to_string();
         for _ in 0..BUSY_ENDPOINTS {
             let (status, _) =
@@ -244,7 +244,7 @@ fn scale_out() {
             figures.report(&format!("{setup} | {operation}"), 16);
         }
         let expected = before + REQUESTS * BUSY_ENDPOINTS;
-        let delivered = wait_for(&receiver.count, expected, Duration::from_secs(120));
+        let delivered = wait_for(&receiver.requests, expected, Duration::from_secs(120));
         assert!(delivered >= expected, "{setup}: deliveries lost");
         drop(services);
     }
@@ -260,7 +260,7 @@ fn durable_delivery() {
         ("auto_pause_after", "1000000"),
     ];
     // Accept latency must not depend on the receivers: they take 1 s.
-    let slow = SlowReceiver::start(Duration::from_secs(1));
+    let slow = Counting::start(Duration::from_secs(1), None);
     let service = Service::start(&variables);
     let client = Client {
         base: service.base.clone(),
@@ -289,7 +289,7 @@ fn durable_delivery() {
     }
     // At least once: an attempt that timed out while the receiver still
     // answered is retried, and the receiver counts both.
-    let delivered = wait_for(&slow.count, accepted, Duration::from_secs(120));
+    let delivered = wait_for(&slow.requests, accepted, Duration::from_secs(120));
     println!(
         "\nslow receivers: {delivered} requests for {accepted} deliveries ({} retried after a timeout)",
         delivered.saturating_sub(accepted)
@@ -298,7 +298,7 @@ fn durable_delivery() {
     drop(service);
 
     // Deliveries/s to 100 endpoints: 20 events, 2,000 deliveries.
-    let fast = FastReceiver::start();
+    let fast = Counting::start(Duration::ZERO, None);
     let service = Service::start(&variables);
     let client = Client {
         base: service.base.clone(),
@@ -316,7 +316,7 @@ fn durable_delivery() {
         (client.call(agent, "POST", "/events", Some(&fan_body)).0, ())
     });
     assert_eq!(figures.errors(), 0, "5xx accepting events");
-    let delivered = wait_for(&fast.count, 2000, Duration::from_secs(120));
+    let delivered = wait_for(&fast.requests, 2000, Duration::from_secs(120));
     let took = started.elapsed();
     println!(
         "\ndelivery to 100 endpoints: {delivered} deliveries in {:.2} s, {:.0} deliveries/s",
@@ -348,10 +348,10 @@ fn durable_delivery() {
         (client.call(agent, "POST", "/events", Some(&fan_body)).0, ())
     });
     assert_eq!(figures.errors(), 0, "5xx holding events");
-    let before = fast.count.load(Ordering::SeqCst);
+    let before = fast.requests.load(Ordering::SeqCst);
     let started = Instant::now();
     pause(false);
-    let drained = wait_for(&fast.count, before + 10_000, Duration::from_secs(300)) - before;
+    let drained = wait_for(&fast.requests, before + 10_000, Duration::from_secs(300)) - before;
     let took = started.elapsed();
     println!(
         "backlog: {drained} held deliveries drained in {:.2} s after unpausing, {:.0} deliveries/s",
@@ -368,28 +368,6 @@ fn wait_for(count: &AtomicUsize, target: usize, limit: Duration) -> usize {
         std::thread::sleep(Duration::from_millis(20));
     }
     count.load(Ordering::SeqCst)
-}
-
-/// A receiver that answers 204 after `delay`, a thread per connection.
-struct SlowReceiver {
-    url: String,
-    count: Arc<AtomicUsize>,
-}
-
-impl SlowReceiver {
-    fn start(delay: Duration) -> SlowReceiver {
-        let count = Arc::new(AtomicUsize::new(0));
-        let counted = count.clone();
-        let served = common::http_server::serve(move |_| {
-            std::thread::sleep(delay);
-            counted.fetch_add(1, Ordering::SeqCst);
-            common::http_server::Response::empty(204)
-        });
-        SlowReceiver {
-            url: format!("http://{}/slow", served.address),
-            count,
-        }
-    }
 }
 
 struct Client {
@@ -529,26 +507,5 @@ impl Figures {
             eprintln!("{operation} at {concurrency}: answers {unexpected:?}");
         }
         self.errors()
-    }
-}
-
-/// A receiver that answers 204 at once and counts, a thread per connection.
-struct FastReceiver {
-    url: String,
-    count: Arc<AtomicUsize>,
-}
-
-impl FastReceiver {
-    fn start() -> FastReceiver {
-        let count = Arc::new(AtomicUsize::new(0));
-        let counted = count.clone();
-        let served = common::http_server::serve(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            common::http_server::Response::empty(204)
-        });
-        FastReceiver {
-            url: format!("http://{}/hook", served.address),
-            count,
-        }
     }
 }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use crate::tls_send::{Exchange, UNSET, between_bytes};
+use crate::tls_send::{Exchange, Timeouts, between_bytes};
 
 /// How long an idle connection is kept: less than the 5 s that Node's
 /// and Apache's servers keep one by default, so that hooksign, not the
@@ -62,17 +62,13 @@ impl Pool {
         request: hyper::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Exchange {
-        let option = |pick: fn(&RequestOptions) -> Option<Duration>| {
-            options.as_ref().and_then(pick).unwrap_or(UNSET)
-        };
-        let head_timeout = option(|options| options.connect_timeout)
-            .saturating_add(option(|options| options.first_byte_timeout));
-        let between_bytes_timeout = option(|options| options.between_bytes_timeout);
+        let timeouts = Timeouts::of(options.as_ref());
+        let head_timeout = timeouts.connect.saturating_add(timeouts.first_byte);
         let response = tokio::time::timeout(head_timeout, self.client.request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(|error| send_error(&error))?;
-        let response = response.map(|incoming| between_bytes(incoming, between_bytes_timeout));
+        let response = response.map(|incoming| between_bytes(incoming, timeouts.between_bytes));
         // The pool drives the connection itself.
         let io = async { Ok(()) };
         Ok((

@@ -19,7 +19,27 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 /// What a timeout of the options is when the guest sets none.
-pub const UNSET: Duration = Duration::from_secs(600);
+const UNSET: Duration = Duration::from_secs(600);
+
+/// A request's timeouts, as wasmtime-wasi-http's sender reads them.
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub between_bytes: Duration,
+}
+
+impl Timeouts {
+    /// The options' timeouts, [`UNSET`] where the guest set none.
+    pub fn of(options: Option<&RequestOptions>) -> Timeouts {
+        let option =
+            |pick: fn(&RequestOptions) -> Option<Duration>| options.and_then(pick).unwrap_or(UNSET);
+        Timeouts {
+            connect: option(|options| options.connect_timeout),
+            first_byte: option(|options| options.first_byte_timeout),
+            between_bytes: option(|options| options.between_bytes_timeout),
+        }
+    }
+}
 
 /// What a send hook answers: the response and the task that feeds its body.
 pub type Exchange = Result<
@@ -60,12 +80,11 @@ pub async fn send(
     address: SocketAddr,
     roots: Roots,
 ) -> Exchange {
-    let option = |pick: fn(&RequestOptions) -> Option<Duration>| {
-        options.as_ref().and_then(pick).unwrap_or(UNSET)
-    };
-    let connect_timeout = option(|options| options.connect_timeout);
-    let first_byte_timeout = option(|options| options.first_byte_timeout);
-    let between_bytes_timeout = option(|options| options.between_bytes_timeout);
+    let Timeouts {
+        connect: connect_timeout,
+        first_byte: first_byte_timeout,
+        between_bytes: between_bytes_timeout,
+    } = Timeouts::of(options.as_ref());
 
     let host = request
         .uri()

@@ -882,36 +882,13 @@ fn https_goes_to_the_checked_address_under_the_names_certificate() {
     receiver.wait().unwrap();
 }
 
-/// A receiver that answers 204 and counts the requests and the
-/// connections they came on; one idle for `idle_close` it closes.
-struct KeepAliveReceiver {
-    url: String,
-    requests: Arc<AtomicUsize>,
-    connections: Arc<AtomicUsize>,
-}
-
-impl KeepAliveReceiver {
-    fn start(idle_close: Duration) -> KeepAliveReceiver {
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        let served = common::http_server::serve_closing_idle(Some(idle_close), move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            common::http_server::Response::empty(204)
-        });
-        KeepAliveReceiver {
-            url: format!("http://{}/hook", served.address),
-            requests,
-            connections: served.connections,
-        }
-    }
-}
-
 #[test]
 fn deliveries_to_one_receiver_reuse_a_kept_alive_connection() {
     // One endpoint's test sends, one after the other: one connection, as
     // under a Spin; a new one for each with pooling off.
     for (arguments, connections) in [(&[][..], 1), (&["--no-connection-pooling"][..], 5)] {
-        let receiver = KeepAliveReceiver::start(Duration::from_secs(30));
+        let receiver =
+            common::http_server::Counting::start(Duration::ZERO, Some(Duration::from_secs(30)));
         let service = Service::start_with(&local(), arguments);
         let (id, _) = service.create(&receiver.url);
         for _ in 0..5 {
@@ -932,7 +909,8 @@ fn a_receiver_that_closes_idle_connections_gets_every_delivery() {
     // The receiver closes a connection idle for 200 ms, sooner than the
     // pool lets one go: each send finds its connection closed and opens
     // another, and none fails.
-    let receiver = KeepAliveReceiver::start(Duration::from_millis(200));
+    let receiver =
+        common::http_server::Counting::start(Duration::ZERO, Some(Duration::from_millis(200)));
     let service = Service::start(&local());
     let (id, _) = service.create(&receiver.url);
     for _ in 0..5 {

@@ -380,20 +380,16 @@ async fn first_attempt<P: Platform>(
     let now_ms = platform.now_millis();
     let created: Option<delivery::DeliveryRecord> =
         platform.known_json(&keys::delivery(delivery))?;
-    let covering = created.as_ref().and_then(|record| {
-        delivery::lease_covering(record, now_ms, config.delivery_timeout_ms)
-            .map(|token| (record, token.to_string()))
-    });
-    let request_lease = created
+    let Some((record, lease)) = created
         .as_ref()
-        .and_then(|record| record.lease.as_ref())
-        .map(|lease| lease.token.clone());
-    match (covering, request_lease) {
-        (Some((record, token)), _) => {
-            attempt_leased(platform, config, delivery, record, &token, now_ms).await
-        }
-        (None, Some(token)) => attempt_as(platform, config, delivery, &token).await,
-        (None, None) => attempt(platform, config, delivery).await,
+        .and_then(|record| record.lease.as_ref().map(|lease| (record, lease)))
+    else {
+        return attempt(platform, config, delivery).await;
+    };
+    if delivery::lease_covering(record, now_ms, config.delivery_timeout_ms).is_some() {
+        attempt_leased(platform, config, delivery, record, &lease.token, now_ms).await
+    } else {
+        attempt_as(platform, config, delivery, &lease.token).await
     }
 }
 

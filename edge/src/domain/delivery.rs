@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{metrics, queue};
-use crate::foundation::encoding::rfc3339;
+use crate::foundation::encoding::{new_uuid, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::ids::EndpointId;
 use crate::platform::{DeliveryRef, FollowUp, Platform};
@@ -57,6 +57,20 @@ pub fn lease_until(timeout_ms: u64, now_ms: i64) -> i64 {
 pub struct FirstAttempts {
     pub lease: Lease,
     pub count: usize,
+}
+
+impl FirstAttempts {
+    /// The first `count` leased from `now_ms` for sends of at most
+    /// `timeout_ms`, under a new token.
+    pub fn leased(timeout_ms: u64, now_ms: i64, count: usize) -> Result<FirstAttempts, Problem> {
+        Ok(FirstAttempts {
+            lease: Lease {
+                token: new_uuid()?,
+                until_ms: lease_until(timeout_ms, now_ms),
+            },
+            count,
+        })
+    }
 }
 
 /// A dispatcher's claim on a delivery while it sends one attempt.

@@ -18,7 +18,7 @@ use crate::domain::endpoint::{
 use crate::domain::event_type;
 use crate::domain::message::{self, DAY_SECONDS, envelope};
 use crate::foundation::config::Config;
-use crate::foundation::encoding::{new_endpoint_id, new_message_id, new_uuid, parse_rfc3339};
+use crate::foundation::encoding::{new_endpoint_id, new_message_id, parse_rfc3339};
 use crate::foundation::problem::{Code, Problem};
 use crate::foundation::target::{TargetError, check_target};
 use crate::http::context::{Api, with_secret};
@@ -188,13 +188,8 @@ pub fn patch<P: Platform>(
     let mut response = Response::json(200, &record.view());
     if unpaused {
         let now_ms = api.platform.now_millis();
-        let first = delivery::FirstAttempts {
-            lease: delivery::Lease {
-                token: new_uuid()?,
-                until_ms: delivery::lease_until(api.config.delivery_timeout_ms, now_ms),
-            },
-            count: MAX_FOLLOW_UP,
-        };
+        let first =
+            delivery::FirstAttempts::leased(api.config.delivery_timeout_ms, now_ms, MAX_FOLLOW_UP)?;
         response.follow_up = delivery::release(api.platform, id, now_ms, &first)?;
     }
     Ok(response)

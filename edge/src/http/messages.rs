@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 
 use crate::dispatch::MAX_FOLLOW_UP;
 use crate::dispatch::operational::is_operational;
-use crate::domain::delivery::{self, DeliveryRecord, FirstAttempts, Lease};
+use crate::domain::delivery::{self, DeliveryRecord, FirstAttempts};
 use crate::domain::endpoint;
 use crate::domain::event_type;
 use crate::domain::message::{self, Accepted, DAY_SECONDS, Event, MessageRecord};
 use crate::domain::metrics;
-use crate::foundation::encoding::{new_message_id, new_uuid, rfc3339};
+use crate::foundation::encoding::{new_message_id, rfc3339};
 use crate::foundation::problem::Problem;
 use crate::http::context::Api;
 use crate::http::request::{Body, Query};
@@ -31,13 +31,7 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     {
         event_type::check_data(&schema, &event.data)?;
     }
-    let first = FirstAttempts {
-        lease: Lease {
-            token: new_uuid()?,
-            until_ms: delivery::lease_until(api.config.delivery_timeout_ms, now_ms),
-        },
-        count: MAX_FOLLOW_UP,
-    };
+    let first = FirstAttempts::leased(api.config.delivery_timeout_ms, now_ms, MAX_FOLLOW_UP)?;
     match message::accept(
         platform,
         api.org,

@@ -207,3 +207,28 @@ fn encode(response: &Response, close: bool) -> Vec<u8> {
     }
     encoded
 }
+
+/// A receiver that answers 204 after `delay` and counts the requests and
+/// the connections they came on; one idle for `idle_close` it closes.
+pub struct Counting {
+    pub url: String,
+    pub requests: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    pub fn start(delay: Duration, idle_close: Option<Duration>) -> Counting {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        let served = serve_closing_idle(idle_close, move |_| {
+            std::thread::sleep(delay);
+            counted.fetch_add(1, Ordering::SeqCst);
+            Response::empty(204)
+        });
+        Counting {
+            url: format!("http://{}/hook", served.address),
+            requests,
+            connections: served.connections,
+        }
+    }
+}
