@@ -270,6 +270,30 @@ fn two_first_writes_of_one_key_keep_both_on_a_store_that_upserts() {
 }
 
 #[test]
+fn an_endpoint_keeps_its_recent_attempt_ids_only_where_swaps_are_confirmed() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let record = || -> Value {
+        serde_json::from_slice(&fake.entries.borrow()[&format!("endpoint/{id}")]).unwrap()
+    };
+    // Confirmed swaps (Spin's Redis store reports each as failed): the ids
+    // tell an attempt counted already from a new one.
+    fake.defect.set(Some(SwapDefect::ReportsFailure));
+    for _ in 0..2 {
+        fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    }
+    assert_eq!(record()["attemptCount"], 2, "each counted once");
+    assert_eq!(record()["recentAttempts"].as_array().unwrap().len(), 2);
+    // Truthful swaps: nothing to tell apart, so the list goes.
+    fake.defect.set(None);
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    assert_eq!(record()["attemptCount"], 3);
+    assert_eq!(record()["recentAttempts"], json!([]));
+    let (_, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 3, "{attempts}");
+}
+
+#[test]
 fn a_record_that_never_stops_changing_gets_store_busy() {
     let fake = Fake::new();
     let (id, _) = fake.create();

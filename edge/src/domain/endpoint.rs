@@ -156,7 +156,7 @@ pub struct EndpointRecord {
     /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
     pub attempt_count: u64,
     /// The newest attempts' ids and numbers, so that an attempt recorded
-    /// twice is counted once.
+    /// twice is counted once: kept only where swaps are confirmed.
     #[serde(default)]
     pub recent_attempts: Vec<(String, u64)>,
 }
@@ -540,6 +540,10 @@ pub fn record_attempt(
     mut update: impl FnMut(&mut EndpointRecord),
 ) -> Result<Option<EndpointRecord>, Problem> {
     let key = keys::endpoint(&attempt.endpoint_id);
+    // A truthful store runs the change again only after a refused swap, so
+    // there is nothing to tell apart: the list is not kept, and the record
+    // every attempt decodes and encodes stays a fraction of its size.
+    let truthful = platform.swaps_are_truthful();
     let written = update_json(platform, &key, |record: Option<EndpointRecord>| {
         Ok(match record {
             None => (None, None),
@@ -560,11 +564,15 @@ pub fn record_attempt(
             Some(mut record) => {
                 let number = record.attempt_count;
                 record.attempt_count += 1;
-                remember(
-                    &mut record.recent_attempts,
-                    (attempt.id.clone(), number),
-                    RECENT_ATTEMPTS,
-                );
+                if truthful {
+                    record.recent_attempts.clear();
+                } else {
+                    remember(
+                        &mut record.recent_attempts,
+                        (attempt.id.clone(), number),
+                        RECENT_ATTEMPTS,
+                    );
+                }
                 update(&mut record);
                 (Some(record.clone()), Some((record, number)))
             }
