@@ -15,15 +15,16 @@
 //! keeps the name in `Host`, https in TLS's server name, `tls_send.rs`), so
 //! a name that answers differently the second time (DNS rebinding) cannot
 //! reach an internal address. Plain http goes over kept-alive connections
-//! pooled by that address (`http_send.rs`).
+//! pooled by that address (`http_send.rs`), https over ones pooled by the
+//! name and that address (`tls_send.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::http_send::Pool;
-use crate::tls_send::{self, Exchange};
+use crate::http_send::{Exchange, Pool};
+use crate::tls_send::{self, TlsPool};
 
 /// Which outbound requests may reach internal addresses.
 #[derive(Clone, Default)]
@@ -35,11 +36,11 @@ pub struct OutboundPolicy {
     pinned: Arc<Vec<(String, std::net::IpAddr)>>,
     /// The node's own interface addresses.
     own: Arc<Vec<std::net::IpAddr>>,
-    /// What https receivers' certificates must chain to; unset, the Web
-    /// PKI roots.
-    roots: Option<tls_send::Roots>,
     /// The node's kept-alive plain-http connections.
     pool: Pool,
+    /// The node's kept-alive https connections, and the roots their
+    /// certificates must chain to (the Web PKI's unless told otherwise).
+    tls: TlsPool,
 }
 
 impl OutboundPolicy {
@@ -62,8 +63,8 @@ impl OutboundPolicy {
             origins: Arc::new(origins),
             pinned: Arc::default(),
             own: Arc::default(),
-            roots: None,
             pool: Pool::default(),
+            tls: TlsPool::default(),
         }
     }
 
@@ -75,7 +76,7 @@ impl OutboundPolicy {
 
     /// The policy, trusting these roots for https.
     pub fn trusting(mut self, roots: tls_send::Roots) -> OutboundPolicy {
-        self.roots = Some(roots);
+        self.tls = TlsPool::new(roots, self.tls.pools());
         self
     }
 
@@ -86,9 +87,10 @@ impl OutboundPolicy {
         self
     }
 
-    /// The policy, keeping plain-http connections alive or not.
+    /// The policy, keeping connections alive or not.
     pub fn pooling(mut self, pooling: bool) -> OutboundPolicy {
         self.pool = Pool::new(pooling);
+        self.tls = self.tls.pooling(pooling);
         self
     }
 
@@ -220,8 +222,7 @@ impl WasiHttpHooks for OutboundPolicy {
             let checks = policy.checks(&authority, forward);
             if request.uri().scheme_str() == Some("https") {
                 let address = policy.address(&authority, checks).await?;
-                let roots = policy.roots.clone().unwrap_or_else(tls_send::web_pki);
-                return tls_send::send(request, options, address, roots).await;
+                return policy.tls.send(request, options, address).await;
             }
             if checks || policy.pins(&authority) {
                 let address = policy.address(&authority, checks).await?;

@@ -89,7 +89,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for NoOutbound {
         _request: hyper::Request<wasmtime_wasi_http::WasiBody>,
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<dyn Future<Output = crate::tls_send::Exchange> + Send> {
+    ) -> Box<dyn Future<Output = crate::http_send::Exchange> + Send> {
         Box::new(std::future::ready(Err(
             wasmtime_wasi_http::Error::HttpRequestDenied,
         )))

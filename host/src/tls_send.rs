@@ -1,54 +1,20 @@
-//! An https request sent over a connection to an address the outbound
-//! policy chose (the one it checked), with TLS for the request's own host
-//! name: wasmtime-wasi-http's sender always resolves the name itself.
-//! Timeouts follow the request's options as that sender's do.
+//! https requests sent over connections to the address the outbound policy
+//! chose (the one it checked), with TLS for the request's own host name
+//! (wasmtime-wasi-http's sender always resolves the name itself), kept
+//! alive between sends. Timeouts follow the request's options as that
+//! sender's do.
 
-use std::future::Future;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-/// What a timeout of the options is when the guest sets none.
-const UNSET: Duration = Duration::from_secs(600);
-
-/// A request's timeouts, as wasmtime-wasi-http's sender reads them.
-pub struct Timeouts {
-    pub connect: Duration,
-    pub first_byte: Duration,
-    pub between_bytes: Duration,
-}
-
-impl Timeouts {
-    /// The options' timeouts, [`UNSET`] where the guest set none.
-    pub fn of(options: Option<&RequestOptions>) -> Timeouts {
-        let option =
-            |pick: fn(&RequestOptions) -> Option<Duration>| options.and_then(pick).unwrap_or(UNSET);
-        Timeouts {
-            connect: option(|options| options.connect_timeout),
-            first_byte: option(|options| options.first_byte_timeout),
-            between_bytes: option(|options| options.between_bytes_timeout),
-        }
-    }
-}
-
-/// What a send hook answers: the response and the task that feeds its body.
-pub type Exchange = Result<
-    (
-        hyper::Response<WasiBody>,
-        Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ),
-    Error,
->;
+use crate::http_send::{Exchange, pooled_client, send_on};
 
 /// The certificates https receivers must chain to.
 pub type Roots = Arc<rustls::RootCertStore>;
@@ -73,113 +39,114 @@ pub fn web_pki_and(pem: &[u8]) -> Result<Roots, String> {
     Ok(Arc::new(roots))
 }
 
-/// Sends `request` (an https one) over TLS to `address`.
-pub async fn send(
-    mut request: hyper::Request<WasiBody>,
-    options: Option<RequestOptions>,
-    address: SocketAddr,
+/// Receiver names whose clients are kept at most; past it the map starts
+/// again (a dropped client's idle connections close on their own timers).
+const NAMES_KEPT: usize = 1024;
+
+/// An https client for one receiver name: its connections' TLS checks the
+/// certificate against that name, whatever address they go to.
+type NamedClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
+
+/// The node's https connections, kept alive between sends as plain
+/// http's are (`http_send.rs`): a client per receiver name, its pool keyed
+/// by the address connected to, so that a connection is reused only for
+/// the name its certificate was checked under and the address the outbound
+/// policy chose. Each name's client keeps one TLS configuration, so that a
+/// new connection resumes an earlier session instead of a full handshake.
+#[derive(Clone)]
+pub struct TlsPool {
     roots: Roots,
-) -> Exchange {
-    let Timeouts {
-        connect: connect_timeout,
-        first_byte: first_byte_timeout,
-        between_bytes: between_bytes_timeout,
-    } = Timeouts::of(options.as_ref());
-
-    let host = request
-        .uri()
-        .host()
-        .ok_or(Error::HttpRequestUriInvalid)?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let name = ServerName::try_from(host).map_err(|_| Error::HttpRequestUriInvalid)?;
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(address))
-        .await
-        .map_err(|_| Error::ConnectionTimeout)?
-        .map_err(Error::Connect)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| Error::Tls(std::io::Error::other(error)))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(Error::Tls)?;
-    let (mut sender, connection) = tokio::time::timeout(
-        connect_timeout,
-        hyper::client::conn::http1::handshake(TokioIo::new(tls)),
-    )
-    .await
-    .map_err(|_| Error::ConnectionTimeout)??;
-    // The connection runs on its own while the answer streams.
-    let driver = tokio::spawn(connection);
-
-    // The request line carries the path only (no proxy here).
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .to_string();
-    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
-    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)??;
-    let response = response.map(|incoming| between_bytes(incoming, between_bytes_timeout));
-    let io = async move {
-        match driver.await {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Err(Error::HttpProtocolError),
-        }
-    };
-    Ok((
-        response,
-        Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ))
+    pooling: bool,
+    clients: Arc<Mutex<HashMap<String, NamedClient>>>,
 }
 
-/// `incoming` as a body that fails when no frame comes for `limit`.
-pub fn between_bytes(incoming: Incoming, limit: Duration) -> WasiBody {
-    BetweenBytes {
-        incoming,
-        limit,
-        timer: Box::pin(tokio::time::sleep(limit)),
+impl Default for TlsPool {
+    fn default() -> TlsPool {
+        TlsPool::new(web_pki(), true)
     }
-    .boxed_unsync()
 }
 
-/// A response body that fails when no frame comes for `limit`.
-struct BetweenBytes {
-    incoming: Incoming,
-    limit: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl Body for BetweenBytes {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.incoming).poll_frame(context) {
-            Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + this.limit;
-                this.timer.as_mut().reset(next);
-                Poll::Ready(frame.map(|frame| frame.map_err(Error::from)))
-            }
-            Poll::Pending => match this.timer.as_mut().poll(context) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
-                Poll::Pending => Poll::Pending,
-            },
+impl TlsPool {
+    /// Connections to receivers whose certificates chain to `roots`, kept
+    /// alive or (`pooling` false) none kept.
+    pub fn new(roots: Roots, pooling: bool) -> TlsPool {
+        TlsPool {
+            roots,
+            pooling,
+            clients: Arc::default(),
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.incoming.is_end_stream()
+    /// The same roots, connections kept alive or not.
+    pub fn pooling(&self, pooling: bool) -> TlsPool {
+        TlsPool::new(self.roots.clone(), pooling)
+    }
+
+    /// Whether connections are kept alive.
+    pub fn pools(&self) -> bool {
+        self.pooling
+    }
+
+    /// Sends `request` (an https one) over TLS to `address`, on a
+    /// kept-alive connection there for the request's host name or a new
+    /// one, within the request's timeouts ([`send_on`]).
+    pub async fn send(
+        &self,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        address: SocketAddr,
+    ) -> Exchange {
+        let host = request
+            .uri()
+            .host()
+            .ok_or(Error::HttpRequestUriInvalid)?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let client = self.client(host)?;
+        // The URI names the address, so the pool keys by it; `Host` keeps
+        // the name, as wasmtime-wasi-http set it.
+        let (mut parts, body) = request.into_parts();
+        let mut uri = hyper::Uri::builder()
+            .scheme("https")
+            .authority(address.to_string());
+        if let Some(path) = parts.uri.path_and_query() {
+            uri = uri.path_and_query(path.clone());
+        }
+        parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
+        send_on(&client, hyper::Request::from_parts(parts, body), options).await
+    }
+
+    /// The client for `host`, made on its first send.
+    fn client(&self, host: String) -> Result<NamedClient, Error> {
+        let mut clients = self.clients.lock().map_err(|_| {
+            Error::Tls(std::io::Error::other("the https clients' lock is poisoned"))
+        })?;
+        if let Some(client) = clients.get(&host) {
+            return Ok(client.clone());
+        }
+        let name = ServerName::try_from(host.clone()).map_err(|_| Error::HttpRequestUriInvalid)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| Error::Tls(std::io::Error::other(error)))?
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        // The scheme is https; the connector below it makes the TCP part.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .with_server_name_resolver(FixedServerNameResolver::new(name))
+            .enable_http1()
+            .wrap_connector(http);
+        let client = pooled_client(connector, self.pooling);
+        if clients.len() >= NAMES_KEPT {
+            clients.clear();
+        }
+        clients.insert(host, client.clone());
+        Ok(client)
     }
 }

@@ -823,10 +823,11 @@ fn the_store_file_is_readable_by_its_owner_only() {
 
 /// An https receiver (Python's `http.server` with `ssl`) whose certificate,
 /// for `name`, a CA of the test's own signed; its port, the CA's file and
-/// the process.
+/// the process. `arguments`: the script's options (`--keep-alive`).
 fn https_receiver(
     name: &str,
     dir: &std::path::Path,
+    arguments: &[&str],
 ) -> (u16, std::path::PathBuf, std::process::Child) {
     use std::io::BufRead as _;
     common::tls::certificates(dir, &format!("DNS:{name}"));
@@ -836,6 +837,7 @@ fn https_receiver(
         .arg(script)
         .arg(dir.join("server.crt"))
         .arg(dir.join("server.key"))
+        .args(arguments)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -853,7 +855,7 @@ fn https_goes_to_the_checked_address_under_the_names_certificate() {
     // certificate against the name.
     let dir = tempfile::tempdir().unwrap();
     let name = "hooks.tls.example";
-    let (port, ca, mut receiver) = https_receiver(name, dir.path());
+    let (port, ca, mut receiver) = https_receiver(name, dir.path(), &[]);
     let pin = format!("{name}=127.0.0.1");
     let url = format!("https://{name}:{port}/hook");
     let ca = ca.to_str().unwrap();
@@ -902,6 +904,42 @@ fn deliveries_to_one_receiver_reuse_a_kept_alive_connection() {
             "{arguments:?}"
         );
     }
+}
+
+#[test]
+fn https_deliveries_to_one_receiver_reuse_a_kept_alive_connection() {
+    // As plain http's: one endpoint's test sends, one after the other, go
+    // on one connection (checked under the endpoint's name once); on a new
+    // one each with pooling off, each after the first resuming a session.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "hooks.tls.example";
+    let (port, ca, mut receiver) = https_receiver(name, dir.path(), &["--keep-alive"]);
+    let pin = format!("{name}=127.0.0.1");
+    let url = format!("https://{name}:{port}/hook");
+    let ca = ca.to_str().unwrap();
+    let options = ["--resolve", &pin, "--outbound-ca", ca];
+    for (pooling, connections) in [(true, 1), (false, 5)] {
+        let mut arguments = options.to_vec();
+        if !pooling {
+            arguments.push("--no-connection-pooling");
+        }
+        let service = Service::start_with(&local(), &arguments);
+        let (id, _) = service.create(&url);
+        let mut used = std::collections::BTreeSet::new();
+        let mut resumed = 0;
+        for _ in 0..5 {
+            let sent = service.ok("POST", &format!("/webhooks/{id}/test"), None);
+            assert_eq!(sent["attempt"]["succeeded"], true, "{sent}");
+            let body = sent["response"]["body"].as_str().unwrap();
+            let (connection, session) = body.split_at(body.find(" resumed").unwrap_or(body.len()));
+            used.insert(connection.to_string());
+            resumed += usize::from(!session.is_empty());
+        }
+        assert_eq!(used.len(), connections, "pooling {pooling}: {used:?}");
+        assert_eq!(resumed, if pooling { 0 } else { 4 }, "pooling {pooling}");
+    }
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
 }
 
 #[test]
