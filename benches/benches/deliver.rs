@@ -4,6 +4,8 @@
 //! record holding the 32 ids that confirmed stores keep against the same
 //! record without them, as a truthful store keeps it.
 
+#![allow(clippy::unwrap_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use hooksign_edge::testing::{FakePlatform, SwapDefect};
 use hooksign_edge::{Request, api_key_entry, handle};

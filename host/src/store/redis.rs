@@ -16,8 +16,8 @@ use super::{KeyValueStore, Pairs, StoreError};
 /// How long to wait for Redis before a call fails (503 `store_unavailable`).
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Writes ARGV[3] if the key holds ARGV[2] (ARGV[1] = "1") or nothing
-/// (ARGV[1] = "0"); otherwise answers what it holds.
+/// Writes `ARGV[3]` if the key holds `ARGV[2]` (`ARGV[1] = "1"`) or nothing
+/// (`ARGV[1] = "0"`); otherwise answers what it holds.
 const SWAP: &str = r"
 local current = redis.call('GET', KEYS[1])
 local expected = ARGV[1] == '1' and ARGV[2] or false
