@@ -96,6 +96,23 @@ impl Pool {
     }
 }
 
+/// The request sent to `address` instead of the name it named (its
+/// `Host` header, set by wasmtime-wasi-http, keeps the name).
+pub fn to_address(
+    request: hyper::Request<WasiBody>,
+    address: std::net::SocketAddr,
+) -> Result<hyper::Request<WasiBody>, Error> {
+    let (mut parts, body) = request.into_parts();
+    let mut uri = hyper::Uri::builder()
+        .scheme(parts.uri.scheme_str().unwrap_or("http"))
+        .authority(address.to_string());
+    if let Some(path) = parts.uri.path_and_query() {
+        uri = uri.path_and_query(path.clone());
+    }
+    parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
+    Ok(hyper::Request::from_parts(parts, body))
+}
+
 /// A client on `connector` that keeps connections alive, or (`pooling`
 /// false) none.
 pub fn pooled_client<C>(connector: C, pooling: bool) -> Client<C, WasiBody>

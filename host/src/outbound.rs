@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::http_send::{Exchange, Pool};
+use crate::http_send::{Exchange, Pool, to_address};
 use crate::tls_send::{self, TlsPool};
 
 /// Which outbound requests may reach internal addresses.
@@ -184,22 +184,6 @@ fn checked_address(
         return Err(Error::DestinationIpProhibited);
     }
     addresses.first().copied().ok_or(Error::DestinationNotFound)
-}
-
-/// The request sent to `address` instead of the name it named.
-fn to_address(
-    request: hyper::Request<WasiBody>,
-    address: std::net::SocketAddr,
-) -> Result<hyper::Request<WasiBody>, Error> {
-    let (mut parts, body) = request.into_parts();
-    let mut uri = hyper::Uri::builder()
-        .scheme(parts.uri.scheme_str().unwrap_or("http"))
-        .authority(address.to_string());
-    if let Some(path) = parts.uri.path_and_query() {
-        uri = uri.path_and_query(path.clone());
-    }
-    parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
-    Ok(hyper::Request::from_parts(parts, body))
 }
 
 impl WasiHttpHooks for OutboundPolicy {

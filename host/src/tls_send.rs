@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::ServerName;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use crate::http_send::{Exchange, pooled_client, send_on};
+use crate::http_send::{Exchange, pooled_client, send_on, to_address};
 
 /// The certificates https receivers must chain to.
 pub type Roots = Arc<rustls::RootCertStore>;
@@ -104,17 +104,8 @@ impl TlsPool {
             .trim_end_matches(']')
             .to_string();
         let client = self.client(host)?;
-        // The URI names the address, so the pool keys by it; `Host` keeps
-        // the name, as wasmtime-wasi-http set it.
-        let (mut parts, body) = request.into_parts();
-        let mut uri = hyper::Uri::builder()
-            .scheme("https")
-            .authority(address.to_string());
-        if let Some(path) = parts.uri.path_and_query() {
-            uri = uri.path_and_query(path.clone());
-        }
-        parts.uri = uri.build().map_err(|_| Error::HttpRequestUriInvalid)?;
-        send_on(&client, hyper::Request::from_parts(parts, body), options).await
+        // The URI names the address, so the pool keys by it.
+        send_on(&client, to_address(request, address)?, options).await
     }
 
     /// The client for `host`, made on its first send.
