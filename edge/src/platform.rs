@@ -254,6 +254,9 @@ impl<P: Platform> Platform for Counted<'_, P> {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.note(self.inner.delete(key))
     }
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.note(self.inner.delete_many(keys))
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.note(self.inner.increment(key, delta))
     }
@@ -333,6 +336,11 @@ pub trait Platform {
     fn swaps_are_truthful(&self) -> bool;
     /// Removes a value; removing a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Removes several values in one round trip where the host has a batch
+    /// removal (wasi:keyvalue `batch`); otherwise one removal each.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        keys.iter().try_for_each(|key| self.delete(key))
+    }
     /// Adds `delta` to a counter (absent: 0) as one atomic step and returns
     /// the new value. Unlike a compare-and-swap on an absent key, this is
     /// atomic on every store Spin has, so "the first to count 1" decides

@@ -54,6 +54,8 @@ pub struct FakePlatform {
     pub batches: RefCell<Vec<Vec<String>>>,
     /// The keys of every batch write, in order.
     pub write_batches: RefCell<Vec<Vec<String>>>,
+    /// The keys of every removal, one list per call, in order.
+    pub removals: RefCell<Vec<Vec<String>>>,
     /// The variables.
     pub variables: RefCell<BTreeMap<String, String>>,
     /// The name of every variable read.
@@ -81,6 +83,7 @@ impl Default for FakePlatform {
             reads: RefCell::default(),
             batches: RefCell::default(),
             write_batches: RefCell::default(),
+            removals: RefCell::default(),
             variables: RefCell::default(),
             variables_read: RefCell::default(),
             defect: Cell::new(None),
@@ -212,7 +215,17 @@ impl Platform for FakePlatform {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.removals.borrow_mut().push(vec![key.into()]);
         self.entries.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.removals.borrow_mut().push(keys.to_vec());
+        let mut entries = self.entries.borrow_mut();
+        for key in keys {
+            entries.remove(key);
+        }
         Ok(())
     }
 

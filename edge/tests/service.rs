@@ -1218,6 +1218,48 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     assert_eq!(deliveries, [12], "the deliveries' records in one batch");
 }
 
+#[test]
+fn a_pass_reads_and_removes_many_settled_queue_entries_in_a_batch_each() {
+    let fake = Fake::new();
+    fake.create();
+    fake.create();
+    // Forty events, each one queue entry of two deliveries, all sent by
+    // their requests' first attempts: the entries are left for a pass.
+    for n in 0..40 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_swept_{n}") });
+        let response = send(
+            &fake,
+            "POST",
+            "/events",
+            bearer(KEY),
+            event.to_string().into_bytes(),
+        );
+        assert_eq!(response.status, 202);
+        futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up))
+            .unwrap();
+    }
+    assert_eq!(fake.sent.borrow().len(), 80);
+    let entries = |fake: &Fake| {
+        fake.entries
+            .borrow()
+            .keys()
+            .filter(|key| key.starts_with("due/") && !key.ends_with("/count"))
+            .filter(|key| key.matches('/').count() == 3)
+            .count()
+    };
+    assert_eq!(entries(&fake), 40);
+    fake.batches.borrow_mut().clear();
+    fake.removals.borrow_mut().clear();
+    assert_eq!(fake.dispatch().attempted, 0);
+    assert_eq!(entries(&fake), 0, "every entry settled is removed");
+    // 80 records in one batch read (not one per entry), 40 entries in one
+    // batch removal (not one each).
+    assert_eq!(delivery_batches(&fake), [80]);
+    let removals: Vec<usize> = fake.removals.borrow().iter().map(Vec::len).collect();
+    assert_eq!(removals, [40], "{removals:?}");
+    assert_eq!(fake.sent.borrow().len(), 80, "nothing sent again");
+}
+
 /// How many deliveries' records each batch read that read any held.
 fn delivery_batches(fake: &Fake) -> Vec<usize> {
     fake.batches

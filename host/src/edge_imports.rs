@@ -281,15 +281,17 @@ impl batch::Host for EdgeState {
         Ok(())
     }
 
-    /// One removal per key: the component removes no batches.
     fn delete_many(
         &mut self,
         bucket: Resource<OpenStore>,
         keys: Vec<String>,
     ) -> Result<(), wasi_store::Error> {
-        for key in keys {
-            let bucket = Resource::new_borrow(bucket.rep());
-            wasi_store::HostBucket::delete(self, bucket, key)?;
+        self.bucket(&bucket)?;
+        self.store
+            .delete_many(&keys)
+            .map_err(wasi_store::Error::Other)?;
+        for key in &keys {
+            self.note(key, None);
         }
         Ok(())
     }

@@ -414,7 +414,8 @@ fn an_endpoints_rate_limit_holds_across_two_nodes() {
 }
 
 /// A batch write (wasi:keyvalue `set-many`, which an accept makes of its
-/// queue and log entries) lands whole on both stores, over what was there.
+/// queue and log entries) lands whole on both stores, over what was there;
+/// a batch removal removes its keys.
 #[test]
 fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
     use hooksign_host::store::{KeyValueStore, RedisStore, SqliteStore};
@@ -441,5 +442,13 @@ fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
             .map(|(key, value)| (key.clone(), Some(value.clone())))
             .collect();
         assert_eq!(read, expected, "{name}");
+        // A batch removal (`delete-many`, a dispatch pass's settled queue
+        // entries) removes exactly its keys, a missing one among them.
+        let removed = [keys[0].clone(), keys[2].clone(), "batch/missing".into()];
+        store.delete_many(&removed).unwrap();
+        store.delete_many(&[]).unwrap();
+        let read = store.get_many(&keys).unwrap();
+        let left: Vec<bool> = read.iter().map(|(_, value)| value.is_some()).collect();
+        assert_eq!(left, [false, true, false], "{name}");
     }
 }

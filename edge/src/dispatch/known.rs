@@ -74,6 +74,10 @@ impl<P: Platform> Platform for Knowing<'_, P> {
         self.inner.delete(key)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.inner.delete_many(keys)
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.inner.increment(key, delta)
     }

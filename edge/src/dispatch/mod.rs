@@ -25,7 +25,7 @@ use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::{Counted, DeliveryRef, FollowUp, Platform};
-use crate::store::{BATCH_KEYS, ReadAhead, keys};
+use crate::store::{BATCH_KEYS, ReadAhead, Writes, keys};
 
 /// A message accepted but never marked whole (its request failed and was
 /// not retried) is given this long before its queue entries are dropped.
@@ -172,11 +172,28 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
             if entries.is_empty() {
                 queue::forget(platform, &place, now)?;
             }
-            for entry in entries {
-                choose(platform, &entry, place.second, now_ms, &mut choice)?;
-                if choice.is_full() {
-                    break 'seconds;
+            // What the place's entries are done with, written in batches.
+            let mut unlisted = Writes::default();
+            let mut read_up_to = 0;
+            for (at, entry) in entries.iter().enumerate() {
+                if at == read_up_to {
+                    read_up_to = at + read_deliveries(platform, &entries[at..])?;
                 }
+                choose(
+                    platform,
+                    entry,
+                    place.second,
+                    now_ms,
+                    &mut choice,
+                    &mut unlisted,
+                )?;
+                if choice.is_full() {
+                    break;
+                }
+            }
+            unlisted.write(platform)?;
+            if choice.is_full() {
+                break 'seconds;
             }
         }
     }
@@ -241,15 +258,36 @@ impl Choice {
     }
 }
 
+/// Reads ahead, in one batch, the delivery records of the first of
+/// `entries` and of as many after it as fit in [`BATCH_KEYS`] keys;
+/// returns how many entries it read (at least one, if there is one).
+fn read_deliveries<P: Platform>(
+    platform: &ReadAhead<'_, P>,
+    entries: &[queue::Entry],
+) -> Result<usize, Problem> {
+    let mut records: Vec<String> = Vec::new();
+    let mut read = 0;
+    for entry in entries {
+        if read > 0 && records.len() + entry.deliveries.len() > BATCH_KEYS {
+            break;
+        }
+        records.extend(entry.deliveries.iter().map(keys::delivery));
+        read += 1;
+    }
+    platform.read(&records, &[])?;
+    Ok(read)
+}
+
 /// Chooses the due deliveries of a queue entry of `second`, their records
-/// read a batch at a time, and removes from the entry those it is done
-/// with, in one write.
+/// read a batch at a time (unless read ahead), and leaves in `unlisted`
+/// the entry's one write that removes those it is done with.
 fn choose<P: Platform>(
     platform: &ReadAhead<'_, P>,
     entry: &queue::Entry,
     second: i64,
     now_ms: i64,
     choice: &mut Choice,
+    unlisted: &mut Writes,
 ) -> Result<(), Problem> {
     let mut settled = Vec::new();
     'entry: for deliveries in entry.deliveries.chunks(BATCH_KEYS) {
@@ -279,7 +317,7 @@ fn choose<P: Platform>(
             }
         }
     }
-    queue::unlist(platform, entry, &settled)
+    queue::unlist(platform, entry, &settled, unlisted)
 }
 
 /// Puts `delivery` last in its endpoint's group; whether it was not in it.

@@ -230,13 +230,16 @@ pub fn entries(platform: &impl Platform, place: &Place) -> Result<Vec<Entry>, Pr
     Ok(entries)
 }
 
-/// Removes deliveries from an entry, in one write (the entry goes once
-/// nothing is left in it). Passes that race write what each leaves; a
-/// delivery one of them put back is found done and removed by the next.
+/// Removes deliveries from an entry: a keyed entry's one write (the entry
+/// goes once nothing is left in it) is added to `writes`, for a pass to
+/// make with the other entries' in a batch; the shared list of before is
+/// changed at once. Passes that race write what each leaves; a delivery
+/// one of them put back is found done and removed by the next.
 pub fn unlist(
     platform: &impl Platform,
     entry: &Entry,
     done: &[DeliveryRef],
+    writes: &mut Writes,
 ) -> Result<(), Problem> {
     if done.is_empty() {
         return Ok(());
@@ -247,11 +250,12 @@ pub fn unlist(
             .iter()
             .filter(|delivery| !done.contains(delivery))
             .collect();
-        return if left.is_empty() {
-            store::remove(platform, &entry.key)
-        } else {
-            store::set_json(platform, &entry.key, &left)
-        };
+        // Written by plain writes only: no creation counter to remove.
+        if left.is_empty() {
+            writes.remove(entry.key.clone());
+            return Ok(());
+        }
+        return writes.set_json(entry.key.clone(), &left);
     }
     update_json(platform, &entry.key, |listed: Option<Vec<DeliveryRef>>| {
         Ok(match listed {

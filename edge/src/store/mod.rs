@@ -74,33 +74,51 @@ pub fn set_json(
     Ok(platform.set(key, &encode(value)?)?)
 }
 
-/// Plain writes gathered to go to the store in one batch
-/// ([`Platform::set_many`]), each to a key that no other request writes
-/// (a queue entry, a log entry): their order among themselves is not
-/// kept, so nothing may read one as a sign that another is written.
+/// Plain writes and removals gathered to go to the store in batches
+/// ([`Platform::set_many`], [`Platform::delete_many`]), each to a key that
+/// no request writes by compare-and-swap (a queue entry, a log entry):
+/// their order among themselves is not kept, so nothing may read one as a
+/// sign that another is written.
 #[derive(Default)]
-pub struct Writes(Vec<(String, Vec<u8>)>);
+pub struct Writes {
+    sets: Vec<(String, Vec<u8>)>,
+    removals: Vec<String>,
+}
 
 impl Writes {
     /// Adds the write of a JSON value.
     pub fn set_json(&mut self, key: String, value: &impl Serialize) -> Result<(), Problem> {
-        self.0.push((key, encode(value)?));
+        self.sets.push((key, encode(value)?));
         Ok(())
     }
 
-    /// Writes them all: one call for a batch of at most [`BATCH_KEYS`], a
-    /// plain write for one, nothing for none.
+    /// Adds the removal of a key.
+    pub fn remove(&mut self, key: String) {
+        self.removals.push(key);
+    }
+
+    /// Writes them all, then removes: one call for a batch of at most
+    /// [`BATCH_KEYS`] of each, a plain call for one, nothing for none.
     pub fn write(self, platform: &impl Platform) -> Result<(), Problem> {
-        match self.0.as_slice() {
-            [] => Ok(()),
-            [(key, value)] => Ok(platform.set(key, value)?),
+        match self.sets.as_slice() {
+            [] => {}
+            [(key, value)] => platform.set(key, value)?,
             pairs => {
                 for pairs in pairs.chunks(BATCH_KEYS) {
                     platform.set_many(pairs)?;
                 }
-                Ok(())
             }
         }
+        match self.removals.as_slice() {
+            [] => {}
+            [key] => platform.delete(key)?,
+            keys => {
+                for keys in keys.chunks(BATCH_KEYS) {
+                    platform.delete_many(keys)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -341,6 +359,23 @@ mod tests {
                     get_json(&platform, &format!("entry/{n}")).ok().flatten();
                 assert_eq!(value, Some(n));
             }
+        }
+    }
+
+    #[test]
+    fn gathered_removals_go_in_as_few_calls_as_the_batch_size_allows() {
+        for (count, calls) in [(0, 0), (1, 1), (2, 1), (BATCH_KEYS + 1, 2)] {
+            let platform = FakePlatform::default();
+            assert!(gathered(count).write(&platform).is_ok());
+            let mut removals = Writes::default();
+            for n in 0..count {
+                removals.remove(format!("entry/{n}"));
+            }
+            assert!(removals.write(&platform).is_ok());
+            let batches: Vec<usize> = platform.removals.borrow().iter().map(Vec::len).collect();
+            assert_eq!(batches.len(), calls, "{count} removals");
+            assert_eq!(batches.iter().sum::<usize>(), count, "{count} removals");
+            assert!(platform.entries.borrow().is_empty(), "{count} removals");
         }
     }
 }

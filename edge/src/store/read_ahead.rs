@@ -113,6 +113,12 @@ impl<P: Platform> Platform for ReadAhead<'_, P> {
         self.take(key);
         self.inner.delete(key)
     }
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            self.take(key);
+        }
+        self.inner.delete_many(keys)
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.take(key);
         self.inner.increment(key, delta)

@@ -18,13 +18,14 @@ pub struct Counts {
     set: AtomicU64,
     set_many: AtomicU64,
     delete: AtomicU64,
+    delete_many: AtomicU64,
     keys: AtomicU64,
     swap: AtomicU64,
     increment: AtomicU64,
 }
 
 impl Counts {
-    fn all(&self) -> [(&'static str, u64); 8] {
+    fn all(&self) -> [(&'static str, u64); 9] {
         let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
         [
             ("get", load(&self.get)),
@@ -32,6 +33,7 @@ impl Counts {
             ("set", load(&self.set)),
             ("set-many", load(&self.set_many)),
             ("delete", load(&self.delete)),
+            ("delete-many", load(&self.delete_many)),
             ("keys", load(&self.keys)),
             ("swap", load(&self.swap)),
             ("increment", load(&self.increment)),
@@ -87,6 +89,11 @@ impl KeyValueStore for Counting {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         count(&self.counts.delete);
         self.inner.delete(key)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        count(&self.counts.delete_many);
+        self.inner.delete_many(keys)
     }
 
     fn keys(&self) -> Result<Vec<String>, StoreError> {

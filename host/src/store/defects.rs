@@ -87,6 +87,10 @@ impl KeyValueStore for Defective {
         self.inner.delete(key)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.inner.delete_many(keys)
+    }
+
     fn keys(&self) -> Result<Vec<String>, StoreError> {
         self.inner.keys()
     }

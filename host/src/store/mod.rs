@@ -34,6 +34,8 @@ pub trait KeyValueStore: Send + Sync {
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
     /// Removes a value; a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Removes several values in one call: wasi:keyvalue's batch removal.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
     /// Every key, in order.
     fn keys(&self) -> Result<Vec<String>, StoreError>;
     /// Writes `value` if the key holds `expected` (`None`: no value);

@@ -164,6 +164,14 @@ impl KeyValueStore for RedisStore {
         self.with(|connection| redis::cmd("DEL").arg(key).query(connection))
     }
 
+    /// One `DEL`, as Spin's Redis provider removes a batch.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.with(|connection| redis::cmd("DEL").arg(keys).query(connection))
+    }
+
     /// Every key: SCAN, not KEYS, so Redis is never blocked.
     fn keys(&self) -> Result<Vec<String>, StoreError> {
         let mut keys: Vec<String> = self.with(|connection| {

@@ -107,6 +107,25 @@ impl KeyValueStore for SqliteStore {
         })
     }
 
+    /// One transaction: one commit for the batch.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.with(|connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut statement = transaction
+                    .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+                for key in keys {
+                    statement.execute(params![LABEL, key])?;
+                }
+            }
+            transaction.commit()
+        })
+    }
+
     fn keys(&self) -> Result<Vec<String>, StoreError> {
         self.with(|connection| {
             let mut statement = connection
