@@ -1260,6 +1260,34 @@ fn a_pass_reads_and_removes_many_settled_queue_entries_in_a_batch_each() {
     assert_eq!(fake.sent.borrow().len(), 80, "nothing sent again");
 }
 
+#[test]
+fn a_pass_reads_no_more_of_a_long_queue_entry_than_it_sends() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let path = format!("/webhooks/{id}");
+    assert_eq!(
+        fake.call("PATCH", &path, Some(json!({ "paused": true }))).0,
+        200
+    );
+    for n in 0..1200 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_long_{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+    // Released in one entry of 1,200; the request sends the first 100.
+    assert_eq!(
+        fake.call("PATCH", &path, Some(json!({ "paused": false })))
+            .0,
+        200
+    );
+    assert_eq!(fake.sent.borrow().len(), 100);
+    fake.batches.borrow_mut().clear();
+    // A pass makes at most 512 attempts.
+    assert_eq!(fake.dispatch().attempted, 512);
+    // 100 found done and 512 chosen: read a batch at a time, not all 1,200.
+    let read: usize = delivery_batches(&fake).iter().sum();
+    assert!((612..=612 + 128).contains(&read), "{read} records read");
+}
+
 /// How many deliveries' records each batch read that read any held.
 fn delivery_batches(fake: &Fake) -> Vec<usize> {
     fake.batches

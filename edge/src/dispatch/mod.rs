@@ -258,9 +258,11 @@ impl Choice {
     }
 }
 
-/// Reads ahead, in one batch, the delivery records of the first of
-/// `entries` and of as many after it as fit in [`BATCH_KEYS`] keys;
-/// returns how many entries it read (at least one, if there is one).
+/// Reads ahead, in one batch, the delivery records of as many of
+/// `entries` as fit in [`BATCH_KEYS`] keys; returns how many entries it
+/// read (at least one, if there is one: of a longer first entry, the first
+/// [`BATCH_KEYS`] records, [`choose`] reading the rest as it goes, so that
+/// a pass that fills up reads no further).
 fn read_deliveries<P: Platform>(
     platform: &ReadAhead<'_, P>,
     entries: &[queue::Entry],
@@ -271,7 +273,8 @@ fn read_deliveries<P: Platform>(
         if read > 0 && records.len() + entry.deliveries.len() > BATCH_KEYS {
             break;
         }
-        records.extend(entry.deliveries.iter().map(keys::delivery));
+        let first = entry.deliveries.iter().take(BATCH_KEYS);
+        records.extend(first.map(keys::delivery));
         read += 1;
     }
     platform.read(&records, &[])?;
