@@ -1227,16 +1227,7 @@ fn a_pass_reads_and_removes_many_settled_queue_entries_in_a_batch_each() {
     // their requests' first attempts: the entries are left for a pass.
     for n in 0..40 {
         let event = json!({ "type": "t", "data": {}, "id": format!("evt_swept_{n}") });
-        let response = send(
-            &fake,
-            "POST",
-            "/events",
-            bearer(KEY),
-            event.to_string().into_bytes(),
-        );
-        assert_eq!(response.status, 202);
-        futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up))
-            .unwrap();
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
     }
     assert_eq!(fake.sent.borrow().len(), 80);
     let entries = |fake: &Fake| {
