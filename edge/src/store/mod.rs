@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::foundation::problem::{Code, Problem};
 use crate::ids::OrgId;
-use crate::platform::Platform;
+use crate::platform::{Platform, StoreError};
 use crate::store::keys::OrgList;
 
 /// How many times a change is retried when other requests keep changing
@@ -100,25 +100,30 @@ impl Writes {
     /// Writes them all, then removes: one call for a batch of at most
     /// [`BATCH_KEYS`] of each, a plain call for one, nothing for none.
     pub fn write(self, platform: &impl Platform) -> Result<(), Problem> {
-        match self.sets.as_slice() {
-            [] => {}
-            [(key, value)] => platform.set(key, value)?,
-            pairs => {
-                for pairs in pairs.chunks(BATCH_KEYS) {
-                    platform.set_many(pairs)?;
-                }
-            }
-        }
-        match self.removals.as_slice() {
-            [] => {}
-            [key] => platform.delete(key)?,
-            keys => {
-                for keys in keys.chunks(BATCH_KEYS) {
-                    platform.delete_many(keys)?;
-                }
-            }
-        }
+        in_batches(
+            &self.sets,
+            |(key, value)| platform.set(key, value),
+            |pairs| platform.set_many(pairs),
+        )?;
+        in_batches(
+            &self.removals,
+            |key| platform.delete(key),
+            |keys| platform.delete_many(keys),
+        )?;
         Ok(())
+    }
+}
+
+/// `one` for a single item, `many` for each [`BATCH_KEYS`] of several.
+fn in_batches<T>(
+    items: &[T],
+    one: impl Fn(&T) -> Result<(), StoreError>,
+    many: impl Fn(&[T]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    match items {
+        [] => Ok(()),
+        [item] => one(item),
+        items => items.chunks(BATCH_KEYS).try_for_each(many),
     }
 }
 

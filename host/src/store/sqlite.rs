@@ -99,12 +99,7 @@ impl KeyValueStore for SqliteStore {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.with(|connection| {
-            connection
-                .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .execute(params![LABEL, key])
-                .map(drop)
-        })
+        self.with(|connection| remove(connection, key))
     }
 
     /// One transaction: one commit for the batch.
@@ -115,12 +110,8 @@ impl KeyValueStore for SqliteStore {
         self.with(|connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut statement = transaction
-                    .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
-                for key in keys {
-                    statement.execute(params![LABEL, key])?;
-                }
+            for key in keys {
+                remove(&transaction, key)?;
             }
             transaction.commit()
         })
@@ -200,6 +191,13 @@ fn read(connection: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>>
         .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
         .query_row(params![LABEL, key], |row| row.get(0))
         .optional()
+}
+
+fn remove(connection: &Connection, key: &str) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+        .execute(params![LABEL, key])
+        .map(drop)
 }
 
 fn write(connection: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<()> {
