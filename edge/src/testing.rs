@@ -37,6 +37,8 @@ pub struct FakePlatform {
     pub entries: RefCell<BTreeMap<String, Vec<u8>>>,
     /// The clock, Unix milliseconds.
     pub now_ms: Cell<i64>,
+    /// How far the clock moves at each reading (0: it stands still).
+    pub tick_ms: Cell<i64>,
     /// Writes left before every write fails; `None`: never fail.
     pub writes_left: Cell<Option<usize>>,
     /// Every request sent, in order.
@@ -75,6 +77,7 @@ impl Default for FakePlatform {
         FakePlatform {
             entries: RefCell::default(),
             now_ms: Cell::new(1_700_000_000_000),
+            tick_ms: Cell::new(0),
             writes_left: Cell::new(None),
             sent: RefCell::default(),
             responder: RefCell::new(Box::new(|_, _| Ok(answer(200)))),
@@ -251,7 +254,9 @@ impl Platform for FakePlatform {
     }
 
     fn now_millis(&self) -> i64 {
-        self.now_ms.get()
+        let now = self.now_ms.get();
+        self.now_ms.set(now + self.tick_ms.get());
+        now
     }
 
     async fn send(

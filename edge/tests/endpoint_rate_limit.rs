@@ -109,3 +109,30 @@ fn the_limit_is_set_cleared_and_checked() {
         );
     }
 }
+
+#[test]
+fn a_first_attempt_held_back_by_the_limit_is_sent_later_though_its_request_crossed_a_second() {
+    let fake = fake();
+    let body = json!({ "url": "https://r.example/hook", "rateLimitPerSecond": 1 });
+    let (status, created) = call(&fake, "POST", "/webhooks", Some(body));
+    assert_eq!(status, 201, "{created}");
+    *fake.responder.borrow_mut() = Box::new(|_, _| Ok(answer(200)));
+    let second = fake.now_ms.get().div_euclid(1000) * 1000;
+    fake.now_ms.set(second + 500);
+    let event = |id: &str| Some(json!({ "type": "t", "data": {}, "id": id }));
+    assert_eq!(call(&fake, "POST", "/events", event("first")).0, 202);
+    // The next request starts in the second's last milliseconds (each
+    // reading moves the clock one) and queues its delivery in the next;
+    // its first attempt finds the limit spent and leaves the delivery to a
+    // pass, which once found it listed in a second it was not due in.
+    fake.now_ms.set(second + 997);
+    fake.tick_ms.set(1);
+    assert_eq!(call(&fake, "POST", "/events", event("second")).0, 202);
+    fake.tick_ms.set(0);
+    assert_eq!(fake.sent.borrow().len(), 1);
+    fake.now_ms.set(second + 3000);
+    support::dispatch(&fake);
+    assert_eq!(fake.sent.borrow().len(), 2);
+    let (_, message) = call(&fake, "GET", "/messages/second", None);
+    assert_eq!(message["deliveries"][0]["status"], "succeeded", "{message}");
+}

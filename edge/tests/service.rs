@@ -1195,6 +1195,52 @@ fn a_first_attempt_sends_under_its_requests_lease_which_a_pass_respects() {
 }
 
 #[test]
+fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one() {
+    let fake = Fake::new();
+    fake.create();
+    fake.create();
+    let event = json!({ "type": "t", "data": {}, "id": "evt_unwritten" });
+    let response = send(
+        &fake,
+        "POST",
+        "/events",
+        bearer(KEY),
+        event.to_string().into_bytes(),
+    );
+    assert_eq!(response.status, 202);
+    let records = |fake: &Fake| -> Vec<Value> {
+        fake.entries
+            .borrow()
+            .iter()
+            .filter(|(key, _)| key.starts_with("delivery/"))
+            .map(|(_, value)| serde_json::from_slice(value).unwrap_or_default())
+            .collect()
+    };
+    // Its message stands for both: pending, as the answer and a read say.
+    assert!(records(&fake).is_empty());
+    let answer: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let (_, read) = fake.call("GET", "/messages/evt_unwritten", None);
+    for view in [&answer, &read] {
+        let statuses: Vec<&Value> = view["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|delivery| &delivery["status"])
+            .collect();
+        assert_eq!(statuses, [&json!("pending"), &json!("pending")], "{view}");
+    }
+    futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up)).unwrap();
+    assert_eq!(fake.sent.borrow().len(), 2);
+    let statuses: Vec<Value> = records(&fake)
+        .iter()
+        .map(|record| record["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("succeeded"), json!("succeeded")]);
+    fake.advance_seconds(60);
+    assert_eq!(fake.dispatch().attempted, 0, "sent once");
+}
+
+#[test]
 fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     let fake = Fake::new();
     for _ in 0..12 {
@@ -1399,8 +1445,8 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     let fake = Fake::new();
     fake.create();
     let event = json!({ "type": "order.paid", "data": {}, "id": "evt_half" });
-    // The storage charge, the log's number, the claim and the leased
-    // delivery are written; its queue entry fails.
+    // The storage charge, the log's number, the claim and the queue and
+    // log entries are written; marking it whole fails.
     fake.writes_left.set(Some(4));
     let (status, _) = fake.call("POST", "/events", Some(event.clone()));
     assert_eq!(status, 503);
@@ -1411,9 +1457,9 @@ fn a_message_that_failed_half_written_is_completed_by_its_repost() {
     assert!(fake.sent.borrow().is_empty());
     let (status, answer) = fake.call("POST", "/events", Some(event));
     assert_eq!(status, 202, "{answer}");
-    // The failed request leased the delivery for its first attempt; once
-    // that lease runs out (timeout and margin), a dispatcher sends it.
-    assert!(fake.sent.borrow().is_empty());
+    // The repost marked it whole with its own lease: its first attempt
+    // sends it, and no dispatcher after it, the lease over.
+    assert_eq!(fake.sent.borrow().len(), 1);
     fake.advance_seconds(21);
     fake.dispatch();
     assert_eq!(fake.sent.borrow().len(), 1);

@@ -18,7 +18,7 @@ use crate::dispatch::send::{Delivered, Message, deliver};
 use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
 use crate::domain::endpoint;
 use crate::domain::limits::{self, SendSlot};
-use crate::domain::message::{self, DAY_SECONDS};
+use crate::domain::message::{self, DAY_SECONDS, MessageRecord};
 use crate::domain::{metrics, queue};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
@@ -182,8 +182,8 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
                 choose(
                     platform,
                     entry,
-                    place.second,
-                    now_ms,
+                    (place.second, now_ms),
+                    config.delivery_timeout_ms,
                     &mut choice,
                     &mut unlisted,
                 )?;
@@ -281,14 +281,15 @@ fn read_deliveries<P: Platform>(
     Ok(read)
 }
 
-/// Chooses the due deliveries of a queue entry of `second`, their records
-/// read a batch at a time (unless read ahead), and leaves in `unlisted`
-/// the entry's one write that removes those it is done with.
+/// Chooses the due deliveries of a queue entry of `second`, at `now_ms`,
+/// their records read a batch at a time (unless read ahead), and leaves in
+/// `unlisted` the entry's one write that removes those it is done with.
+/// `timeout_ms` bounds a first attempt's lease ([`delivery::due`]).
 fn choose<P: Platform>(
     platform: &ReadAhead<'_, P>,
     entry: &queue::Entry,
-    second: i64,
-    now_ms: i64,
+    (second, now_ms): (i64, i64),
+    timeout_ms: u64,
     choice: &mut Choice,
     unlisted: &mut Writes,
 ) -> Result<(), Problem> {
@@ -302,7 +303,7 @@ fn choose<P: Platform>(
             if choice.is_full() {
                 break 'entry;
             }
-            match delivery::due(platform, delivery, second, now_ms)? {
+            match delivery::due(platform, delivery, second, now_ms, timeout_ms)? {
                 Due::Settled => settled.push(delivery.clone()),
                 Due::Busy => {
                     choice.busy += 1;
@@ -383,20 +384,35 @@ async fn attempt(
 }
 
 /// [`attempt`] under a lease with `token`: a new one, or one the delivery
-/// holds already, extended.
+/// holds already, extended. Its message is read first: it says what the
+/// delivery's record stands for while there is none.
 async fn attempt_as(
     platform: &impl Platform,
     config: &Config,
     delivery: &DeliveryRef,
     token: &str,
 ) -> Result<Outcome, Problem> {
+    let message = message::find(platform, &delivery.org, &delivery.message)?;
+    let unwritten = message.as_ref().map(MessageRecord::unwritten);
     let now_ms = platform.now_millis();
     let until_ms = lease_until(config, now_ms);
-    match delivery::claim(platform, delivery, token, now_ms, until_ms)? {
+    let leased = Leased {
+        delivery,
+        unwritten: unwritten.as_ref(),
+        token,
+    };
+    match delivery::claim(
+        platform,
+        delivery,
+        leased.unwritten,
+        token,
+        now_ms,
+        until_ms,
+    )? {
         Claim::Busy => Ok(Outcome::Taken),
         Claim::Settled => Ok(Outcome::Settled),
         Claim::Leased(record) => {
-            attempt_leased(platform, config, delivery, &record, token, now_ms).await
+            attempt_leased(platform, config, &leased, message, &record, now_ms).await
         }
     }
 }
@@ -409,50 +425,87 @@ impl Outcome {
 }
 
 /// A first attempt after a request's answer: under the lease the request
-/// took when it created or released the delivery
-/// ([`delivery::FirstAttempts`]) while that still covers a send; later
-/// (other sends went first), under that lease extended; otherwise as any
-/// attempt.
+/// took on the delivery ([`delivery::FirstAttempts`]: in the message it
+/// accepted, or in the record it released) while that still covers a
+/// send; later (other sends went first), under that lease extended;
+/// otherwise as any attempt.
 async fn first_attempt<P: Platform>(
     platform: &Knowing<'_, P>,
     config: &Config,
     delivery: &DeliveryRef,
 ) -> Result<Outcome, Problem> {
     let now_ms = platform.now_millis();
-    let created: Option<delivery::DeliveryRecord> =
+    let message: Option<MessageRecord> =
+        platform.known_json(&keys::message(&delivery.org, &delivery.message))?;
+    let released: Option<delivery::DeliveryRecord> =
         platform.known_json(&keys::delivery(delivery))?;
-    let Some((record, lease)) = created
+    // An accept hands on its message, and no record of the deliveries it
+    // left to these attempts.
+    let unwritten = message
+        .as_ref()
+        .filter(|message| message.first_attempts.is_some())
+        .map(MessageRecord::unwritten);
+    let known = released.or_else(|| unwritten.clone());
+    let Some((record, lease)) = known
         .as_ref()
         .and_then(|record| record.lease.as_ref().map(|lease| (record, lease)))
     else {
         return attempt(platform, config, delivery).await;
     };
-    if delivery::lease_covering(record, now_ms, config.delivery_timeout_ms).is_some() {
-        attempt_leased(platform, config, delivery, record, &lease.token, now_ms).await
-    } else {
-        attempt_as(platform, config, delivery, &lease.token).await
+    if delivery::lease_covering(record, now_ms, config.delivery_timeout_ms).is_none() {
+        return attempt_as(platform, config, delivery, &lease.token).await;
+    }
+    let message = match message {
+        Some(message) => Some(message),
+        None => message::find(platform, &delivery.org, &delivery.message)?,
+    };
+    let leased = Leased {
+        delivery,
+        unwritten: unwritten.as_ref(),
+        token: &lease.token,
+    };
+    attempt_leased(platform, config, &leased, message, record, now_ms).await
+}
+
+/// A delivery as its sender holds it: under the lease `token`, with what
+/// its record stands for while there is none.
+struct Leased<'a> {
+    delivery: &'a DeliveryRef,
+    unwritten: Option<&'a delivery::DeliveryRecord>,
+    token: &'a str,
+}
+
+impl Leased<'_> {
+    /// [`delivery::finish`] under this lease.
+    fn finish(
+        &self,
+        platform: &impl Platform,
+        change: impl FnMut(&mut delivery::DeliveryRecord),
+    ) -> Result<bool, Problem> {
+        delivery::finish(platform, self.delivery, self.unwritten, self.token, change)
     }
 }
 
-/// [`attempt`] once the lease is held.
+/// [`attempt`] once the lease is held; `message` as read.
 async fn attempt_leased(
     platform: &impl Platform,
     config: &Config,
-    delivery: &DeliveryRef,
+    leased: &Leased<'_>,
+    message: Option<MessageRecord>,
     record: &delivery::DeliveryRecord,
-    token: &str,
     now_ms: i64,
 ) -> Result<Outcome, Problem> {
-    let message = match message::find(platform, &delivery.org, &delivery.message)? {
+    let delivery = leased.delivery;
+    let message = match message {
         Some(message) if message.accepted => message,
         // Still being written by its request, which sends it: not ours yet.
         Some(message) if now_ms - message.created_at_s * 1000 < UNFINISHED_GRACE_MS => {
-            delivery::finish(platform, delivery, token, |_| {})?;
+            leased.finish(platform, |_| {})?;
             return Ok(Outcome::Busy);
         }
         // Never finished: never sent.
         _ => {
-            delivery::finish(platform, delivery, token, |record| {
+            leased.finish(platform, |record| {
                 record.status = DeliveryStatus::Failed;
                 record.next_attempt_at_ms = None;
                 record.last_error = Some("the message was never accepted whole".into());
@@ -461,7 +514,7 @@ async fn attempt_leased(
         }
     };
     let Some(endpoint) = endpoint::find(platform, &delivery.org, &delivery.endpoint)? else {
-        delivery::finish(platform, delivery, token, |record| {
+        leased.finish(platform, |record| {
             record.status = DeliveryStatus::Failed;
             record.next_attempt_at_ms = None;
             record.last_error = Some("the endpoint was deleted".into());
@@ -469,7 +522,7 @@ async fn attempt_leased(
         return Ok(Outcome::Settled);
     };
     if endpoint.paused {
-        if delivery::finish(platform, delivery, token, |record| {
+        if leased.finish(platform, |record| {
             record.status = DeliveryStatus::Held;
             record.next_attempt_at_ms = None;
         })? {
@@ -477,7 +530,7 @@ async fn attempt_leased(
         }
         return Ok(Outcome::Settled);
     }
-    let slot = match send_turn(platform, config, &endpoint, delivery, token, now_ms)? {
+    let slot = match send_turn(platform, config, &endpoint, leased, now_ms)? {
         Ok(slot) => slot,
         Err(outcome) => return Ok(outcome),
     };
@@ -497,7 +550,7 @@ async fn attempt_leased(
         failed_before: record.last_error.is_some(),
         delivered: &delivered,
     };
-    record_result(platform, config, delivery, token, &attempt)?;
+    record_result(platform, config, leased, &attempt)?;
     // Settled by the receiver's answer; the store's failure to keep the
     // attempt is still this pass's error.
     match delivered.unrecorded {
@@ -513,8 +566,7 @@ fn send_turn(
     platform: &impl Platform,
     config: &Config,
     endpoint: &endpoint::EndpointRecord,
-    delivery: &DeliveryRef,
-    token: &str,
+    leased: &Leased<'_>,
     now_ms: i64,
 ) -> Result<Result<SendSlot, Outcome>, Problem> {
     let slot = limits::take_send_slot(
@@ -526,14 +578,14 @@ fn send_turn(
     )?;
     if let SendSlot::Full = slot {
         // As many sends to the endpoint as it may take are out: a later pass.
-        delivery::finish(platform, delivery, token, |_| {})?;
+        leased.finish(platform, |_| {})?;
         return Ok(Err(Outcome::Taken));
     }
     if let Some(per_second) = endpoint.rate_limit_per_second
         && !limits::take_endpoint_send(platform, &endpoint.id, per_second, now_ms)?
     {
         limits::give_back(platform, &slot)?;
-        delivery::finish(platform, delivery, token, |_| {})?;
+        leased.finish(platform, |_| {})?;
         return Ok(Err(Outcome::Limited));
     }
     Ok(Ok(slot))
@@ -553,8 +605,7 @@ struct Attempted<'a> {
 fn record_result(
     platform: &impl Platform,
     config: &Config,
-    delivery: &DeliveryRef,
-    token: &str,
+    leased: &Leased<'_>,
     &Attempted {
         number,
         failed_before,
@@ -577,7 +628,8 @@ fn record_result(
         (false, false, None) => DeliveryStatus::Failed,
     };
     let next = next.filter(|_| status == DeliveryStatus::Pending);
-    let written = delivery::finish(platform, delivery, token, |record| {
+    let delivery = leased.delivery;
+    let written = leased.finish(platform, |record| {
         record.attempts = number;
         record.status = status;
         record.last_attempt_at_s = Some(now_ms.div_euclid(1000));

@@ -1,6 +1,11 @@
 //! Deliveries: one message at one endpoint ([`DeliveryRef`]). The record
 //! (`delivery/{org}/{message}/{endpoint}`) holds its status, attempts, next
-//! attempt and the lease of the dispatcher sending it; the queue
+//! attempt and the lease of the dispatcher sending it. A delivery whose
+//! first attempt follows its request's answer has no record until that
+//! attempt is recorded: its message stands for it (pending since the
+//! message was accepted, under the lease of the request that marked the
+//! message whole: [`crate::domain::message::MessageRecord::unwritten`]),
+//! so an accept writes nothing per delivery. The queue
 //! ([`crate::domain::queue`]: a pending delivery is listed in the second
 //! it is due) and the held lists
 //! (`held/{endpoint}`, a paused endpoint's deliveries in order) say where
@@ -49,11 +54,13 @@ pub fn lease_until(timeout_ms: u64, now_ms: i64) -> i64 {
         .saturating_add(LEASE_MARGIN_MS)
 }
 
-/// The lease a request that accepts an event takes on the first `count`
-/// pending deliveries it creates, for the first attempts that follow its
-/// answer: no dispatcher takes them meanwhile, and those attempts need no
-/// lease of their own. Should the request die, the lease runs out and a
-/// dispatcher sends them.
+/// The lease a request that accepts an event (or releases held
+/// deliveries) takes on the first `count` pending deliveries, for the
+/// first attempts that follow its answer: no dispatcher takes them
+/// meanwhile, and those attempts need no lease of their own. Should the
+/// request die, the lease runs out and a dispatcher sends them. An accept
+/// keeps it in the message it marks whole, and writes no record for those
+/// deliveries.
 pub struct FirstAttempts {
     pub lease: Lease,
     pub count: usize,
@@ -144,22 +151,18 @@ pub fn get_many(
 }
 
 /// The delivery's record, created with `status` (pending: due at
-/// `now_ms`, under `lease` if given) unless it exists.
+/// `now_ms`) unless it exists.
 pub fn create(
     platform: &impl Platform,
     delivery: &DeliveryRef,
     status: DeliveryStatus,
     now_ms: i64,
-    lease: Option<&Lease>,
 ) -> Result<DeliveryRecord, Problem> {
     update(platform, delivery, |current| {
         Ok(match current {
             Some(record) => (None, record),
             None => {
-                let mut record = DeliveryRecord::new(status, now_ms);
-                if status == DeliveryStatus::Pending {
-                    record.lease = lease.cloned();
-                }
+                let record = DeliveryRecord::new(status, now_ms);
                 (Some(record.clone()), record)
             }
         })
@@ -358,16 +361,28 @@ pub enum Due {
     Settled,
 }
 
+/// A delivery without a record is one an accept listed in `second` and
+/// left to its first attempt, under a lease of at most `timeout_ms` and the
+/// margin taken in that second: busy until such a lease would have ended,
+/// due after it (whether it is, its message says when it is claimed).
 pub fn due(
     platform: &impl Platform,
     delivery: &DeliveryRef,
     second: i64,
     now_ms: i64,
+    timeout_ms: u64,
 ) -> Result<Due, Problem> {
-    let record = get(platform, delivery)?;
-    let Some(record) = record.filter(|record| record.status == DeliveryStatus::Pending) else {
-        return Ok(Due::Settled);
+    let Some(record) = get(platform, delivery)? else {
+        let leased_until = lease_until(timeout_ms, (second + 1) * 1000);
+        return Ok(if now_ms < leased_until {
+            Due::Busy
+        } else {
+            Due::Now
+        });
     };
+    if record.status != DeliveryStatus::Pending {
+        return Ok(Due::Settled);
+    }
     let at = record.next_attempt_at_ms.unwrap_or(now_ms);
     Ok(if at.div_euclid(1000) != second {
         Due::Settled
@@ -389,16 +404,18 @@ pub enum Claim {
 }
 
 /// Leases a delivery that is pending and due, as `token` until
-/// `until_ms`.
+/// `until_ms`. `unwritten` is what an absent record stands for (none: the
+/// delivery is gone).
 pub fn claim(
     platform: &impl Platform,
     delivery: &DeliveryRef,
+    unwritten: Option<&DeliveryRecord>,
     token: &str,
     now_ms: i64,
     until_ms: i64,
 ) -> Result<Claim, Problem> {
     update(platform, delivery, |current| {
-        Ok(match current {
+        Ok(match current.or_else(|| unwritten.cloned()) {
             None => (None, Claim::Settled),
             Some(record) if record.status != DeliveryStatus::Pending => (None, Claim::Settled),
             // Due later: the entry of its second sends it.
@@ -429,14 +446,16 @@ pub fn claim(
 
 /// Applies `change` to the delivery if this dispatcher still holds its
 /// lease, and lets the lease go; `false` if another took it over.
+/// `unwritten` is what an absent record stands for, as for [`claim`].
 pub fn finish(
     platform: &impl Platform,
     delivery: &DeliveryRef,
+    unwritten: Option<&DeliveryRecord>,
     token: &str,
     mut change: impl FnMut(&mut DeliveryRecord),
 ) -> Result<bool, Problem> {
     update(platform, delivery, |current| {
-        Ok(match current {
+        Ok(match current.or_else(|| unwritten.cloned()) {
             Some(mut record) if holds(&record, token) => {
                 change(&mut record);
                 record.lease = None;

@@ -58,6 +58,13 @@ pub struct MessageRecord {
     /// Its entry in the day's log; absent for messages logged in a list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_slot: Option<LogSlot>,
+    /// The lease of the request that marked it whole, on the deliveries it
+    /// left without a record for the first attempts after its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_attempts: Option<Lease>,
+    /// When that request queued them: the second of their queue entry.
+    #[serde(rename = "queuedAt", default, skip_serializing_if = "Option::is_none")]
+    pub queued_at_ms: Option<i64>,
 }
 
 /// A message's entry in an organisation's log: its day and number.
@@ -85,6 +92,16 @@ impl MessageRecord {
     /// Its delivery to `endpoint`.
     pub fn delivery(&self, endpoint: &EndpointId) -> DeliveryRef {
         DeliveryRef::new(&self.org, &self.id, endpoint)
+    }
+
+    /// What a delivery of it without a record stands for: pending, due
+    /// when it was queued (in its queue entry's second), never attempted,
+    /// under the lease of its first attempts.
+    pub fn unwritten(&self) -> DeliveryRecord {
+        let queued_at_ms = self.queued_at_ms.unwrap_or(self.created_at_s * 1000);
+        let mut record = DeliveryRecord::new(DeliveryStatus::Pending, queued_at_ms);
+        record.lease.clone_from(&self.first_attempts);
+        record
     }
 }
 
@@ -203,6 +220,8 @@ pub fn accept<P: Platform>(
         accepted: false,
         claim: new_uuid()?,
         log_slot: Some(log_slot),
+        first_attempts: None,
+        queued_at_ms: None,
     };
     let claimed = claim(platform, &fresh)?;
     if claimed.is_some() && charged {
@@ -220,32 +239,47 @@ pub fn accept<P: Platform>(
         // Half-written by an earlier request: complete it.
         Some(found) => found,
     };
-    // The queue's and the log's entries, keys of their own, go in one batch.
-    let mut entries = Writes::default();
-    let (deliveries, pending) =
-        write_deliveries(platform, &message, &subscribers, first, &mut entries)?;
     // In this request's slot if the message was claimed before messages
     // had one.
-    log(
+    let slot = message.log_slot.unwrap_or(log_slot);
+    let (deliveries, follow_up) = complete(platform, &message, &subscribers, first, slot)?;
+    Ok(Accepted::Written(message, deliveries, follow_up))
+}
+
+/// Writes a claimed message's deliveries, queue entry and log entry in
+/// `slot`, then marks it whole; returns its deliveries as they stand and
+/// what its first attempts send.
+fn complete(
+    platform: &impl Platform,
+    message: &MessageRecord,
+    subscribers: &[EndpointRecord],
+    first: &FirstAttempts,
+    slot: LogSlot,
+) -> Result<(Deliveries, FollowUp), Problem> {
+    // The queue's and the log's entries, keys of their own, go in one batch.
+    let mut entries = Writes::default();
+    let queued_at_ms = platform.now_millis();
+    let (deliveries, unwritten) = write_deliveries(
         platform,
-        &message,
-        message.log_slot.unwrap_or(log_slot),
+        message,
+        subscribers,
+        (first, queued_at_ms),
         &mut entries,
     )?;
+    log(platform, message, slot, &mut entries)?;
     entries.write(platform)?;
-    let whole = mark_accepted(platform, &message)?;
-    let known = handed_on(
-        &message,
-        whole.as_ref(),
-        &subscribers,
-        &deliveries,
-        &first.lease,
-    )?;
-    let follow_up = FollowUp {
-        deliveries: pending,
-        known,
+    let whole = mark_accepted(platform, message, &first.lease, queued_at_ms)?;
+    // Only the request whose lease the message holds sends the deliveries
+    // left without a record; a repost that completed it second leaves
+    // them to that request, or to a dispatcher once the lease ends.
+    let follow_up = match whole {
+        Some(whole) if whole.first_attempts.as_ref() == Some(&first.lease) => FollowUp {
+            deliveries: unwritten,
+            known: handed_on(&whole, subscribers)?,
+        },
+        _ => FollowUp::default(),
     };
-    Ok(Accepted::Written(message, deliveries, follow_up))
+    Ok((deliveries, follow_up))
 }
 
 /// Charges a message's bytes to the organisation's budget; `false` when
@@ -292,44 +326,31 @@ fn subscribers<P: Platform>(
 }
 
 /// What the first attempts need that this request holds, handed on so
-/// they do not read it again: the message (whole now), the endpoints it
-/// read, and the deliveries it leased as it created them (not those an
-/// earlier request created and may be sending).
+/// they do not read it again: the message (whole now) and the endpoints it
+/// read.
 fn handed_on(
-    message: &MessageRecord,
-    whole: Option<&MessageRecord>,
+    whole: &MessageRecord,
     subscribers: &[EndpointRecord],
-    deliveries: &Deliveries,
-    lease: &Lease,
 ) -> Result<Vec<(String, Vec<u8>)>, Problem> {
-    let mut known = Vec::with_capacity(1 + subscribers.len() + deliveries.len());
-    if let Some(whole) = whole {
-        known.push(store::known(
-            keys::message(&message.org, &message.id),
-            whole,
-        )?);
-    }
+    let mut known = Vec::with_capacity(1 + subscribers.len());
+    known.push(store::known(keys::message(&whole.org, &whole.id), whole)?);
     for record in subscribers
         .iter()
-        .filter(|record| message.endpoints.contains(&record.id))
+        .filter(|record| whole.endpoints.contains(&record.id))
     {
         known.push(store::known(keys::endpoint(&record.id), record)?);
-    }
-    for (endpoint, record) in deliveries {
-        if record.lease.as_ref() == Some(lease) {
-            known.push(store::known(
-                keys::delivery(&message.delivery(endpoint)),
-                record,
-            )?);
-        }
     }
     Ok(known)
 }
 
-/// Marks the message whole, last of its writes; returns it as stored.
+/// Marks the message whole, last of its writes, with this request's
+/// `lease` on its first attempts and when it queued them; returns it as
+/// stored (another's lease in it: another request marked it).
 fn mark_accepted(
     platform: &impl Platform,
     message: &MessageRecord,
+    lease: &Lease,
+    queued_at_ms: i64,
 ) -> Result<Option<MessageRecord>, Problem> {
     update_json(
         platform,
@@ -338,6 +359,8 @@ fn mark_accepted(
             Ok(match current {
                 Some(mut record) if !record.accepted => {
                     record.accepted = true;
+                    record.first_attempts = Some(lease.clone());
+                    record.queued_at_ms = Some(queued_at_ms);
                     (Some(record.clone()), Some(record))
                 }
                 stored => (None, stored),
@@ -364,35 +387,41 @@ fn claim(
     )
 }
 
-/// Creates each missing delivery (held for a paused endpoint) and puts
-/// the pending ones in the queue (the entry left in `entries`); returns
-/// every delivery as stored, and the pending ones. `read` holds the
-/// endpoints this request read already (a message completed for an
-/// earlier request may go to others).
+/// Puts the pending deliveries in the queue, due at `now_ms` (the entry
+/// left in `entries`). Of those not stored yet, the first `first.count`
+/// are left without a record, for the first attempts under `first.lease`
+/// (the message stands for them: [`MessageRecord::unwritten`]); the others
+/// are created, held for a paused endpoint. Returns every delivery as it
+/// stands, and those left without a record. `read` holds the endpoints
+/// this request read already (a message completed for an earlier request
+/// may go to others), and their deliveries' records, read ahead.
 fn write_deliveries(
     platform: &impl Platform,
     message: &MessageRecord,
     read: &[EndpointRecord],
-    first: &FirstAttempts,
+    (first, now_ms): (&FirstAttempts, i64),
     entries: &mut Writes,
 ) -> Result<(Deliveries, Vec<DeliveryRef>), Problem> {
-    let now_ms = platform.now_millis();
     let mut written = Vec::with_capacity(message.endpoints.len());
     let mut pending = Vec::new();
+    let mut unwritten = Vec::new();
     for endpoint in &message.endpoints {
         let paused = match read.iter().find(|record| record.id == *endpoint) {
             Some(record) => record.paused,
             None => endpoint::find(platform, &message.org, endpoint)?
                 .is_some_and(|record| record.paused),
         };
-        let status = if paused {
-            DeliveryStatus::Held
-        } else {
-            DeliveryStatus::Pending
-        };
         let delivery = message.delivery(endpoint);
-        let lease = (pending.len() < first.count).then_some(&first.lease);
-        let record = delivery::create(platform, &delivery, status, now_ms, lease)?;
+        let record = match delivery::get(platform, &delivery)? {
+            // Stored by a request that completed the message before.
+            Some(record) => record,
+            None if !paused && unwritten.len() < first.count => {
+                unwritten.push(delivery.clone());
+                DeliveryRecord::new(DeliveryStatus::Pending, now_ms)
+            }
+            None if paused => delivery::create(platform, &delivery, DeliveryStatus::Held, now_ms)?,
+            None => delivery::create(platform, &delivery, DeliveryStatus::Pending, now_ms)?,
+        };
         match record.status {
             DeliveryStatus::Pending => pending.push(delivery),
             DeliveryStatus::Held => delivery::hold(platform, &delivery)?,
@@ -401,7 +430,7 @@ fn write_deliveries(
         written.push((endpoint.clone(), record));
     }
     queue::enqueue_into(platform, &pending, now_ms, entries)?;
-    Ok((written, pending))
+    Ok((written, unwritten))
 }
 
 /// Lists the message in its day's log, in `slot` (the entry left in

@@ -51,7 +51,8 @@ pub fn send_event<P: Platform>(api: &Api<'_, P>, request: &Request) -> Result<Re
     }
 }
 
-/// The message with each endpoint's delivery, as stored now.
+/// The message with each endpoint's delivery, as stored now (one without
+/// a record as its message stands for it).
 fn view<P: Platform>(api: &Api<'_, P>, message: &MessageRecord) -> Result<Value, Problem> {
     let refs: Vec<DeliveryRef> = message
         .endpoints
@@ -63,7 +64,7 @@ fn view<P: Platform>(api: &Api<'_, P>, message: &MessageRecord) -> Result<Value,
         .iter()
         .cloned()
         .zip(delivery::get_many(api.platform, &refs)?)
-        .filter_map(|(endpoint, record)| Some((endpoint, record?)))
+        .map(|(endpoint, record)| (endpoint, record.unwrap_or_else(|| message.unwritten())))
         .collect();
     Ok(view_of(message, &deliveries))
 }
