@@ -273,6 +273,9 @@ impl<P: Platform> Platform for Counted<'_, P> {
     ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
         self.inner.send(request, timeout_ms)
     }
+    fn yield_now(&self) -> impl Future<Output = ()> {
+        self.inner.yield_now()
+    }
 }
 
 /// A host's batch read answer (wasi:keyvalue `get-many`: keys with their
@@ -357,6 +360,12 @@ pub trait Platform {
         request: OutboundRequest,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<OutboundResponse, SendFailure>>;
+    /// Lets the other tasks of the instance whose waits are over (sends
+    /// answered meanwhile) run first: one round of the host's event loop.
+    /// A host without one goes on at once.
+    fn yield_now(&self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
 }
 
 #[cfg(test)]

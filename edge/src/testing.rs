@@ -281,4 +281,18 @@ impl Platform for FakePlatform {
         }
         answer
     }
+
+    /// One round of `block_on`'s loop: the other tasks woken go first.
+    async fn yield_now(&self) {
+        let mut yielded = false;
+        std::future::poll_fn(|context| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            context.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+    }
 }

@@ -1241,6 +1241,40 @@ fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one
 }
 
 #[test]
+fn attempts_answered_in_one_round_are_written_in_one_batch() {
+    let fake = Fake::new();
+    let ids: Vec<String> = (0..10).map(|_| fake.create().0).collect();
+    fake.write_batches.borrow_mut().clear();
+    let event = json!({ "type": "t", "data": {}, "id": "evt_grouped" });
+    assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    assert_eq!(fake.sent.borrow().len(), 10);
+    // The ten sends were answered at once: their attempts went together.
+    let attempt_batches: Vec<usize> = fake
+        .write_batches
+        .borrow()
+        .iter()
+        .map(|keys| {
+            keys.iter()
+                .filter(|key| key.starts_with("attempt/"))
+                .count()
+        })
+        .filter(|attempts| *attempts > 0)
+        .collect();
+    assert_eq!(attempt_batches, [10]);
+    for id in ids {
+        let (status, listed) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+        assert_eq!(status, 200);
+        let numbers: Vec<&Value> = listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|attempt| &attempt["attemptNumber"])
+            .collect();
+        assert_eq!(numbers, [&json!(1)], "{listed}");
+    }
+}
+
+#[test]
 fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     let fake = Fake::new();
     for _ in 0..12 {

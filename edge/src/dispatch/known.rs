@@ -50,6 +50,27 @@ impl<P: Platform> Platform for Knowing<'_, P> {
         }
     }
 
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let unknown: Vec<String> = keys
+            .iter()
+            .filter(|key| self.known(key).is_none())
+            .cloned()
+            .collect();
+        let mut read = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.get_many(&unknown)?
+        }
+        .into_iter();
+        Ok(keys
+            .iter()
+            .map(|key| match self.known(key) {
+                Some(value) => Some(value.to_vec()),
+                None => read.next().flatten(),
+            })
+            .collect())
+    }
+
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.inner.set(key, value)
     }
@@ -96,5 +117,9 @@ impl<P: Platform> Platform for Knowing<'_, P> {
         timeout_ms: u64,
     ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
         self.inner.send(request, timeout_ms)
+    }
+
+    fn yield_now(&self) -> impl Future<Output = ()> {
+        self.inner.yield_now()
     }
 }

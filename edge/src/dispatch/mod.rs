@@ -16,9 +16,9 @@ use serde::Serialize;
 use crate::dispatch::known::Knowing;
 use crate::dispatch::send::{Delivered, Message, deliver};
 use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
-use crate::domain::endpoint;
 use crate::domain::limits::{self, SendSlot};
 use crate::domain::message::{self, DAY_SECONDS, MessageRecord};
+use crate::domain::{attempt, endpoint};
 use crate::domain::{metrics, queue};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
@@ -90,6 +90,7 @@ async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Re
         follow_up,
     };
     let config = &Config::load(platform)?;
+    let sending = &Sending::new(config);
     let mut by_endpoint: Vec<Vec<&DeliveryRef>> = Vec::new();
     for delivery in follow_up.deliveries.iter().take(MAX_FOLLOW_UP) {
         match by_endpoint
@@ -104,7 +105,7 @@ async fn follow_up_counted(platform: &impl Platform, follow_up: &FollowUp) -> Re
     // holds up no other.
     let runs = by_endpoint.into_iter().map(|group| async move {
         for delivery in group {
-            if first_attempt(platform, config, delivery)
+            if first_attempt(platform, sending, delivery)
                 .await?
                 .holds_up_the_endpoint()
             {
@@ -208,6 +209,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     };
     let groups = fair_order(choice.by_endpoint.into_values().collect());
     let ends_ms = now_ms.saturating_add(PASS_BUDGET_MS);
+    let sending = &Sending::new(config);
     let runs = groups.into_iter().map(|group| async move {
         let mut outcomes = Vec::with_capacity(group.len());
         for delivery in &group {
@@ -215,7 +217,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
             if platform.now_millis() >= ends_ms {
                 break;
             }
-            let outcome = attempt(platform, config, delivery).await?;
+            let outcome = attempt(platform, sending, delivery).await?;
             outcomes.push(outcome);
             if outcome.holds_up_the_endpoint() {
                 break;
@@ -377,10 +379,26 @@ fn lease_until(config: &Config, now_ms: i64) -> i64 {
 /// so that concurrent senders do not all rewrite the same list.
 async fn attempt(
     platform: &impl Platform,
-    config: &Config,
+    sending: &Sending<'_>,
     delivery: &DeliveryRef,
 ) -> Result<Outcome, Problem> {
-    attempt_as(platform, config, delivery, &new_uuid()?).await
+    attempt_as(platform, sending, delivery, &new_uuid()?).await
+}
+
+/// What the attempts of one follow-up or pass share: the configuration,
+/// and the group their attempts are written in.
+struct Sending<'a> {
+    config: &'a Config,
+    attempts: attempt::Group,
+}
+
+impl Sending<'_> {
+    fn new(config: &Config) -> Sending<'_> {
+        Sending {
+            config,
+            attempts: attempt::Group::default(),
+        }
+    }
 }
 
 /// [`attempt`] under a lease with `token`: a new one, or one the delivery
@@ -388,14 +406,14 @@ async fn attempt(
 /// delivery's record stands for while there is none.
 async fn attempt_as(
     platform: &impl Platform,
-    config: &Config,
+    sending: &Sending<'_>,
     delivery: &DeliveryRef,
     token: &str,
 ) -> Result<Outcome, Problem> {
     let message = message::find(platform, &delivery.org, &delivery.message)?;
     let unwritten = message.as_ref().map(MessageRecord::unwritten);
     let now_ms = platform.now_millis();
-    let until_ms = lease_until(config, now_ms);
+    let until_ms = lease_until(sending.config, now_ms);
     let leased = Leased {
         delivery,
         unwritten: unwritten.as_ref(),
@@ -412,7 +430,7 @@ async fn attempt_as(
         Claim::Busy => Ok(Outcome::Taken),
         Claim::Settled => Ok(Outcome::Settled),
         Claim::Leased(record) => {
-            attempt_leased(platform, config, &leased, message, &record, now_ms).await
+            attempt_leased(platform, sending, &leased, message, &record, now_ms).await
         }
     }
 }
@@ -431,7 +449,7 @@ impl Outcome {
 /// otherwise as any attempt.
 async fn first_attempt<P: Platform>(
     platform: &Knowing<'_, P>,
-    config: &Config,
+    sending: &Sending<'_>,
     delivery: &DeliveryRef,
 ) -> Result<Outcome, Problem> {
     let now_ms = platform.now_millis();
@@ -450,10 +468,11 @@ async fn first_attempt<P: Platform>(
         .as_ref()
         .and_then(|record| record.lease.as_ref().map(|lease| (record, lease)))
     else {
-        return attempt(platform, config, delivery).await;
+        return attempt(platform, sending, delivery).await;
     };
-    if delivery::lease_covering(record, now_ms, config.delivery_timeout_ms).is_none() {
-        return attempt_as(platform, config, delivery, &lease.token).await;
+    let timeout_ms = sending.config.delivery_timeout_ms;
+    if delivery::lease_covering(record, now_ms, timeout_ms).is_none() {
+        return attempt_as(platform, sending, delivery, &lease.token).await;
     }
     let message = match message {
         Some(message) => Some(message),
@@ -464,7 +483,7 @@ async fn first_attempt<P: Platform>(
         unwritten: unwritten.as_ref(),
         token: &lease.token,
     };
-    attempt_leased(platform, config, &leased, message, record, now_ms).await
+    attempt_leased(platform, sending, &leased, message, record, now_ms).await
 }
 
 /// A delivery as its sender holds it: under the lease `token`, with what
@@ -489,13 +508,13 @@ impl Leased<'_> {
 /// [`attempt`] once the lease is held; `message` as read.
 async fn attempt_leased(
     platform: &impl Platform,
-    config: &Config,
+    sending: &Sending<'_>,
     leased: &Leased<'_>,
     message: Option<MessageRecord>,
     record: &delivery::DeliveryRecord,
     now_ms: i64,
 ) -> Result<Outcome, Problem> {
-    let delivery = leased.delivery;
+    let (config, delivery) = (sending.config, leased.delivery);
     let message = match message {
         Some(message) if message.accepted => message,
         // Still being written by its request, which sends it: not ours yet.
@@ -542,7 +561,7 @@ async fn attempt_leased(
         test: false,
         attempt_number: number,
     };
-    let delivered = deliver(platform, config, &endpoint, &message).await;
+    let delivered = deliver(platform, config, &endpoint, &message, &sending.attempts).await;
     limits::give_back(platform, &slot)?;
     let delivered = delivered?;
     let attempt = Attempted {

@@ -6,7 +6,7 @@
 use hooksign::{Keyring, SecretRecord};
 
 use crate::dispatch::operational;
-use crate::domain::attempt::Attempt;
+use crate::domain::attempt::{self, Attempt};
 use crate::domain::endpoint::{self, EndpointRecord};
 use crate::domain::metrics::{self, AttemptOutcome};
 use crate::foundation::config::Config;
@@ -66,12 +66,13 @@ pub struct Delivered {
 }
 
 /// Signs with every secret usable now, POSTs, and records the attempt with
-/// its effect on the endpoint's delivery state.
+/// its effect on the endpoint's delivery state, in `attempts`' next batch.
 pub async fn deliver(
     platform: &impl Platform,
     config: &Config,
     endpoint: &EndpointRecord,
     message: &Message<'_>,
+    attempts: &attempt::Group,
 ) -> Result<Delivered, Problem> {
     let started_ms = platform.now_millis();
     let now = started_ms.div_euclid(1000);
@@ -119,12 +120,13 @@ pub async fn deliver(
         }
     };
     let (endpoint, unrecorded) = match endpoint::record_attempt(platform, &attempt, &mut effect) {
-        Ok(Some(written)) => {
+        Ok(Some((written, number))) => {
             if paused_now {
                 // Dropped if it cannot be stored: the pause stands.
                 let _ = operational::endpoint_disabled(platform, config, &written);
             }
-            (Some(written), None)
+            let unrecorded = attempts.write(platform, number, &attempt).await.err();
+            (Some(written), unrecorded)
         }
         Ok(None) => (None, None),
         Err(problem) => {

@@ -6,12 +6,14 @@
 //! not the expected one (a failure between the two writes) is skipped when
 //! listing.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, MessageId};
 use crate::platform::Platform;
-use crate::store::{get_many_json, keys, set_json};
+use crate::store::{Writes, get_many_json, keys};
 
 /// How many attempts an endpoint keeps.
 pub const KEPT_ATTEMPTS: u64 = 200;
@@ -44,13 +46,32 @@ struct Numbered<T> {
     attempt: T,
 }
 
-/// Writes attempt `number` of its endpoint into its slot.
-pub fn write(platform: &impl Platform, number: u64, attempt: &Attempt) -> Result<(), Problem> {
-    set_json(
-        platform,
-        &keys::attempt(&attempt.endpoint_id, number, KEPT_ATTEMPTS),
-        &Numbered { number, attempt },
-    )
+/// Attempts numbered and not written yet, written a group at a time: the
+/// attempts of one follow-up or pass whose sends were answered in the same
+/// round of the host's event loop go in one batch write.
+#[derive(Default)]
+pub struct Group {
+    waiting: RefCell<Writes>,
+}
+
+impl Group {
+    /// Writes attempt `number` of its endpoint into its slot with the
+    /// group's others: after one round of the event loop, in which the
+    /// attempts answered meanwhile join it; the first of them writes them
+    /// all, and those after it find nothing left to write.
+    pub async fn write(
+        &self,
+        platform: &impl Platform,
+        number: u64,
+        attempt: &Attempt,
+    ) -> Result<(), Problem> {
+        let key = keys::attempt(&attempt.endpoint_id, number, KEPT_ATTEMPTS);
+        self.waiting
+            .borrow_mut()
+            .set_json(key, &Numbered { number, attempt })?;
+        platform.yield_now().await;
+        self.waiting.take().write(platform)
+    }
 }
 
 /// The newest `limit` of an endpoint's `count` attempts, newest first.

@@ -531,14 +531,15 @@ pub fn erase_index(platform: &impl Platform, org: &OrgId) -> Result<(), Problem>
     }
 }
 
-/// Records an attempt against the endpoint as stored now (a delivery may
+/// Counts an attempt against the endpoint as stored now (a delivery may
 /// have taken seconds), applying `update` to its delivery state. Returns
-/// the endpoint as written, or `None` if it was deleted meanwhile.
+/// the endpoint as written and the attempt's number, for its slot
+/// ([`attempt::Group::write`]), or `None` if it was deleted meanwhile.
 pub fn record_attempt(
     platform: &impl Platform,
     attempt: &Attempt,
     mut update: impl FnMut(&mut EndpointRecord),
-) -> Result<Option<EndpointRecord>, Problem> {
+) -> Result<Option<(EndpointRecord, u64)>, Problem> {
     let key = keys::endpoint(&attempt.endpoint_id);
     // A truthful store runs the change again only after a refused swap, so
     // there is nothing to tell apart: the list is not kept, and the record
@@ -578,11 +579,7 @@ pub fn record_attempt(
             }
         })
     })?;
-    let Some((written, number)) = written else {
-        return Ok(None);
-    };
-    attempt::write(platform, number, attempt)?;
-    Ok(Some(written))
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -436,7 +436,8 @@ pub async fn test<P: Platform>(
         test: true,
         attempt_number: 1,
     };
-    let delivered = deliver(api.platform, api.config, &record, &message).await?;
+    let attempts = attempt::Group::default();
+    let delivered = deliver(api.platform, api.config, &record, &message, &attempts).await?;
     // A test send changes no state: one whose attempt was not kept fails.
     if let Some(problem) = delivered.unrecorded {
         return Err(problem);

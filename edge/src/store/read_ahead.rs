@@ -136,6 +136,9 @@ impl<P: Platform> Platform for ReadAhead<'_, P> {
     ) -> impl Future<Output = Result<OutboundResponse, SendFailure>> {
         self.inner.send(request, timeout_ms)
     }
+    fn yield_now(&self) -> impl Future<Output = ()> {
+        self.inner.yield_now()
+    }
 }
 
 #[cfg(test)]

@@ -271,6 +271,24 @@ impl Platform for Spin {
             Either::Right(_) => Err(SendFailure::Timeout),
         }
     }
+
+    /// Waits on a pollable that is ready at once: Spin's executor polls it
+    /// with every other, and wakes all that are ready before this goes on.
+    async fn yield_now(&self) {
+        let mut subscribed = false;
+        std::future::poll_fn(|context| {
+            if subscribed {
+                return Poll::Ready(());
+            }
+            subscribed = true;
+            spin_executor::push_waker(
+                monotonic_clock::subscribe_duration(0),
+                context.waker().clone(),
+            );
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 /// Up to `limit` bytes of a response's body; the rest is never read (the
