@@ -123,3 +123,34 @@ impl<P: Platform> Platform for Knowing<'_, P> {
         self.inner.yield_now()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePlatform;
+
+    #[test]
+    fn a_batch_read_answers_the_keys_held_and_reads_only_the_others() {
+        let platform = FakePlatform::default();
+        platform.entries.borrow_mut().extend([
+            ("held".to_string(), b"stale".to_vec()),
+            ("other".to_string(), b"stored".to_vec()),
+        ]);
+        let follow_up = FollowUp {
+            deliveries: Vec::new(),
+            known: vec![("held".to_string(), b"held".to_vec())],
+        };
+        let knowing = Knowing {
+            inner: &platform,
+            follow_up: &follow_up,
+        };
+        let keys = ["other", "held", "absent"].map(String::from);
+        let values = knowing.get_many(&keys).unwrap_or_default();
+        assert_eq!(
+            values,
+            [Some(b"stored".to_vec()), Some(b"held".to_vec()), None]
+        );
+        let read: Vec<Vec<String>> = platform.batches.borrow().clone();
+        assert_eq!(read, [["other", "absent"].map(String::from).to_vec()]);
+    }
+}
