@@ -1244,6 +1244,8 @@ fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one
 fn attempts_answered_in_one_round_are_written_in_one_batch() {
     let fake = Fake::new();
     let ids: Vec<String> = (0..10).map(|_| fake.create().0).collect();
+    // Each send waits a round for its answer, as a receiver's would.
+    fake.sends_wait.set(true);
     fake.write_batches.borrow_mut().clear();
     let event = json!({ "type": "t", "data": {}, "id": "evt_grouped" });
     assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);

@@ -85,7 +85,9 @@ pub async fn deliver(
     // Everything that can fail before the send does: after it, only the
     // record of it may.
     let attempt_id = new_uuid()?;
+    let in_flight = attempts.send_starts();
     let result = platform.send(request, config.delivery_timeout_ms).await;
+    drop(in_flight);
     let duration_ms = u64::try_from(platform.now_millis() - started_ms).unwrap_or(0);
     let (succeeded, status, error) = outcome(&result, config.delivery_timeout_ms);
     metrics::count_attempt(platform, attempt_outcome(&result));

@@ -6,7 +6,7 @@
 //! not the expected one (a failure between the two writes) is skipped when
 //! listing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,13 +52,32 @@ struct Numbered<T> {
 #[derive(Default)]
 pub struct Group {
     waiting: RefCell<Writes>,
+    /// Sends of the group not answered yet.
+    in_flight: Cell<usize>,
+}
+
+/// A send of a [`Group`]'s, counted while it waits for its answer.
+pub struct InFlight<'a>(&'a Group);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
 }
 
 impl Group {
+    /// Counts a send until the guard is dropped.
+    pub fn send_starts(&self) -> InFlight<'_> {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self)
+    }
+
     /// Writes attempt `number` of its endpoint into its slot with the
-    /// group's others: after one round of the event loop, in which the
-    /// attempts answered meanwhile join it; the first of them writes them
-    /// all, and those after it find nothing left to write.
+    /// group's others. While other sends of the group wait for their
+    /// answers, after one round of the event loop, in which the attempts
+    /// answered meanwhile join it; the first of them writes them all, and
+    /// those after it find nothing left to write. With none out (one
+    /// endpoint's deliveries in turn), at once.
     pub async fn write(
         &self,
         platform: &impl Platform,
@@ -69,7 +88,9 @@ impl Group {
         self.waiting
             .borrow_mut()
             .set_json(key, &Numbered { number, attempt })?;
-        platform.yield_now().await;
+        if self.in_flight.get() > 0 {
+            platform.yield_now().await;
+        }
         self.waiting.take().write(platform)
     }
 }
