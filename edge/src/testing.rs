@@ -268,16 +268,7 @@ impl Platform for FakePlatform {
         let answer = (self.responder.borrow_mut())(n, &request);
         self.sent.borrow_mut().push(request);
         if self.sends_wait.get() {
-            let mut waited = false;
-            std::future::poll_fn(|context| {
-                if waited {
-                    return std::task::Poll::Ready(());
-                }
-                waited = true;
-                context.waker().wake_by_ref();
-                std::task::Poll::Pending
-            })
-            .await;
+            self.yield_now().await;
         }
         answer
     }

@@ -21,12 +21,18 @@ fn call(fake: &FakePlatform, method: &str, path: &str, body: Option<Value>) -> (
     support::call(fake, KEY, method, path, body)
 }
 
+/// An endpoint that takes `per_second` sends a second, as created.
+fn create_limited(fake: &FakePlatform, per_second: u32) -> Value {
+    let body = json!({ "url": "https://r.example/hook", "rateLimitPerSecond": per_second });
+    let (status, created) = call(fake, "POST", "/webhooks", Some(body));
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
 #[test]
 fn sends_over_the_limit_wait_for_a_later_second_and_fail_nothing() {
     let fake = fake();
-    let body = json!({ "url": "https://r.example/hook", "rateLimitPerSecond": 3 });
-    let (status, created) = call(&fake, "POST", "/webhooks", Some(body));
-    assert_eq!(status, 201, "{created}");
+    let created = create_limited(&fake, 3);
     assert_eq!(created["endpoint"]["rateLimitPerSecond"], 3);
     let id = created["endpoint"]["id"].as_str().unwrap().to_string();
     *fake.responder.borrow_mut() = Box::new(|_, _| Ok(answer(200)));
@@ -113,9 +119,7 @@ fn the_limit_is_set_cleared_and_checked() {
 #[test]
 fn a_first_attempt_held_back_by_the_limit_is_sent_later_though_its_request_crossed_a_second() {
     let fake = fake();
-    let body = json!({ "url": "https://r.example/hook", "rateLimitPerSecond": 1 });
-    let (status, created) = call(&fake, "POST", "/webhooks", Some(body));
-    assert_eq!(status, 201, "{created}");
+    create_limited(&fake, 1);
     *fake.responder.borrow_mut() = Box::new(|_, _| Ok(answer(200)));
     let second = fake.now_ms.get().div_euclid(1000) * 1000;
     fake.now_ms.set(second + 500);

@@ -141,6 +141,25 @@ fn send(
     futures::executor::block_on(handle(&fake.0, &request))
 }
 
+/// `POST /events` of an event of type `t` with this id, accepted (its
+/// first attempts not made: they are in the answer's follow-up).
+fn accept_event(fake: &Fake, id: &str) -> Response {
+    let event = json!({ "type": "t", "data": {}, "id": id });
+    let body = event.to_string().into_bytes();
+    let response = send(fake, "POST", "/events", bearer(KEY), body);
+    assert_eq!(response.status, 202);
+    response
+}
+
+/// `field` of each object in a JSON array (none if it is not an array).
+fn each_field<'a>(list: &'a Value, field: &str) -> Vec<&'a Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| &item[field])
+        .collect()
+}
+
 /// `Authorization: Bearer KEY`.
 fn bearer(key: &str) -> Vec<(String, String)> {
     vec![("authorization".into(), format!("Bearer {key}"))]
@@ -1167,15 +1186,7 @@ fn an_event_id_is_an_idempotency_key() {
 fn a_first_attempt_sends_under_its_requests_lease_which_a_pass_respects() {
     let fake = Fake::new();
     fake.create();
-    let event = json!({ "type": "t", "data": {}, "id": "evt_leased" });
-    let response = send(
-        &fake,
-        "POST",
-        "/events",
-        bearer(KEY),
-        event.to_string().into_bytes(),
-    );
-    assert_eq!(response.status, 202);
+    let response = accept_event(&fake, "evt_leased");
     // A pass before the follow-up leaves the delivery to it.
     assert_eq!(fake.dispatch().attempted, 0);
     assert!(fake.sent.borrow().is_empty());
@@ -1199,15 +1210,7 @@ fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one
     let fake = Fake::new();
     fake.create();
     fake.create();
-    let event = json!({ "type": "t", "data": {}, "id": "evt_unwritten" });
-    let response = send(
-        &fake,
-        "POST",
-        "/events",
-        bearer(KEY),
-        event.to_string().into_bytes(),
-    );
-    assert_eq!(response.status, 202);
+    let response = accept_event(&fake, "evt_unwritten");
     let records = |fake: &Fake| -> Vec<Value> {
         fake.entries
             .borrow()
@@ -1221,12 +1224,7 @@ fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one
     let answer: Value = serde_json::from_slice(&response.body).unwrap_or_default();
     let (_, read) = fake.call("GET", "/messages/evt_unwritten", None);
     for view in [&answer, &read] {
-        let statuses: Vec<&Value> = view["deliveries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|delivery| &delivery["status"])
-            .collect();
+        let statuses = each_field(&view["deliveries"], "status");
         assert_eq!(statuses, [&json!("pending"), &json!("pending")], "{view}");
     }
     futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up)).unwrap();
@@ -1251,27 +1249,11 @@ fn attempts_answered_in_one_round_are_written_in_one_batch() {
     assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
     assert_eq!(fake.sent.borrow().len(), 10);
     // The ten sends were answered at once: their attempts went together.
-    let attempt_batches: Vec<usize> = fake
-        .write_batches
-        .borrow()
-        .iter()
-        .map(|keys| {
-            keys.iter()
-                .filter(|key| key.starts_with("attempt/"))
-                .count()
-        })
-        .filter(|attempts| *attempts > 0)
-        .collect();
-    assert_eq!(attempt_batches, [10]);
+    assert_eq!(keys_in_batches(&fake.write_batches, "attempt/"), [10]);
     for id in ids {
         let (status, listed) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
         assert_eq!(status, 200);
-        let numbers: Vec<&Value> = listed["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|attempt| &attempt["attemptNumber"])
-            .collect();
+        let numbers = each_field(&listed["data"], "attemptNumber");
         assert_eq!(numbers, [&json!(1)], "{listed}");
     }
 }
@@ -1282,15 +1264,7 @@ fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     for _ in 0..12 {
         fake.create();
     }
-    let event = json!({ "type": "t", "data": {}, "id": "evt_batched" });
-    let response = send(
-        &fake,
-        "POST",
-        "/events",
-        bearer(KEY),
-        event.to_string().into_bytes(),
-    );
-    assert_eq!(response.status, 202);
+    accept_event(&fake, "evt_batched");
     // The request's first attempts never ran: past their lease, the pass
     // sends all twelve, listed in one queue entry.
     fake.advance_seconds(60);
@@ -1363,14 +1337,16 @@ fn a_pass_reads_no_more_of_a_long_queue_entry_than_it_sends() {
 
 /// How many deliveries' records each batch read that read any held.
 fn delivery_batches(fake: &Fake) -> Vec<usize> {
-    fake.batches
+    keys_in_batches(&fake.batches, "delivery/")
+}
+
+/// How many keys under `prefix` each batch (read or written) that had any
+/// held.
+fn keys_in_batches(batches: &RefCell<Vec<Vec<String>>>, prefix: &str) -> Vec<usize> {
+    batches
         .borrow()
         .iter()
-        .map(|keys| {
-            keys.iter()
-                .filter(|key| key.starts_with("delivery/"))
-                .count()
-        })
+        .map(|keys| keys.iter().filter(|key| key.starts_with(prefix)).count())
         .filter(|count| *count > 0)
         .collect()
 }

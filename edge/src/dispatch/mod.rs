@@ -401,7 +401,7 @@ impl Sending<'_> {
     }
 }
 
-/// [`attempt`] under a lease with `token`: a new one, or one the delivery
+/// [`attempt()`] under a lease with `token`: a new one, or one the delivery
 /// holds already, extended. Its message is read first: it says what the
 /// delivery's record stands for while there is none.
 async fn attempt_as(
@@ -505,7 +505,7 @@ impl Leased<'_> {
     }
 }
 
-/// [`attempt`] once the lease is held; `message` as read.
+/// [`attempt()`] once the lease is held; `message` as read.
 async fn attempt_leased(
     platform: &impl Platform,
     sending: &Sending<'_>,
