@@ -1259,6 +1259,28 @@ fn attempts_answered_in_one_round_are_written_in_one_batch() {
 }
 
 #[test]
+fn a_pass_drops_a_queued_delivery_without_a_record_whose_message_is_gone() {
+    let fake = Fake::new();
+    fake.create();
+    accept_event(&fake, "evt_pruned");
+    // Its request died before the first attempt, and its day was pruned
+    // (a retention of one day) before any pass sent it.
+    fake.entries
+        .borrow_mut()
+        .retain(|key, _| !key.starts_with("message/"));
+    fake.advance_seconds(60);
+    assert_eq!(fake.dispatch().attempted, 0);
+    let queued = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("due/") && !key.ends_with("/count"))
+        .filter(|key| key.matches('/').count() == 3)
+        .count();
+    assert_eq!(queued, 0, "the entry is removed, not chosen in every pass");
+}
+
+#[test]
 fn a_pass_reads_a_queue_entrys_deliveries_in_one_batch() {
     let fake = Fake::new();
     for _ in 0..12 {

@@ -305,7 +305,15 @@ fn choose<P: Platform>(
             if choice.is_full() {
                 break 'entry;
             }
-            match delivery::due(platform, delivery, second, now_ms, timeout_ms)? {
+            let message_kept =
+                || Ok(message::find(platform, &delivery.org, &delivery.message)?.is_some());
+            match delivery::due(
+                platform,
+                delivery,
+                (second, now_ms),
+                timeout_ms,
+                message_kept,
+            )? {
                 Due::Settled => settled.push(delivery.clone()),
                 Due::Busy => {
                     choice.busy += 1;

@@ -363,21 +363,24 @@ pub enum Due {
 
 /// A delivery without a record is one an accept listed in `second` and
 /// left to its first attempt, under a lease of at most `timeout_ms` and the
-/// margin taken in that second: busy until such a lease would have ended,
-/// due after it (whether it is, its message says when it is claimed).
+/// margin taken in that second: busy until such a lease would have ended;
+/// after it, due if `message_kept` says its message is still stored (its
+/// lease is checked when it is claimed), and gone (settled) otherwise.
 pub fn due(
     platform: &impl Platform,
     delivery: &DeliveryRef,
-    second: i64,
-    now_ms: i64,
+    (second, now_ms): (i64, i64),
     timeout_ms: u64,
+    message_kept: impl FnOnce() -> Result<bool, Problem>,
 ) -> Result<Due, Problem> {
     let Some(record) = get(platform, delivery)? else {
         let leased_until = lease_until(timeout_ms, (second + 1) * 1000);
         return Ok(if now_ms < leased_until {
             Due::Busy
-        } else {
+        } else if message_kept()? {
             Due::Now
+        } else {
+            Due::Settled
         });
     };
     if record.status != DeliveryStatus::Pending {
