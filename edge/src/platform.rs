@@ -294,6 +294,29 @@ pub fn batch_answer_in_order(
         .collect()
 }
 
+/// The values of `keys`, in their order, where a wrapper holds some of
+/// them already (`held`: `Some(value)` for each it holds) and `read` reads
+/// the others in one batch (none if it holds them all).
+pub fn get_many_holding(
+    keys: &[String],
+    mut held: Vec<Option<Option<Vec<u8>>>>,
+    read: impl FnOnce(&[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError>,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let missing: Vec<String> = keys
+        .iter()
+        .zip(&held)
+        .filter(|(_, value)| value.is_none())
+        .map(|(key, _)| key.clone())
+        .collect();
+    if !missing.is_empty() {
+        let mut read = read(&missing)?.into_iter();
+        for value in held.iter_mut().filter(|value| value.is_none()) {
+            *value = Some(read.next().flatten());
+        }
+    }
+    Ok(held.into_iter().map(Option::flatten).collect())
+}
+
 /// The key-value store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);

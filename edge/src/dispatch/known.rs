@@ -9,6 +9,7 @@ use std::future::Future;
 use crate::foundation::problem::Problem;
 use crate::platform::{
     FollowUp, OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError,
+    get_many_holding,
 };
 
 /// `inner`, with the values of a [`FollowUp`].
@@ -51,24 +52,11 @@ impl<P: Platform> Platform for Knowing<'_, P> {
     }
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let unknown: Vec<String> = keys
+        let held = keys
             .iter()
-            .filter(|key| self.known(key).is_none())
-            .cloned()
+            .map(|key| self.known(key).map(|value| Some(value.to_vec())))
             .collect();
-        let mut read = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.get_many(&unknown)?
-        }
-        .into_iter();
-        Ok(keys
-            .iter()
-            .map(|key| match self.known(key) {
-                Some(value) => Some(value.to_vec()),
-                None => read.next().flatten(),
-            })
-            .collect())
+        get_many_holding(keys, held, |missing| self.inner.get_many(missing))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {

@@ -8,7 +8,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::BATCH_KEYS;
-use crate::platform::{OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError};
+use crate::platform::{
+    OutboundRequest, OutboundResponse, Platform, SendFailure, StoreError, get_many_holding,
+};
 
 /// A platform whose reads are answered first from a batch read ahead.
 pub struct ReadAhead<'a, P> {
@@ -71,21 +73,8 @@ impl<P: Platform> Platform for ReadAhead<'_, P> {
         }
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut values: Vec<Option<Option<Vec<u8>>>> =
-            keys.iter().map(|key| self.take(key)).collect();
-        let missing: Vec<String> = keys
-            .iter()
-            .zip(&values)
-            .filter(|(_, value)| value.is_none())
-            .map(|(key, _)| key.clone())
-            .collect();
-        if !missing.is_empty() {
-            let mut read = self.inner.get_many(&missing)?.into_iter();
-            for value in values.iter_mut().filter(|value| value.is_none()) {
-                *value = Some(read.next().flatten());
-            }
-        }
-        Ok(values.into_iter().map(Option::flatten).collect())
+        let held = keys.iter().map(|key| self.take(key)).collect();
+        get_many_holding(keys, held, |missing| self.inner.get_many(missing))
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.take(key);
