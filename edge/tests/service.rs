@@ -1198,8 +1198,8 @@ fn a_first_attempt_sends_under_its_requests_lease_which_a_pass_respects() {
         .filter(|key| key.starts_with("delivery/"))
         .count();
     assert_eq!(
-        delivery_reads, 1,
-        "no lease taken: one read, to record the result"
+        delivery_reads, 0,
+        "no lease taken, and the result written without a swap: no read"
     );
     fake.advance_seconds(60);
     assert_eq!(fake.dispatch().attempted, 0, "sent once");
@@ -1239,6 +1239,40 @@ fn an_accept_writes_no_delivery_record_and_its_first_attempt_writes_the_only_one
 }
 
 #[test]
+fn a_first_attempt_writes_its_deliverys_first_record_with_the_attempt_in_one_call() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let response = accept_event(&fake, "evt_one_call");
+    fake.write_batches.borrow_mut().clear();
+    let (reads, writes) = (fake.reads.borrow().len(), fake.writes.get());
+    futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &response.follow_up)).unwrap();
+    assert_eq!(fake.sent.borrow().len(), 1);
+    // Before, the record was swapped in on its own (a read, then a write).
+    let batches = fake.write_batches.borrow().clone();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    let mut prefixes: Vec<&str> = batches[0]
+        .iter()
+        .map(|key| key.split('/').next().unwrap_or_default())
+        .collect();
+    prefixes.sort_unstable();
+    assert_eq!(prefixes, ["attempt", "delivery"]);
+    let delivery_reads = fake.reads.borrow()[reads..]
+        .iter()
+        .filter(|key| key.starts_with("delivery/"))
+        .count();
+    assert_eq!(delivery_reads, 0);
+    // The endpoint's count, and the batch.
+    assert_eq!(fake.writes.get() - writes, 2);
+    let (_, read) = fake.call("GET", "/messages/evt_one_call", None);
+    let statuses = each_field(&read["deliveries"], "status");
+    assert_eq!(statuses, [&json!("succeeded")], "{read}");
+    let (_, listed) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+    assert_eq!(each_field(&listed["data"], "succeeded"), [&json!(true)]);
+    fake.advance_seconds(60);
+    assert_eq!(fake.dispatch().attempted, 0, "sent once");
+}
+
+#[test]
 fn attempts_answered_in_one_round_are_written_in_one_batch() {
     let fake = Fake::new();
     let ids: Vec<String> = (0..10).map(|_| fake.create().0).collect();
@@ -1248,8 +1282,10 @@ fn attempts_answered_in_one_round_are_written_in_one_batch() {
     let event = json!({ "type": "t", "data": {}, "id": "evt_grouped" });
     assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
     assert_eq!(fake.sent.borrow().len(), 10);
-    // The ten sends were answered at once: their attempts went together.
+    // The ten sends were answered at once: their attempts went together,
+    // with the first records of their deliveries.
     assert_eq!(keys_in_batches(&fake.write_batches, "attempt/"), [10]);
+    assert_eq!(keys_in_batches(&fake.write_batches, "delivery/"), [10]);
     for id in ids {
         let (status, listed) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
         assert_eq!(status, 200);
@@ -1404,6 +1440,7 @@ fn unpausing_hands_its_sends_the_leased_deliveries_and_their_messages() {
     let fake = unpause_three_held(|fake| {
         fake.reads.borrow_mut().clear();
         fake.batches.borrow_mut().clear();
+        fake.write_batches.borrow_mut().clear();
     });
     assert_eq!(fake.sent.borrow().len(), 3, "all three sent");
     let reads = |prefix: &str| {
@@ -1424,9 +1461,40 @@ fn unpausing_hands_its_sends_the_leased_deliveries_and_their_messages() {
     // Each message read once, in the batch with the delivery records.
     assert_eq!(reads("message/"), (3, 3));
     // Released under the request's lease, each delivery's record is read in
-    // the batch, by the release's swap and by its result's swap: its send
-    // claims it no more.
-    assert_eq!(reads("delivery/"), (3, 3 * 3));
+    // the batch and by the release's swap: its send claims it no more, and
+    // writes its result with its attempt, no swap.
+    assert_eq!(reads("delivery/"), (3, 3 * 2));
+    let written = keys_in_batches(&fake.write_batches, "delivery/");
+    assert_eq!(written, [1, 1, 1]);
+    assert_eq!(keys_in_batches(&fake.write_batches, "attempt/"), [1, 1, 1]);
+}
+
+#[test]
+fn a_released_delivery_whose_endpoint_goes_during_its_send_gets_no_record_back() {
+    let fake = unpause_three_held(|fake| {
+        // Once the release is done, before the first send is counted on
+        // its endpoint: the endpoint and its deliveries are deleted.
+        *fake.meddler.borrow_mut() = Some(Box::new(|entries| {
+            let holding = entries
+                .iter()
+                .any(|(key, value)| key.starts_with("held/") && value.as_slice() != b"[]");
+            if !holding {
+                entries.retain(|key, _| {
+                    !key.starts_with("endpoint/") && !key.starts_with("delivery/")
+                });
+            }
+            holding
+        }));
+    });
+    assert_eq!(fake.sent.borrow().len(), 1, "sent before the endpoint went");
+    let records: Vec<String> = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("delivery/"))
+        .cloned()
+        .collect();
+    assert!(records.is_empty(), "{records:?}");
 }
 
 #[test]
@@ -1461,7 +1529,8 @@ fn an_accept_writes_its_queue_and_log_entries_in_one_batch() {
     let (status, _) = fake.call("POST", "/events", Some(event));
     assert_eq!(status, 202);
     let batches = fake.write_batches.borrow();
-    assert_eq!(batches.len(), 1, "{batches:?}");
+    // The accept's, then its first attempt's.
+    assert_eq!(batches.len(), 2, "{batches:?}");
     let prefixes: Vec<&str> = batches[0]
         .iter()
         .map(|key| key.split('/').next().unwrap_or_default())

@@ -426,6 +426,7 @@ async fn attempt_as(
         delivery,
         unwritten: unwritten.as_ref(),
         token,
+        handed: None,
     };
     match delivery::claim(
         platform,
@@ -490,6 +491,7 @@ async fn first_attempt<P: Platform>(
         delivery,
         unwritten: unwritten.as_ref(),
         token: &lease.token,
+        handed: Some(record),
     };
     attempt_leased(platform, sending, &leased, message, record, now_ms).await
 }
@@ -500,6 +502,9 @@ struct Leased<'a> {
     delivery: &'a DeliveryRef,
     unwritten: Option<&'a delivery::DeliveryRecord>,
     token: &'a str,
+    /// The record as the request that took the lease left it, for the
+    /// attempt that follows its answer ([`delivery::finished_plainly`]).
+    handed: Option<&'a delivery::DeliveryRecord>,
 }
 
 impl Leased<'_> {
@@ -510,6 +515,30 @@ impl Leased<'_> {
         change: impl FnMut(&mut delivery::DeliveryRecord),
     ) -> Result<bool, Problem> {
         delivery::finish(platform, self.delivery, self.unwritten, self.token, change)
+    }
+
+    /// Records an attempt's result: in `attempts`' next write, with the
+    /// attempt, where the record was handed on and its lease allows
+    /// ([`delivery::finished_plainly`]); otherwise, or without `attempts`,
+    /// by [`Leased::finish`].
+    fn finish_attempted(
+        &self,
+        platform: &impl Platform,
+        attempts: Option<&attempt::Group>,
+        mut change: impl FnMut(&mut delivery::DeliveryRecord),
+    ) -> Result<bool, Problem> {
+        let plain = self.handed.zip(attempts).and_then(|(handed, attempts)| {
+            let now_ms = platform.now_millis();
+            delivery::finished_plainly(handed, self.token, now_ms, &mut change)
+                .map(|record| (attempts, record))
+        });
+        match plain {
+            Some((attempts, record)) => {
+                attempts.join(keys::delivery(self.delivery), &record)?;
+                Ok(true)
+            }
+            None => self.finish(platform, change),
+        }
     }
 }
 
@@ -577,10 +606,12 @@ async fn attempt_leased(
         failed_before: record.last_error.is_some(),
         delivered: &delivered,
     };
-    record_result(platform, config, leased, &attempt)?;
+    let recorded = record_result(platform, sending, leased, &attempt);
+    let written = sending.attempts.write(platform).await;
+    recorded?;
     // Settled by the receiver's answer; the store's failure to keep the
     // attempt is still this pass's error.
-    match delivered.unrecorded {
+    match delivered.unrecorded.or(written.err()) {
         Some(problem) => Err(problem),
         None => Ok(Outcome::Attempted),
     }
@@ -618,9 +649,6 @@ fn send_turn(
     Ok(Ok(slot))
 }
 
-/// The delivery's state after attempt `number`: succeeded; held if the
-/// endpoint is paused now (a 410, or auto-pause); pending until the next
-/// slot of the schedule; failed after the last.
 /// An attempt made: its number, whether the one before it failed, and
 /// what it came to.
 struct Attempted<'a> {
@@ -629,9 +657,12 @@ struct Attempted<'a> {
     delivered: &'a Delivered,
 }
 
+/// The delivery's state after attempt `number`: succeeded; held if the
+/// endpoint is paused now (a 410, or auto-pause); pending until the next
+/// slot of the schedule; failed after the last.
 fn record_result(
     platform: &impl Platform,
-    config: &Config,
+    sending: &Sending<'_>,
     leased: &Leased<'_>,
     &Attempted {
         number,
@@ -639,7 +670,7 @@ fn record_result(
         delivered,
     }: &Attempted<'_>,
 ) -> Result<(), Problem> {
-    let now_ms = platform.now_millis();
+    let (config, now_ms) = (sending.config, platform.now_millis());
     let paused = delivered
         .endpoint
         .as_ref()
@@ -656,7 +687,10 @@ fn record_result(
     };
     let next = next.filter(|_| status == DeliveryStatus::Pending);
     let delivery = leased.delivery;
-    let written = leased.finish(platform, |record| {
+    // An endpoint deleted meanwhile (its organisation erased, perhaps):
+    // no plain write brings back a record removed with it.
+    let attempts = delivered.endpoint.is_some().then_some(&sending.attempts);
+    let written = leased.finish_attempted(platform, attempts, |record| {
         record.attempts = number;
         record.status = status;
         record.last_attempt_at_s = Some(now_ms.div_euclid(1000));

@@ -65,8 +65,9 @@ pub struct Delivered {
     pub unrecorded: Option<Problem>,
 }
 
-/// Signs with every secret usable now, POSTs, and records the attempt with
-/// its effect on the endpoint's delivery state, in `attempts`' next batch.
+/// Signs with every secret usable now, POSTs, and records the attempt's
+/// effect on the endpoint's delivery state; the attempt joins `attempts`'
+/// next write, which the caller makes ([`attempt::Group::write`]).
 pub async fn deliver(
     platform: &impl Platform,
     config: &Config,
@@ -127,7 +128,7 @@ pub async fn deliver(
                 // Dropped if it cannot be stored: the pause stands.
                 let _ = operational::endpoint_disabled(platform, config, &written);
             }
-            let unrecorded = attempts.write(platform, number, &attempt).await.err();
+            let unrecorded = attempts.join_attempt(number, &attempt).err();
             (Some(written), unrecorded)
         }
         Ok(None) => (None, None),

@@ -46,9 +46,10 @@ struct Numbered<T> {
     attempt: T,
 }
 
-/// Attempts numbered and not written yet, written a group at a time: the
-/// attempts of one follow-up or pass whose sends were answered in the same
-/// round of the host's event loop go in one batch write.
+/// Writes waiting to be made a group at a time: the attempts of one
+/// follow-up or pass whose sends were answered in the same round of the
+/// host's event loop, with the delivery records their results wrote
+/// without a swap, go in one batch write.
 #[derive(Default)]
 pub struct Group {
     waiting: RefCell<Writes>,
@@ -72,22 +73,23 @@ impl Group {
         InFlight(self)
     }
 
-    /// Writes attempt `number` of its endpoint into its slot with the
-    /// group's others. While other sends of the group wait for their
+    /// Adds attempt `number` of its endpoint, in its slot, to the next write.
+    pub fn join_attempt(&self, number: u64, attempt: &Attempt) -> Result<(), Problem> {
+        let key = keys::attempt(&attempt.endpoint_id, number, KEPT_ATTEMPTS);
+        self.join(key, &Numbered { number, attempt })
+    }
+
+    /// Adds `value` under `key` to the next write.
+    pub fn join<T: Serialize>(&self, key: String, value: &T) -> Result<(), Problem> {
+        self.waiting.borrow_mut().set_json(key, value)
+    }
+
+    /// Writes what waits. While other sends of the group wait for their
     /// answers, after one round of the event loop, in which the attempts
-    /// answered meanwhile join it; the first of them writes them all, and
+    /// answered meanwhile join; the first of them writes them all, and
     /// those after it find nothing left to write. With none out (one
     /// endpoint's deliveries in turn), at once.
-    pub async fn write(
-        &self,
-        platform: &impl Platform,
-        number: u64,
-        attempt: &Attempt,
-    ) -> Result<(), Problem> {
-        let key = keys::attempt(&attempt.endpoint_id, number, KEPT_ATTEMPTS);
-        self.waiting
-            .borrow_mut()
-            .set_json(key, &Numbered { number, attempt })?;
+    pub async fn write(&self, platform: &impl Platform) -> Result<(), Problem> {
         if self.in_flight.get() > 0 {
             platform.yield_now().await;
         }

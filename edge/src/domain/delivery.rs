@@ -447,6 +447,32 @@ pub fn claim(
     })
 }
 
+/// The record of an attempt's result, to be written plainly (no swap), by
+/// the sender that holds the lease a request took for it: an accept's,
+/// kept in its message while the delivery has no record (`handed` is
+/// then [`crate::domain::message::MessageRecord::unwritten`]), or an
+/// unpause's, in the record it released (`handed` as released). While
+/// that lease runs with half its margin left, no dispatcher claims the
+/// delivery ([`due`] and [`claim`] wait such a lease out) and no request
+/// writes its record (a resend keeps the lease, so a swap would record
+/// this result over it too). `None` once that is past: then [`finish`].
+pub fn finished_plainly(
+    handed: &DeliveryRecord,
+    token: &str,
+    now_ms: i64,
+    change: impl FnOnce(&mut DeliveryRecord),
+) -> Option<DeliveryRecord> {
+    handed
+        .lease
+        .as_ref()
+        .filter(|lease| lease.token == token && now_ms <= lease.until_ms - LEASE_MARGIN_MS / 2)?;
+    let mut record = handed.clone();
+    change(&mut record);
+    record.lease = None;
+    record.finished_lease = Some(token.to_string());
+    Some(record)
+}
+
 /// Applies `change` to the delivery if this dispatcher still holds its
 /// lease, and lets the lease go; `false` if another took it over.
 /// `unwritten` is what an absent record stands for, as for [`claim`].
@@ -470,4 +496,32 @@ pub fn finish(
             _ => (None, false),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_is_written_plainly_only_under_its_lease_with_half_the_margin_left() {
+        let until_ms = 100_000;
+        let mut handed = DeliveryRecord::new(DeliveryStatus::Pending, 0);
+        handed.lease = Some(Lease {
+            token: "mine".into(),
+            until_ms,
+        });
+        let succeeded = |record: &mut DeliveryRecord| record.status = DeliveryStatus::Succeeded;
+        let last_plain = until_ms - LEASE_MARGIN_MS / 2;
+        let record = finished_plainly(&handed, "mine", last_plain, succeeded);
+        let written =
+            record.map(|record| (record.status, record.lease.is_none(), record.finished_lease));
+        assert_eq!(
+            written,
+            Some((DeliveryStatus::Succeeded, true, Some("mine".to_string()))),
+            "half the margin left"
+        );
+        // Later, a pass may be about to claim it: the swap decides.
+        assert!(finished_plainly(&handed, "mine", last_plain + 1, succeeded).is_none());
+        assert!(finished_plainly(&handed, "another", 0, succeeded).is_none());
+    }
 }

@@ -534,7 +534,7 @@ pub fn erase_index(platform: &impl Platform, org: &OrgId) -> Result<(), Problem>
 /// Counts an attempt against the endpoint as stored now (a delivery may
 /// have taken seconds), applying `update` to its delivery state. Returns
 /// the endpoint as written and the attempt's number, for its slot
-/// ([`attempt::Group::write`]), or `None` if it was deleted meanwhile.
+/// ([`attempt::Group::join_attempt`]), or `None` if it was deleted meanwhile.
 pub fn record_attempt(
     platform: &impl Platform,
     attempt: &Attempt,

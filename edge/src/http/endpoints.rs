@@ -442,6 +442,7 @@ pub async fn test<P: Platform>(
     if let Some(problem) = delivered.unrecorded {
         return Err(problem);
     }
+    attempts.write(api.platform).await?;
     let (attempt, response) = (delivered.attempt, delivered.response);
     let response = response.map(|response| {
         let headers: Map<String, Value> = kept_headers(response.headers)
