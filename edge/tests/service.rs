@@ -1715,6 +1715,31 @@ fn three_events_kept_a_day() -> Fake {
 }
 
 #[test]
+fn a_pruned_message_goes_with_its_deliveries_records_in_one_removal() {
+    let fake = three_events_kept_a_day();
+    fake.advance_seconds(2 * 86_400);
+    fake.removals.borrow_mut().clear();
+    fake.dispatch();
+    // Before, each delivery's record went first, on its own: a pass in
+    // between found a queued retry's record gone and its message there.
+    let removals = fake.removals.borrow();
+    for n in 0..3 {
+        let message = format!("message/acme/evt_{n}");
+        let with_it: Vec<&Vec<String>> = removals
+            .iter()
+            .filter(|removed| removed.iter().any(|key| key.contains(&format!("/evt_{n}"))))
+            .collect();
+        assert_eq!(with_it.len(), 1, "{removals:?}");
+        let keys: Vec<&str> = with_it[0]
+            .iter()
+            .filter(|key| !key.starts_with("log/"))
+            .map(|key| key.split('/').next().unwrap_or_default())
+            .collect();
+        assert_eq!(keys, ["delivery", "message"], "{message}: {removals:?}");
+    }
+}
+
+#[test]
 fn messages_expire_a_day_at_a_time() {
     let fake = three_events_kept_a_day();
     let stored = |prefix: &str| {

@@ -185,11 +185,6 @@ pub fn due_again(
     })
 }
 
-/// Removes a delivery's record.
-pub fn remove(platform: &impl Platform, delivery: &DeliveryRef) -> Result<(), Problem> {
-    store::remove(platform, &keys::delivery(delivery))
-}
-
 /// [`update_json`] of a delivery's record.
 fn update<R>(
     platform: &impl Platform,

@@ -220,6 +220,21 @@ pub fn remove(platform: &impl Platform, key: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// [`remove`] of several keys in one batch removal ([`BATCH_KEYS`] a
+/// call): a store that removes a batch at once (`hooksign serve`'s) never
+/// shows some of them gone and the others still there.
+pub fn remove_together(platform: &impl Platform, removed: Vec<String>) -> Result<(), Problem> {
+    let confirmed = !platform.swaps_are_truthful();
+    let mut removals = Writes::default();
+    for key in removed {
+        if confirmed {
+            removals.remove(keys::creation(&key));
+        }
+        removals.remove(key);
+    }
+    removals.write(platform)
+}
+
 /// A counter written by [`Platform::increment`] (absent: 0). Stores keep
 /// them differently: Spin's SQLite store as 8 little-endian bytes, Redis as
 /// decimal text; 8 decimal digits never end in a zero byte, and a count
