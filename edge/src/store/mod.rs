@@ -77,8 +77,9 @@ pub fn set_json(
 /// Plain writes and removals gathered to go to the store in batches
 /// ([`Platform::set_many`], [`Platform::delete_many`]), each to a key that
 /// no request writes by compare-and-swap meanwhile (a queue entry, a log
-/// entry, a delivery's first record under its sender's lease): their order among themselves is not kept, so nothing may read one as a
-/// sign that another is written.
+/// entry, a delivery's record under its sender's lease): their order
+/// among themselves is not kept, so nothing may read one as a sign that
+/// another is written.
 #[derive(Default)]
 pub struct Writes {
     sets: Vec<(String, Vec<u8>)>,
