@@ -525,10 +525,10 @@ impl Leased<'_> {
         &self,
         platform: &impl Platform,
         attempts: Option<&attempt::Group>,
+        now_ms: i64,
         mut change: impl FnMut(&mut delivery::DeliveryRecord),
     ) -> Result<bool, Problem> {
         let plain = self.handed.zip(attempts).and_then(|(handed, attempts)| {
-            let now_ms = platform.now_millis();
             delivery::finished_plainly(handed, self.token, now_ms, &mut change)
                 .map(|record| (attempts, record))
         });
@@ -690,7 +690,7 @@ fn record_result(
     // An endpoint deleted meanwhile (its organisation erased, perhaps):
     // no plain write brings back a record removed with it.
     let attempts = delivered.endpoint.is_some().then_some(&sending.attempts);
-    let written = leased.finish_attempted(platform, attempts, |record| {
+    let written = leased.finish_attempted(platform, attempts, now_ms, |record| {
         record.attempts = number;
         record.status = status;
         record.last_attempt_at_s = Some(now_ms.div_euclid(1000));

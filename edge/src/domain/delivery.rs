@@ -457,15 +457,24 @@ pub fn finished_plainly(
     now_ms: i64,
     change: impl FnOnce(&mut DeliveryRecord),
 ) -> Option<DeliveryRecord> {
-    handed
+    let time_left = handed
         .lease
         .as_ref()
-        .filter(|lease| lease.token == token && now_ms <= lease.until_ms - LEASE_MARGIN_MS / 2)?;
+        .is_some_and(|lease| now_ms <= lease.until_ms - LEASE_MARGIN_MS / 2);
+    if !(time_left && holds(handed, token)) {
+        return None;
+    }
     let mut record = handed.clone();
-    change(&mut record);
+    finished(&mut record, token, change);
+    Some(record)
+}
+
+/// `record`, its lease held under `token`, changed and let go: the mark
+/// of its finish left for a retried write to recognise.
+fn finished(record: &mut DeliveryRecord, token: &str, change: impl FnOnce(&mut DeliveryRecord)) {
+    change(record);
     record.lease = None;
     record.finished_lease = Some(token.to_string());
-    Some(record)
 }
 
 /// Applies `change` to the delivery if this dispatcher still holds its
@@ -481,9 +490,7 @@ pub fn finish(
     update(platform, delivery, |current| {
         Ok(match current.or_else(|| unwritten.cloned()) {
             Some(mut record) if holds(&record, token) => {
-                change(&mut record);
-                record.lease = None;
-                record.finished_lease = Some(token.to_string());
+                finished(&mut record, token, &mut change);
                 (Some(record), true)
             }
             // Finished by this call's own earlier write.
