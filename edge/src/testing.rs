@@ -41,6 +41,8 @@ pub struct FakePlatform {
     pub tick_ms: Cell<i64>,
     /// Writes left before every write fails; `None`: never fail.
     pub writes_left: Cell<Option<usize>>,
+    /// A batch write with a key that begins with this fails, and only it.
+    pub failing_batches: RefCell<Option<String>>,
     /// Every request sent, in order.
     pub sent: RefCell<Vec<OutboundRequest>>,
     /// How sends are answered.
@@ -79,6 +81,7 @@ impl Default for FakePlatform {
             now_ms: Cell::new(1_700_000_000_000),
             tick_ms: Cell::new(0),
             writes_left: Cell::new(None),
+            failing_batches: RefCell::new(None),
             sent: RefCell::default(),
             responder: RefCell::new(Box::new(|_, _| Ok(answer(200)))),
             meddler: RefCell::new(None),
@@ -170,6 +173,11 @@ impl Platform for FakePlatform {
 
     /// One write, all or nothing.
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        if let Some(prefix) = self.failing_batches.borrow().as_deref()
+            && pairs.iter().any(|(key, _)| key.starts_with(prefix))
+        {
+            return Err(StoreError("injected batch failure".into()));
+        }
         self.spend_write()?;
         self.write_batches
             .borrow_mut()

@@ -1295,6 +1295,26 @@ fn attempts_answered_in_one_round_are_written_in_one_batch() {
 }
 
 #[test]
+fn every_attempt_of_a_failed_batch_write_fails_and_stops_its_endpoints_run() {
+    let fake = Fake::new();
+    fake.create();
+    fake.create();
+    accept_event(&fake, "evt_first");
+    accept_event(&fake, "evt_second");
+    // Their requests' first attempts never ran: the pass sends each
+    // endpoint's two in turn, the two endpoints side by side.
+    fake.advance_seconds(60);
+    fake.sends_wait.set(true);
+    *fake.failing_batches.borrow_mut() = Some("attempt/".into());
+    let pass = futures::executor::block_on(hooksign_edge::dispatch(&fake.0));
+    assert!(pass.is_err(), "{pass:?}");
+    // Both first sends were answered in one round and their attempts
+    // went in one write, which failed: neither endpoint's run goes on to
+    // its second delivery as if its attempt were recorded.
+    assert_eq!(fake.sent.borrow().len(), 2);
+}
+
+#[test]
 fn a_pass_drops_a_queued_delivery_without_a_record_whose_message_is_gone() {
     let fake = Fake::new();
     fake.create();

@@ -7,6 +7,7 @@
 //! listing.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,11 @@ pub struct Group {
     waiting: RefCell<Writes>,
     /// Sends of the group not answered yet.
     in_flight: Cell<usize>,
+    /// The number of the write gathering now; those before it are made.
+    gathering: Cell<u64>,
+    /// Why the writes that failed failed, by number: each attempt in one
+    /// fails with it.
+    failed: RefCell<BTreeMap<u64, Problem>>,
 }
 
 /// A send of a [`Group`]'s, counted while it waits for its answer.
@@ -84,16 +90,26 @@ impl Group {
         self.waiting.borrow_mut().set_json(key, value)
     }
 
-    /// Writes what waits. While other sends of the group wait for their
-    /// answers, after one round of the event loop, in which the attempts
-    /// answered meanwhile join; the first of them writes them all, and
-    /// those after it find nothing left to write. With none out (one
-    /// endpoint's deliveries in turn), at once.
+    /// Writes what waits, what this attempt joined with it. While other
+    /// sends of the group wait for their answers, after one round of the
+    /// event loop, in which the attempts answered meanwhile join; the
+    /// first of them writes them all, and those after it share its
+    /// outcome. With none out (one endpoint's deliveries in turn), at once.
     pub async fn write(&self, platform: &impl Platform) -> Result<(), Problem> {
+        // This attempt joined since its last await: into this write.
+        let ours = self.gathering.get();
         if self.in_flight.get() > 0 {
             platform.yield_now().await;
         }
-        self.waiting.take().write(platform)
+        if self.gathering.get() != ours {
+            return self.failed.borrow().get(&ours).cloned().map_or(Ok(()), Err);
+        }
+        self.gathering.set(ours + 1);
+        let written = self.waiting.take().write(platform);
+        if let Err(problem) = &written {
+            self.failed.borrow_mut().insert(ours, problem.clone());
+        }
+        written
     }
 }
 
