@@ -1718,6 +1718,50 @@ fn resend_makes_a_new_attempt_whatever_the_status() {
     assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
 }
 
+#[test]
+fn a_resend_while_a_pass_sends_the_delivery_sends_again_at_once() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    // The first attempt fails: its retry is what the pass sends.
+    *fake.responder.borrow_mut() = Box::new(|n, _| {
+        Ok(hooksign_edge::testing::answer(if n == 0 {
+            500
+        } else {
+            200
+        }))
+    });
+    let event = json!({ "type": "t", "data": {}, "id": "evt_resent" });
+    assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    fake.advance_seconds(60);
+    fake.sends_wait.set(true);
+    let resend = Request {
+        method: "POST".into(),
+        path: "/messages/evt_resent/resend".into(),
+        query: None,
+        headers: bearer(KEY),
+        body: json!({ "endpointId": id }).to_string().into_bytes(),
+    };
+    // The resend arrives while the pass's send waits for its answer.
+    let (pass, resent) = futures::executor::block_on(async {
+        futures::join!(hooksign_edge::dispatch(&fake.0), async {
+            let response = handle(&fake.0, &resend).await;
+            let followed = hooksign_edge::follow_up(&fake.0, &response.follow_up).await;
+            (response.status, followed)
+        })
+    });
+    assert_eq!(pass.unwrap().attempted, 1);
+    assert_eq!(resent.0, 202);
+    assert!(resent.1.is_ok(), "{:?}", resent.1);
+    assert_eq!(
+        fake.sent.borrow().len(),
+        3,
+        "the resend's own attempt, at once"
+    );
+    let (_, message) = fake.call("GET", "/messages/evt_resent", None);
+    let statuses = each_field(&message["deliveries"], "status");
+    assert_eq!(statuses, [&json!("succeeded")], "{message}");
+}
+
 /// A platform that keeps messages a day, with an endpoint and three events
 /// (`evt_0` to `evt_2`) sent to it.
 fn three_events_kept_a_day() -> Fake {

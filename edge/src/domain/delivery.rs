@@ -170,19 +170,41 @@ pub fn create(
 }
 
 /// Makes the delivery pending and due at `now_ms`, whatever its status
-/// (a resend); creates it if absent.
+/// (a recovery); creates it if absent. A lease on it stays: its holder's
+/// send goes first.
 pub fn due_again(
     platform: &impl Platform,
     delivery: &DeliveryRef,
     now_ms: i64,
 ) -> Result<DeliveryRecord, Problem> {
     update(platform, delivery, |current| {
-        let mut record =
-            current.unwrap_or_else(|| DeliveryRecord::new(DeliveryStatus::Pending, now_ms));
-        record.status = DeliveryStatus::Pending;
-        record.next_attempt_at_ms = Some(now_ms);
+        let record = pending_now(current, now_ms);
         Ok((Some(record.clone()), record))
     })
+}
+
+/// [`due_again`] for a resend, which lets go a lease on the delivery: an
+/// attempt in flight then records no result over the resend (its attempt
+/// stays listed), and the resend's own send claims it at once.
+pub fn resent(
+    platform: &impl Platform,
+    delivery: &DeliveryRef,
+    now_ms: i64,
+) -> Result<DeliveryRecord, Problem> {
+    update(platform, delivery, |current| {
+        let mut record = pending_now(current, now_ms);
+        record.lease = None;
+        Ok((Some(record.clone()), record))
+    })
+}
+
+/// The record, or a new one, pending and due at `now_ms`.
+fn pending_now(current: Option<DeliveryRecord>, now_ms: i64) -> DeliveryRecord {
+    let mut record =
+        current.unwrap_or_else(|| DeliveryRecord::new(DeliveryStatus::Pending, now_ms));
+    record.status = DeliveryStatus::Pending;
+    record.next_attempt_at_ms = Some(now_ms);
+    record
 }
 
 /// [`update_json`] of a delivery's record.
@@ -449,8 +471,9 @@ pub fn claim(
 /// unpause's, in the record it released (`handed` as released). While
 /// that lease runs with half its margin left, no dispatcher claims the
 /// delivery ([`due`] and [`claim`] wait such a lease out) and no request
-/// writes its record (a resend keeps the lease, so a swap would record
-/// this result over it too). `None` once that is past: then [`finish`].
+/// writes its record but a resend ([`resent`]), whose own result this
+/// write then replaces (its attempt stays listed). `None` once that is
+/// past: then [`finish`].
 pub fn finished_plainly(
     handed: &DeliveryRecord,
     token: &str,

@@ -162,7 +162,7 @@ pub fn resend<P: Platform>(
     endpoint::load(api.platform, api.org, &endpoint)?;
     let now_ms = api.platform.now_millis();
     let delivery = message.delivery(&endpoint);
-    let record = delivery::due_again(api.platform, &delivery, now_ms)?;
+    let record = delivery::resent(api.platform, &delivery, now_ms)?;
     message::add_endpoint(api.platform, &message, &endpoint)?;
     delivery::enqueue(api.platform, &delivery, now_ms)?;
     let mut response = Response::json(202, &record.view(&endpoint));
