@@ -1518,6 +1518,29 @@ fn a_released_delivery_whose_endpoint_goes_during_its_send_gets_no_record_back()
 }
 
 #[test]
+fn an_accepted_delivery_whose_endpoint_goes_during_its_send_gets_no_record() {
+    let fake = Fake::new();
+    fake.create();
+    let Response { follow_up, .. } = accept_event(&fake, "evt_erased");
+    // At the first attempt's first swap (its count on the endpoint), the
+    // organisation's endpoint and records are erased.
+    *fake.meddler.borrow_mut() = Some(Box::new(|entries| {
+        entries.retain(|key, _| !key.starts_with("endpoint/") && !key.starts_with("delivery/"));
+        false
+    }));
+    let _ = futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &follow_up));
+    assert_eq!(fake.sent.borrow().len(), 1, "sent before the endpoint went");
+    let records: Vec<String> = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("delivery/"))
+        .cloned()
+        .collect();
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[test]
 fn a_first_attempt_that_starts_late_goes_out_under_its_requests_lease_extended() {
     let fake = Fake::new();
     fake.create();

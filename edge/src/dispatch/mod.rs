@@ -519,8 +519,11 @@ impl Leased<'_> {
 
     /// Records an attempt's result: in `attempts`' next write, with the
     /// attempt, where the record was handed on and its lease allows
-    /// ([`delivery::finished_plainly`]); otherwise, or without `attempts`,
-    /// by [`Leased::finish`].
+    /// ([`delivery::finished_plainly`]); otherwise by [`Leased::finish`].
+    /// Without `attempts` (the endpoint went during the send: its
+    /// organisation erased, perhaps), only over a record still there:
+    /// neither a plain write nor what an absent record stands for brings
+    /// back one removed with the endpoint.
     fn finish_attempted(
         &self,
         platform: &impl Platform,
@@ -528,12 +531,14 @@ impl Leased<'_> {
         now_ms: i64,
         mut change: impl FnMut(&mut delivery::DeliveryRecord),
     ) -> Result<bool, Problem> {
-        let plain = self.handed.zip(attempts).and_then(|(handed, attempts)| {
-            delivery::finished_plainly(handed, self.token, now_ms, &mut change)
-                .map(|record| (attempts, record))
-        });
+        let Some(attempts) = attempts else {
+            return delivery::finish(platform, self.delivery, None, self.token, change);
+        };
+        let plain = self
+            .handed
+            .and_then(|handed| delivery::finished_plainly(handed, self.token, now_ms, &mut change));
         match plain {
-            Some((attempts, record)) => {
+            Some(record) => {
                 attempts.join(keys::delivery(self.delivery), &record)?;
                 Ok(true)
             }
@@ -687,8 +692,7 @@ fn record_result(
     };
     let next = next.filter(|_| status == DeliveryStatus::Pending);
     let delivery = leased.delivery;
-    // An endpoint deleted meanwhile (its organisation erased, perhaps):
-    // no plain write brings back a record removed with it.
+    // None: the endpoint was deleted meanwhile.
     let attempts = delivered.endpoint.is_some().then_some(&sending.attempts);
     let written = leased.finish_attempted(platform, attempts, now_ms, |record| {
         record.attempts = number;
