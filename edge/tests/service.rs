@@ -1418,6 +1418,13 @@ fn delivery_batches(fake: &Fake) -> Vec<usize> {
     keys_in_batches(&fake.batches, "delivery/")
 }
 
+/// The keys of the deliveries' records in the store.
+fn delivery_records(fake: &Fake) -> Vec<String> {
+    let entries = fake.entries.borrow();
+    let keys = entries.keys().filter(|key| key.starts_with("delivery/"));
+    keys.cloned().collect()
+}
+
 /// How many keys under `prefix` each batch (read or written) that had any
 /// held.
 fn keys_in_batches(batches: &RefCell<Vec<Vec<String>>>, prefix: &str) -> Vec<usize> {
@@ -1507,13 +1514,7 @@ fn a_released_delivery_whose_endpoint_goes_during_its_send_gets_no_record_back()
         }));
     });
     assert_eq!(fake.sent.borrow().len(), 1, "sent before the endpoint went");
-    let records: Vec<String> = fake
-        .entries
-        .borrow()
-        .keys()
-        .filter(|key| key.starts_with("delivery/"))
-        .cloned()
-        .collect();
+    let records = delivery_records(&fake);
     assert!(records.is_empty(), "{records:?}");
 }
 
@@ -1530,13 +1531,7 @@ fn an_accepted_delivery_whose_endpoint_goes_during_its_send_gets_no_record() {
     }));
     let _ = futures::executor::block_on(hooksign_edge::follow_up(&fake.0, &follow_up));
     assert_eq!(fake.sent.borrow().len(), 1, "sent before the endpoint went");
-    let records: Vec<String> = fake
-        .entries
-        .borrow()
-        .keys()
-        .filter(|key| key.starts_with("delivery/"))
-        .cloned()
-        .collect();
+    let records = delivery_records(&fake);
     assert!(records.is_empty(), "{records:?}");
 }
 
