@@ -3,7 +3,10 @@
 //! `store`), so that a Spin and `hooksign serve` can read each other's file.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
@@ -19,9 +22,29 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
     PRIMARY KEY (store, key)
 );";
 
-/// The `default` store in a SQLite file; one connection, shared.
+/// How long a store call spins for the connection before it sleeps on it.
+/// A call holds it for tens of microseconds; a worker thread that sleeps
+/// instead leaves its core idle and costs two context switches and a
+/// wake-up (BENCHMARKS.md, fourteenth round).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// How often the checkpointer copies the write-ahead log into the file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// A log longer than this (pages of 4 KiB) after a checkpoint is
+/// checkpointed again with no write under way, so that the next write
+/// starts the log over: under steady writes a checkpoint beside them never
+/// catches up, and the log would grow without end.
+const RESTART_AFTER_PAGES: i64 = 4_000;
+
+/// The `default` store in a SQLite file; one connection, shared, and a
+/// checkpointer beside it.
 pub struct SqliteStore {
-    connection: Mutex<Connection>,
+    connection: Arc<Mutex<Connection>>,
+    /// Whether a store call spins before it sleeps: not on one core, where
+    /// the holder cannot run while it spins.
+    spin: bool,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -45,10 +68,21 @@ impl SqliteStore {
         // blocks every request (one connection), so give up after a second
         // and answer 503 store_unavailable.
         connection
-            .busy_timeout(std::time::Duration::from_secs(1))
+            .busy_timeout(Duration::from_secs(1))
             .map_err(|error| format!("{}: {error}", path.display()))?;
+        let checkpoints =
+            Connection::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        // Checkpoints, with their fsyncs, go to the checkpointer, not to
+        // the request whose commit filled the log while holding the
+        // connection.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let connection = Arc::new(Mutex::new(connection));
         Ok(SqliteStore {
-            connection: Mutex::new(connection),
+            _checkpointer: Checkpointer::start(checkpoints, Arc::clone(&connection)),
+            connection,
+            spin: std::thread::available_parallelism().is_ok_and(|cores| cores.get() > 1),
         })
     }
 
@@ -56,12 +90,71 @@ impl SqliteStore {
         &self,
         query: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut connection = self
-            .connection
-            .lock()
-            .map_err(|_| "the store's lock is poisoned".to_string())?;
+        let mut connection = self.lock()?;
         query(&mut connection).map_err(|error| error.to_string())
     }
+
+    /// The connection, spun for up to [`SPIN`] before sleeping on it.
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let poisoned = |_| "the store's lock is poisoned".to_string();
+        if self.spin {
+            let started = Instant::now();
+            while started.elapsed() < SPIN {
+                match self.connection.try_lock() {
+                    Ok(connection) => return Ok(connection),
+                    Err(TryLockError::Poisoned(error)) => return Err(poisoned(error)),
+                    Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
+                }
+            }
+        }
+        self.connection.lock().map_err(poisoned)
+    }
+}
+
+/// A thread that checkpoints the store's log on a connection of its own
+/// every [`CHECKPOINT_EVERY`], until the store is dropped.
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(checkpoints: Connection, writer: Arc<Mutex<Connection>>) -> Checkpointer {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                // A failed checkpoint leaves the log as it was: the next
+                // one copies it.
+                let Ok(log_pages) = checkpoint(&checkpoints) else {
+                    continue;
+                };
+                if log_pages > RESTART_AFTER_PAGES
+                    && let Ok(_writes_wait) = writer.lock()
+                {
+                    let _ = checkpoint(&checkpoints);
+                }
+            }
+        });
+        Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Copies what it can of the log into the file, waiting for no one; the
+/// log's length in pages.
+fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 impl KeyValueStore for SqliteStore {
@@ -208,4 +301,47 @@ fn write(connection: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<(
         )?
         .execute(params![LABEL, key, value])
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_log_starts_over_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        // Two threads, as requests on two cores: each write is a commit of
+        // at least one page of 4 KiB, over 300 MiB of log if it never
+        // started over (a checkpoint beside steady writes never catches up).
+        const WRITES: usize = 40_000;
+        std::thread::scope(|scope| {
+            for writer in 0..2 {
+                let store = &store;
+                scope.spawn(move || {
+                    for n in 0..WRITES {
+                        let value = format!("{writer}/{n}");
+                        store
+                            .set(&format!("key/{writer}/{}", n % 64), value.as_bytes())
+                            .unwrap();
+                        // And a read between, as a request makes.
+                        store
+                            .get_many(&[format!("key/{writer}/{}", n % 64)])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let log = std::fs::metadata(dir.path().join("key_value.db-wal"))
+            .unwrap()
+            .len();
+        let unchecked = 2 * WRITES as u64 * 4096;
+        assert!(
+            log < unchecked / 4,
+            "the log is {log} bytes after {} writes",
+            2 * WRITES
+        );
+    }
 }
