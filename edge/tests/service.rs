@@ -295,21 +295,81 @@ fn an_endpoint_keeps_its_recent_attempt_ids_only_where_swaps_are_confirmed() {
     let record = || -> Value {
         serde_json::from_slice(&fake.entries.borrow()[&format!("endpoint/{id}")]).unwrap()
     };
-    // Confirmed swaps (Spin's Redis store reports each as failed): the ids
-    // tell an attempt counted already from a new one.
+    let counted = || -> i64 {
+        let counter = fake.entries.borrow()[&format!("attempt/{id}/count")].clone();
+        i64::from_le_bytes(counter.try_into().unwrap())
+    };
+    // Failures, each of which changes the record. Confirmed swaps (Spin's
+    // Redis store reports each as failed): the ids tell an attempt that
+    // changed it already from a new one.
+    fake.answer_with(503);
     fake.defect.set(Some(SwapDefect::ReportsFailure));
     for _ in 0..2 {
-        fake.call("POST", &format!("/webhooks/{id}/test"), None);
+        fake.call("POST", "/events", Some(json!({ "type": "t", "data": {} })));
     }
-    assert_eq!(record()["attemptCount"], 2, "each counted once");
+    assert_eq!(record()["consecutiveFailures"], 2, "each counted once");
+    assert_eq!(counted(), 2, "each numbered once");
     assert_eq!(record()["recentAttempts"].as_array().unwrap().len(), 2);
     // Truthful swaps: nothing to tell apart, so the list goes.
     fake.defect.set(None);
-    fake.call("POST", &format!("/webhooks/{id}/test"), None);
-    assert_eq!(record()["attemptCount"], 3);
+    fake.call("POST", "/events", Some(json!({ "type": "t", "data": {} })));
+    assert_eq!(record()["consecutiveFailures"], 3);
+    assert_eq!(counted(), 3);
     assert_eq!(record()["recentAttempts"], json!([]));
     let (_, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
     assert_eq!(attempts["data"].as_array().unwrap().len(), 3, "{attempts}");
+}
+
+/// Every attempt takes its number from the endpoint's counter; the record
+/// is written only when an attempt changes it, so attempts to one endpoint
+/// never refuse each other's swaps while its state stays the same. An
+/// endpoint stored before the counter numbers on from its stored count.
+#[test]
+fn attempts_are_numbered_by_a_counter_and_rewrite_the_endpoint_only_when_they_change_it() {
+    let fake = Fake::new();
+    let (id, _) = fake.create();
+    let key = format!("endpoint/{id}");
+    // As stored before the counter: 5 attempts numbered in the record.
+    let mut stored: Value = serde_json::from_slice(&fake.entries.borrow()[&key]).unwrap();
+    stored["attemptCount"] = json!(5);
+    fake.entries
+        .borrow_mut()
+        .insert(key.clone(), serde_json::to_vec(&stored).unwrap());
+    fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    let written = fake.entries.borrow()[&key].clone();
+    let writes = fake.writes.get();
+    // Two more successes in the same second: counted, the record untouched.
+    for _ in 0..2 {
+        fake.call("POST", &format!("/webhooks/{id}/test"), None);
+    }
+    assert_eq!(fake.entries.borrow()[&key], written);
+    // Each: the counter, and the attempt with its message.
+    assert!(
+        fake.writes.get() - writes <= 2 * 3,
+        "{}",
+        fake.writes.get() - writes
+    );
+    let (_, attempts) = fake.call("GET", &format!("/webhooks/{id}/attempts"), None);
+    let slots: Vec<String> = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with(&format!("attempt/{id}/")))
+        .cloned()
+        .collect();
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 3, "{attempts}");
+    let numbered: Vec<String> = (5..8).map(|n| format!("attempt/{id}/{n}")).collect();
+    for slot in &numbered {
+        assert!(slots.contains(slot), "{slots:?}");
+    }
+    // Deleting the endpoint takes its counter with it.
+    assert_eq!(fake.call("DELETE", &format!("/webhooks/{id}"), None).0, 204);
+    let left = fake
+        .entries
+        .borrow()
+        .keys()
+        .any(|key| key.starts_with(&format!("attempt/{id}/")));
+    assert!(!left);
 }
 
 #[test]
@@ -403,7 +463,7 @@ fn an_endpoint_keeps_its_newest_200_attempts() {
         .entries
         .borrow()
         .keys()
-        .filter(|key| key.starts_with("attempt/"))
+        .filter(|key| key.starts_with("attempt/") && !key.ends_with("/count"))
         .count();
     assert_eq!(attempt_keys, 200);
 
@@ -1261,8 +1321,9 @@ fn a_first_attempt_writes_its_deliverys_first_record_with_the_attempt_in_one_cal
         .filter(|key| key.starts_with("delivery/"))
         .count();
     assert_eq!(delivery_reads, 0);
-    // The endpoint's count, and the batch.
-    assert_eq!(fake.writes.get() - writes, 2);
+    // The attempt's number (the endpoint's counter), the endpoint's first
+    // success, and the batch.
+    assert_eq!(fake.writes.get() - writes, 3);
     let (_, read) = fake.call("GET", "/messages/evt_one_call", None);
     let statuses = each_field(&read["deliveries"], "status");
     assert_eq!(statuses, [&json!("succeeded")], "{read}");

@@ -1,7 +1,7 @@
 //! Attempts: each endpoint keeps its newest 200 in a ring of keys
 //! (`attempt/{endpoint}/{n % 200}` holds attempt `n`, and `n` with it). An
-//! attempt first takes its number by counting it in its endpoint's
-//! `attemptCount` ([`crate::domain::endpoint::record_attempt`]), then is
+//! attempt first takes its number from its endpoint's counter
+//! ([`crate::domain::endpoint::record_attempt`]), then is
 //! written here, so two attempts never share a slot; a slot whose number is
 //! not the expected one (a failure between the two writes) is skipped when
 //! listing.

@@ -24,7 +24,8 @@ use crate::ids::{EndpointId, OrgId};
 use crate::platform::Platform;
 use crate::store::keys::{self, OrgList};
 use crate::store::{
-    self, get_json, get_many_json, get_org_list, remember, set_json, update_json, update_org_list,
+    self, get_json, get_many_json, get_org_list, read_counter, remember, set_json, update_json,
+    update_org_list,
 };
 
 /// How many event types an endpoint may subscribe to.
@@ -153,10 +154,13 @@ pub struct EndpointRecord {
     /// burst is as much); none: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_second: Option<u32>,
-    /// How many attempts were ever recorded; the newest is `attempt_count - 1`.
+    /// How many attempts were recorded before the endpoint's attempt
+    /// counter ([`keys::attempt_count`]) numbered them; the counter's
+    /// attempts are numbered from here on ([`attempts_recorded`]).
     pub attempt_count: u64,
-    /// The newest attempts' ids and numbers, so that an attempt recorded
-    /// twice is counted once: kept only where swaps are confirmed.
+    /// The ids and numbers of the newest attempts that changed the record,
+    /// so that one recorded twice changes it once: kept only where swaps
+    /// are confirmed.
     #[serde(default)]
     pub recent_attempts: Vec<(String, u64)>,
 }
@@ -513,13 +517,25 @@ pub fn modify(
     )
 }
 
-/// Unlists an endpoint, then removes it and its attempts.
+/// Unlists an endpoint, then removes it, its attempts and their counter.
 pub fn delete(platform: &impl Platform, record: &EndpointRecord) -> Result<(), Problem> {
     update_index(platform, &record.org, |listed: &mut Vec<Listed>| {
         listed.retain(|entry| entry.id != record.id);
     })?;
     platform.delete(&keys::endpoint(&record.id))?;
-    attempt::delete_all(platform, &record.id, record.attempt_count)
+    let recorded = attempts_recorded(platform, record)?;
+    attempt::delete_all(platform, &record.id, recorded)?;
+    Ok(platform.delete(&keys::attempt_count(&record.id))?)
+}
+
+/// How many attempts the endpoint has recorded: the newest is number
+/// `recorded - 1`.
+pub fn attempts_recorded(
+    platform: &impl Platform,
+    record: &EndpointRecord,
+) -> Result<u64, Problem> {
+    let counted = read_counter(platform, &keys::attempt_count(&record.id))?;
+    Ok(record.attempt_count + u64::try_from(counted).unwrap_or(0))
 }
 
 /// Removes the organisation's endpoint list (its endpoints deleted first).
@@ -531,10 +547,15 @@ pub fn erase_index(platform: &impl Platform, org: &OrgId) -> Result<(), Problem>
     }
 }
 
-/// Counts an attempt against the endpoint as stored now (a delivery may
-/// have taken seconds), applying `update` to its delivery state. Returns
-/// the endpoint as written and the attempt's number, for its slot
-/// ([`attempt::Group::join_attempt`]), or `None` if it was deleted meanwhile.
+/// Numbers an attempt from the endpoint's counter and applies `update`
+/// (its effect on the delivery state) to the endpoint as stored now (a
+/// delivery may have taken seconds), which is written only if that changed
+/// it: every attempt counts, but a success after a success in the same
+/// second changes nothing, so the endpoint's record is no key that every
+/// attempt rewrites (on Redis, concurrent attempts to one endpoint kept
+/// refusing each other's swaps: BENCHMARKS.md). Returns the endpoint and
+/// the attempt's number, for its slot ([`attempt::Group::join_attempt`]),
+/// or `None` if it was deleted meanwhile.
 pub fn record_attempt(
     platform: &impl Platform,
     attempt: &Attempt,
@@ -542,44 +563,72 @@ pub fn record_attempt(
 ) -> Result<Option<(EndpointRecord, u64)>, Problem> {
     let key = keys::endpoint(&attempt.endpoint_id);
     // A truthful store runs the change again only after a refused swap, so
-    // there is nothing to tell apart: the list is not kept, and the record
-    // every attempt decodes and encodes stays a fraction of its size.
+    // there is nothing to tell apart: the list is not kept.
     let truthful = platform.swaps_are_truthful();
+    // Counted once, however often a refused swap runs the change again.
+    let mut counted: Option<u64> = None;
     let written = update_json(platform, &key, |record: Option<EndpointRecord>| {
-        Ok(match record {
-            None => (None, None),
-            // Counted already (a swap that reported failure but was made).
-            Some(record)
-                if record
-                    .recent_attempts
-                    .iter()
-                    .any(|(id, _)| *id == attempt.id) =>
-            {
-                let number = record
-                    .recent_attempts
-                    .iter()
-                    .find(|(id, _)| *id == attempt.id)
-                    .map(|(_, number)| *number);
-                (None, number.map(|number| (record, number)))
+        let Some(mut record) = record else {
+            return Ok((None, None));
+        };
+        // Changed by it already (a swap that reported failure but was made).
+        let remembered = record
+            .recent_attempts
+            .iter()
+            .find(|(id, _)| *id == attempt.id)
+            .map(|(_, number)| *number);
+        if let Some(number) = remembered {
+            return Ok((None, Some((record, number))));
+        }
+        let number = match counted {
+            Some(number) => number,
+            None => {
+                let count = platform.increment(&keys::attempt_count(&record.id), 1)?;
+                let number = record.attempt_count + u64::try_from(count - 1).unwrap_or(0);
+                *counted.insert(number)
             }
-            Some(mut record) => {
-                let number = record.attempt_count;
-                record.attempt_count += 1;
-                if truthful {
-                    record.recent_attempts.clear();
-                } else {
-                    remember(
-                        &mut record.recent_attempts,
-                        (attempt.id.clone(), number),
-                        RECENT_ATTEMPTS,
-                    );
-                }
-                update(&mut record);
-                (Some(record.clone()), Some((record, number)))
-            }
-        })
+        };
+        let before = DeliveryState::of(&record);
+        update(&mut record);
+        if DeliveryState::of(&record) == before {
+            return Ok((None, Some((record, number))));
+        }
+        if truthful {
+            record.recent_attempts.clear();
+        } else {
+            remember(
+                &mut record.recent_attempts,
+                (attempt.id.clone(), number),
+                RECENT_ATTEMPTS,
+            );
+        }
+        Ok((Some(record.clone()), Some((record, number))))
     })?;
     Ok(written)
+}
+
+/// What an attempt may change in its endpoint's record.
+#[derive(PartialEq)]
+struct DeliveryState {
+    paused: bool,
+    paused_reason: Option<String>,
+    paused_at_s: Option<i64>,
+    consecutive_failures: u32,
+    last_success_at_s: Option<i64>,
+    last_failure_at_s: Option<i64>,
+}
+
+impl DeliveryState {
+    fn of(record: &EndpointRecord) -> DeliveryState {
+        DeliveryState {
+            paused: record.paused,
+            paused_reason: record.paused_reason.clone(),
+            paused_at_s: record.paused_at_s,
+            consecutive_failures: record.consecutive_failures,
+            last_success_at_s: record.last_success_at_s,
+            last_failure_at_s: record.last_failure_at_s,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -405,12 +405,8 @@ pub fn attempts<P: Platform>(
         }
     };
     let record = load(api, id)?;
-    let mut data = attempt::newest(
-        api.platform,
-        &record.id,
-        record.attempt_count,
-        attempt::KEPT_ATTEMPTS,
-    )?;
+    let recorded = endpoint::attempts_recorded(api.platform, &record)?;
+    let mut data = attempt::newest(api.platform, &record.id, recorded, attempt::KEPT_ATTEMPTS)?;
     data.retain(|attempt| wanted.is_none_or(|succeeded| attempt.succeeded == succeeded));
     data.truncate(limit as usize);
     Ok(Response::json(200, &json!({ "data": data })))

@@ -10,6 +10,7 @@
 //! | `endpoint/{endpoint}` | the whole endpoint, keyring included | [`crate::domain::endpoint`] |
 //! | `org/{org}/endpoints` | the organisation's endpoints, newest first, with the event types each may want | [`crate::domain::endpoint`] |
 //! | `attempt/{endpoint}/{n % 200}` | attempt `n`, and `n` with it: a ring of the newest 200 | [`crate::domain::attempt`] |
+//! | `attempt/{endpoint}/count` | the endpoint's attempts counted, a counter: each takes its number from it | [`crate::domain::endpoint`] |
 //! | `message/{org}/{message}` | the message, its envelope and the endpoints it goes to | [`crate::domain::message`] |
 //! | `log/{org}/{day}/{n}`, `log/{org}/{day}/count` | the day's messages in the order accepted, one key each, and their count; `log/{org}/{day}`, the list of before | [`crate::domain::message`] |
 //! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
@@ -112,6 +113,11 @@ pub fn endpoint(endpoint: &EndpointId) -> String {
 /// Attempt `number`'s slot in its endpoint's ring of `ring` slots.
 pub fn attempt(endpoint: &EndpointId, number: u64, ring: u64) -> String {
     format!("attempt/{}/{}", segment(endpoint.as_str()), number % ring)
+}
+
+/// The counter that numbers an endpoint's attempts.
+pub fn attempt_count(endpoint: &EndpointId) -> String {
+    format!("attempt/{}/count", segment(endpoint.as_str()))
 }
 
 pub fn message(org: &OrgId, message: &MessageId) -> String {
