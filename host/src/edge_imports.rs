@@ -23,6 +23,9 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         world: "edge",
         path: "../wit",
+        // A store call waits for the store (Redis: a round trip) without
+        // holding the worker thread.
+        imports: { "wasi:keyvalue": async },
         with: {
             "wasi:keyvalue/store.bucket": super::OpenStore,
             "wasi:keyvalue/atomics.cas": super::PendingSwap,
@@ -177,7 +180,7 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<EdgeState>) -> was
 }
 
 impl wasi_store::Host for EdgeState {
-    fn open(&mut self, identifier: String) -> Result<Resource<OpenStore>, wasi_store::Error> {
+    async fn open(&mut self, identifier: String) -> Result<Resource<OpenStore>, wasi_store::Error> {
         if identifier != DEFAULT_STORE {
             return Err(wasi_store::Error::NoSuchStore);
         }
@@ -188,18 +191,22 @@ impl wasi_store::Host for EdgeState {
 }
 
 impl wasi_store::HostBucket for EdgeState {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
         self.bucket(&bucket)?;
-        let value = self.store.get(&key).map_err(wasi_store::Error::Other)?;
+        let value = self
+            .store
+            .get(&key)
+            .await
+            .map_err(wasi_store::Error::Other)?;
         self.note(&key, value.as_deref());
         Ok(value)
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
@@ -208,49 +215,55 @@ impl wasi_store::HostBucket for EdgeState {
         self.bucket(&bucket)?;
         self.store
             .set(&key, &value)
+            .await
             .map_err(wasi_store::Error::Other)?;
         self.note(&key, Some(&value));
         Ok(())
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
     ) -> Result<(), wasi_store::Error> {
         self.bucket(&bucket)?;
-        self.store.delete(&key).map_err(wasi_store::Error::Other)?;
+        self.store
+            .delete(&key)
+            .await
+            .map_err(wasi_store::Error::Other)?;
         self.note(&key, None);
         Ok(())
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
     ) -> Result<bool, wasi_store::Error> {
-        Ok(wasi_store::HostBucket::get(self, bucket, key)?.is_some())
+        Ok(wasi_store::HostBucket::get(self, bucket, key)
+            .await?
+            .is_some())
     }
 
     /// Every key in one page: the stores this host serves are small.
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<OpenStore>,
         _cursor: Option<String>,
     ) -> Result<wasi_store::KeyResponse, wasi_store::Error> {
         self.bucket(&bucket)?;
-        let keys = self.store.keys().map_err(wasi_store::Error::Other)?;
+        let keys = self.store.keys().await.map_err(wasi_store::Error::Other)?;
         Ok(wasi_store::KeyResponse { keys, cursor: None })
     }
 
-    fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
         Ok(())
     }
 }
 
 impl batch::Host for EdgeState {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<OpenStore>,
         keys: Vec<String>,
@@ -259,6 +272,7 @@ impl batch::Host for EdgeState {
         let answer = self
             .store
             .get_many(&keys)
+            .await
             .map_err(wasi_store::Error::Other)?;
         for (key, value) in &answer {
             self.note(key, value.as_deref());
@@ -266,7 +280,7 @@ impl batch::Host for EdgeState {
         Ok(answer)
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<OpenStore>,
         key_values: Vec<(String, Vec<u8>)>,
@@ -274,6 +288,7 @@ impl batch::Host for EdgeState {
         self.bucket(&bucket)?;
         self.store
             .set_many(&key_values)
+            .await
             .map_err(wasi_store::Error::Other)?;
         for (key, value) in &key_values {
             self.note(key, Some(value));
@@ -281,7 +296,7 @@ impl batch::Host for EdgeState {
         Ok(())
     }
 
-    fn delete_many(
+    async fn delete_many(
         &mut self,
         bucket: Resource<OpenStore>,
         keys: Vec<String>,
@@ -289,6 +304,7 @@ impl batch::Host for EdgeState {
         self.bucket(&bucket)?;
         self.store
             .delete_many(&keys)
+            .await
             .map_err(wasi_store::Error::Other)?;
         for key in &keys {
             self.note(key, None);
@@ -298,7 +314,7 @@ impl batch::Host for EdgeState {
 }
 
 impl atomics::Host for EdgeState {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
@@ -309,10 +325,11 @@ impl atomics::Host for EdgeState {
         self.forget(&key);
         self.store
             .increment(&key, delta)
+            .await
             .map_err(wasi_store::Error::Other)
     }
 
-    fn swap(
+    async fn swap(
         &mut self,
         pending: Resource<PendingSwap>,
         value: Vec<u8>,
@@ -325,6 +342,7 @@ impl atomics::Host for EdgeState {
         match self
             .store
             .swap(&key, read.as_deref(), &value)
+            .await
             .map_err(other)?
         {
             Ok(()) => {
@@ -345,7 +363,7 @@ impl atomics::Host for EdgeState {
 }
 
 impl atomics::HostCas for EdgeState {
-    fn new(
+    async fn new(
         &mut self,
         bucket: Resource<OpenStore>,
         key: String,
@@ -355,7 +373,11 @@ impl atomics::HostCas for EdgeState {
         let read = match seen {
             Some(value) => value.clone(),
             None => {
-                let read = self.store.get(&key).map_err(wasi_store::Error::Other)?;
+                let read = self
+                    .store
+                    .get(&key)
+                    .await
+                    .map_err(wasi_store::Error::Other)?;
                 self.note(&key, read.as_deref());
                 read
             }
@@ -365,7 +387,7 @@ impl atomics::HostCas for EdgeState {
             .map_err(|error| wasi_store::Error::Other(error.to_string()))
     }
 
-    fn current(
+    async fn current(
         &mut self,
         pending: Resource<PendingSwap>,
     ) -> Result<Option<Vec<u8>>, wasi_store::Error> {
@@ -375,7 +397,7 @@ impl atomics::HostCas for EdgeState {
             .map_err(|error| wasi_store::Error::Other(error.to_string()))
     }
 
-    fn drop(&mut self, pending: Resource<PendingSwap>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, pending: Resource<PendingSwap>) -> wasmtime::Result<()> {
         self.table.delete(pending)?;
         Ok(())
     }
@@ -412,7 +434,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
-    use crate::store::{Counting, Counts, SqliteStore};
+    use crate::store::{Counting, Counts, SqliteStore, at_once};
 
     /// A state on a fresh SQLite store, its calls counted, and the bucket.
     fn state(dir: &std::path::Path, remembering: bool) -> (EdgeState, Arc<Counts>) {
@@ -431,15 +453,19 @@ mod tests {
     }
 
     fn open(state: &mut EdgeState) -> Resource<OpenStore> {
-        wasi_store::Host::open(state, DEFAULT_STORE.into()).unwrap()
+        at_once(wasi_store::Host::open(state, DEFAULT_STORE.into())).unwrap()
     }
 
     /// Swaps `key` to `value` from a fresh handle; the value the handle began from.
     fn swap(state: &mut EdgeState, key: &str, value: &[u8]) -> (Option<Vec<u8>>, bool) {
         let bucket = open(state);
-        let pending = atomics::HostCas::new(state, bucket, key.into()).unwrap();
-        let began = atomics::HostCas::current(state, Resource::new_borrow(pending.rep())).unwrap();
-        let made = atomics::Host::swap(state, pending, value.to_vec()).is_ok();
+        let pending = at_once(atomics::HostCas::new(state, bucket, key.into())).unwrap();
+        let began = at_once(atomics::HostCas::current(
+            state,
+            Resource::new_borrow(pending.rep()),
+        ))
+        .unwrap();
+        let made = at_once(atomics::Host::swap(state, pending, value.to_vec())).is_ok();
         (began, made)
     }
 
@@ -456,7 +482,7 @@ mod tests {
             "{before}"
         );
         let bucket = open(&mut state);
-        let stored = wasi_store::HostBucket::get(&mut state, bucket, "k".into()).unwrap();
+        let stored = at_once(wasi_store::HostBucket::get(&mut state, bucket, "k".into())).unwrap();
         assert_eq!(stored.as_deref(), Some(&b"2"[..]));
     }
 
@@ -473,15 +499,25 @@ mod tests {
         );
         // Begun from the stale value: refused, and the retry has the winner.
         let bucket = open(&mut mine);
-        let pending = atomics::HostCas::new(&mut mine, bucket, "k".into()).unwrap();
+        let pending = at_once(atomics::HostCas::new(&mut mine, bucket, "k".into())).unwrap();
         let Err(atomics::CasError::CasFailed(retry)) =
-            atomics::Host::swap(&mut mine, pending, b"lost".to_vec())
+            at_once(atomics::Host::swap(&mut mine, pending, b"lost".to_vec()))
         else {
             panic!("a stale swap was made");
         };
-        let current = atomics::HostCas::current(&mut mine, Resource::new_borrow(retry.rep()));
+        let current = at_once(atomics::HostCas::current(
+            &mut mine,
+            Resource::new_borrow(retry.rep()),
+        ));
         assert_eq!(current.unwrap().as_deref(), Some(&b"other"[..]));
-        assert!(atomics::Host::swap(&mut mine, retry, b"mine again".to_vec()).is_ok());
+        assert!(
+            at_once(atomics::Host::swap(
+                &mut mine,
+                retry,
+                b"mine again".to_vec()
+            ))
+            .is_ok()
+        );
         assert_eq!(
             swap(&mut other, "k", b"x").0.as_deref(),
             Some(&b"other"[..])

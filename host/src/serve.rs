@@ -126,26 +126,16 @@ impl From<wasmtime::Error> for Failure {
 /// Serves until the process is stopped. Prints `hooksign: serving
 /// http://ADDR` once listening.
 pub fn serve(options: ServeOptions) -> Result<(), String> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    // A store call holds its worker thread until the store answers. On
-    // Redis that is a round trip, and with one thread per core the cores
-    // idled while every thread waited; on SQLite it is one lock, and more
-    // threads only queued on it, with longer tails (BENCHMARKS.md, tenth
-    // round). The variable, if set, is tokio's own override.
-    if options.store_url.is_some() && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        runtime.worker_threads(WORKER_THREADS_PER_CORE_ON_REDIS * cores);
-    }
-    let runtime = runtime
+    // One worker thread per core, tokio's default: a SQLite call holds its
+    // thread for microseconds (the lock, spun for, and the statement), and
+    // an instance waiting on Redis leaves its thread to run others
+    // (BENCHMARKS.md, fifteenth round).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the runtime: {error}"))?;
     runtime.block_on(run(options))
 }
-
-/// Worker threads per core on Redis: enough that the cores keep running
-/// guests while other threads wait on Redis (its pool has 8 connections).
-const WORKER_THREADS_PER_CORE_ON_REDIS: usize = 4;
 
 async fn run(mut options: ServeOptions) -> Result<(), String> {
     let pre = load(&options.component)

@@ -278,6 +278,44 @@ fn redis_going_away_mid_load_is_a_503_and_loses_nothing() {
     }
 }
 
+/// A store call's instance waits for Redis without holding its worker
+/// thread: while Redis answers nothing, more requests wait on it than the
+/// node has threads, and a request that needs no store is answered at once.
+#[test]
+fn requests_waiting_on_redis_hold_no_worker_thread() {
+    let redis = RedisServer::start(None);
+    let service = Arc::new(node(&redis, &[]));
+    service.ok("GET", "/webhooks", None);
+    let port = redis.port.to_string();
+    let paused = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "CLIENT", "PAUSE", "3000", "ALL"])
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{paused:?}");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let waiting: Vec<_> = (0..4 * cores + 2)
+        .map(|_| {
+            let service = service.clone();
+            std::thread::spawn(move || service.call("GET", "/webhooks", Some(API_KEY), None))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (status, _) = service.call("GET", "/openapi.yaml", None, None);
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        took < Duration::from_millis(500),
+        "answered after {took:?} while requests waited on Redis"
+    );
+    // Each waiting request is answered: its call timed out (503), or Redis
+    // came back first.
+    for request in waiting {
+        let (status, answer) = request.join().unwrap();
+        assert!(matches!(status, 200 | 503), "{status}: {answer}");
+    }
+}
+
 #[test]
 fn an_organisations_rate_and_key_quota_hold_across_nodes() {
     let redis = RedisServer::start(None);
@@ -432,23 +470,29 @@ fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
         .map(|n| (format!("batch/{n}"), format!("value {n}").into_bytes()))
         .collect();
     let keys: Vec<String> = pairs.iter().map(|(key, _)| key.clone()).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for (name, store) in stores {
-        store.set("batch/0", b"before").unwrap();
-        store.set_many(&pairs).unwrap();
-        store.set_many(&[]).unwrap();
-        let read = store.get_many(&keys).unwrap();
-        let expected: Vec<(String, Option<Vec<u8>>)> = pairs
-            .iter()
-            .map(|(key, value)| (key.clone(), Some(value.clone())))
-            .collect();
-        assert_eq!(read, expected, "{name}");
-        // A batch removal (`delete-many`, a dispatch pass's settled queue
-        // entries) removes exactly its keys, a missing one among them.
-        let removed = [keys[0].clone(), keys[2].clone(), "batch/missing".into()];
-        store.delete_many(&removed).unwrap();
-        store.delete_many(&[]).unwrap();
-        let read = store.get_many(&keys).unwrap();
-        let left: Vec<bool> = read.iter().map(|(_, value)| value.is_some()).collect();
-        assert_eq!(left, [false, true, false], "{name}");
+        runtime.block_on(async {
+            store.set("batch/0", b"before").await.unwrap();
+            store.set_many(&pairs).await.unwrap();
+            store.set_many(&[]).await.unwrap();
+            let read = store.get_many(&keys).await.unwrap();
+            let expected: Vec<(String, Option<Vec<u8>>)> = pairs
+                .iter()
+                .map(|(key, value)| (key.clone(), Some(value.clone())))
+                .collect();
+            assert_eq!(read, expected, "{name}");
+            // A batch removal (`delete-many`, a dispatch pass's settled queue
+            // entries) removes exactly its keys, a missing one among them.
+            let removed = [keys[0].clone(), keys[2].clone(), "batch/missing".into()];
+            store.delete_many(&removed).await.unwrap();
+            store.delete_many(&[]).await.unwrap();
+            let read = store.get_many(&keys).await.unwrap();
+            let left: Vec<bool> = read.iter().map(|(_, value)| value.is_some()).collect();
+            assert_eq!(left, [false, true, false], "{name}");
+        });
     }
 }

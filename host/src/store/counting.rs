@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{KeyValueStore, Pairs, StoreError};
+use super::{Answer, KeyValueStore, Pairs};
 
 /// The calls of each kind.
 #[derive(Debug, Default)]
@@ -66,52 +66,52 @@ fn count(counter: &AtomicU64) {
 }
 
 impl KeyValueStore for Counting {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
         count(&self.counts.get);
         self.inner.get(key)
     }
 
-    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs> {
         count(&self.counts.get_many);
         self.inner.get_many(keys)
     }
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
         count(&self.counts.set);
         self.inner.set(key, value)
     }
 
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    fn set_many<'a>(&'a self, pairs: &'a [(String, Vec<u8>)]) -> Answer<'a, ()> {
         count(&self.counts.set_many);
         self.inner.set_many(pairs)
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
+    fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
         count(&self.counts.delete);
         self.inner.delete(key)
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()> {
         count(&self.counts.delete_many);
         self.inner.delete_many(keys)
     }
 
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
+    fn keys(&self) -> Answer<'_, Vec<String>> {
         count(&self.counts.keys);
         self.inner.keys()
     }
 
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError> {
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    ) -> Answer<'a, Result<(), Option<Vec<u8>>>> {
         count(&self.counts.swap);
         self.inner.swap(key, expected, value)
     }
 
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+    fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
         count(&self.counts.increment);
         self.inner.increment(key, delta)
     }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::{KeyValueStore, Pairs, StoreError};
+use super::{Answer, KeyValueStore, Pairs};
 
 /// Which misreport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,75 +45,78 @@ pub struct Defective {
 }
 
 impl KeyValueStore for Defective {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
         self.inner.get(key)
     }
 
-    /// The two Redis defects answer as Spin's Redis provider: `KEYS k1 k2
-    /// …` fails for several keys; for one it lists the key if present,
-    /// which redis-rs's conversion to pairs meets with `unreachable!`: a
-    /// panic of the host's task, the request lost. The SQLite defect
-    /// answers only the keys present.
     #[allow(clippy::panic)]
-    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
-        match self.defect {
-            Defect::ReportsFailure | Defect::ConflictReportsSuccess => match keys {
-                [] => Ok(Vec::new()),
-                [key] if self.inner.get(key)?.is_none() => Ok(Vec::new()),
-                [_] => panic!(
-                    "a batch read of one present key, which Spin's Redis store cannot answer"
-                ),
-                _ => Err("wrong number of arguments for 'keys' command".into()),
-            },
-            Defect::AbsentUpserts => Ok(self
-                .inner
-                .get_many(keys)?
-                .into_iter()
-                .filter(|(_, value)| value.is_some())
-                .collect()),
-        }
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs> {
+        Box::pin(async move {
+            match self.defect {
+                Defect::ReportsFailure | Defect::ConflictReportsSuccess => match keys {
+                    [] => Ok(Vec::new()),
+                    [key] if self.inner.get(key).await?.is_none() => Ok(Vec::new()),
+                    [_] => panic!(
+                        "a batch read of one present key, which Spin's Redis store cannot answer"
+                    ),
+                    _ => Err("wrong number of arguments for 'keys' command".into()),
+                },
+                Defect::AbsentUpserts => Ok(self
+                    .inner
+                    .get_many(keys)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, value)| value.is_some())
+                    .collect()),
+            }
+        })
     }
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
         self.inner.set(key, value)
     }
 
-    /// As it is: both of Spin's providers write a batch whole.
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    fn set_many<'a>(&'a self, pairs: &'a [(String, Vec<u8>)]) -> Answer<'a, ()> {
         self.inner.set_many(pairs)
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
+    fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
         self.inner.delete(key)
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()> {
         self.inner.delete_many(keys)
     }
 
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
+    fn keys(&self) -> Answer<'_, Vec<String>> {
         self.inner.keys()
     }
 
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError> {
-        match self.defect {
-            Defect::ReportsFailure => {
-                // Made or not, it answers a conflict.
-                let _made = self.inner.swap(key, expected, value)?;
-                Ok(Err(self.inner.get(key)?))
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    ) -> Answer<'a, Result<(), Option<Vec<u8>>>> {
+        Box::pin(async move {
+            match self.defect {
+                Defect::ReportsFailure => {
+                    // Made or not, it answers a conflict.
+                    let _made = self.inner.swap(key, expected, value).await?;
+                    Ok(Err(self.inner.get(key).await?))
+                }
+                Defect::ConflictReportsSuccess => {
+                    self.inner.swap(key, expected, value).await.map(|_| Ok(()))
+                }
+                Defect::AbsentUpserts if expected.is_none() => {
+                    self.inner.set(key, value).await.map(Ok)
+                }
+                Defect::AbsentUpserts => self.inner.swap(key, expected, value).await,
             }
-            Defect::ConflictReportsSuccess => self.inner.swap(key, expected, value).map(|_| Ok(())),
-            Defect::AbsentUpserts if expected.is_none() => self.inner.set(key, value).map(Ok),
-            Defect::AbsentUpserts => self.inner.swap(key, expected, value),
-        }
+        })
     }
 
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+    fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
         self.inner.increment(key, delta)
     }
 }
@@ -123,11 +126,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::{SqliteStore, at_once};
 
     fn store(dir: &std::path::Path, defect: Defect) -> Defective {
         let inner = Arc::new(SqliteStore::open(dir).unwrap());
-        inner.set("present", b"1").unwrap();
+        at_once(inner.set("present", b"1")).unwrap();
         Defective { inner, defect }
     }
 
@@ -139,10 +142,14 @@ mod tests {
     fn batch_reads_answer_as_spins_providers_do() {
         let dir = tempfile::tempdir().unwrap();
         let redis = store(dir.path(), Defect::ReportsFailure);
-        assert!(redis.get_many(&keys(&["present", "absent"])).is_err());
-        assert!(redis.get_many(&keys(&["absent"])).unwrap().is_empty());
+        assert!(at_once(redis.get_many(&keys(&["present", "absent"]))).is_err());
+        assert!(
+            at_once(redis.get_many(&keys(&["absent"])))
+                .unwrap()
+                .is_empty()
+        );
         let sqlite = store(dir.path(), Defect::AbsentUpserts);
-        let answer = sqlite.get_many(&keys(&["absent", "present"])).unwrap();
+        let answer = at_once(sqlite.get_many(&keys(&["absent", "present"]))).unwrap();
         assert_eq!(answer, vec![("present".to_string(), Some(b"1".to_vec()))]);
     }
 
@@ -150,6 +157,7 @@ mod tests {
     #[should_panic(expected = "one present key")]
     fn a_batch_read_of_one_present_key_loses_the_request_as_on_spins_redis() {
         let dir = tempfile::tempdir().unwrap();
-        let _ = store(dir.path(), Defect::ConflictReportsSuccess).get_many(&keys(&["present"]));
+        let store = store(dir.path(), Defect::ConflictReportsSuccess);
+        let _ = at_once(store.get_many(&keys(&["present"])));
     }
 }

@@ -2,6 +2,9 @@
 //! `default` store in, behind one trait: the embedded SQLite file, and
 //! Redis for several nodes.
 
+use std::future::Future;
+use std::pin::Pin;
+
 mod counting;
 mod defects;
 mod redis;
@@ -18,35 +21,57 @@ pub type StoreError = String;
 /// Keys with their values (`None`: absent), as a batch read answers them.
 pub type Pairs = Vec<(String, Option<Vec<u8>>)>;
 
-/// What the edge component's wasi:keyvalue `store` and `atomics` need.
-/// Each call is atomic on its own; [`KeyValueStore::swap`] and
+/// A store call's answer, awaited: Redis answers over the network, and a
+/// request's instance waits for it without holding its worker thread;
+/// SQLite answers before the future is made.
+pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// An answer already made.
+pub(crate) fn answered<'a, T: Send + 'a>(result: Result<T, StoreError>) -> Answer<'a, T> {
+    Box::pin(std::future::ready(result))
+}
+
+/// The output of a future that is ready when first polled: a call to a
+/// store that answers at once (SQLite, and wrappers on it), in a test.
+#[cfg(test)]
+#[allow(clippy::panic)]
+pub(crate) fn at_once<F: Future>(future: F) -> F::Output {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the store did not answer at once"),
+    }
+}
+
+/// What the edge component's wasi:keyvalue `store`, `atomics` and `batch`
+/// need. Each call is atomic on its own; [`KeyValueStore::swap`] and
 /// [`KeyValueStore::increment`] are atomic across processes too.
 pub trait KeyValueStore: Send + Sync {
     /// A value.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>>;
     /// The values of several keys with their keys (`None`: absent), in one
     /// call: wasi:keyvalue's batch read.
-    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError>;
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs>;
     /// Writes a value.
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()>;
     /// Writes several values in one call, all or none: wasi:keyvalue's
     /// batch write.
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
+    fn set_many<'a>(&'a self, pairs: &'a [(String, Vec<u8>)]) -> Answer<'a, ()>;
     /// Removes a value; a missing key is not an error.
-    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()>;
     /// Removes several values in one call: wasi:keyvalue's batch removal.
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()>;
     /// Every key, in order.
-    fn keys(&self) -> Result<Vec<String>, StoreError>;
+    fn keys(&self) -> Answer<'_, Vec<String>>;
     /// Writes `value` if the key holds `expected` (`None`: no value);
-    /// otherwise writes nothing and returns what it holds now.
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError>;
+    /// otherwise writes nothing and answers what it holds now.
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    ) -> Answer<'a, Result<(), Option<Vec<u8>>>>;
     /// Adds `delta` to a counter (absent is 0) in the store's own counter
-    /// format, and returns the new value.
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// format, and answers the new value.
+    fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64>;
 }

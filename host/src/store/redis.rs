@@ -5,13 +5,14 @@
 //!
 //! Errors never quote the URL: it may hold a password.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::{Client, Connection, Value};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Value};
 
-use super::{KeyValueStore, Pairs, StoreError};
+use super::{Answer, KeyValueStore, Pairs, StoreError};
 
 /// How long to wait for Redis before a call fails (503 `store_unavailable`).
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,18 +30,14 @@ if current then return {0, current} end
 return {0}
 ";
 
-/// How many connections a node keeps: requests on different threads wait
-/// on Redis side by side, one call per connection at a time (one shared
-/// connection made every call wait for the one before: BENCHMARKS.md).
-const CONNECTIONS: usize = 8;
-
-/// A few connections, each made on first use and made again after a
-/// failure.
+/// One connection, multiplexed: every request's calls are written to it
+/// as they come and answered in order, and a request's instance waits for
+/// its answer without holding a worker thread (a connection per waiting
+/// call made the node's threads wait on Redis: BENCHMARKS.md). Made on
+/// first use and made again after a failure.
 pub struct RedisStore {
     client: Client,
-    connections: Vec<Mutex<Option<Connection>>>,
-    /// Where the next call starts looking for a free connection.
-    next: AtomicUsize,
+    connection: Mutex<Option<MultiplexedConnection>>,
     swap: redis::Script,
 }
 
@@ -77,147 +74,198 @@ impl RedisStore {
         };
         Ok(RedisStore {
             client,
-            connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
+            connection: Mutex::new(None),
             swap: redis::Script::new(SWAP),
         })
     }
 
-    /// A free connection's slot, or, when all are busy, the next one's
-    /// once it is free.
-    fn slot(&self) -> Result<MutexGuard<'_, Option<Connection>>, StoreError> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for n in 0..CONNECTIONS {
-            if let Ok(slot) = self.connections[(start + n) % CONNECTIONS].try_lock() {
-                return Ok(slot);
-            }
+    /// The connection, made if there is none.
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(connection) = self.lock()?.as_ref() {
+            return Ok(connection.clone());
         }
-        self.connections[start % CONNECTIONS]
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT);
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|error| failed(&error))?;
+        // Calls that found no connection at once each made one; the first
+        // kept serves them all from here on.
+        Ok(self.lock()?.get_or_insert(connection).clone())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Option<MultiplexedConnection>>, StoreError> {
+        self.connection
             .lock()
             .map_err(|_| "the store's lock is poisoned".to_string())
     }
 
-    /// Runs `call` on a connection, connecting first if there is none; a
-    /// failed call drops the connection, so the next one reconnects.
-    fn with<T>(
+    /// Runs `call` on the connection; a failed call drops it, so the next
+    /// call connects again.
+    async fn with<T, Call>(
         &self,
-        call: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        let mut slot = self.slot()?;
-        if slot.is_none() {
-            let connection = self
-                .client
-                .get_connection_with_timeout(TIMEOUT)
-                .map_err(|error| failed(&error))?;
-            connection
-                .set_read_timeout(Some(TIMEOUT))
-                .and_then(|()| connection.set_write_timeout(Some(TIMEOUT)))
-                .map_err(|error| failed(&error))?;
-            *slot = Some(connection);
-        }
-        let Some(connection) = slot.as_mut() else {
-            return Err("no Redis connection".into());
-        };
-        call(connection).map_err(|error| {
-            *slot = None;
+        call: impl FnOnce(MultiplexedConnection) -> Call,
+    ) -> Result<T, StoreError>
+    where
+        Call: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        call(connection).await.map_err(|error| {
+            if let Ok(mut slot) = self.lock() {
+                *slot = None;
+            }
             failed(&error)
         })
     }
 }
 
 impl KeyValueStore for RedisStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|connection| redis::cmd("GET").arg(key).query(connection))
+    fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
+        Box::pin(self.with(move |mut connection| async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+        }))
     }
 
-    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<Option<Vec<u8>>> =
-            self.with(|connection| redis::cmd("MGET").arg(keys).query(connection))?;
-        if values.len() != keys.len() {
-            return Err("the Redis store answered a batch read oddly".into());
-        }
-        Ok(keys.iter().cloned().zip(values).collect())
-    }
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.with(|connection| redis::cmd("SET").arg(key).arg(value).query(connection))
-    }
-
-    /// `MSET`, atomic, as Spin's Redis provider writes a batch.
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        self.with(|connection| {
-            let mut command = redis::cmd("MSET");
-            for (key, value) in pairs {
-                command.arg(key).arg(value);
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
             }
-            command.query(connection)
+            let values: Vec<Option<Vec<u8>>> = self
+                .with(move |mut connection| async move {
+                    redis::cmd("MGET")
+                        .arg(keys)
+                        .query_async(&mut connection)
+                        .await
+                })
+                .await?;
+            if values.len() != keys.len() {
+                return Err("the Redis store answered a batch read oddly".into());
+            }
+            Ok(keys.iter().cloned().zip(values).collect())
         })
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.with(|connection| redis::cmd("DEL").arg(key).query(connection))
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
+        Box::pin(self.with(move |mut connection| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .query_async(&mut connection)
+                .await
+        }))
+    }
+
+    /// `MSET`, atomic, as Spin's Redis provider writes a batch.
+    fn set_many<'a>(&'a self, pairs: &'a [(String, Vec<u8>)]) -> Answer<'a, ()> {
+        Box::pin(async move {
+            if pairs.is_empty() {
+                return Ok(());
+            }
+            self.with(move |mut connection| async move {
+                let mut command = redis::cmd("MSET");
+                for (key, value) in pairs {
+                    command.arg(key).arg(value);
+                }
+                command.query_async(&mut connection).await
+            })
+            .await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
+        Box::pin(self.with(move |mut connection| async move {
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+        }))
     }
 
     /// One `DEL`, as Spin's Redis provider removes a batch.
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.with(|connection| redis::cmd("DEL").arg(keys).query(connection))
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            self.with(move |mut connection| async move {
+                redis::cmd("DEL")
+                    .arg(keys)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await
+        })
     }
 
     /// Every key: SCAN, not KEYS, so Redis is never blocked.
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
-        let mut keys: Vec<String> = self.with(|connection| {
-            let mut keys = Vec::new();
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query(connection)?;
-                keys.extend(batch);
-                if next == 0 {
-                    return Ok(keys);
-                }
-                cursor = next;
-            }
-        })?;
-        keys.sort();
-        Ok(keys)
+    fn keys(&self) -> Answer<'_, Vec<String>> {
+        Box::pin(async move {
+            let mut keys: Vec<String> = self
+                .with(move |mut connection| async move {
+                    let mut keys = Vec::new();
+                    let mut cursor: u64 = 0;
+                    loop {
+                        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async(&mut connection)
+                            .await?;
+                        keys.extend(batch);
+                        if next == 0 {
+                            return Ok(keys);
+                        }
+                        cursor = next;
+                    }
+                })
+                .await?;
+            keys.sort();
+            Ok(keys)
+        })
     }
 
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError> {
-        let answer: Vec<Value> = self.with(|connection| {
-            self.swap
-                .key(key)
-                .arg(if expected.is_some() { "1" } else { "0" })
-                .arg(expected.unwrap_or_default())
-                .arg(value)
-                .invoke(connection)
-        })?;
-        match answer.as_slice() {
-            [Value::Int(1)] => Ok(Ok(())),
-            [Value::Int(0)] => Ok(Err(None)),
-            [Value::Int(0), Value::BulkString(current)] => Ok(Err(Some(current.clone()))),
-            _ => Err("the Redis store answered a swap oddly".into()),
-        }
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    ) -> Answer<'a, Result<(), Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let answer: Vec<Value> = self
+                .with(move |mut connection| async move {
+                    self.swap
+                        .key(key)
+                        .arg(if expected.is_some() { "1" } else { "0" })
+                        .arg(expected.unwrap_or_default())
+                        .arg(value)
+                        .invoke_async(&mut connection)
+                        .await
+                })
+                .await?;
+            match answer.as_slice() {
+                [Value::Int(1)] => Ok(Ok(())),
+                [Value::Int(0)] => Ok(Err(None)),
+                [Value::Int(0), Value::BulkString(current)] => Ok(Err(Some(current.clone()))),
+                _ => Err("the Redis store answered a swap oddly".into()),
+            }
+        })
     }
 
     /// Spin's counter format in Redis: INCRBY on a decimal string.
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.with(|connection| redis::cmd("INCRBY").arg(key).arg(delta).query(connection))
+    fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
+        Box::pin(self.with(move |mut connection| async move {
+            redis::cmd("INCRBY")
+                .arg(key)
+                .arg(delta)
+                .query_async(&mut connection)
+                .await
+        }))
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
-use super::{KeyValueStore, Pairs, StoreError};
+use super::{Answer, KeyValueStore, Pairs, StoreError, answered};
 
 /// The store label the component is granted (`key_value_stores = ["default"]`).
 const LABEL: &str = "default";
@@ -158,13 +158,13 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
 }
 
 impl KeyValueStore for SqliteStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|connection| read(connection, key))
+    fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
+        answered(self.with(|connection| read(connection, key)))
     }
 
     /// One read transaction, so the values are of one moment.
-    fn get_many(&self, keys: &[String]) -> Result<Pairs, StoreError> {
-        self.with(|connection| {
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs> {
+        answered(self.with(|connection| {
             let transaction = connection.transaction()?;
             let values = keys
                 .iter()
@@ -172,61 +172,61 @@ impl KeyValueStore for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             transaction.commit()?;
             Ok(values)
-        })
+        }))
     }
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.with(|connection| write(connection, key, value))
+    fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
+        answered(self.with(|connection| write(connection, key, value)))
     }
 
     /// One transaction: one commit for the batch.
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        self.with(|connection| {
+    fn set_many<'a>(&'a self, pairs: &'a [(String, Vec<u8>)]) -> Answer<'a, ()> {
+        answered(self.with(|connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for (key, value) in pairs {
                 write(&transaction, key, value)?;
             }
             transaction.commit()
-        })
+        }))
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.with(|connection| remove(connection, key))
+    fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
+        answered(self.with(|connection| remove(connection, key)))
     }
 
     /// One transaction: one commit for the batch.
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+    fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()> {
         if keys.is_empty() {
-            return Ok(());
+            return answered(Ok(()));
         }
-        self.with(|connection| {
+        answered(self.with(|connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for key in keys {
                 remove(&transaction, key)?;
             }
             transaction.commit()
-        })
+        }))
     }
 
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
-        self.with(|connection| {
+    fn keys(&self) -> Answer<'_, Vec<String>> {
+        answered(self.with(|connection| {
             let mut statement = connection
                 .prepare("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
             let keys = statement.query_map(params![LABEL], |row| row.get(0))?;
             keys.collect()
-        })
+        }))
     }
 
     /// One immediate transaction, so other processes on the file see it whole.
-    fn swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<Result<(), Option<Vec<u8>>>, StoreError> {
-        self.with(|connection| {
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a [u8]>,
+        value: &'a [u8],
+    ) -> Answer<'a, Result<(), Option<Vec<u8>>>> {
+        answered(self.with(|connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = read(&transaction, key)?;
@@ -236,27 +236,30 @@ impl KeyValueStore for SqliteStore {
             write(&transaction, key, value)?;
             transaction.commit()?;
             Ok(Ok(()))
-        })
+        }))
     }
 
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.with(|connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current = match read(&transaction, key)? {
-                None => 0,
-                Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
-                    Ok(bytes) => i64::from_le_bytes(bytes),
-                    Err(_) => return Ok(Err("the value is not a counter".to_string())),
-                },
-            };
-            let Some(next) = current.checked_add(delta) else {
-                return Ok(Err("the counter would overflow".to_string()));
-            };
-            write(&transaction, key, &next.to_le_bytes())?;
-            transaction.commit()?;
-            Ok(Ok(next))
-        })?
+    fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
+        answered(
+            self.with(|connection| {
+                let transaction =
+                    connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let current = match read(&transaction, key)? {
+                    None => 0,
+                    Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
+                        Ok(bytes) => i64::from_le_bytes(bytes),
+                        Err(_) => return Ok(Err("the value is not a counter".to_string())),
+                    },
+                };
+                let Some(next) = current.checked_add(delta) else {
+                    return Ok(Err("the counter would overflow".to_string()));
+                };
+                write(&transaction, key, &next.to_le_bytes())?;
+                transaction.commit()?;
+                Ok(Ok(next))
+            })
+            .and_then(|counted| counted),
+        )
     }
 }
 
@@ -308,6 +311,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::store::at_once;
 
     #[test]
     fn the_log_starts_over_under_steady_writes() {
@@ -323,13 +327,10 @@ mod tests {
                 scope.spawn(move || {
                     for n in 0..WRITES {
                         let value = format!("{writer}/{n}");
-                        store
-                            .set(&format!("key/{writer}/{}", n % 64), value.as_bytes())
-                            .unwrap();
+                        let key = format!("key/{writer}/{}", n % 64);
+                        at_once(store.set(&key, value.as_bytes())).unwrap();
                         // And a read between, as a request makes.
-                        store
-                            .get_many(&[format!("key/{writer}/{}", n % 64)])
-                            .unwrap();
+                        at_once(store.get_many(&[key])).unwrap();
                     }
                 });
             }
