@@ -149,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
         }
         // Whatever was stored is whole: JSON, except the counters (the
         // gateway's claims, acceptances and refusals, the creation
-        // counters, the logs' and queues' counts, the stored bytes, a
+        // counters, the logs', queues' and attempts' counts, the stored bytes, a
         // dashboard link's opens, the metrics but the last pass: 8
         // little-endian bytes);
         // every endpoint's keyring sealed.
@@ -159,7 +159,9 @@ fuzz_target!(|data: &[u8]| {
                 || key.contains("/refused/")
                 || key.starts_with("created/")
                 || (key.starts_with("usage/") && key.ends_with("/bytes"))
-                || ((key.starts_with("log/") || key.starts_with("due/"))
+                || ((key.starts_with("log/")
+                    || key.starts_with("due/")
+                    || key.starts_with("attempt/"))
                     && key.ends_with("/count"))
                 || (key.starts_with("dashlink/") && key.ends_with("/opened"))
                 || (key.starts_with("metrics/") && key != "metrics/last_pass");
