@@ -535,7 +535,13 @@ pub fn attempts_recorded(
     record: &EndpointRecord,
 ) -> Result<u64, Problem> {
     let counted = read_counter(platform, &keys::attempt_count(&record.id))?;
-    Ok(record.attempt_count + u64::try_from(counted).unwrap_or(0))
+    Ok(counted_attempts(record, counted))
+}
+
+/// The stored count (attempts before the counter, [`EndpointRecord::attempt_count`])
+/// plus the counter's value.
+fn counted_attempts(record: &EndpointRecord, counter: i64) -> u64 {
+    record.attempt_count + u64::try_from(counter).unwrap_or(0)
 }
 
 /// Removes the organisation's endpoint list (its endpoints deleted first).
@@ -584,8 +590,8 @@ pub fn record_attempt(
             Some(number) => number,
             None => {
                 let count = platform.increment(&keys::attempt_count(&record.id), 1)?;
-                let number = record.attempt_count + u64::try_from(count - 1).unwrap_or(0);
-                *counted.insert(number)
+                // Numbered from 0: the attempts before this one.
+                *counted.insert(counted_attempts(&record, count.saturating_sub(1)))
             }
         };
         let before = DeliveryState::of(&record);

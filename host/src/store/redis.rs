@@ -120,16 +120,19 @@ impl RedisStore {
             failed(&error)
         })
     }
+
+    /// Sends one command and reads its answer as `T`.
+    async fn query<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, StoreError> {
+        self.with(move |mut connection| async move { command.query_async(&mut connection).await })
+            .await
+    }
 }
 
 impl KeyValueStore for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
-        Box::pin(self.with(move |mut connection| async move {
-            redis::cmd("GET")
-                .arg(key)
-                .query_async(&mut connection)
-                .await
-        }))
+        let mut command = redis::cmd("GET");
+        command.arg(key);
+        Box::pin(self.query(command))
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, Pairs> {
@@ -137,14 +140,9 @@ impl KeyValueStore for RedisStore {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let values: Vec<Option<Vec<u8>>> = self
-                .with(move |mut connection| async move {
-                    redis::cmd("MGET")
-                        .arg(keys)
-                        .query_async(&mut connection)
-                        .await
-                })
-                .await?;
+            let mut command = redis::cmd("MGET");
+            command.arg(keys);
+            let values: Vec<Option<Vec<u8>>> = self.query(command).await?;
             if values.len() != keys.len() {
                 return Err("the Redis store answered a batch read oddly".into());
             }
@@ -153,13 +151,9 @@ impl KeyValueStore for RedisStore {
     }
 
     fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
-        Box::pin(self.with(move |mut connection| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .query_async(&mut connection)
-                .await
-        }))
+        let mut command = redis::cmd("SET");
+        command.arg(key).arg(value);
+        Box::pin(self.query(command))
     }
 
     /// `MSET`, atomic, as Spin's Redis provider writes a batch.
@@ -168,24 +162,18 @@ impl KeyValueStore for RedisStore {
             if pairs.is_empty() {
                 return Ok(());
             }
-            self.with(move |mut connection| async move {
-                let mut command = redis::cmd("MSET");
-                for (key, value) in pairs {
-                    command.arg(key).arg(value);
-                }
-                command.query_async(&mut connection).await
-            })
-            .await
+            let mut command = redis::cmd("MSET");
+            for (key, value) in pairs {
+                command.arg(key).arg(value);
+            }
+            self.query(command).await
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
-        Box::pin(self.with(move |mut connection| async move {
-            redis::cmd("DEL")
-                .arg(key)
-                .query_async(&mut connection)
-                .await
-        }))
+        let mut command = redis::cmd("DEL");
+        command.arg(key);
+        Box::pin(self.query(command))
     }
 
     /// One `DEL`, as Spin's Redis provider removes a batch.
@@ -194,13 +182,9 @@ impl KeyValueStore for RedisStore {
             if keys.is_empty() {
                 return Ok(());
             }
-            self.with(move |mut connection| async move {
-                redis::cmd("DEL")
-                    .arg(keys)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await
+            let mut command = redis::cmd("DEL");
+            command.arg(keys);
+            self.query(command).await
         })
     }
 
@@ -260,12 +244,8 @@ impl KeyValueStore for RedisStore {
 
     /// Spin's counter format in Redis: INCRBY on a decimal string.
     fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
-        Box::pin(self.with(move |mut connection| async move {
-            redis::cmd("INCRBY")
-                .arg(key)
-                .arg(delta)
-                .query_async(&mut connection)
-                .await
-        }))
+        let mut command = redis::cmd("INCRBY");
+        command.arg(key).arg(delta);
+        Box::pin(self.query(command))
     }
 }
