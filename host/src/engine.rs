@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The most linear memory one instance may grow to: room for a 64 MiB
 /// payload and its copy, not for a runaway guest.
@@ -13,45 +13,52 @@ pub const MAX_INSTANCE_MEMORY: usize = 512 << 20;
 /// The epoch tick: deadlines are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// How many instances a pooled engine holds at once; one more fails to
-/// instantiate (an error, not a wait).
+/// How many instances the signer's pooled engine holds at once; one more
+/// fails to instantiate (an error, not a wait).
 pub const MAX_POOLED_INSTANCES: u32 = 100;
 
-/// How an engine allocates instances.
+/// The slots an engine allocates instances from, reserved once and reused:
+/// at most `instances` at once (one more fails to instantiate). A slot's
+/// memory stays mapped, and what an instance wrote in its first
+/// `keep_resident` bytes is reset in place rather than handed back to the
+/// kernel, so a fresh instance takes no page faults there, and dropping
+/// one neither unmaps memory nor makes the other cores flush their TLBs
+/// (BENCHMARKS.md). Where the kernel has `PAGEMAP_SCAN` (Linux 6.7), only
+/// the pages written are reset; elsewhere all of the first `keep_resident`
+/// bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allocation {
-    /// Memory mapped for each instance and unmapped after it.
-    OnDemand,
-    /// Slots reserved once and reused, the first 128 KiB of their memory
-    /// kept resident and zeroed in place rather than handed back to the
-    /// kernel: the signer's stack, data and first heap pages (its stack is
-    /// 64 KiB, guest/signer/build.rs), so a fresh instance takes no page
-    /// faults (BENCHMARKS.md). At most [`MAX_POOLED_INSTANCES`] at once.
-    Pooled,
+pub struct InstancePool {
+    pub instances: u32,
+    pub keep_resident: usize,
 }
 
 /// An engine; with `interruptible`, guests check the epoch in their loops
 /// and a ticker advances it every [`EPOCH_TICK`] for as long as the engine
 /// lives.
-pub fn engine(interruptible: bool, allocation: Allocation) -> wasmtime::Result<Engine> {
+pub fn engine(interruptible: bool, slots: InstancePool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(interruptible);
     // Names compiled guest code for `perf` (/tmp/perf-PID.map).
     if std::env::var_os("HOOKSIGN_PERFMAP").is_some() {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
-    if allocation == Allocation::Pooled {
-        let mut pool = PoolingAllocationConfig::default();
-        // A component holds a few core instances, tables and memories.
-        pool.total_component_instances(MAX_POOLED_INSTANCES)
-            .total_core_instances(MAX_POOLED_INSTANCES * 8)
-            .total_tables(MAX_POOLED_INSTANCES * 8)
-            .total_memories(MAX_POOLED_INSTANCES * 2)
-            .max_memory_size(MAX_INSTANCE_MEMORY)
-            .linear_memory_keep_resident(128 << 10)
-            .table_keep_resident(64 << 10);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
+    let InstancePool {
+        instances,
+        keep_resident,
+    } = slots;
+    let mut pool = PoolingAllocationConfig::default();
+    // A component holds a few core instances and tables, and one memory
+    // (each of ours); an instance called asynchronously a stack of its own.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(8))
+        .total_tables(instances.saturating_mul(8))
+        .total_memories(instances)
+        .total_stacks(instances)
+        .max_memory_size(MAX_INSTANCE_MEMORY)
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
     if interruptible {
         let weak = engine.weak();

@@ -13,11 +13,13 @@ use hooksign_edge::{Code, ConfiguredToken, Problem};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
-use wasmtime::component::{Component, Linker};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker, Resource};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
 use crate::edge_imports::{self, EdgeState};
 use crate::outbound::OutboundPolicy;
@@ -88,6 +90,34 @@ pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
 /// `--max-connections` when not given.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// The most instances a node holds at once, whatever `--max-connections`
+/// says: each reserves 4 GiB of address space (not of memory) for its
+/// linear memory, and a process has 128 TiB.
+const MAX_INSTANCES: usize = 2048;
+
+/// Instances at once: one per connection and one per dispatch pass. A
+/// request past them (the connection's previous request still making its
+/// first attempts after it answered) waits for one to end.
+fn instances(max_connections: usize) -> u32 {
+    let wanted = max_connections
+        .saturating_add(MAX_CONCURRENT_PASSES)
+        .min(MAX_INSTANCES);
+    u32::try_from(wanted).unwrap_or(u32::MAX)
+}
+
+/// What of each instance slot's memory stays resident. With the kernel's
+/// page scan, only the pages an instance wrote are reset, so keep as much
+/// as a request writes: the edge's stack (1 MiB), its data and heap. Without
+/// it every byte kept would be zeroed on each reuse, so keep only the first
+/// 128 KiB, as the signer does.
+fn keep_resident() -> usize {
+    if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+        4 << 20
+    } else {
+        128 << 10
+    }
+}
+
 /// Where `cargo build --profile component --target wasm32-wasip2 -p hooksign-http`
 /// writes the edge component.
 pub fn default_edge_component_path() -> PathBuf {
@@ -98,6 +128,9 @@ pub fn default_edge_component_path() -> PathBuf {
 
 struct Server {
     pre: ProxyPre<EdgeState>,
+    /// One permit per slot of the engine's instance pool: a request takes
+    /// one before it instantiates, and waits for one when all are taken.
+    instance_slots: Arc<Semaphore>,
     store: Arc<dyn KeyValueStore>,
     variables: Arc<HashMap<String, String>>,
     outbound: OutboundPolicy,
@@ -138,7 +171,8 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
 }
 
 async fn run(mut options: ServeOptions) -> Result<(), String> {
-    let pre = load(&options.component)
+    let instances = instances(options.max_connections);
+    let pre = load(&options.component, instances)
         .map_err(|error| format!("cannot load {}: {error:#}", options.component.display()))?;
     let store = open_store(&options)?;
     let mut variables = std::mem::take(&mut options.variables);
@@ -168,6 +202,7 @@ async fn run(mut options: ServeOptions) -> Result<(), String> {
     };
     let server = Arc::new(Server {
         pre,
+        instance_slots: Arc::new(Semaphore::new(instances as usize)),
         store,
         outbound: outbound_policy(&options, &variables)?,
         variables: Arc::new(variables),
@@ -238,7 +273,7 @@ async fn accept(
     server: Arc<Server>,
     options: &ServeOptions,
 ) -> Result<(), String> {
-    let open = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
+    let open = Arc::new(Semaphore::new(options.max_connections));
     loop {
         // At the cap, stop accepting: further clients wait in the backlog.
         let Ok(permit) = open.clone().acquire_owned().await else {
@@ -276,7 +311,7 @@ async fn accept(
 
 /// Runs a dispatch pass every `every`, each in an instance of its own.
 async fn dispatcher(server: Arc<Server>, every: Duration, token: String) {
-    let passes = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PASSES));
+    let passes = Arc::new(Semaphore::new(MAX_CONCURRENT_PASSES));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -294,10 +329,16 @@ async fn dispatcher(server: Arc<Server>, every: Duration, token: String) {
     }
 }
 
-fn load(path: &Path) -> wasmtime::Result<ProxyPre<EdgeState>> {
+fn load(path: &Path, instances: u32) -> wasmtime::Result<ProxyPre<EdgeState>> {
     // Guests yield to the runtime every epoch tick, so a request that
     // computes for ever cannot hold a worker thread past its deadline.
-    let engine = crate::engine::engine(true, crate::engine::Allocation::OnDemand)?;
+    // Instances come from a pool: a fresh one maps and faults in no memory
+    // (BENCHMARKS.md, sixteenth round).
+    let slots = crate::engine::InstancePool {
+        instances,
+        keep_resident: keep_resident(),
+    };
+    let engine = crate::engine::engine(true, slots)?;
     let component = Component::from_file(&engine, path)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -392,6 +433,31 @@ impl Server {
         }
     }
 
+    /// A store for one instance, once a slot of the pool is free; its
+    /// store calls counted into `counts` if given.
+    async fn pool_slot(&self, counts: Option<Arc<Counts>>) -> Result<PoolSlot, Failure> {
+        let store: Arc<dyn KeyValueStore> = match counts {
+            Some(counts) => Arc::new(Counting {
+                inner: self.store.clone(),
+                counts,
+            }),
+            None => self.store.clone(),
+        };
+        let mut state = EdgeState::new(store, self.variables.clone(), self.outbound.clone());
+        if self.truthful_store {
+            state = state.remembering_values();
+        }
+        let Ok(permit) = self.instance_slots.clone().acquire_owned().await else {
+            return Err(wasmtime::Error::msg("the instance pool was closed").into());
+        };
+        let mut store = state.into_store(self.pre.engine());
+        store.epoch_deadline_async_yield_and_update(1);
+        Ok(PoolSlot {
+            store,
+            _permit: permit,
+        })
+    }
+
     async fn run_instance<B>(
         &self,
         request: hyper::Request<B>,
@@ -405,23 +471,13 @@ impl Server {
             let what = format!("{} {}", request.method(), request.uri().path());
             (what, Arc::new(Counts::default()))
         });
-        let store: Arc<dyn KeyValueStore> = match &counted {
-            Some((_, counts)) => Arc::new(Counting {
-                inner: self.store.clone(),
-                counts: counts.clone(),
-            }),
-            None => self.store.clone(),
-        };
-        let mut state = EdgeState::new(store, self.variables.clone(), self.outbound.clone());
-        if self.truthful_store {
-            state = state.remembering_values();
-        }
-        let mut store = state.into_store(self.pre.engine());
-        store.epoch_deadline_async_yield_and_update(1);
+        let mut slot = self
+            .pool_slot(counted.as_ref().map(|(_, counts)| counts.clone()))
+            .await?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = {
             use wasmtime_wasi_http::WasiHttpView as _;
-            let mut http = store.data_mut().http();
+            let mut http = slot.store.data_mut().http();
             let incoming = http.new_incoming_request(Scheme::Http, request)?;
             let outparam = http.new_response_outparam(sender)?;
             (incoming, outparam)
@@ -432,17 +488,7 @@ impl Server {
         // body; the deadline covers all of it, and dropping the store on
         // timeout stops the instance and closes its connections.
         let task = tokio::spawn(async move {
-            let run = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming.0, incoming.1)
-                    .await
-            };
-            let ended = match tokio::time::timeout(deadline, run).await {
-                Ok(result) => result.map_err(Failure::Component),
-                Err(_) => Err(Failure::Deadline),
-            };
+            let ended = slot.run(pre, incoming, deadline).await;
             if let Some((what, counts)) = counted {
                 eprintln!("hooksign: {what}: {}", counts.summary());
             }
@@ -466,6 +512,42 @@ impl Server {
                 Ok(Err(failure)) => Err(failure),
                 Err(error) => Err(wasmtime::Error::msg(error.to_string()).into()),
             },
+        }
+    }
+}
+
+/// An instance's store and the permit for its slot of the pool. Fields
+/// drop in order, also when the instance's task is aborted: the slot is
+/// free again only once the store is gone.
+struct PoolSlot {
+    store: wasmtime::Store<EdgeState>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PoolSlot {
+    /// Instantiates the component and has it handle the request, within
+    /// `deadline`. Takes the slot whole, so that it is freed only when
+    /// this ends (an `async move` block that used only the store would
+    /// capture that field alone and free the slot at once).
+    async fn run(
+        mut self,
+        pre: ProxyPre<EdgeState>,
+        (request, outparam): (
+            Resource<HostIncomingRequest>,
+            Resource<HostResponseOutparam>,
+        ),
+        deadline: Duration,
+    ) -> Result<(), Failure> {
+        let run = async {
+            let proxy = pre.instantiate_async(&mut self.store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut self.store, request, outparam)
+                .await
+        };
+        match tokio::time::timeout(deadline, run).await {
+            Ok(result) => result.map_err(Failure::Component),
+            Err(_) => Err(Failure::Deadline),
         }
     }
 }

@@ -174,7 +174,13 @@ impl SignerComponent {
         bytes: &[u8],
         call_deadline: Option<Duration>,
     ) -> Result<SignerComponent, HostError> {
-        let engine = engine::engine(call_deadline.is_some(), engine::Allocation::Pooled)?;
+        // The first 128 KiB: the signer's stack (64 KiB,
+        // guest/signer/build.rs), data and first heap pages.
+        let slots = engine::InstancePool {
+            instances: engine::MAX_POOLED_INSTANCES,
+            keep_resident: 128 << 10,
+        };
+        let engine = engine::engine(call_deadline.is_some(), slots)?;
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

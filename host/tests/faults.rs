@@ -8,10 +8,12 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::http_server::Counting;
 use common::service::{API_KEY, Service, local};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What a receiver does with a connection once it has read the request head.
 type Misbehaviour = fn(TcpStream);
@@ -366,4 +368,49 @@ fn dripped_bodies_are_cut_off_and_requests_without_a_key_do_not_wait_for_theirs(
             "{status} after {after:?}"
         );
     }
+}
+
+#[test]
+fn a_request_past_the_instance_pool_waits_for_a_slot_instead_of_failing() {
+    // One connection and no dispatcher: a pool of three instances (one per
+    // connection, two for the dispatcher's passes).
+    let service = Service::start_with(
+        &[
+            ("allow_private_targets", "true"),
+            ("delivery_timeout_ms", "5000"),
+            ("retry_schedule", "0"),
+        ],
+        &["--max-connections", "1", "--dispatch-interval-ms", "0"],
+    );
+    let receiver = Counting::start(Duration::from_millis(1500), None);
+    for n in 0..4 {
+        let body = json!({ "url": receiver.url, "eventTypes": [format!("pool.{n}")] });
+        service.ok("POST", "/webhooks", Some(&body.to_string()));
+    }
+    // Each event's instance answers, then holds its slot while its first
+    // attempt waits on the receiver: three events take every slot.
+    for n in 0..3 {
+        let body = json!({ "type": format!("pool.{n}"), "data": {} });
+        service.ok("POST", "/events", Some(&body.to_string()));
+    }
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 0);
+    // The fourth waits until an instance ends, which is after the receiver
+    // has answered its attempt; it is not refused.
+    let body = json!({ "type": "pool.3", "data": {} });
+    let (status, answer) = service.call("POST", "/events", Some(API_KEY), Some(&body.to_string()));
+    assert_eq!(status, 202, "{answer}");
+    assert!(receiver.requests.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        receiver_count_within(&receiver, 4, Duration::from_secs(15)),
+        4
+    );
+}
+
+/// The receiver's count once it reaches `count`, or when `within` has passed.
+fn receiver_count_within(receiver: &Counting, count: usize, within: Duration) -> usize {
+    let started = Instant::now();
+    while receiver.requests.load(Ordering::SeqCst) < count && started.elapsed() < within {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    receiver.requests.load(Ordering::SeqCst)
 }
