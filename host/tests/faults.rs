@@ -400,17 +400,5 @@ fn a_request_past_the_instance_pool_waits_for_a_slot_instead_of_failing() {
     let (status, answer) = service.call("POST", "/events", Some(API_KEY), Some(&body.to_string()));
     assert_eq!(status, 202, "{answer}");
     assert!(receiver.requests.load(Ordering::SeqCst) >= 1);
-    assert_eq!(
-        receiver_count_within(&receiver, 4, Duration::from_secs(15)),
-        4
-    );
-}
-
-/// The receiver's count once it reaches `count`, or when `within` has passed.
-fn receiver_count_within(receiver: &Counting, count: usize, within: Duration) -> usize {
-    let started = Instant::now();
-    while receiver.requests.load(Ordering::SeqCst) < count && started.elapsed() < within {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    receiver.requests.load(Ordering::SeqCst)
+    assert_eq!(receiver.wait_for(4, 15), 4);
 }

@@ -231,4 +231,13 @@ impl Counting {
             connections: served.connections,
         }
     }
+
+    /// Waits up to `seconds` for at least `count` requests; returns the count.
+    pub fn wait_for(&self, count: usize, seconds: u64) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        while self.requests.load(Ordering::SeqCst) < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.requests.load(Ordering::SeqCst)
+    }
 }
