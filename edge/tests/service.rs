@@ -1391,7 +1391,9 @@ fn a_pass_drops_a_queued_delivery_without_a_record_whose_message_is_gone() {
         .entries
         .borrow()
         .keys()
-        .filter(|key| key.starts_with("due/") && !key.ends_with("/count"))
+        .filter(|key| {
+            key.starts_with("due/") && !key.ends_with("/count") && !key.ends_with("/swept")
+        })
         .filter(|key| key.matches('/').count() == 3)
         .count();
     assert_eq!(queued, 0, "the entry is removed, not chosen in every pass");
@@ -1429,7 +1431,9 @@ fn a_pass_reads_and_removes_many_settled_queue_entries_in_a_batch_each() {
         fake.entries
             .borrow()
             .keys()
-            .filter(|key| key.starts_with("due/") && !key.ends_with("/count"))
+            .filter(|key| {
+                key.starts_with("due/") && !key.ends_with("/count") && !key.ends_with("/swept")
+            })
             .filter(|key| key.matches('/').count() == 3)
             .count()
     };
@@ -1444,6 +1448,99 @@ fn a_pass_reads_and_removes_many_settled_queue_entries_in_a_batch_each() {
     let removals: Vec<usize> = fake.removals.borrow().iter().map(Vec::len).collect();
     assert_eq!(removals, [40], "{removals:?}");
     assert_eq!(fake.sent.borrow().len(), 80, "nothing sent again");
+}
+
+/// The queue entries of the organisation's one second (`due/{second}/{org}/{n}`),
+/// by number, as stored.
+fn queue_entries(fake: &Fake) -> BTreeMap<i64, Vec<u8>> {
+    fake.entries
+        .borrow()
+        .iter()
+        .filter(|(key, _)| key.starts_with("due/") && key.matches('/').count() == 3)
+        .filter_map(|(key, value)| Some((key.rsplit('/').next()?.parse().ok()?, value.clone())))
+        .collect()
+}
+
+/// The key of entry `n` of the organisation's one second.
+fn queue_entry_key(fake: &Fake, n: i64) -> String {
+    let entries = fake.entries.borrow();
+    let count = entries
+        .keys()
+        .find(|key| key.starts_with("due/") && key.ends_with("/count"))
+        .expect("a queue count");
+    format!("{}/{n}", count.trim_end_matches("/count"))
+}
+
+/// What `due/{second}/{org}/swept` holds.
+fn swept_mark(fake: &Fake) -> Option<i64> {
+    let entries = fake.entries.borrow();
+    let (_, value) = entries.iter().find(|(key, _)| key.ends_with("/swept"))?;
+    serde_json::from_slice(value).ok()
+}
+
+#[test]
+fn a_pass_reads_a_swept_seconds_entries_no_more() {
+    let fake = Fake::new();
+    fake.create();
+    for n in 0..40 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_once_{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+    assert_eq!(fake.dispatch().attempted, 0);
+    assert_eq!(swept_mark(&fake), Some(40));
+    // The second stays listed until it is old; the passes meanwhile read
+    // its marks, not its forty entries again.
+    for _ in 0..3 {
+        fake.advance_seconds(10);
+        fake.reads.borrow_mut().clear();
+        assert_eq!(fake.dispatch().attempted, 0);
+        let entries_read = fake
+            .reads
+            .borrow()
+            .iter()
+            .filter(|key| key.starts_with("due/") && key.matches('/').count() == 3)
+            .filter(|key| !key.ends_with("/count") && !key.ends_with("/swept"))
+            .count();
+        assert_eq!(entries_read, 0);
+    }
+    // Once old, the second goes, marks and all.
+    fake.advance_seconds(120);
+    fake.dispatch();
+    let left: Vec<String> = fake
+        .entries
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("due/") && key.matches('/').count() == 3)
+        .cloned()
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+#[test]
+fn the_swept_mark_waits_at_an_entry_counted_and_not_yet_written() {
+    let fake = Fake::new();
+    fake.create();
+    for n in 0..3 {
+        let event = json!({ "type": "t", "data": {}, "id": format!("evt_gap_{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+    assert_eq!(queue_entries(&fake).len(), 3);
+    // Entry 2 as a request that has counted it and not yet written it.
+    let second = queue_entry_key(&fake, 2);
+    let written = fake.entries.borrow_mut().remove(&second).expect("entry 2");
+    assert_eq!(fake.dispatch().attempted, 0);
+    assert_eq!(swept_mark(&fake), Some(1), "not past the missing entry");
+    let entries = queue_entries(&fake);
+    assert_eq!(entries.keys().collect::<Vec<_>>(), [&3]);
+    assert_eq!(entries[&3], b"[]", "entry 3, done, is kept empty");
+    // The request writes it; the next pass reads it, and the mark passes
+    // both.
+    fake.entries.borrow_mut().insert(second.clone(), written);
+    fake.reads.borrow_mut().clear();
+    assert_eq!(fake.dispatch().attempted, 0);
+    assert!(fake.reads.borrow().contains(&second));
+    assert_eq!(swept_mark(&fake), Some(3));
+    assert_eq!(queue_entries(&fake), BTreeMap::new());
 }
 
 #[test]

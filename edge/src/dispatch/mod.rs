@@ -25,7 +25,7 @@ use crate::foundation::encoding::new_uuid;
 use crate::foundation::problem::Problem;
 use crate::ids::{EndpointId, OrgId};
 use crate::platform::{Counted, DeliveryRef, FollowUp, Platform};
-use crate::store::{BATCH_KEYS, ReadAhead, Writes, keys};
+use crate::store::{BATCH_KEYS, ReadAhead, keys};
 
 /// A message accepted but never marked whole (its request failed and was
 /// not retried) is given this long before its queue entries are dropped.
@@ -167,35 +167,33 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
         oldest_due_ms: now_ms,
         ..Choice::default()
     };
-    'seconds: for due in queue::due_seconds(platform, now)? {
-        for place in queue::places(platform, due, now)? {
-            let entries = queue::entries(platform, &place)?;
-            if entries.is_empty() {
-                queue::forget(platform, &place, now)?;
+    let seconds = queue::due_seconds(platform, now)?;
+    for place in queue::places(platform, &seconds, now)? {
+        // What the place's entries are done with, written in batches.
+        let (entries, mut unlisted) = queue::entries(platform, &place)?;
+        if entries.is_empty() && queue::forget(platform, &place, now)? {
+            continue;
+        }
+        let mut read_up_to = 0;
+        for (at, entry) in entries.iter().enumerate() {
+            if at == read_up_to {
+                read_up_to = at + read_deliveries(platform, &entries[at..])?;
             }
-            // What the place's entries are done with, written in batches.
-            let mut unlisted = Writes::default();
-            let mut read_up_to = 0;
-            for (at, entry) in entries.iter().enumerate() {
-                if at == read_up_to {
-                    read_up_to = at + read_deliveries(platform, &entries[at..])?;
-                }
-                choose(
-                    platform,
-                    entry,
-                    (place.second, now_ms),
-                    config.delivery_timeout_ms,
-                    &mut choice,
-                    &mut unlisted,
-                )?;
-                if choice.is_full() {
-                    break;
-                }
-            }
-            unlisted.write(platform)?;
+            choose(
+                platform,
+                entry,
+                (place.second, now_ms),
+                config.delivery_timeout_ms,
+                &mut choice,
+                &mut unlisted,
+            )?;
             if choice.is_full() {
-                break 'seconds;
+                break;
             }
+        }
+        unlisted.write(platform)?;
+        if choice.is_full() {
+            break;
         }
     }
     metrics::note_pass(
@@ -293,7 +291,7 @@ fn choose<P: Platform>(
     (second, now_ms): (i64, i64),
     timeout_ms: u64,
     choice: &mut Choice,
-    unlisted: &mut Writes,
+    unlisted: &mut queue::Sweep,
 ) -> Result<(), Problem> {
     let mut settled = Vec::new();
     'entry: for deliveries in entry.deliveries.chunks(BATCH_KEYS) {

@@ -8,6 +8,7 @@
 //!   Unix second, one key per request that listed them (`n` counted
 //!   atomically in `due/{second}/{org}/count`), so a request writes a few
 //!   bytes however busy the second;
+//! - `due/{second}/{org}/swept`: how far a pass has swept them (below);
 //! - `due/{second}`: the organisations with entries in that second;
 //! - `due/minute/{minute}`: the seconds of that minute with entries (60 at
 //!   most);
@@ -21,6 +22,13 @@
 //! the past by more than a request's duration). Entries stay listed until
 //! a pass sees they are done, so concurrent senders do not all rewrite
 //! the same list.
+//!
+//! A pass reads only the entries past `due/{second}/{org}/swept`: the
+//! entries up to it are done and removed, so a busy second is read whole
+//! once, not by every pass until it is dropped. A missing entry may be
+//! one counted by a request that has not written it yet, so the mark
+//! moves only over entries seen done; one seen done past a missing one is
+//! left as an empty list (`[]`) until the mark reaches it.
 //!
 //! Before it, every organisation shared one list a second (`queue/{second}`,
 //! indexed by `queue/seconds`); a pass still drains those.
@@ -113,6 +121,9 @@ fn add<T: PartialEq>(list: &mut Vec<T>, entry: T) {
 pub struct Place {
     pub second: i64,
     owner: Owner,
+    /// The entries counted in it, and how far they are swept.
+    count: i64,
+    swept: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,9 +136,58 @@ enum Owner {
 /// Deliveries listed together under one key of a place.
 pub struct Entry {
     key: String,
-    /// A key of its own (not the shared list of before).
-    keyed: bool,
+    /// Its number in its place; `None` for the shared list of before.
+    number: Option<i64>,
     pub deliveries: Vec<DeliveryRef>,
+}
+
+/// What a pass is done with in a place: the writes that unlist what its
+/// entries' deliveries are done with, and the entries emptied, to be
+/// removed as the place's swept mark moves past them ([`Sweep::write`]).
+pub struct Sweep {
+    /// The place's organisation and second; `None` for the shared list.
+    place: Option<(OrgId, i64)>,
+    /// The mark as read: every entry up to it is done and removed.
+    swept: i64,
+    /// Entries done with: read as an empty list, or emptied now.
+    emptied: BTreeSet<i64>,
+    /// Of those, the ones read as an empty list.
+    empty_as_read: BTreeSet<i64>,
+    writes: Writes,
+}
+
+impl Sweep {
+    /// Writes what the pass left in it; then moves the place's mark past
+    /// the entries done with that follow it without a gap, and removes
+    /// them. One done with past a gap (an entry counted but not seen) is
+    /// kept as an empty list, for a later pass's mark to pass over.
+    pub fn write(mut self, platform: &impl Platform) -> Result<(), Problem> {
+        let Some((org, second)) = self.place.take() else {
+            return self.writes.write(platform);
+        };
+        let mut swept = self.swept;
+        while self.emptied.contains(&(swept + 1)) {
+            swept += 1;
+        }
+        for &n in &self.emptied {
+            let key = keys::due_entry(second, &org, n);
+            if n <= swept {
+                self.writes.remove(key);
+            } else if !self.empty_as_read.contains(&n) {
+                self.writes.set_json(key, &Vec::<DeliveryRef>::new())?;
+            }
+        }
+        self.writes.write(platform)?;
+        if swept == self.swept {
+            return Ok(());
+        }
+        // Passes that race move it only forward.
+        update_json(
+            platform,
+            &keys::due_swept(second, &org),
+            |marked: Option<i64>| Ok(((marked.unwrap_or(0) < swept).then_some(swept), ())),
+        )
+    }
 }
 
 /// A second up to now that may have entries.
@@ -169,93 +229,156 @@ pub fn due_seconds(platform: &impl Platform, now: i64) -> Result<Vec<DueSecond>,
     Ok(seconds)
 }
 
-/// The lists of one second: each organisation's, or the shared one of
-/// before. An empty old second is dropped from its minute here.
-pub fn places(platform: &impl Platform, due: DueSecond, now: i64) -> Result<Vec<Place>, Problem> {
-    let second = due.second;
-    if due.shared {
-        return Ok(vec![Place {
-            second,
-            owner: Owner::Shared,
-        }]);
+/// The lists of the seconds, in order: each organisation's, or the shared
+/// one of before; their indexes, counts and marks read in batches. An
+/// empty old second is dropped from its minute here.
+pub fn places(
+    platform: &impl Platform,
+    seconds: &[DueSecond],
+    now: i64,
+) -> Result<Vec<Place>, Problem> {
+    let listed: Vec<&DueSecond> = seconds.iter().filter(|due| !due.shared).collect();
+    let index_keys: Vec<String> = listed
+        .iter()
+        .map(|due| keys::due_orgs(due.second))
+        .collect();
+    let indexes: Vec<Option<Vec<OrgId>>> = get_many_json(platform, &index_keys)?;
+    let mut orgs_of = std::collections::BTreeMap::new();
+    for (due, orgs) in listed.into_iter().zip(indexes) {
+        let orgs = orgs.unwrap_or_default();
+        if orgs.is_empty() && due.second < now - SETTLED_SECONDS {
+            forget_second(platform, due.second)?;
+        }
+        orgs_of.insert(due.second, orgs);
     }
-    let orgs: Vec<OrgId> = get_json(platform, &keys::due_orgs(second))?.unwrap_or_default();
-    if orgs.is_empty() && second < now - SETTLED_SECONDS {
-        forget_second(platform, second)?;
+    let mut places = Vec::new();
+    for due in seconds {
+        if due.shared {
+            places.push(Place {
+                second: due.second,
+                owner: Owner::Shared,
+                count: 0,
+                swept: 0,
+            });
+            continue;
+        }
+        for org in orgs_of.remove(&due.second).unwrap_or_default() {
+            places.push(Place {
+                second: due.second,
+                owner: Owner::Org(org),
+                count: 0,
+                swept: 0,
+            });
+        }
     }
-    Ok(orgs
-        .into_iter()
-        .map(|org| Place {
-            second,
-            owner: Owner::Org(org),
+    let marks: Vec<String> = places
+        .iter()
+        .filter_map(|place| match &place.owner {
+            Owner::Org(org) => Some([
+                keys::due_count(place.second, org),
+                keys::due_swept(place.second, org),
+            ]),
+            Owner::Shared => None,
         })
-        .collect())
+        .flatten()
+        .collect();
+    let mut read = store::get_many(platform, &marks)?.into_iter();
+    for place in places
+        .iter_mut()
+        .filter(|place| place.owner != Owner::Shared)
+    {
+        let (Some(count), Some(swept)) = (read.next(), read.next()) else {
+            return Err(Problem::store_unavailable());
+        };
+        place.count = store::counter_value(count.as_deref())?;
+        place.swept = swept
+            .as_deref()
+            .map(store::decode)
+            .transpose()?
+            .unwrap_or(0);
+    }
+    Ok(places)
 }
 
-/// The entries of a place, in the order listed; a number counted but not
-/// (yet) written is skipped.
-pub fn entries(platform: &impl Platform, place: &Place) -> Result<Vec<Entry>, Problem> {
+/// The entries of a place not yet swept, in the order listed, and the
+/// place's [`Sweep`]; a number counted but not (yet) written is skipped,
+/// and so is an entry left empty.
+pub fn entries(platform: &impl Platform, place: &Place) -> Result<(Vec<Entry>, Sweep), Problem> {
+    let mut sweep = Sweep {
+        place: None,
+        swept: 0,
+        emptied: BTreeSet::new(),
+        empty_as_read: BTreeSet::new(),
+        writes: Writes::default(),
+    };
     let org = match &place.owner {
         Owner::Org(org) => org,
         Owner::Shared => {
             let key = keys::queue(place.second);
             let listed: Option<Vec<DeliveryRef>> = get_json(platform, &key)?;
-            return Ok(listed
+            let entries = listed
                 .into_iter()
                 .filter(|deliveries| !deliveries.is_empty())
                 .map(|deliveries| Entry {
                     key: key.clone(),
-                    keyed: false,
+                    number: None,
                     deliveries,
                 })
-                .collect());
+                .collect();
+            return Ok((entries, sweep));
         }
     };
-    let count = store::read_counter(platform, &keys::due_count(place.second, org))?;
-    let keys: Vec<String> = (1..=count)
+    sweep.swept = place.swept;
+    sweep.place = Some((org.clone(), place.second));
+    let numbers = place.swept + 1..=place.count;
+    let keys: Vec<String> = numbers
+        .clone()
         .map(|n| keys::due_entry(place.second, org, n))
         .collect();
-    let values = get_many_json(platform, &keys)?;
-    let entries = keys
-        .into_iter()
-        .zip(values)
-        .filter_map(|(key, deliveries)| {
-            Some(Entry {
+    let values: Vec<Option<Vec<DeliveryRef>>> = get_many_json(platform, &keys)?;
+    let mut entries = Vec::new();
+    for ((n, key), deliveries) in numbers.zip(keys).zip(values) {
+        match deliveries {
+            None => {}
+            Some(deliveries) if deliveries.is_empty() => {
+                sweep.emptied.insert(n);
+                sweep.empty_as_read.insert(n);
+            }
+            Some(deliveries) => entries.push(Entry {
                 key,
-                keyed: true,
-                deliveries: deliveries?,
-            })
-        })
-        .collect();
-    Ok(entries)
+                number: Some(n),
+                deliveries,
+            }),
+        }
+    }
+    Ok((entries, sweep))
 }
 
-/// Removes deliveries from an entry: a keyed entry's one write (the entry
-/// goes once nothing is left in it) is added to `writes`, for a pass to
-/// make with the other entries' in a batch; the shared list of before is
+/// Removes deliveries from an entry: a numbered entry's one write is left
+/// in `sweep`, for a pass to make with the other entries' in a batch (an
+/// entry emptied is noted there instead); the shared list of before is
 /// changed at once. Passes that race write what each leaves; a delivery
 /// one of them put back is found done and removed by the next.
 pub fn unlist(
     platform: &impl Platform,
     entry: &Entry,
     done: &[DeliveryRef],
-    writes: &mut Writes,
+    sweep: &mut Sweep,
 ) -> Result<(), Problem> {
     if done.is_empty() {
         return Ok(());
     }
-    if entry.keyed {
+    if let Some(n) = entry.number {
         let left: Vec<&DeliveryRef> = entry
             .deliveries
             .iter()
             .filter(|delivery| !done.contains(delivery))
             .collect();
-        // Written by plain writes only: no creation counter to remove.
         if left.is_empty() {
-            writes.remove(entry.key.clone());
+            sweep.emptied.insert(n);
             return Ok(());
         }
-        return writes.set_json(entry.key.clone(), &left);
+        return sweep.writes.set_json(entry.key.clone(), &left);
     }
     update_json(platform, &entry.key, |listed: Option<Vec<DeliveryRef>>| {
         Ok(match listed {
@@ -268,27 +391,35 @@ pub fn unlist(
     })
 }
 
-/// Drops a place found empty, and its entry in the index above it, once
-/// it is old enough that nothing can be listed in it any more.
-pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<(), Problem> {
+/// Drops a place found empty, its entries and marks, and its entry in the
+/// index above it, once it is old enough that nothing can be listed in it
+/// any more; whether it did.
+pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<bool, Problem> {
     if place.second >= now - SETTLED_SECONDS {
-        return Ok(());
+        return Ok(false);
     }
     match &place.owner {
         Owner::Org(org) => {
+            // Every number, not only those left empty: one a racing pass
+            // wrote back behind the mark is not read again.
+            let mut removals = Writes::default();
+            for n in 1..=place.count {
+                removals.remove(keys::due_entry(place.second, org, n));
+            }
+            removals.write(platform)?;
+            store::remove(platform, &keys::due_swept(place.second, org))?;
             store::remove(platform, &keys::due_count(place.second, org))?;
             let left = remove_entry(platform, &keys::due_orgs(place.second), org)?;
             if left == 0 {
                 forget_second(platform, place.second)?;
             }
-            Ok(())
         }
         Owner::Shared => {
             store::remove(platform, &keys::queue(place.second))?;
             remove_entry(platform, keys::QUEUE_SECONDS, &place.second)?;
-            Ok(())
         }
     }
+    Ok(true)
 }
 
 /// Removes an entry from a stored list; returns how many are left.
@@ -308,6 +439,7 @@ pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
                 store::remove(platform, &keys::due_entry(second, org, n))?;
             }
             store::remove(platform, &keys::due_count(second, org))?;
+            store::remove(platform, &keys::due_swept(second, org))?;
             remove_entry(platform, &keys::due_orgs(second), org)?;
         }
     }

@@ -15,7 +15,7 @@
 //! | `log/{org}/{day}/{n}`, `log/{org}/{day}/count` | the day's messages in the order accepted, one key each, and their count; `log/{org}/{day}`, the list of before | [`crate::domain::message`] |
 //! | `retention/{day}`, `retention/days` | the organisations that logged messages that day, and those days: what to prune when a day expires | [`crate::domain::message`] |
 //! | `delivery/{org}/{message}/{endpoint}` | status, attempts, next attempt, lease | [`crate::domain::delivery`] |
-//! | `due/{second}/{org}/{n}`, `due/{second}/{org}/count`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second, one key per request that listed them, and their count; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
+//! | `due/{second}/{org}/{n}`, `due/{second}/{org}/count`, `due/{second}/{org}/swept`, `due/{second}`, `due/minute/{minute}`, `due/minutes` | an organisation's deliveries due in a second, one key per request that listed them, their count, and how far a pass has swept them; the organisations, seconds and minutes with entries | [`crate::domain::queue`] |
 //! | `queue/{second}`, `queue/seconds` | the shared lists of before, drained | [`crate::domain::queue`] |
 //! | `held/{endpoint}` | a paused endpoint's held deliveries, in order | [`crate::domain::delivery`] |
 //! | `orgs/{org}`, `orgs` | an organisation's record, and the ids of every recorded organisation, sorted | [`crate::domain::org`] |
@@ -179,6 +179,12 @@ pub fn due_orgs(second: i64) -> String {
 /// How many entries the organisation's queue of the second has had.
 pub fn due_count(second: i64, org: &OrgId) -> String {
     format!("due/{second}/{}/count", segment(org.as_str()))
+}
+
+/// How far the organisation's queue of the second is swept: every entry
+/// up to this number is done and removed.
+pub fn due_swept(second: i64, org: &OrgId) -> String {
+    format!("due/{second}/{}/swept", segment(org.as_str()))
 }
 
 /// Entry `n` of the organisation's queue of the second: the deliveries one

@@ -25,7 +25,8 @@ use crate::store::keys::OrgList;
 const MAX_TRIES: usize = 128;
 
 /// A stored JSON value; an unreadable one is a store failure.
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+/// A stored JSON value.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|_| Problem::store_unavailable())
 }
 
@@ -51,11 +52,21 @@ pub fn get_many_json<T: serde::de::DeserializeOwned>(
     platform: &impl Platform,
     keys: &[String],
 ) -> Result<Vec<Option<T>>, Problem> {
+    get_many(platform, keys)?
+        .iter()
+        .map(|value| value.as_deref().map(decode).transpose())
+        .collect()
+}
+
+/// Reads several values as stored, in the order of `keys`, in batches of
+/// at most [`BATCH_KEYS`].
+pub fn get_many(
+    platform: &impl Platform,
+    keys: &[String],
+) -> Result<Vec<Option<Vec<u8>>>, Problem> {
     let mut values = Vec::with_capacity(keys.len());
     for keys in keys.chunks(BATCH_KEYS) {
-        for value in platform.get_many(keys)? {
-            values.push(value.as_deref().map(decode).transpose()?);
-        }
+        values.extend(platform.get_many(keys)?);
     }
     Ok(values)
 }
@@ -241,15 +252,20 @@ pub fn remove_together(platform: &impl Platform, removed: Vec<String>) -> Result
 /// decimal text; 8 decimal digits never end in a zero byte, and a count
 /// small enough to matter (under 2^56) always does.
 pub fn read_counter(platform: &impl Platform, key: &str) -> Result<i64, Problem> {
-    let Some(bytes) = platform.get(key)? else {
+    counter_value(platform.get(key)?.as_deref())
+}
+
+/// The count a counter's stored bytes hold ([`read_counter`]).
+pub fn counter_value(bytes: Option<&[u8]>) -> Result<i64, Problem> {
+    let Some(bytes) = bytes else {
         return Ok(0);
     };
-    if let Ok(little_endian) = <[u8; 8]>::try_from(bytes.as_slice())
+    if let Ok(little_endian) = <[u8; 8]>::try_from(bytes)
         && little_endian[7] == 0
     {
         return Ok(i64::from_le_bytes(little_endian));
     }
-    std::str::from_utf8(&bytes)
+    std::str::from_utf8(bytes)
         .ok()
         .and_then(|text| text.trim().parse().ok())
         .ok_or_else(Problem::store_unavailable)
