@@ -281,6 +281,53 @@ fn redis_going_away_mid_load_is_a_503_and_loses_nothing() {
 /// A store call's instance waits for Redis without holding its worker
 /// thread: while Redis answers nothing, more requests wait on it than the
 /// node has threads, and a request that needs no store is answered at once.
+/// The ids of the connections to `redis` other than `control`'s own.
+fn other_connections(control: &mut redis::Connection) -> Vec<String> {
+    let own: i64 = redis::cmd("CLIENT").arg("ID").query(control).unwrap();
+    let listed: String = redis::cmd("CLIENT").arg("LIST").query(control).unwrap();
+    listed
+        .lines()
+        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+        .filter(|id| *id != own.to_string())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_command_redis_refuses_keeps_the_nodes_connection() {
+    let redis = RedisServer::start(None);
+    let receiver = Receiver::start();
+    let url = redis.url();
+    let service = Service::start_with(&LOCAL, &["--store", &url, "--dispatch-interval-ms", "0"]);
+    service.create(&receiver.url);
+    let mut control = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let connected = other_connections(&mut control);
+    assert_eq!(connected.len(), 1, "{connected:?}");
+    // Out of memory, Redis refuses writes over the working connection.
+    let maxmemory = |bytes: &str, control: &mut redis::Connection| {
+        let set = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(bytes)
+            .query::<()>(control);
+        set.unwrap();
+    };
+    maxmemory("1", &mut control);
+    let body = json!({ "url": receiver.url }).to_string();
+    let (status, problem) = service.call("POST", "/webhooks", Some(API_KEY), Some(&body));
+    assert_eq!(status, 503, "{problem}");
+    maxmemory("0", &mut control);
+    service.create(&receiver.url);
+    assert_eq!(
+        other_connections(&mut control),
+        connected,
+        "the same connection"
+    );
+}
+
 #[test]
 fn requests_waiting_on_redis_hold_no_worker_thread() {
     let redis = RedisServer::start(None);

@@ -41,6 +41,17 @@ pub struct RedisStore {
     swap: redis::Script,
 }
 
+/// Whether a failed call leaves the connection unfit for the next: closed,
+/// reset or silent past the timeout; or a replica's now (`READONLY`
+/// after a failover), where connecting again by name may reach the new
+/// primary. A refusal Redis answers (out of memory, a wrong type) comes
+/// over a working connection, shared by every call in flight, and keeps it.
+fn broken(error: &redis::RedisError) -> bool {
+    error.is_unrecoverable_error()
+        || error.is_timeout()
+        || error.kind() == redis::ErrorKind::ReadOnly
+}
+
 /// A failure in words that never hold the URL.
 fn failed(error: &redis::RedisError) -> StoreError {
     format!("the Redis store failed ({})", error.category())
@@ -103,8 +114,8 @@ impl RedisStore {
             .map_err(|_| "the store's lock is poisoned".to_string())
     }
 
-    /// Runs `call` on the connection; a failed call drops it, so the next
-    /// call connects again.
+    /// Runs `call` on the connection; a call that finds it broken drops
+    /// it, so the next call connects again.
     async fn with<T, Call>(
         &self,
         call: impl FnOnce(MultiplexedConnection) -> Call,
@@ -114,7 +125,9 @@ impl RedisStore {
     {
         let connection = self.connection().await?;
         call(connection).await.map_err(|error| {
-            if let Ok(mut slot) = self.lock() {
+            if broken(&error)
+                && let Ok(mut slot) = self.lock()
+            {
                 *slot = None;
             }
             failed(&error)
