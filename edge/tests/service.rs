@@ -1461,6 +1461,14 @@ fn queue_entries(fake: &Fake) -> BTreeMap<i64, Vec<u8>> {
         .collect()
 }
 
+/// Accepts events `{prefix}0` to `{prefix}{count - 1}`.
+fn accept_numbered(fake: &Fake, prefix: &str, count: usize) {
+    for n in 0..count {
+        let event = json!({ "type": "t", "data": {}, "id": format!("{prefix}{n}") });
+        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
+    }
+}
+
 /// The key of entry `n` of the organisation's one second.
 fn queue_entry_key(fake: &Fake, n: i64) -> String {
     let entries = fake.entries.borrow();
@@ -1482,10 +1490,7 @@ fn swept_mark(fake: &Fake) -> Option<i64> {
 fn a_pass_reads_a_swept_seconds_entries_no_more() {
     let fake = Fake::new();
     fake.create();
-    for n in 0..40 {
-        let event = json!({ "type": "t", "data": {}, "id": format!("evt_once_{n}") });
-        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
-    }
+    accept_numbered(&fake, "evt_once_", 40);
     assert_eq!(fake.dispatch().attempted, 0);
     assert_eq!(swept_mark(&fake), Some(40));
     // The second stays listed until it is old; the passes meanwhile read
@@ -1520,10 +1525,7 @@ fn a_pass_reads_a_swept_seconds_entries_no_more() {
 fn the_swept_mark_waits_at_an_entry_counted_and_not_yet_written() {
     let fake = Fake::new();
     fake.create();
-    for n in 0..3 {
-        let event = json!({ "type": "t", "data": {}, "id": format!("evt_gap_{n}") });
-        assert_eq!(fake.call("POST", "/events", Some(event)).0, 202);
-    }
+    accept_numbered(&fake, "evt_gap_", 3);
     assert_eq!(queue_entries(&fake).len(), 3);
     // Entry 2 as a request that has counted it and not yet written it.
     let second = queue_entry_key(&fake, 2);
