@@ -25,7 +25,6 @@ use crate::store::keys::OrgList;
 const MAX_TRIES: usize = 128;
 
 /// A stored JSON value; an unreadable one is a store failure.
-/// A stored JSON value.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|_| Problem::store_unavailable())
 }
