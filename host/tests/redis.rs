@@ -278,9 +278,6 @@ fn redis_going_away_mid_load_is_a_503_and_loses_nothing() {
     }
 }
 
-/// A store call's instance waits for Redis without holding its worker
-/// thread: while Redis answers nothing, more requests wait on it than the
-/// node has threads, and a request that needs no store is answered at once.
 /// The ids of the connections to `redis` other than `control`'s own.
 fn other_connections(control: &mut redis::Connection) -> Vec<String> {
     let own: i64 = redis::cmd("CLIENT").arg("ID").query(control).unwrap();
@@ -328,6 +325,9 @@ fn a_command_redis_refuses_keeps_the_nodes_connection() {
     );
 }
 
+/// A store call's instance waits for Redis without holding its worker
+/// thread: while Redis answers nothing, more requests wait on it than the
+/// node has threads, and a request that needs no store is answered at once.
 #[test]
 fn requests_waiting_on_redis_hold_no_worker_thread() {
     let redis = RedisServer::start(None);

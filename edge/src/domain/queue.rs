@@ -237,39 +237,30 @@ pub fn places(
     seconds: &[DueSecond],
     now: i64,
 ) -> Result<Vec<Place>, Problem> {
-    let listed: Vec<&DueSecond> = seconds.iter().filter(|due| !due.shared).collect();
-    let index_keys: Vec<String> = listed
+    let index_keys: Vec<String> = seconds
         .iter()
+        .filter(|due| !due.shared)
         .map(|due| keys::due_orgs(due.second))
         .collect();
-    let indexes: Vec<Option<Vec<OrgId>>> = get_many_json(platform, &index_keys)?;
-    let mut orgs_of = std::collections::BTreeMap::new();
-    for (due, orgs) in listed.into_iter().zip(indexes) {
-        let orgs = orgs.unwrap_or_default();
+    // In the order of `seconds`, one for each that is not shared.
+    let mut indexes = get_many_json::<Vec<OrgId>>(platform, &index_keys)?.into_iter();
+    let mut places = Vec::new();
+    for due in seconds {
+        let place = |owner| Place {
+            second: due.second,
+            owner,
+            count: 0,
+            swept: 0,
+        };
+        if due.shared {
+            places.push(place(Owner::Shared));
+            continue;
+        }
+        let orgs = indexes.next().flatten().unwrap_or_default();
         if orgs.is_empty() && due.second < now - SETTLED_SECONDS {
             forget_second(platform, due.second)?;
         }
-        orgs_of.insert(due.second, orgs);
-    }
-    let mut places = Vec::new();
-    for due in seconds {
-        if due.shared {
-            places.push(Place {
-                second: due.second,
-                owner: Owner::Shared,
-                count: 0,
-                swept: 0,
-            });
-            continue;
-        }
-        for org in orgs_of.remove(&due.second).unwrap_or_default() {
-            places.push(Place {
-                second: due.second,
-                owner: Owner::Org(org),
-                count: 0,
-                swept: 0,
-            });
-        }
+        places.extend(orgs.into_iter().map(|org| place(Owner::Org(org))));
     }
     let marks: Vec<String> = places
         .iter()
