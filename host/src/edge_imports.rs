@@ -63,6 +63,14 @@ pub struct EdgeState {
     seen: Option<Seen>,
 }
 
+/// A store call that touches this many keys or more ends its instance's
+/// turn on the worker thread. A SQLite call answers at once, so without
+/// it a pass reading thousands of keys in batches holds its thread for a
+/// whole epoch tick (10 ms) at a time while requests queue behind it. A
+/// request's own calls touch fewer and are not held up (BENCHMARKS.md,
+/// eighteenth round).
+const KEYS_A_TURN: usize = 16;
+
 /// The values an instance last read or wrote, by key (`None`: absent),
 /// up to [`Seen::MAX_BYTES`] of them.
 #[derive(Default)]
@@ -169,6 +177,14 @@ impl EdgeState {
     }
 }
 
+/// Lets the runtime run other tasks after a store call that touched
+/// `keys` keys, if they are [`KEYS_A_TURN`] or more.
+async fn end_turn_after(keys: usize) {
+    if keys >= KEYS_A_TURN {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Adds wasi:keyvalue and Spin's variables to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<EdgeState>) -> wasmtime::Result<()> {
     use wasmtime::component::HasSelf;
@@ -253,6 +269,7 @@ impl wasi_store::HostBucket for EdgeState {
     ) -> Result<wasi_store::KeyResponse, wasi_store::Error> {
         self.bucket(&bucket)?;
         let keys = self.store.keys().await.map_err(wasi_store::Error::Other)?;
+        end_turn_after(keys.len()).await;
         Ok(wasi_store::KeyResponse { keys, cursor: None })
     }
 
@@ -277,6 +294,7 @@ impl batch::Host for EdgeState {
         for (key, value) in &answer {
             self.note(key, value.as_deref());
         }
+        end_turn_after(keys.len()).await;
         Ok(answer)
     }
 
@@ -293,6 +311,7 @@ impl batch::Host for EdgeState {
         for (key, value) in &key_values {
             self.note(key, Some(value));
         }
+        end_turn_after(key_values.len()).await;
         Ok(())
     }
 
@@ -309,6 +328,7 @@ impl batch::Host for EdgeState {
         for key in &keys {
             self.note(key, None);
         }
+        end_turn_after(keys.len()).await;
         Ok(())
     }
 }
@@ -536,5 +556,44 @@ mod tests {
         assert!(swap(&mut state, "k", b"1").1);
         assert!(swap(&mut state, "k", b"2").1);
         assert_eq!(counts.summary(), "4 store calls (2 get, 2 swap)");
+    }
+
+    #[test]
+    fn a_store_call_touching_many_keys_ends_the_instances_turn() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut state, _) = state(dir.path(), false);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Another task on the same thread: it runs only when a call
+            // gives the thread up.
+            let turns = Arc::new(AtomicU32::new(0));
+            let counting = turns.clone();
+            tokio::spawn(async move {
+                loop {
+                    counting.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            });
+            let bucket = wasi_store::Host::open(&mut state, DEFAULT_STORE.into())
+                .await
+                .unwrap();
+            let mut read = async |count: usize| {
+                let keys = (0..count).map(|n| format!("k{n}")).collect();
+                let bucket = Resource::new_borrow(bucket.rep());
+                batch::Host::get_many(&mut state, bucket, keys)
+                    .await
+                    .unwrap();
+                turns.load(Ordering::Relaxed)
+            };
+            // SQLite answers at once: fewer keys, and the thread is kept.
+            assert_eq!(read(KEYS_A_TURN - 1).await, 0);
+            assert_eq!(read(KEYS_A_TURN - 1).await, 0);
+            // As many, and the other task has its turn after each call.
+            assert_eq!(read(KEYS_A_TURN).await, 1);
+            assert_eq!(read(4 * KEYS_A_TURN).await, 2);
+        });
     }
 }
