@@ -413,7 +413,6 @@ pub fn forget(platform: &impl Platform, place: &Place, now: i64) -> Result<bool,
     Ok(true)
 }
 
-/// Removes an entry from a stored list; returns how many are left.
 /// Removes every entry of the organisation's queue, in every second, and
 /// takes it off each second's list.
 pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
@@ -437,6 +436,7 @@ pub fn erase_org(platform: &impl Platform, org: &OrgId) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Removes an entry from a stored list; returns how many are left.
 fn remove_entry<T>(platform: &impl Platform, key: &str, entry: &T) -> Result<usize, Problem>
 where
     T: PartialEq + serde::Serialize + serde::de::DeserializeOwned,
