@@ -297,20 +297,17 @@ fn a_command_redis_refuses_keeps_the_nodes_connection() {
     let url = redis.url();
     let service = Service::start_with(&LOCAL, &["--store", &url, "--dispatch-interval-ms", "0"]);
     service.create(&receiver.url);
-    let mut control = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut control = redis::Client::open(url).unwrap().get_connection().unwrap();
     let connected = other_connections(&mut control);
     assert_eq!(connected.len(), 1, "{connected:?}");
     // Out of memory, Redis refuses writes over the working connection.
     let maxmemory = |bytes: &str, control: &mut redis::Connection| {
-        let set = redis::cmd("CONFIG")
+        redis::cmd("CONFIG")
             .arg("SET")
             .arg("maxmemory")
             .arg(bytes)
-            .query::<()>(control);
-        set.unwrap();
+            .query::<()>(control)
+            .unwrap();
     };
     maxmemory("1", &mut control);
     let body = json!({ "url": receiver.url }).to_string();
