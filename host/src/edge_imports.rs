@@ -63,14 +63,6 @@ pub struct EdgeState {
     seen: Option<Seen>,
 }
 
-/// A store call that touches this many keys or more ends its instance's
-/// turn on the worker thread. A SQLite call answers at once, so without
-/// it a pass reading thousands of keys in batches holds its thread for a
-/// whole epoch tick (10 ms) at a time while requests queue behind it. A
-/// request's own calls touch fewer and are not held up (BENCHMARKS.md,
-/// eighteenth round).
-const KEYS_A_TURN: usize = 16;
-
 /// The values an instance last read or wrote, by key (`None`: absent),
 /// up to [`Seen::MAX_BYTES`] of them.
 #[derive(Default)]
@@ -177,14 +169,6 @@ impl EdgeState {
     }
 }
 
-/// Lets the runtime run other tasks after a store call that touched
-/// `keys` keys, if they are [`KEYS_A_TURN`] or more.
-async fn end_turn_after(keys: usize) {
-    if keys >= KEYS_A_TURN {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Adds wasi:keyvalue and Spin's variables to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<EdgeState>) -> wasmtime::Result<()> {
     use wasmtime::component::HasSelf;
@@ -269,7 +253,6 @@ impl wasi_store::HostBucket for EdgeState {
     ) -> Result<wasi_store::KeyResponse, wasi_store::Error> {
         self.bucket(&bucket)?;
         let keys = self.store.keys().await.map_err(wasi_store::Error::Other)?;
-        end_turn_after(keys.len()).await;
         Ok(wasi_store::KeyResponse { keys, cursor: None })
     }
 
@@ -294,7 +277,6 @@ impl batch::Host for EdgeState {
         for (key, value) in &answer {
             self.note(key, value.as_deref());
         }
-        end_turn_after(keys.len()).await;
         Ok(answer)
     }
 
@@ -311,7 +293,6 @@ impl batch::Host for EdgeState {
         for (key, value) in &key_values {
             self.note(key, Some(value));
         }
-        end_turn_after(key_values.len()).await;
         Ok(())
     }
 
@@ -328,7 +309,6 @@ impl batch::Host for EdgeState {
         for key in &keys {
             self.note(key, None);
         }
-        end_turn_after(keys.len()).await;
         Ok(())
     }
 }
@@ -454,13 +434,13 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
-    use crate::store::{Counting, Counts, SqliteStore, at_once};
+    use crate::store::{Counting, Counts, blocking, open_sqlite};
 
     /// A state on a fresh SQLite store, its calls counted, and the bucket.
     fn state(dir: &std::path::Path, remembering: bool) -> (EdgeState, Arc<Counts>) {
         let counts = Arc::new(Counts::default());
         let store = Arc::new(Counting {
-            inner: Arc::new(SqliteStore::open(dir).unwrap()),
+            inner: Arc::new(open_sqlite(dir)),
             counts: counts.clone(),
         });
         let state = EdgeState::new(store, Arc::default(), OutboundPolicy::default());
@@ -473,19 +453,19 @@ mod tests {
     }
 
     fn open(state: &mut EdgeState) -> Resource<OpenStore> {
-        at_once(wasi_store::Host::open(state, DEFAULT_STORE.into())).unwrap()
+        blocking(wasi_store::Host::open(state, DEFAULT_STORE.into())).unwrap()
     }
 
     /// Swaps `key` to `value` from a fresh handle; the value the handle began from.
     fn swap(state: &mut EdgeState, key: &str, value: &[u8]) -> (Option<Vec<u8>>, bool) {
         let bucket = open(state);
-        let pending = at_once(atomics::HostCas::new(state, bucket, key.into())).unwrap();
-        let began = at_once(atomics::HostCas::current(
+        let pending = blocking(atomics::HostCas::new(state, bucket, key.into())).unwrap();
+        let began = blocking(atomics::HostCas::current(
             state,
             Resource::new_borrow(pending.rep()),
         ))
         .unwrap();
-        let made = at_once(atomics::Host::swap(state, pending, value.to_vec())).is_ok();
+        let made = blocking(atomics::Host::swap(state, pending, value.to_vec())).is_ok();
         (began, made)
     }
 
@@ -502,7 +482,7 @@ mod tests {
             "{before}"
         );
         let bucket = open(&mut state);
-        let stored = at_once(wasi_store::HostBucket::get(&mut state, bucket, "k".into())).unwrap();
+        let stored = blocking(wasi_store::HostBucket::get(&mut state, bucket, "k".into())).unwrap();
         assert_eq!(stored.as_deref(), Some(&b"2"[..]));
     }
 
@@ -519,19 +499,19 @@ mod tests {
         );
         // Begun from the stale value: refused, and the retry has the winner.
         let bucket = open(&mut mine);
-        let pending = at_once(atomics::HostCas::new(&mut mine, bucket, "k".into())).unwrap();
+        let pending = blocking(atomics::HostCas::new(&mut mine, bucket, "k".into())).unwrap();
         let Err(atomics::CasError::CasFailed(retry)) =
-            at_once(atomics::Host::swap(&mut mine, pending, b"lost".to_vec()))
+            blocking(atomics::Host::swap(&mut mine, pending, b"lost".to_vec()))
         else {
             panic!("a stale swap was made");
         };
-        let current = at_once(atomics::HostCas::current(
+        let current = blocking(atomics::HostCas::current(
             &mut mine,
             Resource::new_borrow(retry.rep()),
         ));
         assert_eq!(current.unwrap().as_deref(), Some(&b"other"[..]));
         assert!(
-            at_once(atomics::Host::swap(
+            blocking(atomics::Host::swap(
                 &mut mine,
                 retry,
                 b"mine again".to_vec()
@@ -556,44 +536,5 @@ mod tests {
         assert!(swap(&mut state, "k", b"1").1);
         assert!(swap(&mut state, "k", b"2").1);
         assert_eq!(counts.summary(), "4 store calls (2 get, 2 swap)");
-    }
-
-    #[test]
-    fn a_store_call_touching_many_keys_ends_the_instances_turn() {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        let dir = tempfile::tempdir().unwrap();
-        let (mut state, _) = state(dir.path(), false);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            // Another task on the same thread: it runs only when a call
-            // gives the thread up.
-            let turns = Arc::new(AtomicU32::new(0));
-            let counting = turns.clone();
-            tokio::spawn(async move {
-                loop {
-                    counting.fetch_add(1, Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                }
-            });
-            let bucket = wasi_store::Host::open(&mut state, DEFAULT_STORE.into())
-                .await
-                .unwrap();
-            let mut read = async |count: usize| {
-                let keys = (0..count).map(|n| format!("k{n}")).collect();
-                let bucket = Resource::new_borrow(bucket.rep());
-                batch::Host::get_many(&mut state, bucket, keys)
-                    .await
-                    .unwrap();
-                turns.load(Ordering::Relaxed)
-            };
-            // SQLite answers at once: fewer keys, and the thread is kept.
-            assert_eq!(read(KEYS_A_TURN - 1).await, 0);
-            assert_eq!(read(KEYS_A_TURN - 1).await, 0);
-            // As many, and the other task has its turn after each call.
-            assert_eq!(read(KEYS_A_TURN).await, 1);
-            assert_eq!(read(4 * KEYS_A_TURN).await, 2);
-        });
     }
 }

@@ -503,6 +503,12 @@ fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
     use hooksign_host::store::{KeyValueStore, RedisStore, SqliteStore};
     let redis = RedisServer::start(None);
     let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The SQLite store's driver is a task on the runtime it opens on.
+    let _entered = runtime.enter();
     let stores: [(&str, Box<dyn KeyValueStore>); 2] = [
         ("sqlite", Box::new(SqliteStore::open(dir.path()).unwrap())),
         (
@@ -514,10 +520,6 @@ fn a_batch_write_lands_whole_on_sqlite_and_on_redis() {
         .map(|n| (format!("batch/{n}"), format!("value {n}").into_bytes()))
         .collect();
     let keys: Vec<String> = pairs.iter().map(|(key, _)| key.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     for (name, store) in stores {
         runtime.block_on(async {
             store.set("batch/0", b"before").await.unwrap();

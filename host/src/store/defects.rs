@@ -126,11 +126,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::{SqliteStore, at_once};
+    use crate::store::{blocking, open_sqlite};
 
     fn store(dir: &std::path::Path, defect: Defect) -> Defective {
-        let inner = Arc::new(SqliteStore::open(dir).unwrap());
-        at_once(inner.set("present", b"1")).unwrap();
+        let inner = Arc::new(open_sqlite(dir));
+        blocking(inner.set("present", b"1")).unwrap();
         Defective { inner, defect }
     }
 
@@ -142,14 +142,14 @@ mod tests {
     fn batch_reads_answer_as_spins_providers_do() {
         let dir = tempfile::tempdir().unwrap();
         let redis = store(dir.path(), Defect::ReportsFailure);
-        assert!(at_once(redis.get_many(&keys(&["present", "absent"]))).is_err());
+        assert!(blocking(redis.get_many(&keys(&["present", "absent"]))).is_err());
         assert!(
-            at_once(redis.get_many(&keys(&["absent"])))
+            blocking(redis.get_many(&keys(&["absent"])))
                 .unwrap()
                 .is_empty()
         );
         let sqlite = store(dir.path(), Defect::AbsentUpserts);
-        let answer = at_once(sqlite.get_many(&keys(&["absent", "present"]))).unwrap();
+        let answer = blocking(sqlite.get_many(&keys(&["absent", "present"]))).unwrap();
         assert_eq!(answer, vec![("present".to_string(), Some(b"1".to_vec()))]);
     }
 
@@ -158,6 +158,6 @@ mod tests {
     fn a_batch_read_of_one_present_key_loses_the_request_as_on_spins_redis() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path(), Defect::ConflictReportsSuccess);
-        let _ = at_once(store.get_many(&keys(&["present"])));
+        let _ = blocking(store.get_many(&keys(&["present"])));
     }
 }

@@ -21,9 +21,9 @@ pub type StoreError = String;
 /// Keys with their values (`None`: absent), as a batch read answers them.
 pub type Pairs = Vec<(String, Option<Vec<u8>>)>;
 
-/// A store call's answer, awaited: Redis answers over the network, and a
-/// request's instance waits for it without holding its worker thread;
-/// SQLite answers before the future is made.
+/// A store call's answer, awaited: a request's instance waits for it
+/// without holding its worker thread (Redis answers over the network,
+/// SQLite once the group the call is queued in is committed).
 pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// An answer already made.
@@ -31,16 +31,33 @@ pub(crate) fn answered<'a, T: Send + 'a>(result: Result<T, StoreError>) -> Answe
     Box::pin(std::future::ready(result))
 }
 
-/// The output of a future that is ready when first polled: a call to a
-/// store that answers at once (SQLite, and wrappers on it), in a test.
+/// The runtime a test's stores run on (the SQLite store's driver is a
+/// task), shared by this crate's tests.
 #[cfg(test)]
-#[allow(clippy::panic)]
-pub(crate) fn at_once<F: Future>(future: F) -> F::Output {
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::pin!(future).poll(&mut context) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => panic!("the store did not answer at once"),
-    }
+#[allow(clippy::expect_used)]
+pub(crate) fn test_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the tests")
+    })
+}
+
+/// A store call's answer, waited for on the test runtime.
+#[cfg(test)]
+pub(crate) fn blocking<F: Future>(future: F) -> F::Output {
+    test_runtime().block_on(future)
+}
+
+/// A SQLite store in `dir` on the test runtime.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn open_sqlite(dir: &std::path::Path) -> SqliteStore {
+    let _entered = test_runtime().enter();
+    SqliteStore::open(dir).expect("a SQLite store")
 }
 
 /// What the edge component's wasi:keyvalue `store`, `atomics` and `batch`
