@@ -200,18 +200,16 @@ fn run_group(connection: &Connection, jobs: Vec<Job>) {
     } else {
         "BEGIN"
     };
-    if let Err(error) = connection.execute_batch(begin) {
-        return fail_all(jobs, error.to_string());
+    if let Err(error) = execute(connection, begin) {
+        return fail_all(jobs, error);
     }
     let replies: Vec<Reply> = jobs
         .into_iter()
         .map(|job| (job.run)(Ok(connection)))
         .collect();
-    let committed = connection
-        .execute_batch("COMMIT")
-        .map_err(|error| error.to_string());
+    let committed = execute(connection, "COMMIT");
     if committed.is_err() {
-        let _ = connection.execute_batch("ROLLBACK");
+        let _ = execute(connection, "ROLLBACK");
     }
     for reply in replies {
         reply(committed.clone());
@@ -230,20 +228,22 @@ fn in_savepoint<T>(
     connection: &Connection,
     call: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let run = |statement: &str| {
-        connection
-            .prepare_cached(statement)
-            .and_then(|mut statement| statement.execute([]))
-            .map(drop)
-            .map_err(to_text)
-    };
-    run("SAVEPOINT call")?;
+    execute(connection, "SAVEPOINT call")?;
     let result = call(connection);
     if result.is_err() {
-        run("ROLLBACK TO call")?;
+        execute(connection, "ROLLBACK TO call")?;
     }
-    run("RELEASE call")?;
+    execute(connection, "RELEASE call")?;
     result
+}
+
+/// Runs a statement without parameters, prepared once.
+fn execute(connection: &Connection, statement: &str) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(statement)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(to_text)
 }
 
 /// A thread that checkpoints the store's log on a connection of its own
