@@ -159,10 +159,10 @@ impl From<wasmtime::Error> for Failure {
 /// Serves until the process is stopped. Prints `hooksign: serving
 /// http://ADDR` once listening.
 pub fn serve(options: ServeOptions) -> Result<(), String> {
-    // One worker thread per core, tokio's default: a SQLite call holds its
-    // thread for microseconds (the lock, spun for, and the statement), and
-    // an instance waiting on Redis leaves its thread to run others
-    // (BENCHMARKS.md, fifteenth round).
+    // One worker thread per core, tokio's default: an instance waiting on
+    // its store (Redis, or the SQLite store's driver) leaves its thread
+    // to run others (BENCHMARKS.md, fifteenth and nineteenth rounds; more
+    // threads did not help SQLite either).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
