@@ -260,10 +260,10 @@ impl Checkpointer {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 // A failed checkpoint leaves the log as it was: the next
                 // one copies it.
-                let Ok(mut log) = checkpoint(&checkpoints) else {
+                let Ok(mut log_pages) = checkpoint(&checkpoints) else {
                     continue;
                 };
-                if log.pages <= RESTART_AFTER_PAGES {
+                if log_pages <= RESTART_AFTER_PAGES {
                     continue;
                 }
                 // Catch up first without holding the groups back: each
@@ -271,11 +271,11 @@ impl Checkpointer {
                 // so that the one that holds them back has little to copy
                 // and sync.
                 for _ in 0..CATCH_UP_TRIES {
-                    let Ok(next) = checkpoint(&checkpoints) else {
+                    let Ok(now) = checkpoint(&checkpoints) else {
                         break;
                     };
-                    let written_meanwhile = next.pages - log.pages;
-                    log = next;
+                    let written_meanwhile = now - log_pages;
+                    log_pages = now;
                     if written_meanwhile <= FEW_PAGES {
                         break;
                     }
@@ -303,15 +303,8 @@ impl Drop for Checkpointer {
 
 /// Copies what it can of the log into the file, waiting for no one; the
 /// log's length in pages when it began.
-fn checkpoint(connection: &Connection) -> rusqlite::Result<Log> {
-    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok(Log { pages: row.get(1)? })
-    })
-}
-
-/// The write-ahead log as a checkpoint found it.
-struct Log {
-    pages: i64,
+fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 impl KeyValueStore for SqliteStore {
