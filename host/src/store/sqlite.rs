@@ -310,9 +310,7 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
 impl KeyValueStore for SqliteStore {
     fn get<'a>(&'a self, key: &'a str) -> Answer<'a, Option<Vec<u8>>> {
         let key = key.to_string();
-        self.call(false, move |connection| {
-            read(connection, &key).map_err(to_text)
-        })
+        self.call(false, move |connection| read(connection, &key))
     }
 
     /// In one group, so the values are of one moment.
@@ -324,16 +322,13 @@ impl KeyValueStore for SqliteStore {
                     let value = read(connection, &key)?;
                     Ok((key, value))
                 })
-                .collect::<rusqlite::Result<_>>()
-                .map_err(to_text)
+                .collect()
         })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: &'a [u8]) -> Answer<'a, ()> {
         let (key, value) = (key.to_string(), value.to_vec());
-        self.call(true, move |connection| {
-            write(connection, &key, &value).map_err(to_text)
-        })
+        self.call(true, move |connection| write(connection, &key, &value))
     }
 
     /// All or none: one savepoint.
@@ -341,7 +336,7 @@ impl KeyValueStore for SqliteStore {
         let pairs = pairs.to_vec();
         self.call(true, move |connection| {
             for (key, value) in &pairs {
-                write(connection, key, value).map_err(to_text)?;
+                write(connection, key, value)?;
             }
             Ok(())
         })
@@ -349,9 +344,7 @@ impl KeyValueStore for SqliteStore {
 
     fn delete<'a>(&'a self, key: &'a str) -> Answer<'a, ()> {
         let key = key.to_string();
-        self.call(true, move |connection| {
-            remove(connection, &key).map_err(to_text)
-        })
+        self.call(true, move |connection| remove(connection, &key))
     }
 
     fn delete_many<'a>(&'a self, keys: &'a [String]) -> Answer<'a, ()> {
@@ -361,7 +354,7 @@ impl KeyValueStore for SqliteStore {
         let keys = keys.to_vec();
         self.call(true, move |connection| {
             for key in &keys {
-                remove(connection, key).map_err(to_text)?;
+                remove(connection, key)?;
             }
             Ok(())
         })
@@ -369,13 +362,14 @@ impl KeyValueStore for SqliteStore {
 
     fn keys(&self) -> Answer<'_, Vec<String>> {
         self.call(false, |connection| {
-            let mut statement = connection
+            connection
                 .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")
-                .map_err(to_text)?;
-            let keys = statement
-                .query_map(params![LABEL], |row| row.get(0))
-                .map_err(to_text)?;
-            keys.collect::<rusqlite::Result<_>>().map_err(to_text)
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(params![LABEL], |row| row.get(0))?
+                        .collect()
+                })
+                .map_err(to_text)
         })
     }
 
@@ -391,11 +385,11 @@ impl KeyValueStore for SqliteStore {
             value.to_vec(),
         );
         self.call(true, move |connection| {
-            let current = read(connection, &key).map_err(to_text)?;
+            let current = read(connection, &key)?;
             if current != expected {
                 return Ok(Err(current));
             }
-            write(connection, &key, &value).map_err(to_text)?;
+            write(connection, &key, &value)?;
             Ok(Ok(()))
         })
     }
@@ -403,7 +397,7 @@ impl KeyValueStore for SqliteStore {
     fn increment<'a>(&'a self, key: &'a str, delta: i64) -> Answer<'a, i64> {
         let key = key.to_string();
         self.call(true, move |connection| {
-            let current = match read(connection, &key).map_err(to_text)? {
+            let current = match read(connection, &key)? {
                 None => 0,
                 Some(bytes) => match <[u8; 8]>::try_from(bytes.as_slice()) {
                     Ok(bytes) => i64::from_le_bytes(bytes),
@@ -413,7 +407,7 @@ impl KeyValueStore for SqliteStore {
             let next = current
                 .checked_add(delta)
                 .ok_or_else(|| "the counter would overflow".to_string())?;
-            write(connection, &key, &next.to_le_bytes()).map_err(to_text)?;
+            write(connection, &key, &next.to_le_bytes())?;
             Ok(next)
         })
     }
@@ -440,30 +434,37 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 }
 
 // Statements are prepared once per connection (rusqlite's statement
-// cache), not parsed again for every call.
+// cache), not parsed again for every call; their errors are the store's,
+// in words.
 
-fn read(connection: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+fn read(connection: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     connection
-        .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-        .query_row(params![LABEL, key], |row| row.get(0))
-        .optional()
+        .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![LABEL, key], |row| row.get(0))
+                .optional()
+        })
+        .map_err(to_text)
 }
 
-fn remove(connection: &Connection, key: &str) -> rusqlite::Result<()> {
+fn remove(connection: &Connection, key: &str) -> Result<(), StoreError> {
     connection
-        .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-        .execute(params![LABEL, key])
+        .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")
+        .and_then(|mut statement| statement.execute(params![LABEL, key]))
         .map(drop)
+        .map_err(to_text)
 }
 
-fn write(connection: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+fn write(connection: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
     connection
         .prepare_cached(
             "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-        )?
-        .execute(params![LABEL, key, value])
+        )
+        .and_then(|mut statement| statement.execute(params![LABEL, key, value]))
         .map(drop)
+        .map_err(to_text)
 }
 
 #[cfg(test)]
