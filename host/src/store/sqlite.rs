@@ -200,16 +200,16 @@ fn run_group(connection: &Connection, jobs: Vec<Job>) {
     } else {
         "BEGIN"
     };
-    if let Err(error) = execute(connection, begin) {
+    if let Err(error) = execute(connection, begin, []) {
         return fail_all(jobs, error);
     }
     let replies: Vec<Reply> = jobs
         .into_iter()
         .map(|job| (job.run)(Ok(connection)))
         .collect();
-    let committed = execute(connection, "COMMIT");
+    let committed = execute(connection, "COMMIT", []);
     if committed.is_err() {
-        let _ = execute(connection, "ROLLBACK");
+        let _ = execute(connection, "ROLLBACK", []);
     }
     for reply in replies {
         reply(committed.clone());
@@ -228,20 +228,24 @@ fn in_savepoint<T>(
     connection: &Connection,
     call: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    execute(connection, "SAVEPOINT call")?;
+    execute(connection, "SAVEPOINT call", [])?;
     let result = call(connection);
     if result.is_err() {
-        execute(connection, "ROLLBACK TO call")?;
+        execute(connection, "ROLLBACK TO call", [])?;
     }
-    execute(connection, "RELEASE call")?;
+    execute(connection, "RELEASE call", [])?;
     result
 }
 
-/// Runs a statement without parameters, prepared once.
-fn execute(connection: &Connection, statement: &str) -> Result<(), StoreError> {
+/// Runs a statement that answers no rows, prepared once.
+fn execute(
+    connection: &Connection,
+    statement: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<(), StoreError> {
     connection
         .prepare_cached(statement)
-        .and_then(|mut statement| statement.execute([]))
+        .and_then(|mut statement| statement.execute(parameters))
         .map(drop)
         .map_err(to_text)
 }
@@ -449,22 +453,20 @@ fn read(connection: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreErro
 }
 
 fn remove(connection: &Connection, key: &str) -> Result<(), StoreError> {
-    connection
-        .prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")
-        .and_then(|mut statement| statement.execute(params![LABEL, key]))
-        .map(drop)
-        .map_err(to_text)
+    execute(
+        connection,
+        "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+        params![LABEL, key],
+    )
 }
 
 fn write(connection: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
-    connection
-        .prepare_cached(
-            "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-        )
-        .and_then(|mut statement| statement.execute(params![LABEL, key, value]))
-        .map(drop)
-        .map_err(to_text)
+    execute(
+        connection,
+        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+        params![LABEL, key, value],
+    )
 }
 
 #[cfg(test)]
