@@ -911,12 +911,14 @@ fn replay_marks_are_pruned_a_bucket_at_a_time() {
             .filter(|key| key.starts_with(prefix))
             .count()
     };
-    // One delivery a second for ten minutes: the live marks stay within the
-    // window (300 s tolerance, 10 s buckets), no list grows past a bucket.
+    // One delivery a second for ten minutes, a dispatcher pass a second:
+    // the live marks stay within the window (300 s tolerance, 10 s
+    // buckets), no list grows past a bucket.
     for n in 0..600 {
         assert_eq!(deliver_inbound(&fake, &format!("msg_{n}")), 200);
         assert_eq!(deliver_inbound(&fake, &format!("msg_{n}")), 409);
         fake.now_ms.set(fake.now_ms.get() + 1000);
+        fake.dispatch();
     }
     assert!(
         keys("inbound/shop/seen/") <= 300 + 10,
@@ -938,8 +940,47 @@ fn replay_marks_are_pruned_a_bucket_at_a_time() {
     fake.now_ms.set(fake.now_ms.get() + 400_000);
     assert_eq!(deliver_inbound(&fake, "msg_again"), 200);
     fake.now_ms.set(fake.now_ms.get() + 20_000);
-    assert_eq!(deliver_inbound(&fake, "msg_later"), 200);
+    // A pass prunes a bucket: these take every expired one.
+    for _ in 0..40 {
+        fake.dispatch();
+    }
+    assert!(
+        keys("inbound/shop/seen/") <= 2,
+        "{}",
+        keys("inbound/shop/seen/")
+    );
     assert_eq!(deliver_inbound(&fake, "msg_again"), 409);
+}
+
+#[test]
+fn a_delivery_leaves_expired_marks_to_a_pass() {
+    let fake = Fake::new();
+    let marks = || {
+        fake.entries
+            .borrow()
+            .keys()
+            .filter(|key| key.starts_with("inbound/shop/seen/"))
+            .count()
+    };
+    for n in 0..300 {
+        assert_eq!(deliver_inbound(&fake, &format!("msg_{n}")), 200);
+    }
+    fake.advance_seconds(400);
+    // Every mark has expired. A delivery prunes none of them: it used to
+    // prune the whole bucket, and so did every delivery beside it.
+    let writes = fake.writes.get();
+    assert_eq!(deliver_inbound(&fake, "msg_after"), 200);
+    assert_eq!(marks(), 301);
+    assert!(
+        fake.writes.get() - writes < 10,
+        "{}",
+        fake.writes.get() - writes
+    );
+    // One pass prunes the expired bucket, marks and lists, in batches.
+    fake.dispatch();
+    assert_eq!(marks(), 1);
+    assert_eq!(deliver_inbound(&fake, "msg_after"), 409);
+    assert_eq!(deliver_inbound(&fake, "msg_7"), 200);
 }
 
 #[test]
@@ -982,7 +1023,8 @@ fn a_burst_of_accepted_ids_spreads_over_its_buckets_lists() {
         .borrow_mut()
         .insert(directory, serde_json::to_vec(&listed).unwrap());
     fake.advance_seconds(400);
-    assert_eq!(deliver_inbound(&fake, "msg_after"), 200);
+    fake.dispatch();
+    fake.dispatch();
     let entries = fake.entries.borrow();
     assert!(!entries.contains_key(&legacy));
     assert!(!entries.contains_key("inbound/shop/seen/msg_legacy"));

@@ -18,7 +18,7 @@ use crate::dispatch::send::{Delivered, Message, deliver};
 use crate::domain::delivery::{self, Claim, DeliveryStatus, Due};
 use crate::domain::limits::{self, SendSlot};
 use crate::domain::message::{self, DAY_SECONDS, MessageRecord};
-use crate::domain::{attempt, endpoint};
+use crate::domain::{attempt, endpoint, inbound};
 use crate::domain::{metrics, queue};
 use crate::foundation::config::Config;
 use crate::foundation::encoding::new_uuid;
@@ -141,7 +141,8 @@ async fn run_to_the_end<T>(
     failed.map_or(Ok(()), Err)
 }
 
-/// One pass: prunes an expired day, then sends what is due, oldest first:
+/// One pass: prunes an expired day and the gateway's expired replay marks,
+/// then sends what is due, oldest first:
 /// one attempt at a time per endpoint, in order, and at most
 /// `dispatch_concurrency` endpoints at once; at most `MAX_PER_PASS`
 /// attempts, and none started after `PASS_BUDGET_MS`, so that a pass ends
@@ -163,6 +164,7 @@ pub async fn pass(platform: &impl Platform, config: &Config) -> Result<PassRepor
     let now_ms = platform.now_millis();
     let now = now_ms.div_euclid(1000);
     message::prune_expired_day(platform, now.div_euclid(DAY_SECONDS), config.retention_days)?;
+    inbound::prune_expired(platform, &config.inbound_sources, now)?;
     let mut choice = Choice {
         oldest_due_ms: now_ms,
         ..Choice::default()

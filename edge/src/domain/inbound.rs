@@ -9,9 +9,10 @@
 //! `inbound/{source}/expiring/{n}/{shard}` lists the accepted ids whose
 //! marks expire in the 10 seconds from `10 n`, spread over 32 shards by
 //! their hash, and `inbound/{source}/expiring` lists those `n`, so that
-//! expired marks are pruned a bucket at a time, no key grows with the
-//! accept rate times the tolerance, and concurrent deliveries rarely
-//! rewrite the same list; `inbound/{source}/stats` holds the counters of
+//! a dispatcher pass prunes expired marks a bucket at a time
+//! ([`prune_expired`]), no key grows with the accept rate times the
+//! tolerance, and concurrent deliveries rarely rewrite the same list;
+//! `inbound/{source}/stats` holds the counters of
 //! verified deliveries; `inbound/{source}/refused/{code}` counts the
 //! deliveries that failed verification (see [`count_refusal`]).
 
@@ -19,10 +20,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::foundation::config::InboundSources;
 use crate::foundation::encoding::sha256;
 use crate::foundation::problem::{Code, Problem};
 use crate::platform::Platform;
-use crate::store::{self, ReadAhead, get_json, keys, set_json, update_json, update_or_default};
+use crate::store::{
+    self, BATCH_KEYS, ReadAhead, get_json, keys, set_json, update_json, update_or_default,
+};
 
 /// A webhook id seen for a source, until when it is refused, and the
 /// request that marked it.
@@ -183,39 +187,39 @@ pub fn count(platform: &impl Platform, name: &str, outcome: Outcome<'_>) -> Resu
 /// The width of an expiry bucket, seconds.
 const BUCKET_SECONDS: i64 = 10;
 
-/// Lists an accepted id in the bucket of its mark's expiry, and prunes the
-/// buckets whose marks have all expired.
+/// Lists an accepted id in the bucket of its mark's expiry. Pruning is a
+/// pass's ([`prune_expired`]): a bucket holds ten seconds of a source's
+/// accepted ids, and a delivery that pruned one waited for all of them
+/// (as did every delivery at the same moment, each pruning it too).
 pub fn remember_accepted(
     platform: &impl Platform,
     name: &str,
     id: &str,
     until: i64,
-    now: i64,
 ) -> Result<(), Problem> {
-    let directory_key = keys::inbound_expiring(name);
     let bucket = until.div_euclid(BUCKET_SECONDS);
-    let shard_key = keys::inbound_expiring_shard(name, bucket, shard_of(id));
     // The bucket is listed before it is written, so none goes unpruned.
-    let buckets = update_json(platform, &directory_key, |buckets: Option<Vec<i64>>| {
-        let mut buckets = buckets.unwrap_or_default();
-        if buckets.contains(&bucket) {
-            return Ok((None, buckets));
-        }
-        buckets.push(bucket);
-        Ok((Some(buckets.clone()), buckets))
-    })?;
-    update_or_default(platform, &shard_key, |ids: &mut Vec<String>| {
-        if !ids.iter().any(|listed| listed == id) {
-            ids.push(id.to_string());
-        }
-    })?;
-    for expired in buckets
-        .into_iter()
-        .filter(|bucket| (bucket + 1) * BUCKET_SECONDS <= now)
-    {
-        prune(platform, name, &directory_key, expired, now)?;
-    }
-    Ok(())
+    update_json(
+        platform,
+        &keys::inbound_expiring(name),
+        |buckets: Option<Vec<i64>>| {
+            let mut buckets = buckets.unwrap_or_default();
+            if buckets.contains(&bucket) {
+                return Ok((None, ()));
+            }
+            buckets.push(bucket);
+            Ok((Some(buckets), ()))
+        },
+    )?;
+    update_or_default(
+        platform,
+        &keys::inbound_expiring_shard(name, bucket, shard_of(id)),
+        |ids: &mut Vec<String>| {
+            if !ids.iter().any(|listed| listed == id) {
+                ids.push(id.to_string());
+            }
+        },
+    )
 }
 
 /// How many lists one bucket's ids are spread over: each delivery rewrites
@@ -227,6 +231,34 @@ fn shard_of(id: &str) -> u8 {
     sha256(id)[0] % BUCKET_SHARDS
 }
 
+/// Prunes, for each source, its oldest bucket whose marks have all expired
+/// (a pass a second prunes ten seconds of accepted ids, so it keeps up):
+/// one batch read of the sources' bucket directories, and for a bucket its
+/// lists and its ids' marks read and removed a batch at a time.
+pub fn prune_expired(
+    platform: &impl Platform,
+    sources: &InboundSources,
+    now: i64,
+) -> Result<(), Problem> {
+    let names: Vec<&str> = sources.usable().map(|(name, _)| name).collect();
+    let directories: Vec<String> = names
+        .iter()
+        .map(|name| keys::inbound_expiring(name))
+        .collect();
+    let listed = store::get_many_json::<Vec<i64>>(platform, &directories)?;
+    for ((name, directory_key), buckets) in names.iter().zip(&directories).zip(listed) {
+        let oldest = buckets
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|bucket| (bucket + 1) * BUCKET_SECONDS <= now)
+            .min();
+        if let Some(bucket) = oldest {
+            prune(platform, name, directory_key, bucket, now)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes an expired bucket's marks (unless an id was accepted again
 /// since, with a later mark), then its lists, then the bucket.
 fn prune(
@@ -236,24 +268,33 @@ fn prune(
     bucket: i64,
     now: i64,
 ) -> Result<(), Problem> {
-    let lists = (0..BUCKET_SHARDS)
+    let lists: Vec<String> = (0..BUCKET_SHARDS)
         .map(|shard| keys::inbound_expiring_shard(name, bucket, shard))
-        .chain([keys::inbound_expiring_unsharded(name, bucket)]);
-    for list in lists {
-        let ids: Vec<String> = get_json(platform, &list)?.unwrap_or_default();
-        for id in ids {
-            let seen_key = keys::inbound_seen(name, &id);
-            if get_json::<Seen>(platform, &seen_key)?.is_some_and(|seen| seen.until_s < now) {
-                store::remove(platform, &seen_key)?;
-                platform.delete(&keys::inbound_claim(name, &id))?;
-            }
-        }
-        store::remove(platform, &list)?;
+        .chain([keys::inbound_expiring_unsharded(name, bucket)])
+        .collect();
+    let ids: Vec<String> = store::get_many_json::<Vec<String>>(platform, &lists)?
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    for ids in ids.chunks(BATCH_KEYS) {
+        let marks: Vec<String> = ids.iter().map(|id| keys::inbound_seen(name, id)).collect();
+        let seen = store::get_many_json::<Seen>(platform, &marks)?;
+        let expired = ids
+            .iter()
+            .zip(marks)
+            .zip(seen)
+            .filter(|(_, seen)| seen.as_ref().is_some_and(|seen| seen.until_s < now))
+            // The mark before its claim, as `unmark` does.
+            .flat_map(|((id, mark), _)| [mark, keys::inbound_claim(name, id)]);
+        store::remove_together(platform, expired.collect())?;
     }
+    store::remove_together(platform, lists)?;
     update_or_default(platform, directory_key, |buckets: &mut Vec<i64>| {
         buckets.retain(|listed| *listed != bucket);
     })
 }
+
 /// The codes a delivery is rejected with after it verified.
 const REJECTIONS: [Code; 3] = [
     Code::DuplicateDelivery,

@@ -49,7 +49,7 @@ pub async fn receive(
     let answer = forward(platform, config, source, request, &verified).await;
     let accepted = matches!(&answer, Ok(response) if (200..300).contains(&response.status));
     if accepted {
-        inbound::remember_accepted(platform, name, &verified.id, until, now)?;
+        inbound::remember_accepted(platform, name, &verified.id, until)?;
     } else {
         inbound::unmark(platform, name, &verified.id, &token)?;
     }
