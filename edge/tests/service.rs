@@ -984,6 +984,35 @@ fn a_delivery_leaves_expired_marks_to_a_pass() {
 }
 
 #[test]
+fn an_unreadable_replay_record_is_pruned_and_stops_no_pass() {
+    let fake = Fake::new();
+    assert_eq!(deliver_inbound(&fake, "msg_garbled"), 200);
+    assert_eq!(deliver_inbound(&fake, "msg_fine"), 200);
+    let garbled_mark = "inbound/shop/seen/msg_garbled";
+    let (lists, unreadable_list) = {
+        let mut entries = fake.entries.borrow_mut();
+        let lists: Vec<String> = entries
+            .keys()
+            .filter(|key| key.starts_with("inbound/shop/expiring/"))
+            .cloned()
+            .collect();
+        entries.insert(garbled_mark.into(), b"not json".to_vec());
+        // The bucket's one list of the oldest stores, unreadable.
+        let unreadable_list = lists[0].rsplit_once('/').unwrap().0.to_string();
+        entries.insert(unreadable_list.clone(), b"{".to_vec());
+        (lists, unreadable_list)
+    };
+    fake.advance_seconds(400);
+    // The pass ends well (`dispatch` unwraps it) and takes them all.
+    fake.dispatch();
+    let entries = fake.entries.borrow();
+    assert!(!entries.contains_key(garbled_mark));
+    assert!(!entries.contains_key("inbound/shop/seen/msg_fine"));
+    assert!(!entries.contains_key(&unreadable_list));
+    assert!(lists.iter().all(|list| !entries.contains_key(list)));
+}
+
+#[test]
 fn a_burst_of_accepted_ids_spreads_over_its_buckets_lists() {
     let fake = Fake::new();
     // 640 deliveries within one second: one bucket. Each delivery rewrites

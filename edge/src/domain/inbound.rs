@@ -271,19 +271,25 @@ fn prune(
         .map(|shard| keys::inbound_expiring_shard(name, bucket, shard))
         .chain([keys::inbound_expiring_unsharded(name, bucket)])
         .collect();
-    let ids: Vec<String> = store::get_many_json::<Vec<String>>(platform, &lists)?
+    // An unreadable list or mark protects nothing and would stop every
+    // pass: its list is dropped, the mark removed.
+    let ids: Vec<String> = store::get_many(platform, &lists)?
         .into_iter()
         .flatten()
-        .flatten()
+        .flat_map(|list| store::decode::<Vec<String>>(&list).unwrap_or_default())
         .collect();
     for ids in ids.chunks(BATCH_KEYS) {
         let marks: Vec<String> = ids.iter().map(|id| keys::inbound_seen(name, id)).collect();
-        let seen = store::get_many_json::<Seen>(platform, &marks)?;
+        let seen = store::get_many(platform, &marks)?;
         let expired = ids
             .iter()
             .zip(marks)
             .zip(seen)
-            .filter(|(_, seen)| seen.as_ref().is_some_and(|seen| seen.until_s < now))
+            .filter(|(_, seen)| {
+                seen.as_deref().is_some_and(|seen| {
+                    store::decode::<Seen>(seen).map_or(true, |seen| seen.until_s < now)
+                })
+            })
             // The mark before its claim, as `unmark` does.
             .flat_map(|((id, mark), _)| [mark, keys::inbound_claim(name, id)]);
         store::remove_together(platform, expired.collect())?;
