@@ -1,6 +1,7 @@
 # What the benchmark scripts share (wrk-bench, drain-bench,
-# scale-out-bench): a free loopback port, an nginx receiver that answers
-# 204 at the machine's speed, and waiting for a node. Sourced, not run;
+# scale-out-bench, gateway-expiry-bench): a free loopback port, an nginx
+# receiver that answers 204 at the machine's speed, waiting for a node,
+# and wrk's event script. Sourced, not run;
 # the script sets `work` (a scratch folder) and `pids` (what its trap
 # stops) first.
 

@@ -290,7 +290,9 @@ fn prune(
                     store::decode::<Seen>(seen).map_or(true, |seen| seen.until_s < now)
                 })
             })
-            // The mark before its claim, as `unmark` does.
+            // The mark before its claim: a copy counting the claim between
+            // the two finds it past 1 and is refused, where the other order
+            // could let it mark the id anew and then lose that mark here.
             .flat_map(|((id, mark), _)| [mark, keys::inbound_claim(name, id)]);
         store::remove_together(platform, expired.collect())?;
     }
